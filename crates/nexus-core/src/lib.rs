@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod conformance;
+pub mod error;
+pub mod escalation;
+pub mod home;
+pub mod model_ref;
+pub mod money;
+pub mod provider;
+pub mod transport;
+pub mod types;
+pub mod vault;
+
+pub use catalog::{Catalog, CatalogError, CatalogFile, ModelInfo, Pricing, Resolved};
+pub use clock::{Clock, ManualClock, RandomSource, SeededRandom, SystemClock};
+pub use config::{Config, ConfigEditor, HttpConfig, ProviderConfig};
+pub use error::{Error, ErrorKind, ProviderError};
+pub use escalation::{
+    Admission, AttemptOutcome, AttemptReport, Decision, EscalationPolicy, PolicyConfig,
+};
+pub use home::{atomic_write, FileMode, NexusHome};
+pub use model_ref::ModelRef;
+pub use money::{PricePerMillion, Usd};
+pub use provider::{EventStream, MemoryProvider, Provider, RemoteModel, Scripted};
+pub use transport::{MemoryTransport, Transport, TransportError};
+pub use types::{
+    ChatRequest, ChatResponse, ContentPart, ImageSource, Message, ResponseFormat, Role,
+    StopReason, StreamAccumulator, StreamEvent, Tool, ToolCall, Usage,
+};
+pub use vault::{MemoryVault, Secret, Vault, VaultError};
+
+/// Re-exported so implementors of the async traits need no extra dependency.
+pub use async_trait::async_trait;
