@@ -31,7 +31,7 @@ pub struct RemoteModel {
 /// `chat` and `stream` must agree: folding `stream`'s events with a
 /// [`StreamAccumulator`](crate::StreamAccumulator) gives what `chat` returns.
 #[async_trait]
-pub trait Provider: Send + Sync {
+pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The provider's name (`anthropic`, `openai`, ...).
     fn name(&self) -> &str;
 
