@@ -73,7 +73,11 @@ impl SseDecoder {
                 chunk = &chunk[from_chunk..];
             }
         }
+        if chunk.is_empty() {
+            return Ok(());
+        }
         if self.skip_lf {
+            // An empty chunk must not end the CRLF: only real bytes do.
             self.skip_lf = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
                 chunk = rest;
@@ -221,6 +225,13 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].data, "1");
         assert!(d.has_pending());
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_is_not_a_blank_line() {
+        let out = decode_all(&[b"data: a\r", b"", b"\ndata: b\n\n"]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "a\nb");
     }
 
     #[test]
