@@ -1,1 +1,67 @@
-fn main() {}
+//! `nexus`: the reference CLI. Thin: it parses input, calls the Nexus
+//! libraries and renders their output.
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli_wants_json(&cli.command);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(&CliError::internal(format!("cannot start the runtime: {e}")), json),
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e, json),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Chat(args) => commands::chat::run(args).await,
+        Command::Models(c) => commands::models::run(c).await,
+        Command::Providers(c) => commands::providers::run(c),
+        Command::Config(c) => commands::config::run(c),
+        Command::Completions { shell } => {
+            commands::completions(shell);
+            Ok(())
+        }
+    }
+}
+
+fn cli_wants_json(c: &Command) -> bool {
+    use crate::cli::{ConfigCommand, ModelsCommand, ProvidersCommand};
+    match c {
+        Command::Chat(a) => a.json,
+        Command::Models(ModelsCommand::List { json, .. }) => *json,
+        Command::Providers(ProvidersCommand::List { json }) => *json,
+        Command::Config(ConfigCommand::Show { json }) => *json,
+        _ => false,
+    }
+}
+
+/// Prints the error (human form on stderr; also JSON on stdout under
+/// `--json`) and turns it into the exit code of its class.
+fn report(e: &CliError, json: bool) -> ExitCode {
+    if json {
+        let v = serde_json::json!({ "error": e, "exit_code": e.class.code() });
+        let _ = writeln!(std::io::stdout(), "{v}");
+    }
+    let _ = writeln!(std::io::stderr(), "error: {}", e.message);
+    ExitCode::from(e.class.code())
+}

@@ -292,9 +292,10 @@ impl Dialect for Anthropic {
         })
     }
 
-    fn stream_decoder(&self, req: &ChatRequest, _meta: &ResponseMeta) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, req: &ChatRequest, meta: &ResponseMeta) -> Box<dyn StreamDecoder> {
         Box::new(AnthropicStream {
             provider: self.name.clone(),
+            request_id: meta.request_id.clone(),
             model: req.model.clone(),
             blocks: Vec::new(),
             tool_count: 0,
@@ -361,6 +362,8 @@ enum BlockKind {
 /// `message_stop`. `ping` may come anywhere; `error` ends the stream.
 struct AnthropicStream {
     provider: String,
+    /// The `request-id` header, preferred over the message id.
+    request_id: Option<String>,
     model: String,
     blocks: Vec<BlockKind>,
     tool_count: u32,
@@ -482,7 +485,7 @@ impl StreamDecoder for AnthropicStream {
                 self.usage = message.usage.to_usage();
                 out.push(StreamEvent::Start {
                     model: self.model.clone(),
-                    request_id: message.id,
+                    request_id: self.request_id.clone().or(message.id),
                 });
             }
             WireEvent::ContentBlockStart {

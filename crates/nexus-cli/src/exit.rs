@@ -1,0 +1,149 @@
+//! The CLI's small public error: a message, a hint, and an exit code that
+//! is distinct for every class of failure, so scripts can branch on it.
+
+use nexus_core::{ErrorKind, ProviderError};
+use serde::Serialize;
+
+/// Exit codes, one per error class. Documented in the README and `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Class {
+    /// Anything unexpected.
+    Internal,
+    /// Bad config, unknown provider or model, bad arguments past parsing.
+    Config,
+    /// No key for the provider.
+    MissingKey,
+    Auth,
+    RateLimited,
+    QuotaExceeded,
+    Overloaded,
+    Server,
+    InvalidRequest,
+    ContextWindowExceeded,
+    ContentPolicy,
+    Network,
+    Timeout,
+    Protocol,
+}
+
+impl Class {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Class::Internal => 1,
+            Class::Config => 3,
+            Class::MissingKey => 4,
+            Class::Auth => 10,
+            Class::RateLimited => 11,
+            Class::QuotaExceeded => 12,
+            Class::Overloaded => 13,
+            Class::Server => 14,
+            Class::InvalidRequest => 15,
+            Class::ContextWindowExceeded => 16,
+            Class::ContentPolicy => 17,
+            Class::Network => 18,
+            Class::Timeout => 19,
+            Class::Protocol => 20,
+        }
+    }
+
+    fn from_kind(k: ErrorKind) -> Class {
+        match k {
+            ErrorKind::Auth => Class::Auth,
+            ErrorKind::RateLimited => Class::RateLimited,
+            ErrorKind::QuotaExceeded => Class::QuotaExceeded,
+            ErrorKind::Overloaded => Class::Overloaded,
+            ErrorKind::Server => Class::Server,
+            ErrorKind::InvalidRequest => Class::InvalidRequest,
+            ErrorKind::ContextWindowExceeded => Class::ContextWindowExceeded,
+            ErrorKind::ContentPolicy => Class::ContentPolicy,
+            ErrorKind::Network => Class::Network,
+            ErrorKind::Timeout => Class::Timeout,
+            ErrorKind::Protocol => Class::Protocol,
+        }
+    }
+}
+
+/// The exit-code table for `--help`.
+pub(crate) const EXIT_CODES_HELP: &str = "\
+Exit codes:
+   0  success                    14  provider server error (5xx)
+   1  internal error             15  invalid request (4xx)
+   2  bad command-line usage     16  context window exceeded
+   3  config / unknown model     17  content policy
+   4  missing API key            18  network error
+  10  authentication failed      19  timeout
+  11  rate limited               20  protocol error (unexpected reply)
+  12  quota / credit exhausted
+  13  provider overloaded";
+
+/// An error as the CLI reports it.
+#[derive(Debug, Serialize)]
+pub(crate) struct CliError {
+    pub(crate) class: Class,
+    pub(crate) message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) retry_after_secs: Option<f64>,
+}
+
+impl CliError {
+    pub(crate) fn new(class: Class, message: impl Into<String>) -> Self {
+        CliError {
+            class,
+            message: message.into(),
+            provider: None,
+            status: None,
+            request_id: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(Class::Config, message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(Class::Internal, message)
+    }
+}
+
+impl From<ProviderError> for CliError {
+    fn from(e: ProviderError) -> Self {
+        CliError {
+            class: Class::from_kind(e.kind),
+            message: e.to_string(),
+            provider: Some(e.provider.clone()),
+            status: e.status,
+            request_id: e.request_id.clone(),
+            retry_after_secs: e.retry_after.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+impl From<nexus_providers::Error> for CliError {
+    fn from(e: nexus_providers::Error) -> Self {
+        use nexus_providers::Error as E;
+        match e {
+            E::Provider(p) => p.into(),
+            E::MissingKey { .. } => CliError::new(Class::MissingKey, e.to_string()),
+            E::Http(m) => CliError::internal(m),
+            E::Core(c) => c.into(),
+            other => CliError::config(other.to_string()),
+        }
+    }
+}
+
+impl From<nexus_core::Error> for CliError {
+    fn from(e: nexus_core::Error) -> Self {
+        match e {
+            nexus_core::Error::Io { .. } => CliError::internal(e.to_string()),
+            other => CliError::config(other.to_string()),
+        }
+    }
+}

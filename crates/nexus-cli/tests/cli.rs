@@ -1,0 +1,265 @@
+//! The `nexus` binary as a user runs it: a clean environment, a temporary
+//! NEXUS_HOME, and providers pointed at the local stand-ins over real HTTP.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use nexus_testkit::{Api, Script, StandIn};
+
+struct Run {
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            home: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    fn with_standin(s: &StandIn) -> Run {
+        let mut r = Run::new();
+        r.env = s.env("sk-cli-test-key");
+        r
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nexus"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("NEXUS_HOME", self.home.path().join("nexus"))
+            .args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_stdin(args, None).await
+    }
+
+    async fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = self.cmd(args);
+        let stdin = stdin.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = c.spawn().unwrap();
+            let mut pipe = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                pipe.write_all(s.as_bytes()).unwrap();
+            }
+            drop(pipe);
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_and_help() {
+    let r = Run::new();
+    let o = r.run(&["--version"]).await;
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).trim(), format!("nexus {}", env!("CARGO_PKG_VERSION")));
+    let help = stdout(&r.run(&["--help"]).await);
+    assert!(help.contains("Exit codes:") && help.contains("missing API key"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn models_list_works_offline() {
+    let r = Run::new();
+    let o = r.run(&["models", "list", "--provider", "anthropic"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    insta::assert_snapshot!(stdout(&o));
+    let o = r.run(&["models", "list", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 40);
+    assert!(v[0]["pricing"]["input"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_key_names_the_variable_with_its_own_exit_code() {
+    let r = Run::new();
+    let o = r.run(&["chat", "-m", "openai/gpt-4o", "hi"]).await;
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("set OPENAI_API_KEY"), "{}", stderr(&o));
+    let o = r.run(&["chat", "hi"]).await;
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("ANTHROPIC_API_KEY"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_models_and_providers_are_config_errors_with_suggestions() {
+    let r = Run::new();
+    let o = r.run(&["chat", "-m", "claude-sonet-4-5", "hi"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("claude-sonnet-4-5"), "{}", stderr(&o));
+    let o = r.run(&["models", "list", "--provider", "nope", "--json"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["exit_code"], 3);
+    assert_eq!(v["error"]["class"], "config");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_streams_with_every_provider() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    for api in Api::ALL {
+        let model = format!("{}/{}", api.provider(), api.sample_model());
+        let o = r.run(&["chat", "-m", &model, "hello from the cli"]).await;
+        assert!(o.status.success(), "{api:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "echo: hello from the cli\n", "{api:?}");
+        let body = s.requests_for(api).last().unwrap().body.clone();
+        assert!(
+            body.get("stream") == Some(&serde_json::Value::Bool(true)) || api == Api::Gemini,
+            "{api:?} did not stream"
+        );
+    }
+    let gemini = s.requests_for(Api::Gemini);
+    assert!(gemini.last().unwrap().path.contains(":streamGenerateContent?alt=sse"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_json_reports_usage_model_and_cost() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    let o = r.run(&["chat", "-m", "sonnet", "--json", "--system", "be brief", "two words"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["text"], "echo: two words");
+    assert_eq!(v["provider"], "anthropic");
+    assert_eq!(v["request_id"], "req_011CStandIn");
+    // 4 input words at $3/M + 3 output words at $15/M = $0.000057, exactly.
+    assert_eq!(v["usage"]["input_tokens"], 4);
+    assert_eq!(v["usage"]["output_tokens"], 3);
+    assert_eq!(v["cost_usd"], 0.000057);
+    let sent = &s.requests_for(Api::Anthropic)[0].body;
+    assert_eq!(sent["system"], "be brief");
+
+    let o = r.run(&["chat", "-m", "openrouter/auto:free", "--no-stream", "--json", "x"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["model"], "meta-llama/llama-3.3-70b-instruct:free");
+    assert!(v["cost_usd"].as_f64().unwrap() > 0.0, "provider-reported cost wins");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompt_from_stdin() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    let o = r.run_stdin(&["chat", "-m", "openai/gpt-4o", "-"], Some("piped prompt")).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "echo: piped prompt\n");
+    let o = r.run_stdin(&["chat", "-m", "openai/gpt-4o", "-"], Some("  ")).await;
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_errors_map_to_distinct_exit_codes() {
+    let cases: &[(Script, i32)] = &[
+        (Script::Status(401), 10),
+        (Script::StatusWithHeaders(429, vec![("retry-after".into(), "600".into())]), 11),
+        (Script::InsufficientQuota, 12),
+        (Script::Status(400), 15),
+        (Script::Malformed, 20),
+    ];
+    for (script, code) in cases {
+        let s = StandIn::start().await;
+        s.script(Api::OpenAi, [script.clone()]);
+        let r = Run::with_standin(&s);
+        let o = r.run(&["chat", "-m", "openai/gpt-4o", "--no-stream", "--json", "x"]).await;
+        assert_eq!(o.status.code(), Some(*code), "{script:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["exit_code"], *code);
+        assert!(!stdout(&o).contains("sk-cli-test-key") && !stderr(&o).contains("sk-cli-test-key"));
+    }
+    let s = StandIn::start().await;
+    s.script(Api::Anthropic, [Script::MidStreamError(3)]);
+    let r = Run::with_standin(&s);
+    let o = r.run(&["chat", "-m", "sonnet", "a b c d e f g h"]).await;
+    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("echo"), "partial text was shown: {}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_path_set_show_unset() {
+    let r = Run::new();
+    let o = r.run(&["config", "path"]).await;
+    assert!(stdout(&o).trim().ends_with("nexus/config.toml"));
+    let o = r.run(&["config", "set", "providers.openai.base_url", "http://localhost:9/v1"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    r.run(&["config", "set", "http.max_retries", "4"]).await;
+    let o = r.run(&["config", "show", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["providers"]["openai"]["base_url"], "http://localhost:9/v1");
+    assert_eq!(v["http"]["max_retries"], 4);
+    let o = r.run(&["providers", "list", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let openai = v.as_array().unwrap().iter().find(|p| p["name"] == "openai").unwrap();
+    assert_eq!(openai["base_url"], "http://localhost:9/v1");
+    let o = r.run(&["config", "set", "bogus.key", "1"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("settable keys"));
+    let o = r.run(&["config", "set", "http.max_retries", "lots"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let o = r.run(&["config", "unset", "http.max_retries"]).await;
+    assert!(o.status.success());
+    let path = r.home.path().join("nexus/config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("max_retries"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_openai_compatible_provider_from_config() {
+    let s = StandIn::start().await;
+    let r = Run::new();
+    let base = s.base_url(Api::Compatible);
+    r.run(&["config", "set", "providers.lab.kind", "openai-compatible"]).await;
+    r.run(&["config", "set", "providers.lab.base_url", &base]).await;
+    let o = r.run(&["chat", "-m", "lab/qwen2.5-coder", "hi lab"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "echo: hi lab\n");
+    assert_eq!(s.requests_for(Api::Compatible)[0].body["model"], "qwen2.5-coder");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_for_each_shell() {
+    let r = Run::new();
+    for (shell, marker) in [("bash", "complete"), ("zsh", "#compdef"), ("fish", "complete -c nexus")] {
+        let o = r.run(&["completions", shell]).await;
+        assert!(o.status.success());
+        let out = stdout(&o);
+        assert!(out.contains(marker) && out.contains("models"), "{shell}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_config_file_is_reported_with_its_path() {
+    let r = Run::new();
+    std::fs::create_dir_all(r.home.path().join("nexus")).unwrap();
+    std::fs::write(r.home.path().join("nexus/config.toml"), "default_model = [").unwrap();
+    let o = r.run(&["providers", "list"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("config.toml"), "{}", stderr(&o));
+}
