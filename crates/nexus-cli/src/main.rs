@@ -23,7 +23,12 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return report(&CliError::internal(format!("cannot start the runtime: {e}")), json),
+        Err(e) => {
+            return report(
+                &CliError::internal(format!("cannot start the runtime: {e}")),
+                json,
+            )
+        }
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,

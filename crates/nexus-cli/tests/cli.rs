@@ -48,7 +48,9 @@ impl Run {
         let mut c = self.cmd(args);
         let stdin = stdin.map(str::to_string);
         tokio::task::spawn_blocking(move || {
-            c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            c.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             let mut child = c.spawn().unwrap();
             let mut pipe = child.stdin.take().unwrap();
             if let Some(s) = stdin {
@@ -75,9 +77,15 @@ async fn version_and_help() {
     let r = Run::new();
     let o = r.run(&["--version"]).await;
     assert!(o.status.success());
-    assert_eq!(stdout(&o).trim(), format!("nexus {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("nexus {}", env!("CARGO_PKG_VERSION"))
+    );
     let help = stdout(&r.run(&["--help"]).await);
-    assert!(help.contains("Exit codes:") && help.contains("missing API key"), "{help}");
+    assert!(
+        help.contains("Exit codes:") && help.contains("missing API key"),
+        "{help}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -109,7 +117,9 @@ async fn unknown_models_and_providers_are_config_errors_with_suggestions() {
     let o = r.run(&["chat", "-m", "claude-sonet-4-5", "hi"]).await;
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("claude-sonnet-4-5"), "{}", stderr(&o));
-    let o = r.run(&["models", "list", "--provider", "nope", "--json"]).await;
+    let o = r
+        .run(&["models", "list", "--provider", "nope", "--json"])
+        .await;
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["exit_code"], 3);
@@ -132,14 +142,28 @@ async fn chat_streams_with_every_provider() {
         );
     }
     let gemini = s.requests_for(Api::Gemini);
-    assert!(gemini.last().unwrap().path.contains(":streamGenerateContent?alt=sse"));
+    assert!(gemini
+        .last()
+        .unwrap()
+        .path
+        .contains(":streamGenerateContent?alt=sse"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_json_reports_usage_model_and_cost() {
     let s = StandIn::start().await;
     let r = Run::with_standin(&s);
-    let o = r.run(&["chat", "-m", "sonnet", "--json", "--system", "be brief", "two words"]).await;
+    let o = r
+        .run(&[
+            "chat",
+            "-m",
+            "sonnet",
+            "--json",
+            "--system",
+            "be brief",
+            "two words",
+        ])
+        .await;
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["text"], "echo: two words");
@@ -152,20 +176,36 @@ async fn chat_json_reports_usage_model_and_cost() {
     let sent = &s.requests_for(Api::Anthropic)[0].body;
     assert_eq!(sent["system"], "be brief");
 
-    let o = r.run(&["chat", "-m", "openrouter/auto:free", "--no-stream", "--json", "x"]).await;
+    let o = r
+        .run(&[
+            "chat",
+            "-m",
+            "openrouter/auto:free",
+            "--no-stream",
+            "--json",
+            "x",
+        ])
+        .await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["model"], "meta-llama/llama-3.3-70b-instruct:free");
-    assert!(v["cost_usd"].as_f64().unwrap() > 0.0, "provider-reported cost wins");
+    assert!(
+        v["cost_usd"].as_f64().unwrap() > 0.0,
+        "provider-reported cost wins"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prompt_from_stdin() {
     let s = StandIn::start().await;
     let r = Run::with_standin(&s);
-    let o = r.run_stdin(&["chat", "-m", "openai/gpt-4o", "-"], Some("piped prompt")).await;
+    let o = r
+        .run_stdin(&["chat", "-m", "openai/gpt-4o", "-"], Some("piped prompt"))
+        .await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "echo: piped prompt\n");
-    let o = r.run_stdin(&["chat", "-m", "openai/gpt-4o", "-"], Some("  ")).await;
+    let o = r
+        .run_stdin(&["chat", "-m", "openai/gpt-4o", "-"], Some("  "))
+        .await;
     assert_eq!(o.status.code(), Some(3));
 }
 
@@ -173,7 +213,10 @@ async fn prompt_from_stdin() {
 async fn provider_errors_map_to_distinct_exit_codes() {
     let cases: &[(Script, i32)] = &[
         (Script::Status(401), 10),
-        (Script::StatusWithHeaders(429, vec![("retry-after".into(), "600".into())]), 11),
+        (
+            Script::StatusWithHeaders(429, vec![("retry-after".into(), "600".into())]),
+            11,
+        ),
         (Script::InsufficientQuota, 12),
         (Script::Status(400), 15),
         (Script::Malformed, 20),
@@ -182,7 +225,9 @@ async fn provider_errors_map_to_distinct_exit_codes() {
         let s = StandIn::start().await;
         s.script(Api::OpenAi, [script.clone()]);
         let r = Run::with_standin(&s);
-        let o = r.run(&["chat", "-m", "openai/gpt-4o", "--no-stream", "--json", "x"]).await;
+        let o = r
+            .run(&["chat", "-m", "openai/gpt-4o", "--no-stream", "--json", "x"])
+            .await;
         assert_eq!(o.status.code(), Some(*code), "{script:?}: {}", stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["exit_code"], *code);
@@ -193,7 +238,11 @@ async fn provider_errors_map_to_distinct_exit_codes() {
     let r = Run::with_standin(&s);
     let o = r.run(&["chat", "-m", "sonnet", "a b c d e f g h"]).await;
     assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
-    assert!(stdout(&o).starts_with("echo"), "partial text was shown: {}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("echo"),
+        "partial text was shown: {}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -201,16 +250,31 @@ async fn config_path_set_show_unset() {
     let r = Run::new();
     let o = r.run(&["config", "path"]).await;
     assert!(stdout(&o).trim().ends_with("nexus/config.toml"));
-    let o = r.run(&["config", "set", "providers.openai.base_url", "http://localhost:9/v1"]).await;
+    let o = r
+        .run(&[
+            "config",
+            "set",
+            "providers.openai.base_url",
+            "http://localhost:9/v1",
+        ])
+        .await;
     assert!(o.status.success(), "{}", stderr(&o));
     r.run(&["config", "set", "http.max_retries", "4"]).await;
     let o = r.run(&["config", "show", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["providers"]["openai"]["base_url"], "http://localhost:9/v1");
+    assert_eq!(
+        v["providers"]["openai"]["base_url"],
+        "http://localhost:9/v1"
+    );
     assert_eq!(v["http"]["max_retries"], 4);
     let o = r.run(&["providers", "list", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let openai = v.as_array().unwrap().iter().find(|p| p["name"] == "openai").unwrap();
+    let openai = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "openai")
+        .unwrap();
     assert_eq!(openai["base_url"], "http://localhost:9/v1");
     let o = r.run(&["config", "set", "bogus.key", "1"]).await;
     assert_eq!(o.status.code(), Some(3));
@@ -235,18 +299,27 @@ async fn a_custom_openai_compatible_provider_from_config() {
     let s = StandIn::start().await;
     let r = Run::new();
     let base = s.base_url(Api::Compatible);
-    r.run(&["config", "set", "providers.lab.kind", "openai-compatible"]).await;
-    r.run(&["config", "set", "providers.lab.base_url", &base]).await;
+    r.run(&["config", "set", "providers.lab.kind", "openai-compatible"])
+        .await;
+    r.run(&["config", "set", "providers.lab.base_url", &base])
+        .await;
     let o = r.run(&["chat", "-m", "lab/qwen2.5-coder", "hi lab"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "echo: hi lab\n");
-    assert_eq!(s.requests_for(Api::Compatible)[0].body["model"], "qwen2.5-coder");
+    assert_eq!(
+        s.requests_for(Api::Compatible)[0].body["model"],
+        "qwen2.5-coder"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn completions_for_each_shell() {
     let r = Run::new();
-    for (shell, marker) in [("bash", "complete"), ("zsh", "#compdef"), ("fish", "complete -c nexus")] {
+    for (shell, marker) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef"),
+        ("fish", "complete -c nexus"),
+    ] {
         let o = r.run(&["completions", shell]).await;
         assert!(o.status.success());
         let out = stdout(&o);

@@ -116,7 +116,9 @@ pub enum CatalogError {
         message: String,
     },
     /// Far fewer models than expected: likely truncated or wrong.
-    #[error("catalog has only {got} models, fewer than the {min} required; keeping the current catalog")]
+    #[error(
+        "catalog has only {got} models, fewer than the {min} required; keeping the current catalog"
+    )]
     TooSmall {
         /// Models in the candidate.
         got: usize,
@@ -304,7 +306,10 @@ impl Catalog {
 
     /// Models served by `provider`.
     pub fn by_provider<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = &'a ModelInfo> {
-        self.file.models.iter().filter(move |m| m.provider == provider)
+        self.file
+            .models
+            .iter()
+            .filter(move |m| m.provider == provider)
     }
 }
 
@@ -395,7 +400,8 @@ mod tests {
             Catalog::from_json(&bad),
             Err(CatalogError::Invalid { .. })
         ));
-        let small = Catalog::from_json(r#"{"schema_version":1,"updated":"x","models":[]}"#).unwrap();
+        let small =
+            Catalog::from_json(r#"{"schema_version":1,"updated":"x","models":[]}"#).unwrap();
         assert!(small.check_not_shrunk(&sample()).is_err());
     }
 }

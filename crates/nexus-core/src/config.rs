@@ -113,10 +113,13 @@ impl Config {
     pub fn section<T: for<'de> Deserialize<'de> + Default>(&self, name: &str) -> Result<T, Error> {
         match self.other.get(name) {
             None => Ok(T::default()),
-            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| Error::ConfigKey {
-                key: name.to_string(),
-                message: e.message().to_string(),
-            }),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| Error::ConfigKey {
+                    key: name.to_string(),
+                    message: e.message().to_string(),
+                }),
         }
     }
 }
@@ -160,10 +163,12 @@ pub struct ConfigEditor {
 impl ConfigEditor {
     /// Opens the text of a config file.
     pub fn parse(text: &str, origin: &str) -> Result<Self, Error> {
-        let doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| Error::Config {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let doc = text
+            .parse::<toml_edit::DocumentMut>()
+            .map_err(|e| Error::Config {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
         Ok(ConfigEditor { doc })
     }
 
@@ -173,7 +178,10 @@ impl ConfigEditor {
         if !key_allowed(key) {
             return Err(Error::ConfigKey {
                 key: key.to_string(),
-                message: format!("not a settable key; settable keys: {}", SETTABLE_KEYS.join(", ")),
+                message: format!(
+                    "not a settable key; settable keys: {}",
+                    SETTABLE_KEYS.join(", ")
+                ),
             });
         }
         let parsed: toml_edit::Value = value
@@ -250,7 +258,8 @@ mod tests {
     fn set_keeps_comments_and_types_values() {
         let mut ed = ConfigEditor::parse("# mine\ndefault_model = \"x\"\n", "t").unwrap();
         ed.set("http.max_retries", "5").unwrap();
-        ed.set("providers.ollama.base_url", "http://localhost:11434/v1").unwrap();
+        ed.set("providers.ollama.base_url", "http://localhost:11434/v1")
+            .unwrap();
         let text = ed.text();
         assert!(text.contains("# mine"), "{text}");
         let c = Config::from_toml(&text, "t").unwrap();

@@ -107,9 +107,10 @@ pub mod provider {
         check(r.stop_reason == StopReason::EndTurn, || {
             format!("stop was {:?}", r.stop_reason)
         })?;
-        check(r.usage.input_tokens > 0 && r.usage.output_tokens > 0, || {
-            format!("usage was {:?}", r.usage)
-        })?;
+        check(
+            r.usage.input_tokens > 0 && r.usage.output_tokens > 0,
+            || format!("usage was {:?}", r.usage),
+        )?;
         check(!r.model.is_empty(), || "model was empty".into())
     }
 
@@ -140,7 +141,10 @@ pub mod provider {
             format!("stream {:?} != chat {:?}", streamed.text, whole.text)
         })?;
         check(streamed.usage == whole.usage, || {
-            format!("stream usage {:?} != chat {:?}", streamed.usage, whole.usage)
+            format!(
+                "stream usage {:?} != chat {:?}",
+                streamed.usage, whole.usage
+            )
         })?;
         check(streamed.stop_reason == whole.stop_reason, || {
             "stop reasons differ".into()
@@ -174,17 +178,16 @@ pub mod provider {
             acc.push(&ev.map_err(|e| e.to_string())?);
         }
         let streamed = acc.finish()?;
-        check(streamed.tool_calls.len() == 1, || "streamed call missing".into())?;
+        check(streamed.tool_calls.len() == 1, || {
+            "streamed call missing".into()
+        })?;
         check(streamed.tool_calls[0].arguments == c.arguments, || {
             format!("streamed args {:?}", streamed.tool_calls[0].arguments)
         })
     }
 
     /// HTTP failures map to typed errors with the status and provider name.
-    pub async fn errors_are_typed<P: Provider + ?Sized>(
-        p: &P,
-        model: &str,
-    ) -> Result<(), String> {
+    pub async fn errors_are_typed<P: Provider + ?Sized>(p: &P, model: &str) -> Result<(), String> {
         for (status, kind) in [
             (401, ErrorKind::Auth),
             (400, ErrorKind::InvalidRequest),
@@ -221,7 +224,9 @@ macro_rules! provider_conformance_tests {
         #[tokio::test]
         async fn conformance_chat_echo() {
             let (p, m) = $make.await;
-            $crate::conformance::provider::chat_echo(&p, &m).await.unwrap();
+            $crate::conformance::provider::chat_echo(&p, &m)
+                .await
+                .unwrap();
         }
         #[tokio::test]
         async fn conformance_stream_matches_chat() {
@@ -233,7 +238,9 @@ macro_rules! provider_conformance_tests {
         #[tokio::test]
         async fn conformance_tool_call() {
             let (p, m) = $make.await;
-            $crate::conformance::provider::tool_call(&p, &m).await.unwrap();
+            $crate::conformance::provider::tool_call(&p, &m)
+                .await
+                .unwrap();
         }
         #[tokio::test]
         async fn conformance_errors_are_typed() {
@@ -245,7 +252,9 @@ macro_rules! provider_conformance_tests {
         #[tokio::test]
         async fn conformance_lists_models() {
             let (p, _m) = $make.await;
-            $crate::conformance::provider::lists_models(&p).await.unwrap();
+            $crate::conformance::provider::lists_models(&p)
+                .await
+                .unwrap();
         }
     };
 }
@@ -257,12 +266,14 @@ pub mod vault {
     /// Set, get, overwrite, delete.
     pub fn round_trip(v: &dyn Vault) -> Result<(), String> {
         let name = "conformance/round-trip";
-        v.set(name, &Secret::new("first")).map_err(|e| e.to_string())?;
+        v.set(name, &Secret::new("first"))
+            .map_err(|e| e.to_string())?;
         let got = v.get(name).map_err(|e| e.to_string())?;
         check(got.as_ref().map(Secret::expose) == Some("first"), || {
             "get after set".into()
         })?;
-        v.set(name, &Secret::new("second")).map_err(|e| e.to_string())?;
+        v.set(name, &Secret::new("second"))
+            .map_err(|e| e.to_string())?;
         let got = v.get(name).map_err(|e| e.to_string())?;
         check(got.as_ref().map(Secret::expose) == Some("second"), || {
             "overwrite".into()
@@ -300,9 +311,10 @@ pub mod vault {
         v.set("conformance/big", &Secret::new(big.clone()))
             .map_err(|e| e.to_string())?;
         let got = v.get("conformance/big").map_err(|e| e.to_string())?;
-        check(got.as_ref().map(Secret::expose) == Some(big.as_str()), || {
-            "big value changed".into()
-        })?;
+        check(
+            got.as_ref().map(Secret::expose) == Some(big.as_str()),
+            || "big value changed".into(),
+        )?;
         v.delete("conformance/big").map_err(|e| e.to_string())?;
         Ok(())
     }

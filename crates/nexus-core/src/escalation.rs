@@ -110,7 +110,8 @@ impl EscalationPolicy for PolicyConfig {
         let (wanted, why) = match &r.outcome {
             AttemptOutcome::Success => return Decision::Accept,
             AttemptOutcome::Error { kind } => (
-                self.escalate_on_error && (kind.is_retryable() || *kind == ErrorKind::ContextWindowExceeded),
+                self.escalate_on_error
+                    && (kind.is_retryable() || *kind == ErrorKind::ContextWindowExceeded),
                 format!("provider error: {kind}"),
             ),
             AttemptOutcome::Refusal => (self.escalate_on_refusal, "the model refused".to_string()),
@@ -176,9 +177,15 @@ mod tests {
         let e = AttemptOutcome::Error {
             kind: ErrorKind::Server,
         };
-        assert!(matches!(p.decide(&report(0, e.clone())), Decision::Escalate(_)));
+        assert!(matches!(
+            p.decide(&report(0, e.clone())),
+            Decision::Escalate(_)
+        ));
         assert!(matches!(p.decide(&report(2, e)), Decision::Stop(_)));
-        assert_eq!(p.decide(&report(0, AttemptOutcome::Success)), Decision::Accept);
+        assert_eq!(
+            p.decide(&report(0, AttemptOutcome::Success)),
+            Decision::Accept
+        );
     }
 
     #[test]
@@ -202,12 +209,21 @@ mod tests {
         };
         let d = |x: f64| Usd::from_dollars(x);
         assert_eq!(p.admit(d(0.05), d(0.5), d(0.0)), Admission::Admit);
-        assert!(matches!(p.admit(d(0.2), d(0.5), d(0.0)), Admission::Skip(_)));
-        assert!(matches!(p.admit(d(0.01), d(1.0), d(0.0)), Admission::BudgetExhausted(_)));
+        assert!(matches!(
+            p.admit(d(0.2), d(0.5), d(0.0)),
+            Admission::Skip(_)
+        ));
+        assert!(matches!(
+            p.admit(d(0.01), d(1.0), d(0.0)),
+            Admission::BudgetExhausted(_)
+        ));
         let zero = PolicyConfig {
             daily_budget: Some(Usd::ZERO),
             ..Default::default()
         };
-        assert!(matches!(zero.admit(d(0.0), d(0.0), d(0.0)), Admission::BudgetExhausted(_)));
+        assert!(matches!(
+            zero.admit(d(0.0), d(0.0), d(0.0)),
+            Admission::BudgetExhausted(_)
+        ));
     }
 }

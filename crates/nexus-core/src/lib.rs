@@ -27,8 +27,8 @@ pub use money::{PricePerMillion, Usd};
 pub use provider::{EventStream, MemoryProvider, Provider, RemoteModel, Scripted};
 pub use transport::{MemoryTransport, Transport, TransportError};
 pub use types::{
-    ChatRequest, ChatResponse, ContentPart, ImageSource, Message, ResponseFormat, Role,
-    StopReason, StreamAccumulator, StreamEvent, Tool, ToolCall, Usage,
+    ChatRequest, ChatResponse, ContentPart, ImageSource, Message, ResponseFormat, Role, StopReason,
+    StreamAccumulator, StreamEvent, Tool, ToolCall, Usage,
 };
 pub use vault::{MemoryVault, Secret, Vault, VaultError};
 

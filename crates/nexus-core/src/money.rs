@@ -139,7 +139,9 @@ impl<'de> Deserialize<'de> for PricePerMillion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
         if !v.is_finite() || v < 0.0 {
-            return Err(serde::de::Error::custom("a price must be a non-negative number"));
+            return Err(serde::de::Error::custom(
+                "a price must be a non-negative number",
+            ));
         }
         Ok(PricePerMillion::from_dollars(v))
     }

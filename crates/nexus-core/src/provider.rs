@@ -186,10 +186,7 @@ pub fn response_to_events(r: &ChatResponse) -> Vec<StreamEvent> {
     }];
     let mut rest = r.text.as_str();
     while !rest.is_empty() {
-        let cut = rest
-            .char_indices()
-            .nth(8)
-            .map_or(rest.len(), |(i, _)| i);
+        let cut = rest.char_indices().nth(8).map_or(rest.len(), |(i, _)| i);
         ev.push(StreamEvent::TextDelta {
             text: rest[..cut].to_string(),
         });
@@ -273,7 +270,9 @@ pub(crate) fn parse_tool_prompt(prompt: &str) -> Option<ToolCall> {
 mod tests {
     use super::*;
 
-    crate::provider_conformance_tests!(async { (MemoryProvider::new("memory"), "echo".to_string()) });
+    crate::provider_conformance_tests!(async {
+        (MemoryProvider::new("memory"), "echo".to_string())
+    });
 
     #[tokio::test]
     async fn script_runs_before_echo_and_records_requests() {

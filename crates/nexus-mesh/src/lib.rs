@@ -14,10 +14,15 @@ pub struct PeerId(String);
 impl PeerId {
     /// Parses a peer id: 32 lowercase hex characters.
     pub fn parse(s: &str) -> Result<Self, String> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(PeerId(s.to_string()))
         } else {
-            Err(format!("`{s}` is not a peer id (32 lowercase hex characters)"))
+            Err(format!(
+                "`{s}` is not a peer id (32 lowercase hex characters)"
+            ))
         }
     }
 

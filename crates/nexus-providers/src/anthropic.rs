@@ -253,8 +253,8 @@ impl Dialect for Anthropic {
     }
 
     fn chat_request(&self, req: &ChatRequest, stream: bool) -> Result<HttpRequest, ProviderError> {
-        let body = serde_json::to_vec(&request_body(req, stream))
-            .map_err(|e| protocol(&self.name, e))?;
+        let body =
+            serde_json::to_vec(&request_body(req, stream)).map_err(|e| protocol(&self.name, e))?;
         Ok(HttpRequest {
             method: Method::Post,
             url: format!("{}/v1/messages", self.base_url),
@@ -337,8 +337,7 @@ impl Dialect for Anthropic {
             display_name: Option<String>,
         }
         let l: List = parse_json(&self.name, "models list", body)?;
-        Ok(l
-            .data
+        Ok(l.data
             .into_iter()
             .map(|i| RemoteModel {
                 id: i.id,
@@ -465,8 +464,14 @@ impl StreamDecoder for AnthropicStream {
                 // policy; malformed known ones are not.
                 let known = matches!(
                     ev.event.as_str(),
-                    "message_start" | "content_block_start" | "content_block_delta"
-                        | "content_block_stop" | "message_delta" | "message_stop" | "ping" | "error"
+                    "message_start"
+                        | "content_block_start"
+                        | "content_block_delta"
+                        | "content_block_stop"
+                        | "message_delta"
+                        | "message_stop"
+                        | "ping"
+                        | "error"
                 );
                 if known || ev.event.is_empty() {
                     return Err(protocol(

@@ -72,14 +72,31 @@ mod tests {
     #[test]
     fn embedded_catalog_is_valid_and_covers_every_provider() {
         let c = embedded();
-        for p in ["anthropic", "openai", "gemini", "openrouter", "xai", "deepseek"] {
+        for p in [
+            "anthropic",
+            "openai",
+            "gemini",
+            "openrouter",
+            "xai",
+            "deepseek",
+        ] {
             assert!(c.by_provider(p).count() >= 2, "{p} has too few models");
         }
         // The seed's models resolve.
         for id in [
-            "claude-sonnet-4-5", "claude-opus-4-6", "claude-haiku-3-5", "gpt-4o", "gpt-4o-mini",
-            "o1", "o1-mini", "gemini-1.5-pro", "gemini-1.5-flash", "gemini-2.0-flash-exp",
-            "grok-beta", "deepseek-chat", "openrouter/auto:free",
+            "claude-sonnet-4-5",
+            "claude-opus-4-6",
+            "claude-haiku-3-5",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o1",
+            "o1-mini",
+            "gemini-1.5-pro",
+            "gemini-1.5-flash",
+            "gemini-2.0-flash-exp",
+            "grok-beta",
+            "deepseek-chat",
+            "openrouter/auto:free",
         ] {
             assert!(c.get(id).is_some(), "{id} missing");
         }

@@ -224,8 +224,9 @@ fn finish_reason(s: &str) -> StopReason {
     match s {
         "STOP" | "FINISH_REASON_UNSPECIFIED" => StopReason::EndTurn,
         "MAX_TOKENS" => StopReason::MaxTokens,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII"
-        | "IMAGE_SAFETY" => StopReason::ContentFilter,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            StopReason::ContentFilter
+        }
         "MALFORMED_FUNCTION_CALL" => StopReason::Other("malformed_function_call".into()),
         other => StopReason::Other(other.to_ascii_lowercase()),
     }
@@ -340,7 +341,10 @@ impl Dialect for Gemini {
     fn parse_chat(&self, body: &[u8], meta: &ResponseMeta) -> Result<ChatResponse, ProviderError> {
         let r: WireResponse = parse_json(&self.name, "generateContent response", body)?;
         if let Some(err) = &r.error {
-            return Err(with_meta(error_from_value(&self.name, err, meta.status), meta));
+            return Err(with_meta(
+                error_from_value(&self.name, err, meta.status),
+                meta,
+            ));
         }
         let mut text = String::new();
         let mut reasoning = String::new();
@@ -418,11 +422,14 @@ impl Dialect for Gemini {
             display_name: Option<String>,
         }
         let l: List = parse_json(&self.name, "models list", body)?;
-        Ok(l
-            .models
+        Ok(l.models
             .into_iter()
             .map(|i| RemoteModel {
-                id: i.name.strip_prefix("models/").unwrap_or(&i.name).to_string(),
+                id: i
+                    .name
+                    .strip_prefix("models/")
+                    .unwrap_or(&i.name)
+                    .to_string(),
                 display_name: i.display_name,
             })
             .collect())
@@ -457,7 +464,10 @@ impl StreamDecoder for GeminiStream {
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
-                model: r.model_version.clone().unwrap_or_else(|| self.model.clone()),
+                model: r
+                    .model_version
+                    .clone()
+                    .unwrap_or_else(|| self.model.clone()),
                 request_id: self.request_id.clone().or(r.response_id.clone()),
             });
         }

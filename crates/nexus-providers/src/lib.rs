@@ -16,7 +16,7 @@ pub use auth::Credential;
 pub use client::{HttpOptions, HttpProvider};
 pub use error::Error;
 pub use registry::{
-    process_env, CredentialSource, EnvLookup, Kind, ProviderSpec, ProviderStatus, Registry,
-    Target, BUILTIN,
+    process_env, CredentialSource, EnvLookup, Kind, ProviderSpec, ProviderStatus, Registry, Target,
+    BUILTIN,
 };
 pub use retry::RetryPolicy;

@@ -43,7 +43,12 @@ pub struct OpenAi {
 
 impl OpenAi {
     /// A dialect for `base_url` (which includes `/v1` where the server needs it).
-    pub fn new(name: impl Into<String>, base_url: &str, credential: Credential, flavor: Flavor) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        base_url: &str,
+        credential: Credential,
+        flavor: Flavor,
+    ) -> Self {
         OpenAi {
             name: name.into(),
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -368,7 +373,10 @@ impl Dialect for OpenAi {
     fn parse_chat(&self, body: &[u8], meta: &ResponseMeta) -> Result<ChatResponse, ProviderError> {
         let r: WireResponse = parse_json(&self.name, "chat completion", body)?;
         if let Some(err) = &r.error {
-            return Err(with_meta(error_from_value(&self.name, err, meta.status), meta));
+            return Err(with_meta(
+                error_from_value(&self.name, err, meta.status),
+                meta,
+            ));
         }
         let choice = r
             .choices
@@ -389,7 +397,10 @@ impl Dialect for OpenAi {
                 Value::Object(Map::new())
             } else {
                 serde_json::from_str(&args).map_err(|e| {
-                    protocol(&self.name, format!("tool call {i} has invalid JSON arguments: {e}"))
+                    protocol(
+                        &self.name,
+                        format!("tool call {i} has invalid JSON arguments: {e}"),
+                    )
                 })?
             };
             tool_calls.push(ToolCall {
@@ -456,8 +467,7 @@ impl Dialect for OpenAi {
             name: Option<String>,
         }
         let l: List = parse_json(&self.name, "models list", body)?;
-        Ok(l
-            .data
+        Ok(l.data
             .into_iter()
             .map(|i| RemoteModel {
                 id: i.id,
@@ -555,7 +565,10 @@ impl StreamDecoder for OpenAiStream {
         }
         if ev.data == "[DONE]" {
             if self.finish.is_none() && !self.refused {
-                return Err(protocol(&self.provider, "stream ended with [DONE] before any finish_reason"));
+                return Err(protocol(
+                    &self.provider,
+                    "stream ended with [DONE] before any finish_reason",
+                ));
             }
             self.close(out);
             return Ok(());
@@ -575,7 +588,11 @@ impl StreamDecoder for OpenAiStream {
         }
         for choice in chunk.choices {
             if let Some(d) = choice.delta {
-                if let Some(t) = d.reasoning_content.or(d.reasoning).filter(|t| !t.is_empty()) {
+                if let Some(t) = d
+                    .reasoning_content
+                    .or(d.reasoning)
+                    .filter(|t| !t.is_empty())
+                {
                     out.push(StreamEvent::ReasoningDelta { text: t });
                 }
                 if let Some(t) = d.content.filter(|t| !t.is_empty()) {

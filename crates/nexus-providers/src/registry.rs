@@ -175,7 +175,9 @@ impl std::fmt::Display for CredentialSource {
         match self {
             CredentialSource::Env(v) => write!(f, "env {v}"),
             CredentialSource::Vault(n) => write!(f, "vault {n}"),
-            CredentialSource::ConfigFile => f.write_str("config.toml (plaintext; move it to the vault)"),
+            CredentialSource::ConfigFile => {
+                f.write_str("config.toml (plaintext; move it to the vault)")
+            }
             CredentialSource::NotNeeded => f.write_str("no key needed"),
             CredentialSource::Missing(v) => write!(f, "not configured: set {v}"),
         }
@@ -342,7 +344,10 @@ impl Registry {
     fn base_url(&self, name: &str, e: &Entry) -> Result<(String, String), Error> {
         let pc = self.config.providers.get(name);
         let (url, source) = if let Some(v) = e.base_url_env.as_deref().and_then(|v| (self.env)(v)) {
-            (v, format!("env {}", e.base_url_env.as_deref().unwrap_or_default()))
+            (
+                v,
+                format!("env {}", e.base_url_env.as_deref().unwrap_or_default()),
+            )
         } else if let Some(u) = pc.and_then(|p| p.base_url.clone()) {
             (u, format!("config.toml providers.{name}.base_url"))
         } else if let Some(d) = &e.default_base_url {
@@ -378,7 +383,12 @@ impl Registry {
                 return (Some(s), CredentialSource::Vault(vname));
             }
         }
-        if let Some(k) = self.config.providers.get(name).and_then(|p| p.api_key.clone()) {
+        if let Some(k) = self
+            .config
+            .providers
+            .get(name)
+            .and_then(|p| p.api_key.clone())
+        {
             return (Some(Secret::new(k)), CredentialSource::ConfigFile);
         }
         if e.key_required {
@@ -508,9 +518,15 @@ mod tests {
     #[test]
     fn env_key_wins_and_missing_names_the_variable() {
         let r = Registry::new(Config::default(), env(&[("GOOGLE_API_KEY", "g")]));
-        let st: HashMap<String, ProviderStatus> =
-            r.status().into_iter().map(|s| (s.name.clone(), s)).collect();
-        assert_eq!(st["gemini"].credential, CredentialSource::Env("GOOGLE_API_KEY".into()));
+        let st: HashMap<String, ProviderStatus> = r
+            .status()
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        assert_eq!(
+            st["gemini"].credential,
+            CredentialSource::Env("GOOGLE_API_KEY".into())
+        );
         let err = r.provider("openai").unwrap_err().to_string();
         assert!(err.contains("OPENAI_API_KEY"), "{err}");
         assert_eq!(st["ollama"].credential, CredentialSource::NotNeeded);
@@ -543,7 +559,11 @@ mod tests {
         let r = Registry::new(cfg, env(&[("OPENAI_BASE_URL", "http://env/v1/")]));
         let st = r.status().into_iter().find(|s| s.name == "openai").unwrap();
         assert_eq!(st.base_url, "http://env/v1");
-        assert!(r.provider("local").unwrap_err().to_string().contains("http://"));
+        assert!(r
+            .provider("local")
+            .unwrap_err()
+            .to_string()
+            .contains("http://"));
     }
 
     #[test]
@@ -551,10 +571,18 @@ mod tests {
         let r = Registry::new(Config::default(), env(&[("OPENROUTER_API_KEY", "k")]));
         let c = crate::catalog::embedded();
         let t = r.resolve(c, "sonnet").unwrap();
-        assert_eq!((t.provider.as_str(), t.model.as_str()), ("anthropic", "claude-sonnet-4-5"));
+        assert_eq!(
+            (t.provider.as_str(), t.model.as_str()),
+            ("anthropic", "claude-sonnet-4-5")
+        );
         let t = r.resolve(c, "openrouter/auto:free").unwrap();
-        assert_eq!((t.provider.as_str(), t.model.as_str()), ("openrouter", "openrouter/auto:free"));
-        let t = r.resolve(c, "openrouter/anthropic/claude-sonnet-4.5").unwrap();
+        assert_eq!(
+            (t.provider.as_str(), t.model.as_str()),
+            ("openrouter", "openrouter/auto:free")
+        );
+        let t = r
+            .resolve(c, "openrouter/anthropic/claude-sonnet-4.5")
+            .unwrap();
         assert_eq!(t.model, "anthropic/claude-sonnet-4.5");
         let t = r.resolve(c, "deepseek").unwrap();
         assert_eq!(t.model, "deepseek-chat");

@@ -107,11 +107,20 @@ mod tests {
             parse_retry_after(Some("1500"), Some("9"), now),
             Some(Duration::from_millis(1500))
         );
-        assert_eq!(parse_retry_after(None, Some("3"), now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after(None, Some("3"), now),
+            Some(Duration::from_secs(3))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(parse_retry_after(None, Some(&date), now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(None, Some(&date), now),
+            Some(Duration::from_secs(7))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(parse_retry_after(None, Some(&past), now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after(None, Some(&past), now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after(None, Some("soon"), now), None);
     }
 

@@ -245,7 +245,9 @@ mod tests {
         let mut s = Vec::new();
         s.extend_from_slice(b"\xEF\xBB\xBF: comment\r\n\r\n");
         for i in 0..20 {
-            s.extend_from_slice(format!("event: e{i}\r\ndata: {{\"n\":{i},\"t\":\"h\u{e9}llo\"}}\n").as_bytes());
+            s.extend_from_slice(
+                format!("event: e{i}\r\ndata: {{\"n\":{i},\"t\":\"h\u{e9}llo\"}}\n").as_bytes(),
+            );
             if i % 3 == 0 {
                 s.extend_from_slice(b"data: more\r");
             }

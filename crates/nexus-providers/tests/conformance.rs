@@ -15,7 +15,10 @@ macro_rules! family {
                 // provider's test by being leaked into a static-lifetime box.
                 let server: &'static StandIn = Box::leak(Box::new(StandIn::start().await));
                 server.require_key(common::KEY);
-                (common::provider(server, $api).await, $api.sample_model().to_string())
+                (
+                    common::provider(server, $api).await,
+                    $api.sample_model().to_string(),
+                )
             }
 
             nexus_core::provider_conformance_tests!(make());

@@ -9,7 +9,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use nexus_core::{ChatRequest, ErrorKind, ProviderError, StopReason, StreamAccumulator, StreamEvent};
+use nexus_core::{
+    ChatRequest, ErrorKind, ProviderError, StopReason, StreamAccumulator, StreamEvent,
+};
 use nexus_testkit::{Api, Script, StandIn};
 
 use common::*;
@@ -41,13 +43,20 @@ async fn rate_limit_is_retried_after_retry_after_seconds() {
     let s = StandIn::start().await;
     s.script(
         Api::OpenAi,
-        [Script::StatusWithHeaders(429, vec![("retry-after".into(), "1".into())])],
+        [Script::StatusWithHeaders(
+            429,
+            vec![("retry-after".into(), "1".into())],
+        )],
     );
     let p = provider(&s, Api::OpenAi).await;
     let t = Instant::now();
     let r = p.chat(&req(Api::OpenAi, "hi")).await.unwrap();
     assert_eq!(r.text, "echo: hi");
-    assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(s.requests_for(Api::OpenAi).len(), 2);
 }
 
@@ -75,14 +84,24 @@ async fn retry_after_http_date_and_ms_are_honoured() {
     // At least ~1s for the date (second resolution) plus 300 ms, and the
     // 30 s `retry-after` was overridden by `retry-after-ms`.
     let e = t.elapsed();
-    assert!(e >= Duration::from_millis(1250) && e < Duration::from_secs(10), "{e:?}");
+    assert!(
+        e >= Duration::from_millis(1250) && e < Duration::from_secs(10),
+        "{e:?}"
+    );
     assert_eq!(s.requests_for(Api::Anthropic).len(), 3);
 }
 
 #[tokio::test]
 async fn anthropic_529_overloaded_is_typed_and_retried_until_the_limit() {
     let s = StandIn::start().await;
-    s.script(Api::Anthropic, [Script::Status(529), Script::Status(529), Script::Status(529)]);
+    s.script(
+        Api::Anthropic,
+        [
+            Script::Status(529),
+            Script::Status(529),
+            Script::Status(529),
+        ],
+    );
     let p = provider(&s, Api::Anthropic).await;
     let e = p.chat(&req(Api::Anthropic, "hi")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Overloaded);
@@ -136,10 +155,16 @@ async fn x_should_retry_false_stops_retries() {
     let s = StandIn::start().await;
     s.script(
         Api::Anthropic,
-        [Script::StatusWithHeaders(500, vec![("x-should-retry".into(), "false".into())])],
+        [Script::StatusWithHeaders(
+            500,
+            vec![("x-should-retry".into(), "false".into())],
+        )],
     );
     let p = provider(&s, Api::Anthropic).await;
-    assert_eq!(p.chat(&req(Api::Anthropic, "x")).await.unwrap_err().kind, ErrorKind::Server);
+    assert_eq!(
+        p.chat(&req(Api::Anthropic, "x")).await.unwrap_err().kind,
+        ErrorKind::Server
+    );
     assert_eq!(s.requests_for(Api::Anthropic).len(), 1);
 }
 
@@ -161,7 +186,11 @@ async fn context_window_errors_are_recognised() {
         )],
     );
     for api in [Api::Anthropic, Api::OpenAi] {
-        let e = provider(&s, api).await.chat(&req(api, "x")).await.unwrap_err();
+        let e = provider(&s, api)
+            .await
+            .chat(&req(api, "x"))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::ContextWindowExceeded, "{api:?}");
     }
 }
@@ -175,8 +204,14 @@ async fn anthropic_error_event_mid_stream_is_delivered_and_not_retried() {
     let err = err.expect("the error event must surface");
     assert_eq!(err.kind, ErrorKind::Overloaded);
     assert_eq!(err.code.as_deref(), Some("overloaded_error"));
-    assert!(evs.iter().any(|e| matches!(e, StreamEvent::TextDelta { .. })));
-    assert_eq!(s.requests_for(Api::Anthropic).len(), 1, "no retry after a delta");
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, StreamEvent::TextDelta { .. })));
+    assert_eq!(
+        s.requests_for(Api::Anthropic).len(),
+        1,
+        "no retry after a delta"
+    );
 }
 
 #[tokio::test]
@@ -218,7 +253,10 @@ async fn truncated_streams_are_errors_in_every_family() {
         let (evs, err) = collect(&*p, &req(api, "one two three four five six seven")).await;
         let err = err.unwrap_or_else(|| panic!("{api:?}: truncation went unnoticed"));
         assert_eq!(err.kind, ErrorKind::Network, "{api:?}: {err}");
-        assert!(!evs.iter().any(|e| matches!(e, StreamEvent::Stop { .. })), "{api:?}");
+        assert!(
+            !evs.iter().any(|e| matches!(e, StreamEvent::Stop { .. })),
+            "{api:?}"
+        );
     }
 }
 
@@ -247,8 +285,15 @@ async fn malformed_json_is_a_protocol_error() {
 #[tokio::test]
 async fn a_malformed_error_body_still_gives_a_typed_error() {
     let s = StandIn::start().await;
-    s.script(Api::Gemini, [Script::Raw(403, "<html>Forbidden</html>".into())]);
-    let e = provider(&s, Api::Gemini).await.chat(&req(Api::Gemini, "x")).await.unwrap_err();
+    s.script(
+        Api::Gemini,
+        [Script::Raw(403, "<html>Forbidden</html>".into())],
+    );
+    let e = provider(&s, Api::Gemini)
+        .await
+        .chat(&req(Api::Gemini, "x"))
+        .await
+        .unwrap_err();
     assert_eq!((e.kind, e.status), (ErrorKind::Auth, Some(403)));
     assert!(e.message.contains("Forbidden"));
 }
@@ -293,14 +338,26 @@ async fn a_hung_server_hits_the_request_timeout() {
 #[tokio::test]
 async fn connection_refused_is_a_network_error_and_is_retried() {
     // Bind and drop to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = env_of(vec![
-        ("OPENAI_BASE_URL".into(), format!("http://127.0.0.1:{port}/v1")),
+        (
+            "OPENAI_BASE_URL".into(),
+            format!("http://127.0.0.1:{port}/v1"),
+        ),
         ("OPENAI_API_KEY".into(), KEY.into()),
     ]);
     let reg = nexus_providers::Registry::new(nexus_core::Config::default(), env)
         .with_http_options(fast_opts());
-    let e = reg.provider("openai").unwrap().chat(&req(Api::OpenAi, "x")).await.unwrap_err();
+    let e = reg
+        .provider("openai")
+        .unwrap()
+        .chat(&req(Api::OpenAi, "x"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Network);
 }
 
@@ -309,7 +366,10 @@ async fn openrouter_auto_reports_the_model_used_and_its_cost() {
     let s = StandIn::start().await;
     let p = provider(&s, Api::OpenRouter).await;
     for model in ["openrouter/auto", "auto", "auto:free"] {
-        let r = p.chat(&ChatRequest::new(model, "pick for me")).await.unwrap();
+        let r = p
+            .chat(&ChatRequest::new(model, "pick for me"))
+            .await
+            .unwrap();
         assert_ne!(r.model, model, "reports the model actually used");
         assert!(r.provider_cost.is_some());
         let (evs, err) = collect(&*p, &ChatRequest::new(model, "pick for me")).await;
@@ -325,7 +385,10 @@ async fn openrouter_auto_reports_the_model_used_and_its_cost() {
         .iter()
         .map(|r| r.body["model"].as_str().unwrap().to_string())
         .collect();
-    assert!(sent.iter().all(|m| m.starts_with("openrouter/auto")), "{sent:?}");
+    assert!(
+        sent.iter().all(|m| m.starts_with("openrouter/auto")),
+        "{sent:?}"
+    );
 }
 
 #[tokio::test]
@@ -343,7 +406,12 @@ async fn streams_ask_for_usage_and_report_it() {
         let recorded = s.requests_for(api);
         let body = &recorded.last().unwrap().body;
         assert_eq!(body["stream_options"]["include_usage"], true, "{api:?}");
-        assert!(matches!(evs.last(), Some(StreamEvent::Stop { reason: StopReason::EndTurn })));
+        assert!(matches!(
+            evs.last(),
+            Some(StreamEvent::Stop {
+                reason: StopReason::EndTurn
+            })
+        ));
     }
 }
 
@@ -370,7 +438,11 @@ async fn list_models_for_each_family() {
         let m = provider(&s, api).await.list_models().await.unwrap();
         assert!(!m.is_empty(), "{api:?}");
     }
-    let anthropic = provider(&s, Api::Anthropic).await.list_models().await.unwrap();
+    let anthropic = provider(&s, Api::Anthropic)
+        .await
+        .list_models()
+        .await
+        .unwrap();
     assert_eq!(anthropic[0].id, "claude-sonnet-4-5");
     let gemini = provider(&s, Api::Gemini).await.list_models().await.unwrap();
     assert_eq!(gemini[0].id, "gemini-2.5-flash");

@@ -79,7 +79,12 @@ fn anthropic_thinking_text_and_tool_use() {
     assert_eq!(r.stop_reason, StopReason::ToolUse);
     assert_eq!(r.model, "claude-sonnet-4-5-20250929");
     assert_eq!(
-        (r.usage.input_tokens, r.usage.output_tokens, r.usage.cache_read_tokens, r.usage.cache_write_tokens),
+        (
+            r.usage.input_tokens,
+            r.usage.output_tokens,
+            r.usage.cache_read_tokens,
+            r.usage.cache_write_tokens
+        ),
         (25, 89, 2000, 100)
     );
 }
@@ -87,7 +92,8 @@ fn anthropic_thinking_text_and_tool_use() {
 #[test]
 fn anthropic_unknown_event_types_are_skipped() {
     let d = Anthropic::new("anthropic", "http://x", Credential::None);
-    let mut bytes = b"event: some_future_event\ndata: {\"type\":\"some_future_event\",\"x\":1}\n\n".to_vec();
+    let mut bytes =
+        b"event: some_future_event\ndata: {\"type\":\"some_future_event\",\"x\":1}\n\n".to_vec();
     bytes.extend_from_slice(ANTHROPIC);
     assert!(decode(&d, &[&bytes]).is_ok());
 }
@@ -100,8 +106,15 @@ data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \", world\"}],\"ro
 fn gemini_cumulative_usage_counts_once_with_thoughts() {
     let d = Gemini::new("gemini", "http://x", Credential::None);
     let evs = decode(&d, &[GEMINI]).unwrap();
-    let usages: Vec<_> = evs.iter().filter(|e| matches!(e, StreamEvent::Usage { .. })).collect();
-    assert_eq!(usages.len(), 1, "cumulative usage is reported once, at the end");
+    let usages: Vec<_> = evs
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::Usage { .. }))
+        .collect();
+    assert_eq!(
+        usages.len(),
+        1,
+        "cumulative usage is reported once, at the end"
+    );
     let r = fold(&evs);
     assert_eq!(r.text, "Hello, world");
     assert_eq!(r.reasoning, "Pondering");
@@ -135,11 +148,19 @@ data: [DONE]\n\n";
 
 #[test]
 fn openrouter_comments_usage_on_finish_chunk_and_cost() {
-    let d = OpenAi::new("openrouter", "http://x", Credential::None, Flavor::OpenRouter);
+    let d = OpenAi::new(
+        "openrouter",
+        "http://x",
+        Credential::None,
+        Flavor::OpenRouter,
+    );
     let r = fold(&decode(&d, &[OPENROUTER]).unwrap());
     assert_eq!(r.text, "Hi");
     assert_eq!(r.model, "google/gemini-2.5-flash");
-    assert_eq!(r.provider_cost, Some(nexus_core::Usd::from_dollars(0.0000045)));
+    assert_eq!(
+        r.provider_cost,
+        Some(nexus_core::Usd::from_dollars(0.0000045))
+    );
     assert_eq!(r.usage.output_tokens, 1);
 }
 

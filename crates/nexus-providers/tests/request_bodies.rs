@@ -68,7 +68,11 @@ fn view(r: &HttpRequest) -> Value {
         .iter()
         .map(|(k, v)| {
             // Credentials are shown masked: the snapshot checks where they go.
-            let shown = if v.contains("sk-snap") { v.replace("sk-snap", "<KEY>") } else { v.clone() };
+            let shown = if v.contains("sk-snap") {
+                v.replace("sk-snap", "<KEY>")
+            } else {
+                v.clone()
+            };
             json!([k, shown])
         })
         .collect();
@@ -86,25 +90,41 @@ fn key() -> Credential {
 #[test]
 fn anthropic_request() {
     let d = Anthropic::new("anthropic", "https://api.anthropic.com", key());
-    insta::assert_json_snapshot!(view(&d.chat_request(&rich_request("claude-sonnet-4-5"), true).unwrap()));
+    insta::assert_json_snapshot!(view(
+        &d.chat_request(&rich_request("claude-sonnet-4-5"), true)
+            .unwrap()
+    ));
 }
 
 #[test]
 fn openai_request() {
     let d = OpenAi::new("openai", "https://api.openai.com/v1", key(), Flavor::OpenAi);
-    insta::assert_json_snapshot!(view(&d.chat_request(&rich_request("gpt-4o"), true).unwrap()));
+    insta::assert_json_snapshot!(view(
+        &d.chat_request(&rich_request("gpt-4o"), true).unwrap()
+    ));
 }
 
 #[test]
 fn openrouter_request() {
-    let d = OpenAi::new("openrouter", "https://openrouter.ai/api/v1", key(), Flavor::OpenRouter);
-    insta::assert_json_snapshot!(view(&d.chat_request(&ChatRequest::new("auto:free", "hi"), false).unwrap()));
+    let d = OpenAi::new(
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        key(),
+        Flavor::OpenRouter,
+    );
+    insta::assert_json_snapshot!(view(
+        &d.chat_request(&ChatRequest::new("auto:free", "hi"), false)
+            .unwrap()
+    ));
 }
 
 #[test]
 fn gemini_request() {
     let d = Gemini::new("gemini", "https://generativelanguage.googleapis.com", key());
-    insta::assert_json_snapshot!(view(&d.chat_request(&rich_request("gemini-2.5-flash"), true).unwrap()));
+    insta::assert_json_snapshot!(view(
+        &d.chat_request(&rich_request("gemini-2.5-flash"), true)
+            .unwrap()
+    ));
 }
 
 #[test]

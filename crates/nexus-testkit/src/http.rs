@@ -272,13 +272,20 @@ fn json_bytes(v: &Value) -> Vec<u8> {
 }
 
 /// Handles one request; returns whether the connection stays open.
-async fn handle(sock: &mut TcpStream, state: &Arc<Mutex<State>>, req: Request) -> std::io::Result<bool> {
+async fn handle(
+    sock: &mut TcpStream,
+    state: &Arc<Mutex<State>>,
+    req: Request,
+) -> std::io::Result<bool> {
     let Some((mut api, op)) = route(&req.method, &req.path) else {
         let body = br#"{"error":{"message":"no such route on the stand-in","type":"invalid_request_error"}}"#;
         respond(sock, 404, &[], body).await?;
         return Ok(true);
     };
-    if matches!(op, Op::Models) && api == Api::OpenAi && req.headers.contains_key("anthropic-version") {
+    if matches!(op, Op::Models)
+        && api == Api::OpenAi
+        && req.headers.contains_key("anthropic-version")
+    {
         api = Api::Anthropic;
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
@@ -305,7 +312,13 @@ async fn handle(sock: &mut TcpStream, state: &Arc<Mutex<State>>, req: Request) -
     if let Some(k) = required {
         if presented_key(api, &req.headers).as_deref() != Some(k.as_str()) {
             let msg = "invalid x-api-key";
-            respond(sock, 401, &rid, &json_bytes(&wire::error_body(api, 401, msg))).await?;
+            respond(
+                sock,
+                401,
+                &rid,
+                &json_bytes(&wire::error_body(api, 401, msg)),
+            )
+            .await?;
             return Ok(true);
         }
     }
@@ -317,7 +330,10 @@ async fn handle(sock: &mut TcpStream, state: &Arc<Mutex<State>>, req: Request) -
         Op::GeminiStream(m) => (m.clone(), true),
         Op::Chat(Some(m)) => (m.clone(), false),
         _ => (
-            body.get("model").and_then(Value::as_str).unwrap_or("").to_string(),
+            body.get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         ),
     };
@@ -362,7 +378,8 @@ async fn handle(sock: &mut TcpStream, state: &Arc<Mutex<State>>, req: Request) -
         input: count_words(api, &body),
         output: out_words,
     };
-    let status_error = |status: u16| wire::error_body(api, status, &format!("stand-in error {status}"));
+    let status_error =
+        |status: u16| wire::error_body(api, status, &format!("stand-in error {status}"));
     match script {
         Some(Script::Status(s)) => {
             respond(sock, s, &rid, &json_bytes(&status_error(s))).await?;
@@ -375,7 +392,13 @@ async fn handle(sock: &mut TcpStream, state: &Arc<Mutex<State>>, req: Request) -
             return Ok(true);
         }
         Some(Script::InsufficientQuota) => {
-            respond(sock, 429, &rid, &json_bytes(&wire::insufficient_quota_body())).await?;
+            respond(
+                sock,
+                429,
+                &rid,
+                &json_bytes(&wire::insufficient_quota_body()),
+            )
+            .await?;
             return Ok(true);
         }
         Some(Script::Raw(s, b)) => {

@@ -153,7 +153,10 @@ impl StandIn {
 
     /// Requests received for `api`.
     pub fn requests_for(&self, api: Api) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.api == api).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.api == api)
+            .collect()
     }
 
     /// Environment variables pointing every provider at this server with

@@ -116,22 +116,26 @@ pub enum Answer {
 /// Token counts the stand-in reports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
-    pub(crate) input: u64,
-    pub(crate) output: u64,
+    /// Prompt tokens.
+    pub input: u64,
+    /// Answer tokens.
+    pub output: u64,
 }
 
 /// The model the answer claims to come from (OpenRouter's router picks one).
-pub(crate) fn answering_model(api: Api, requested: &str) -> String {
+pub fn answering_model(api: Api, requested: &str) -> String {
     match (api, requested) {
         (Api::OpenRouter, "openrouter/auto") => "anthropic/claude-sonnet-4.5".into(),
-        (Api::OpenRouter, "openrouter/auto:free") => "meta-llama/llama-3.3-70b-instruct:free".into(),
+        (Api::OpenRouter, "openrouter/auto:free") => {
+            "meta-llama/llama-3.3-70b-instruct:free".into()
+        }
         (Api::Gemini, m) => m.to_string(),
         (_, m) => m.to_string(),
     }
 }
 
 /// OpenRouter's reported cost: a fixed $1 per million tokens of each kind.
-pub(crate) fn openrouter_cost(c: Counts) -> f64 {
+pub fn openrouter_cost(c: Counts) -> f64 {
     (c.input + c.output) as f64 / 1_000_000.0
 }
 
@@ -155,7 +159,7 @@ fn openai_usage(api: Api, c: Counts) -> Value {
 }
 
 /// A whole non-streamed response body.
-pub(crate) fn response_body(api: Api, model: &str, answer: &Answer, c: Counts) -> Value {
+pub fn response_body(api: Api, model: &str, answer: &Answer, c: Counts) -> Value {
     let model = answering_model(api, model);
     match api {
         Api::Anthropic => {
@@ -176,7 +180,9 @@ pub(crate) fn response_body(api: Api, model: &str, answer: &Answer, c: Counts) -
         Api::Gemini => {
             let parts = match answer {
                 Answer::Text(t) => json!([{"text": t}]),
-                Answer::Tool { name, args } => json!([{"functionCall": {"name": name, "args": args}}]),
+                Answer::Tool { name, args } => {
+                    json!([{"functionCall": {"name": name, "args": args}}])
+                }
             };
             json!({
                 "candidates": [{"content": {"parts": parts, "role": "model"},
@@ -210,7 +216,7 @@ pub(crate) fn response_body(api: Api, model: &str, answer: &Answer, c: Counts) -
 }
 
 /// Splits text into stream-sized pieces (a few characters each).
-pub(crate) fn pieces(text: &str, n: usize) -> Vec<String> {
+pub fn pieces(text: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
 }
@@ -224,79 +230,117 @@ fn sse(event: Option<&str>, data: &Value) -> String {
 
 /// The stream's events, as SSE text frames, in order. `cut` stops after that
 /// many content frames (for truncation and mid-stream errors).
-pub(crate) fn stream_frames(api: Api, model: &str, answer: &Answer, c: Counts) -> Vec<String> {
+pub fn stream_frames(api: Api, model: &str, answer: &Answer, c: Counts) -> Vec<String> {
     let model = answering_model(api, model);
     let mut f = Vec::new();
     match api {
         Api::Anthropic => {
-            f.push(sse(Some("message_start"), &json!({"type": "message_start", "message": {
+            f.push(sse(
+                Some("message_start"),
+                &json!({"type": "message_start", "message": {
                 "id": "msg_01StandIn", "type": "message", "role": "assistant", "model": model,
                 "content": [], "stop_reason": null, "stop_sequence": null,
                 "usage": {"input_tokens": c.input, "output_tokens": 1,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}})));
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+            ));
             let stop = match answer {
                 Answer::Text(t) => {
-                    f.push(sse(Some("content_block_start"), &json!({"type": "content_block_start",
-                        "index": 0, "content_block": {"type": "text", "text": ""}})));
+                    f.push(sse(
+                        Some("content_block_start"),
+                        &json!({"type": "content_block_start",
+                        "index": 0, "content_block": {"type": "text", "text": ""}}),
+                    ));
                     f.push(sse(Some("ping"), &json!({"type": "ping"})));
                     for p in pieces(t, 5) {
-                        f.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta",
-                            "index": 0, "delta": {"type": "text_delta", "text": p}})));
+                        f.push(sse(
+                            Some("content_block_delta"),
+                            &json!({"type": "content_block_delta",
+                            "index": 0, "delta": {"type": "text_delta", "text": p}}),
+                        ));
                     }
                     "end_turn"
                 }
                 Answer::Tool { name, args } => {
-                    f.push(sse(Some("content_block_start"), &json!({"type": "content_block_start",
+                    f.push(sse(
+                        Some("content_block_start"),
+                        &json!({"type": "content_block_start",
                         "index": 0, "content_block": {"type": "tool_use", "id": "toolu_01A",
-                        "name": name, "input": {}}})));
+                        "name": name, "input": {}}}),
+                    ));
                     for p in pieces(&args.to_string(), 7) {
-                        f.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta",
-                            "index": 0, "delta": {"type": "input_json_delta", "partial_json": p}})));
+                        f.push(sse(
+                            Some("content_block_delta"),
+                            &json!({"type": "content_block_delta",
+                            "index": 0, "delta": {"type": "input_json_delta", "partial_json": p}}),
+                        ));
                     }
                     "tool_use"
                 }
             };
-            f.push(sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0})));
-            f.push(sse(Some("message_delta"), &json!({"type": "message_delta",
+            f.push(sse(
+                Some("content_block_stop"),
+                &json!({"type": "content_block_stop", "index": 0}),
+            ));
+            f.push(sse(
+                Some("message_delta"),
+                &json!({"type": "message_delta",
                 "delta": {"stop_reason": stop, "stop_sequence": null},
-                "usage": {"output_tokens": c.output}})));
+                "usage": {"output_tokens": c.output}}),
+            ));
             f.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
         }
         Api::Gemini => {
-            let usage = |out: u64| json!({"promptTokenCount": c.input, "candidatesTokenCount": out,
-                                          "totalTokenCount": c.input + out});
+            let usage = |out: u64| {
+                json!({"promptTokenCount": c.input, "candidatesTokenCount": out,
+                                          "totalTokenCount": c.input + out})
+            };
             match answer {
                 Answer::Text(t) => {
                     let ps = pieces(t, 6);
                     let n = ps.len();
                     for (i, p) in ps.into_iter().enumerate() {
                         let last = i + 1 == n;
-                        let out = if last { c.output } else { (i as u64 + 1).min(c.output) };
+                        let out = if last {
+                            c.output
+                        } else {
+                            (i as u64 + 1).min(c.output)
+                        };
                         let mut cand = json!({"content": {"parts": [{"text": p}], "role": "model"}, "index": 0});
                         if last {
                             cand["finishReason"] = json!("STOP");
                         }
-                        f.push(sse(None, &json!({"candidates": [cand], "usageMetadata": usage(out),
-                            "modelVersion": model, "responseId": "resp-standin-1"})));
+                        f.push(sse(
+                            None,
+                            &json!({"candidates": [cand], "usageMetadata": usage(out),
+                            "modelVersion": model, "responseId": "resp-standin-1"}),
+                        ));
                     }
                 }
                 Answer::Tool { name, args } => {
-                    f.push(sse(None, &json!({"candidates": [{"content": {"parts": [
+                    f.push(sse(
+                        None,
+                        &json!({"candidates": [{"content": {"parts": [
                         {"functionCall": {"name": name, "args": args}}], "role": "model"},
                         "finishReason": "STOP", "index": 0}], "usageMetadata": usage(c.output),
-                        "modelVersion": model, "responseId": "resp-standin-1"})));
+                        "modelVersion": model, "responseId": "resp-standin-1"}),
+                    ));
                 }
             }
         }
         _ => {
-            let chunk = |delta: Value, finish: Value| json!({"id": "chatcmpl-standin-1",
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": "chatcmpl-standin-1",
                 "object": "chat.completion.chunk", "created": 1_763_700_000, "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+            };
             if api == Api::OpenRouter {
                 f.push(": OPENROUTER PROCESSING\n\n".to_string());
                 f.push(": OPENROUTER PROCESSING\n\n".to_string());
             }
-            f.push(sse(None, &chunk(json!({"role": "assistant", "content": ""}), Value::Null)));
+            f.push(sse(
+                None,
+                &chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            ));
             let finish = match answer {
                 Answer::Text(t) => {
                     for p in pieces(t, 5) {
@@ -305,11 +349,23 @@ pub(crate) fn stream_frames(api: Api, model: &str, answer: &Answer, c: Counts) -
                     "stop"
                 }
                 Answer::Tool { name, args } => {
-                    f.push(sse(None, &chunk(json!({"tool_calls": [{"index": 0, "id": "call_standin_1",
-                        "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null)));
+                    f.push(sse(
+                        None,
+                        &chunk(
+                            json!({"tool_calls": [{"index": 0, "id": "call_standin_1",
+                        "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                            Value::Null,
+                        ),
+                    ));
                     for p in pieces(&args.to_string(), 7) {
-                        f.push(sse(None, &chunk(json!({"tool_calls": [{"index": 0,
-                            "function": {"arguments": p}}]}), Value::Null)));
+                        f.push(sse(
+                            None,
+                            &chunk(
+                                json!({"tool_calls": [{"index": 0,
+                            "function": {"arguments": p}}]}),
+                                Value::Null,
+                            ),
+                        ));
                     }
                     "tool_calls"
                 }
@@ -322,9 +378,12 @@ pub(crate) fn stream_frames(api: Api, model: &str, answer: &Answer, c: Counts) -
             } else {
                 f.push(sse(None, &last));
                 // stream_options.include_usage: a last chunk with no choices.
-                f.push(sse(None, &json!({"id": "chatcmpl-standin-1", "object": "chat.completion.chunk",
+                f.push(sse(
+                    None,
+                    &json!({"id": "chatcmpl-standin-1", "object": "chat.completion.chunk",
                     "created": 1_763_700_000, "model": model, "choices": [],
-                    "usage": openai_usage(api, c)})));
+                    "usage": openai_usage(api, c)}),
+                ));
             }
             f.push("data: [DONE]\n\n".to_string());
         }
@@ -333,7 +392,7 @@ pub(crate) fn stream_frames(api: Api, model: &str, answer: &Answer, c: Counts) -
 }
 
 /// The API's error body for `status`.
-pub(crate) fn error_body(api: Api, status: u16, message: &str) -> Value {
+pub fn error_body(api: Api, status: u16, message: &str) -> Value {
     match api {
         Api::Anthropic => {
             let t = match status {
@@ -376,28 +435,40 @@ pub(crate) fn error_body(api: Api, status: u16, message: &str) -> Value {
 }
 
 /// OpenAI's out-of-credit error: a 429 that must never be retried.
-pub(crate) fn insufficient_quota_body() -> Value {
+pub fn insufficient_quota_body() -> Value {
     json!({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
         "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}})
 }
 
 /// An error event in the middle of a stream, in the API's own form.
-pub(crate) fn stream_error_frame(api: Api) -> String {
+pub fn stream_error_frame(api: Api) -> String {
     match api {
-        Api::Anthropic => sse(Some("error"), &json!({"type": "error",
-            "error": {"type": "overloaded_error", "message": "Overloaded"}})),
-        Api::Gemini => sse(None, &json!({"error": {"code": 503,
-            "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}})),
-        Api::OpenRouter => sse(None, &json!({"id": "gen-1", "object": "chat.completion.chunk",
+        Api::Anthropic => sse(
+            Some("error"),
+            &json!({"type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ),
+        Api::Gemini => sse(
+            None,
+            &json!({"error": {"code": 503,
+            "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}}),
+        ),
+        Api::OpenRouter => sse(
+            None,
+            &json!({"id": "gen-1", "object": "chat.completion.chunk",
             "created": 1_763_700_000, "model": "x", "error": {"code": 502, "message": "Provider returned error"},
-            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]})),
-        _ => sse(None, &json!({"error": {"message": "The server had an error while processing your request.",
-            "type": "server_error", "param": null, "code": null}})),
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}),
+        ),
+        _ => sse(
+            None,
+            &json!({"error": {"message": "The server had an error while processing your request.",
+            "type": "server_error", "param": null, "code": null}}),
+        ),
     }
 }
 
 /// The models list body.
-pub(crate) fn models_body(api: Api) -> Value {
+pub fn models_body(api: Api) -> Value {
     match api {
         Api::Anthropic => json!({"data": [
             {"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"},

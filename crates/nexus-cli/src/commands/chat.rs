@@ -54,7 +54,11 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
         let cost = cost.map_or_else(|| "cost unknown".to_string(), |c| c.to_string());
         eprintln!(
             "[{}/{} · {} in · {} out · {}]",
-            target.provider, response.model, response.usage.input_tokens, response.usage.output_tokens, cost
+            target.provider,
+            response.model,
+            response.usage.input_tokens,
+            response.usage.output_tokens,
+            cost
         );
     }
     Ok(())
@@ -115,6 +119,9 @@ async fn stream_to_terminal(
         let _ = writeln!(out);
     }
     acc.finish().map_err(|e| {
-        CliError::new(crate::exit::Class::Protocol, format!("{}: {e}", provider.name()))
+        CliError::new(
+            crate::exit::Class::Protocol,
+            format!("{}: {e}", provider.name()),
+        )
     })
 }

@@ -38,7 +38,9 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<(), CliError> {
         ConfigCommand::Unset { key } => {
             let mut ed = ConfigEditor::load(&home)?;
             if !ed.unset(&key)? {
-                return Err(CliError::config(format!("`{key}` is not set in config.toml")));
+                return Err(CliError::config(format!(
+                    "`{key}` is not set in config.toml"
+                )));
             }
             ed.save(&home.config_path())?;
             eprintln!("removed {key} from {}", home.config_path().display());

@@ -34,7 +34,9 @@ pub fn registry(server: &StandIn, opts: HttpOptions) -> Registry {
 }
 
 pub async fn provider(server: &StandIn, api: Api) -> Arc<dyn Provider> {
-    registry(server, fast_opts()).provider(api.provider()).unwrap()
+    registry(server, fast_opts())
+        .provider(api.provider())
+        .unwrap()
 }
 
 pub async fn provider_with(server: &StandIn, api: Api, opts: HttpOptions) -> Arc<dyn Provider> {
