@@ -22,7 +22,10 @@ fn bench(c: &mut Criterion) {
     // the client for the runtime being measured.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let srt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let srt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         srt.block_on(async {
             let server = StandIn::start().await;
             tx.send(server.base_url(Api::OpenAi)).unwrap();
@@ -30,7 +33,10 @@ fn bench(c: &mut Criterion) {
         });
     });
     let base = rx.recv().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let env: HashMap<String, String> = [
         ("OPENAI_BASE_URL".to_string(), base.clone()),
         ("OPENAI_API_KEY".to_string(), "sk-bench".to_string()),
@@ -57,7 +63,10 @@ fn bench(c: &mut Criterion) {
         Api::OpenAi,
         "gpt-4o-mini",
         &nexus_testkit::Answer::Text("echo: How fast is the client itself?".into()),
-        nexus_testkit::wire::Counts { input: 6, output: 7 },
+        nexus_testkit::wire::Counts {
+            input: 6,
+            output: 7,
+        },
     ))
     .unwrap();
     let meta = nexus_providers::dialect::ResponseMeta::default();
@@ -80,7 +89,8 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("chat_overhead");
     g.bench_function("nexus_chat", |b| {
-        b.to_async(&rt).iter(|| async { provider.chat(&req).await.unwrap() });
+        b.to_async(&rt)
+            .iter(|| async { provider.chat(&req).await.unwrap() });
     });
     g.bench_function("raw_reqwest_post", |b| b.to_async(&rt).iter(raw));
     g.finish();

@@ -21,18 +21,41 @@ use nexus_testkit::wire::{stream_frames, Answer, Api, Counts};
 /// 1,400-byte chunks as TCP would deliver it.
 fn sample(api: Api) -> (Vec<bytes::Bytes>, usize) {
     let text: String = (0..2000).map(|i| format!("word{i} ")).collect();
-    let frames = stream_frames(api, api.sample_model(), &Answer::Text(text), Counts { input: 10, output: 2000 });
+    let frames = stream_frames(
+        api,
+        api.sample_model(),
+        &Answer::Text(text),
+        Counts {
+            input: 10,
+            output: 2000,
+        },
+    );
     let all: Vec<u8> = frames.concat().into_bytes();
     let len = all.len();
-    (all.chunks(1400).map(bytes::Bytes::copy_from_slice).collect(), len)
+    (
+        all.chunks(1400)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect(),
+        len,
+    )
 }
 
 fn dialect(api: Api) -> Box<dyn Dialect> {
     match api {
         Api::Anthropic => Box::new(Anthropic::new("anthropic", "http://x", Credential::None)),
         Api::Gemini => Box::new(Gemini::new("gemini", "http://x", Credential::None)),
-        Api::OpenRouter => Box::new(OpenAi::new("openrouter", "http://x", Credential::None, Flavor::OpenRouter)),
-        _ => Box::new(OpenAi::new("openai", "http://x", Credential::None, Flavor::OpenAi)),
+        Api::OpenRouter => Box::new(OpenAi::new(
+            "openrouter",
+            "http://x",
+            Credential::None,
+            Flavor::OpenRouter,
+        )),
+        _ => Box::new(OpenAi::new(
+            "openai",
+            "http://x",
+            Credential::None,
+            Flavor::OpenAi,
+        )),
     }
 }
 
@@ -57,7 +80,12 @@ fn nexus_decode(d: &dyn Dialect, chunks: &[bytes::Bytes]) -> usize {
 
 async fn baseline_decode(chunks: &[bytes::Bytes]) -> usize {
     use eventsource_stream::Eventsource;
-    let s = futures_util::stream::iter(chunks.iter().cloned().map(Ok::<_, std::convert::Infallible>));
+    let s = futures_util::stream::iter(
+        chunks
+            .iter()
+            .cloned()
+            .map(Ok::<_, std::convert::Infallible>),
+    );
     let mut es = s.eventsource();
     let mut n = 0;
     while let Some(ev) = es.next().await {
@@ -72,15 +100,21 @@ async fn baseline_decode(chunks: &[bytes::Bytes]) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("stream_decode");
     for api in [Api::Anthropic, Api::OpenAi, Api::OpenRouter, Api::Gemini] {
         let (chunks, len) = sample(api);
         let d = dialect(api);
         g.throughput(Throughput::Bytes(len as u64));
-        g.bench_with_input(BenchmarkId::new("nexus_typed", api.provider()), &chunks, |b, ch| {
-            b.iter(|| rt.block_on(async { nexus_decode(&*d, ch) }));
-        });
+        g.bench_with_input(
+            BenchmarkId::new("nexus_typed", api.provider()),
+            &chunks,
+            |b, ch| {
+                b.iter(|| rt.block_on(async { nexus_decode(&*d, ch) }));
+            },
+        );
         g.bench_with_input(
             BenchmarkId::new("eventsource_stream_value", api.provider()),
             &chunks,

@@ -17,7 +17,9 @@ use nexus_providers::{catalog, process_env, Registry};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let prompt = args.next().unwrap_or_else(|| "Write a haiku about Rust".into());
+    let prompt = args
+        .next()
+        .unwrap_or_else(|| "Write a haiku about Rust".into());
     let registry = Registry::new(Config::default(), process_env());
     let (provider, model): (Arc<dyn Provider>, String) =
         match args.next().map_or_else(|| registry.default_model(), Ok) {
