@@ -10,8 +10,8 @@ use nexus_core::{
 
 use crate::auth::Credential;
 use crate::dialect::{
-    fallback_error, parse_json, protocol, refine_kind, with_meta, Dialect, HttpRequest, Method,
-    ResponseMeta, StreamDecoder,
+    fallback_error, get, parse_data_models, parse_json, protocol, refine_kind, with_meta, Dialect,
+    HttpRequest, Method, ResponseMeta, StreamDecoder,
 };
 use crate::sse::SseEvent;
 
@@ -317,33 +317,14 @@ impl Dialect for Anthropic {
     }
 
     fn models_request(&self) -> HttpRequest {
-        HttpRequest {
-            method: Method::Get,
-            url: format!("{}/v1/models?limit=1000", self.base_url),
-            headers: self.headers(),
-            body: None,
-        }
+        get(
+            format!("{}/v1/models?limit=1000", self.base_url),
+            self.headers(),
+        )
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<RemoteModel>, ProviderError> {
-        #[derive(Deserialize)]
-        struct List {
-            data: Vec<Item>,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            id: String,
-            #[serde(default)]
-            display_name: Option<String>,
-        }
-        let l: List = parse_json(&self.name, "models list", body)?;
-        Ok(l.data
-            .into_iter()
-            .map(|i| RemoteModel {
-                id: i.id,
-                display_name: i.display_name,
-            })
-            .collect())
+        parse_data_models(&self.name, body)
     }
 }
 

@@ -94,6 +94,42 @@ pub trait Dialect: Send + Sync {
     fn parse_models(&self, body: &[u8]) -> Result<Vec<RemoteModel>, ProviderError>;
 }
 
+/// A GET request (list endpoints).
+pub(crate) fn get(url: String, headers: Vec<(&'static str, String)>) -> HttpRequest {
+    HttpRequest {
+        method: Method::Get,
+        url,
+        headers,
+        body: None,
+    }
+}
+
+/// Parses the `{"data": [{"id": ..., "display_name" | "name": ...}]}` model
+/// list that Anthropic and the OpenAI family share.
+pub(crate) fn parse_data_models(
+    provider: &str,
+    body: &[u8],
+) -> Result<Vec<RemoteModel>, ProviderError> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        data: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        id: String,
+        #[serde(default, alias = "name")]
+        display_name: Option<String>,
+    }
+    let l: List = parse_json(provider, "models list", body)?;
+    Ok(l.data
+        .into_iter()
+        .map(|i| RemoteModel {
+            id: i.id,
+            display_name: i.display_name,
+        })
+        .collect())
+}
+
 /// A protocol error: the server's bytes broke the API's grammar.
 pub(crate) fn protocol(provider: &str, what: impl std::fmt::Display) -> ProviderError {
     ProviderError::new(ErrorKind::Protocol, provider, what.to_string())

@@ -11,8 +11,8 @@ use nexus_core::{
 
 use crate::auth::Credential;
 use crate::dialect::{
-    fallback_error, parse_json, protocol, refine_kind, with_meta, Dialect, HttpRequest, Method,
-    ResponseMeta, StreamDecoder,
+    fallback_error, get, parse_data_models, parse_json, protocol, refine_kind, with_meta, Dialect,
+    HttpRequest, Method, ResponseMeta, StreamDecoder,
 };
 use crate::sse::SseEvent;
 
@@ -447,33 +447,11 @@ impl Dialect for OpenAi {
     }
 
     fn models_request(&self) -> HttpRequest {
-        HttpRequest {
-            method: Method::Get,
-            url: format!("{}/models", self.base_url),
-            headers: self.headers(),
-            body: None,
-        }
+        get(format!("{}/models", self.base_url), self.headers())
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<RemoteModel>, ProviderError> {
-        #[derive(Deserialize)]
-        struct List {
-            data: Vec<Item>,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            id: String,
-            #[serde(default)]
-            name: Option<String>,
-        }
-        let l: List = parse_json(&self.name, "models list", body)?;
-        Ok(l.data
-            .into_iter()
-            .map(|i| RemoteModel {
-                id: i.id,
-                display_name: i.name,
-            })
-            .collect())
+        parse_data_models(&self.name, body)
     }
 }
 
