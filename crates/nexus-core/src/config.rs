@@ -206,6 +206,24 @@ impl ConfigEditor {
         self.validate()
     }
 
+    /// Replaces the whole top-level section `name` with `value` serialized
+    /// as TOML (used for structured sections such as `[hierarchy]`). Other
+    /// sections and their comments are kept.
+    pub fn set_section<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), Error> {
+        let bad = |message: String| Error::ConfigKey {
+            key: name.to_string(),
+            message,
+        };
+        let text = toml::to_string(value).map_err(|e| bad(e.to_string()))?;
+        let doc = text
+            .parse::<toml_edit::DocumentMut>()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut table = doc.as_table().clone();
+        table.set_implicit(true);
+        self.doc.insert(name, toml_edit::Item::Table(table));
+        self.validate()
+    }
+
     /// Removes a dotted key; says whether it was there.
     pub fn unset(&mut self, key: &str) -> Result<bool, Error> {
         let parts: Vec<&str> = key.split('.').collect();

@@ -69,6 +69,12 @@ pub trait EscalationPolicy: Send + Sync {
     /// Before a call: may a call estimated at `estimate` go ahead, given
     /// `spent_today` across all requests and `spent_request` on this one?
     fn admit(&self, estimate: Usd, spent_today: Usd, spent_request: Usd) -> Admission;
+
+    /// The daily budget, if any: the engine holds estimates against it
+    /// atomically in the cost ledger, across processes.
+    fn daily_budget(&self) -> Option<Usd> {
+        None
+    }
 }
 
 /// The standard policy, configured by value (stored in `config.toml`).
@@ -156,6 +162,10 @@ impl EscalationPolicy for PolicyConfig {
             }
         }
         Admission::Admit
+    }
+
+    fn daily_budget(&self) -> Option<Usd> {
+        self.daily_budget
     }
 }
 

@@ -1,80 +1,40 @@
-//! The model hierarchy: task categories, each with ordered tiers of models.
-//!
-//! This crate grows the escalation engine, presets and the cost ledger; today
-//! it holds the category and tier types the rest builds on.
+#![doc = include_str!("../README.md")]
 
-use serde::{Deserialize, Serialize};
+pub mod classify;
+pub mod config;
+pub mod cooldown;
+pub mod engine;
+pub mod ledger;
+pub mod presets;
+pub mod router;
+pub mod source;
+pub mod store;
+pub mod validate;
 
-/// What kind of work a request is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    /// Scheduled check-ins: cheapest and fastest.
-    Heartbeat,
-    /// Everyday questions.
-    Daily,
-    /// Multi-step planning.
-    Planning,
-    /// Writing code.
-    Coding,
-    /// Reviewing work.
-    Review,
-}
+pub use classify::{Basis, Classification, RuleClassifier, TaskClassifier, TaskContext};
+pub use config::{Category, CooldownConfig, HierarchyConfig, Tier};
+pub use engine::{AskError, AskOutcome, AskRequest, Attempt, EscalationEngine, Outcome, ProviderSource};
+pub use ledger::{Ledger, MemoryLedger, SqliteLedger};
+pub use presets::Preset;
+pub use router::Router;
+pub use source::{RegistrySource, StaticSource};
 
-impl Category {
-    /// Every category, in order.
-    pub const ALL: [Category; 5] = [
-        Category::Heartbeat,
-        Category::Daily,
-        Category::Planning,
-        Category::Coding,
-        Category::Review,
-    ];
-
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Heartbeat => "heartbeat",
-            Category::Daily => "daily",
-            Category::Planning => "planning",
-            Category::Coding => "coding",
-            Category::Review => "review",
-        }
-    }
-}
-
-impl std::str::FromStr for Category {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s.to_ascii_lowercase())
-            .ok_or_else(|| {
-                format!("unknown category `{s}`; use heartbeat, daily, planning, coding or review")
-            })
-    }
-}
-
-/// One rung of a category's ladder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tier {
-    /// `provider/model` or a catalog id.
-    pub model: String,
-    /// Caps the answer's length at this tier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Skips this tier when the estimated cost is higher (USD).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_cost_per_request: Option<f64>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn categories_parse_case_insensitively() {
-        assert_eq!("Coding".parse::<Category>(), Ok(Category::Coding));
-        assert!("cooking".parse::<Category>().is_err());
-    }
+/// Errors from the hierarchy's configuration and setup.
+#[derive(Debug, thiserror::Error)]
+pub enum HierarchyError {
+    /// Bad input: a category, preset, tier edit or model.
+    #[error("{0}")]
+    Usage(String),
+    /// No provider has credentials for what was asked.
+    #[error("{0}")]
+    NoCredentials(String),
+    /// Provider registry errors (unknown model, missing key).
+    #[error(transparent)]
+    Providers(#[from] nexus_providers::Error),
+    /// Config file errors.
+    #[error(transparent)]
+    Config(#[from] nexus_core::Error),
+    /// Ledger errors.
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
 }

@@ -1,0 +1,201 @@
+//! Task classification: which category a request belongs to.
+//!
+//! The built-in [`RuleClassifier`] is deterministic and allocation-free:
+//! an explicit tag wins (`[plan] ...`), then the context (a scheduled run is
+//! a heartbeat; a read-only task is a review), then keyword heuristics, then
+//! `daily`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Category;
+
+/// What the caller knows about a task besides its text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskContext {
+    /// Started by a schedule, not a person.
+    pub scheduled: bool,
+    /// The task may only read (no edits, no writes).
+    pub read_only: bool,
+}
+
+/// Why a category was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The caller named it.
+    Explicit,
+    /// A `[tag]` at the start of the prompt.
+    Tag,
+    /// The task context.
+    Context,
+    /// Keywords in the prompt.
+    Keywords,
+    /// Nothing matched.
+    Default,
+}
+
+/// A classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Classification {
+    /// The category.
+    pub category: Category,
+    /// Why.
+    pub basis: Basis,
+}
+
+/// Decides a request's category.
+pub trait TaskClassifier: Send + Sync {
+    /// Classifies `prompt` in `ctx`.
+    fn classify(&self, prompt: &str, ctx: TaskContext) -> Classification;
+}
+
+/// The built-in deterministic classifier.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuleClassifier;
+
+const TAGS: &[(&str, Category)] = &[
+    ("heartbeat", Category::Heartbeat),
+    ("hb", Category::Heartbeat),
+    ("daily", Category::Daily),
+    ("plan", Category::Planning),
+    ("planning", Category::Planning),
+    ("code", Category::Coding),
+    ("coding", Category::Coding),
+    ("review", Category::Review),
+];
+
+fn keyword(word: &str) -> Option<(Category, u8)> {
+    const CODING: &[&str] = &[
+        "code", "function", "bug", "compile", "compiler", "refactor", "implement", "rust",
+        "python", "javascript", "typescript", "regex", "stacktrace", "traceback", "api",
+        "unittest", "test", "tests", "debug", "script", "sql", "class", "struct",
+    ];
+    const PLANNING: &[&str] = &[
+        "plan", "planning", "roadmap", "strategy", "design", "architecture", "milestones",
+        "steps", "schedule", "prioritize", "prioritise", "outline",
+    ];
+    const REVIEW: &[&str] = &[
+        "review", "audit", "critique", "proofread", "assess", "evaluate", "feedback", "lint",
+    ];
+    const HEARTBEAT: &[&str] = &["heartbeat", "ping", "status", "healthcheck", "uptime"];
+    let eq = |list: &[&str]| list.iter().any(|k| k.eq_ignore_ascii_case(word));
+    if eq(REVIEW) {
+        Some((Category::Review, 3))
+    } else if eq(PLANNING) {
+        Some((Category::Planning, 2))
+    } else if eq(CODING) {
+        Some((Category::Coding, 2))
+    } else if eq(HEARTBEAT) {
+        Some((Category::Heartbeat, 1))
+    } else {
+        None
+    }
+}
+
+/// Splits a leading `[tag]` off a prompt: `([tag], rest)`.
+pub fn split_tag(prompt: &str) -> Option<(Category, &str)> {
+    let p = prompt.trim_start();
+    let rest = p.strip_prefix('[')?;
+    let end = rest.find(']')?;
+    let tag = rest[..end].trim();
+    TAGS.iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(tag))
+        .map(|(_, c)| (*c, rest[end + 1..].trim_start()))
+}
+
+impl TaskClassifier for RuleClassifier {
+    fn classify(&self, prompt: &str, ctx: TaskContext) -> Classification {
+        if let Some((category, _)) = split_tag(prompt) {
+            return Classification {
+                category,
+                basis: Basis::Tag,
+            };
+        }
+        if ctx.scheduled {
+            return Classification {
+                category: Category::Heartbeat,
+                basis: Basis::Context,
+            };
+        }
+        if ctx.read_only {
+            return Classification {
+                category: Category::Review,
+                basis: Basis::Context,
+            };
+        }
+        // Fenced code is the strongest hint there is.
+        if prompt.contains("```") {
+            return Classification {
+                category: Category::Coding,
+                basis: Basis::Keywords,
+            };
+        }
+        let mut score = [0u8; 5];
+        for word in prompt
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| (2..=12).contains(&w.len()))
+        {
+            if let Some((c, w)) = keyword(word) {
+                let i = c as usize;
+                score[i] = score[i].saturating_add(w);
+            }
+        }
+        let (best, &s) = score
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, s)| (**s, std::cmp::Reverse(*i)))
+            .unwrap_or((1, &0));
+        if s == 0 {
+            return Classification {
+                category: Category::Daily,
+                basis: Basis::Default,
+            };
+        }
+        Classification {
+            category: Category::ALL[best],
+            basis: Basis::Keywords,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(p: &str) -> Category {
+        RuleClassifier.classify(p, TaskContext::default()).category
+    }
+
+    #[test]
+    fn tags_win_over_everything() {
+        let r = RuleClassifier.classify(
+            "[plan] fix this bug",
+            TaskContext {
+                scheduled: true,
+                read_only: true,
+            },
+        );
+        assert_eq!((r.category, r.basis), (Category::Planning, Basis::Tag));
+        assert_eq!(split_tag("  [Heartbeat]  all good?"), Some((Category::Heartbeat, "all good?")));
+        assert_eq!(split_tag("[unknown] x"), None);
+    }
+
+    #[test]
+    fn context_then_keywords_then_daily() {
+        let sched = TaskContext {
+            scheduled: true,
+            ..Default::default()
+        };
+        assert_eq!(RuleClassifier.classify("anything", sched).category, Category::Heartbeat);
+        let ro = TaskContext {
+            read_only: true,
+            ..Default::default()
+        };
+        assert_eq!(RuleClassifier.classify("implement it", ro).category, Category::Review);
+        assert_eq!(c("Implement a function that parses dates in Rust"), Category::Coding);
+        assert_eq!(c("Draft a roadmap and milestones for Q3"), Category::Planning);
+        assert_eq!(c("Please review this paragraph"), Category::Review);
+        assert_eq!(c("```\nfn main() {}\n```"), Category::Coding);
+        assert_eq!(c("What's a good name for a cat?"), Category::Daily);
+    }
+}
