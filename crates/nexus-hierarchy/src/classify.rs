@@ -66,16 +66,53 @@ const TAGS: &[(&str, Category)] = &[
 
 fn keyword(word: &str) -> Option<(Category, u8)> {
     const CODING: &[&str] = &[
-        "code", "function", "bug", "compile", "compiler", "refactor", "implement", "rust",
-        "python", "javascript", "typescript", "regex", "stacktrace", "traceback", "api",
-        "unittest", "test", "tests", "debug", "script", "sql", "class", "struct",
+        "code",
+        "function",
+        "bug",
+        "compile",
+        "compiler",
+        "refactor",
+        "implement",
+        "rust",
+        "python",
+        "javascript",
+        "typescript",
+        "regex",
+        "stacktrace",
+        "traceback",
+        "api",
+        "unittest",
+        "test",
+        "tests",
+        "debug",
+        "script",
+        "sql",
+        "class",
+        "struct",
     ];
     const PLANNING: &[&str] = &[
-        "plan", "planning", "roadmap", "strategy", "design", "architecture", "milestones",
-        "steps", "schedule", "prioritize", "prioritise", "outline",
+        "plan",
+        "planning",
+        "roadmap",
+        "strategy",
+        "design",
+        "architecture",
+        "milestones",
+        "steps",
+        "schedule",
+        "prioritize",
+        "prioritise",
+        "outline",
     ];
     const REVIEW: &[&str] = &[
-        "review", "audit", "critique", "proofread", "assess", "evaluate", "feedback", "lint",
+        "review",
+        "audit",
+        "critique",
+        "proofread",
+        "assess",
+        "evaluate",
+        "feedback",
+        "lint",
     ];
     const HEARTBEAT: &[&str] = &["heartbeat", "ping", "status", "healthcheck", "uptime"];
     let eq = |list: &[&str]| list.iter().any(|k| k.eq_ignore_ascii_case(word));
@@ -176,7 +213,10 @@ mod tests {
             },
         );
         assert_eq!((r.category, r.basis), (Category::Planning, Basis::Tag));
-        assert_eq!(split_tag("  [Heartbeat]  all good?"), Some((Category::Heartbeat, "all good?")));
+        assert_eq!(
+            split_tag("  [Heartbeat]  all good?"),
+            Some((Category::Heartbeat, "all good?"))
+        );
         assert_eq!(split_tag("[unknown] x"), None);
     }
 
@@ -186,14 +226,26 @@ mod tests {
             scheduled: true,
             ..Default::default()
         };
-        assert_eq!(RuleClassifier.classify("anything", sched).category, Category::Heartbeat);
+        assert_eq!(
+            RuleClassifier.classify("anything", sched).category,
+            Category::Heartbeat
+        );
         let ro = TaskContext {
             read_only: true,
             ..Default::default()
         };
-        assert_eq!(RuleClassifier.classify("implement it", ro).category, Category::Review);
-        assert_eq!(c("Implement a function that parses dates in Rust"), Category::Coding);
-        assert_eq!(c("Draft a roadmap and milestones for Q3"), Category::Planning);
+        assert_eq!(
+            RuleClassifier.classify("implement it", ro).category,
+            Category::Review
+        );
+        assert_eq!(
+            c("Implement a function that parses dates in Rust"),
+            Category::Coding
+        );
+        assert_eq!(
+            c("Draft a roadmap and milestones for Q3"),
+            Category::Planning
+        );
         assert_eq!(c("Please review this paragraph"), Category::Review);
         assert_eq!(c("```\nfn main() {}\n```"), Category::Coding);
         assert_eq!(c("What's a good name for a cat?"), Category::Daily);

@@ -76,9 +76,11 @@ impl std::str::FromStr for Category {
         Category::ALL
             .into_iter()
             .find(|c| c.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| HierarchyError::Usage(format!(
-                "unknown category `{s}`; use heartbeat, daily, planning, coding or review"
-            )))
+            .ok_or_else(|| {
+                HierarchyError::Usage(format!(
+                    "unknown category `{s}`; use heartbeat, daily, planning, coding or review"
+                ))
+            })
     }
 }
 
@@ -182,11 +184,15 @@ impl HierarchyConfig {
                 .and_then(|n| n.parse().ok())
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| {
-                    HierarchyError::Usage(format!("`{tier_key}` is not a tier; use tier1, tier2, ..."))
+                    HierarchyError::Usage(format!(
+                        "`{tier_key}` is not a tier; use tier1, tier2, ..."
+                    ))
                 })?;
             let i = n - 1;
             match field {
-                None if value.eq_ignore_ascii_case("disabled") || value.eq_ignore_ascii_case("none") => {
+                None if value.eq_ignore_ascii_case("disabled")
+                    || value.eq_ignore_ascii_case("none") =>
+                {
                     tiers.truncate(i);
                 }
                 None => {
@@ -214,7 +220,9 @@ impl HierarchyConfig {
                                 None
                             } else {
                                 Some(value.parse().map_err(|_| {
-                                    HierarchyError::Usage(format!("max_tokens `{value}` is not a whole number"))
+                                    HierarchyError::Usage(format!(
+                                        "max_tokens `{value}` is not a whole number"
+                                    ))
                                 })?)
                             };
                         }
@@ -271,28 +279,46 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t[1].model, "gpt-4o");
         assert_eq!(h.preset, CUSTOM);
-        h.apply_edits(Category::Coding, &["tier2.max_cost=0.05".into(), "tier1.max_tokens=900".into()], &ok)
-            .unwrap();
+        h.apply_edits(
+            Category::Coding,
+            &["tier2.max_cost=0.05".into(), "tier1.max_tokens=900".into()],
+            &ok,
+        )
+        .unwrap();
         let t = h.tiers(Category::Coding);
         assert_eq!(t[1].max_cost_per_request, Some(Usd::from_dollars(0.05)));
         assert_eq!(t[0].max_tokens, Some(900));
-        h.apply_edits(Category::Coding, &["tier1=disabled".into()], &ok).unwrap();
+        h.apply_edits(Category::Coding, &["tier1=disabled".into()], &ok)
+            .unwrap();
         assert!(h.tiers(Category::Coding).is_empty());
     }
 
     #[test]
     fn gaps_and_bad_keys_are_refused() {
         let mut h = HierarchyConfig::default();
-        assert!(h.apply_edits(Category::Daily, &["tier2=x".into()], &ok).is_err());
-        assert!(h.apply_edits(Category::Daily, &["level1=x".into()], &ok).is_err());
-        assert!(h.apply_edits(Category::Daily, &["tier1".into()], &ok).is_err());
-        assert!(h.apply_edits(Category::Daily, &["tier1=x".into(), "tier1.colour=red".into()], &ok).is_err());
+        assert!(h
+            .apply_edits(Category::Daily, &["tier2=x".into()], &ok)
+            .is_err());
+        assert!(h
+            .apply_edits(Category::Daily, &["level1=x".into()], &ok)
+            .is_err());
+        assert!(h
+            .apply_edits(Category::Daily, &["tier1".into()], &ok)
+            .is_err());
+        assert!(h
+            .apply_edits(
+                Category::Daily,
+                &["tier1=x".into(), "tier1.colour=red".into()],
+                &ok
+            )
+            .is_err());
     }
 
     #[test]
     fn round_trips_through_toml() {
         let mut h = HierarchyConfig::default();
-        h.apply_edits(Category::Review, &["tier1=a".into(), "tier2=b".into()], &ok).unwrap();
+        h.apply_edits(Category::Review, &["tier1=a".into(), "tier2=b".into()], &ok)
+            .unwrap();
         let text = toml::to_string(&h).unwrap();
         let back: HierarchyConfig = toml::from_str(&text).unwrap();
         assert_eq!(back, h);

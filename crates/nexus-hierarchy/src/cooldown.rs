@@ -38,7 +38,9 @@ pub fn cooling_until(calls: &[(u64, bool)], cfg: &CooldownConfig, now_ms: u64) -
 
 /// How far back to look for [`cooling_until`].
 pub fn lookback_ms(cfg: &CooldownConfig) -> u64 {
-    cfg.window_secs.saturating_add(cfg.cooldown_secs).saturating_mul(1000)
+    cfg.window_secs
+        .saturating_add(cfg.cooldown_secs)
+        .saturating_mul(1000)
 }
 
 #[cfg(test)]

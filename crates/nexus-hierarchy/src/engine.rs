@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use nexus_core::{
-    Admission, AttemptOutcome, AttemptReport, ChatRequest, ChatResponse, Clock, Decision, ErrorKind,
-    ModelInfo, Provider, ProviderError, RandomSource, StopReason, Usage, Usd,
+    Admission, AttemptOutcome, AttemptReport, ChatRequest, ChatResponse, Clock, Decision,
+    ErrorKind, ModelInfo, Provider, ProviderError, RandomSource, StopReason, Usage, Usd,
 };
 
 use crate::classify::{split_tag, Basis, TaskContext};
@@ -186,7 +186,9 @@ impl AskError {
     /// The last provider error, if any.
     pub fn last_error(&self) -> Option<&ProviderError> {
         match self {
-            AskError::Stopped { last_error, .. } | AskError::Exhausted { last_error, .. } => last_error.as_ref(),
+            AskError::Stopped { last_error, .. } | AskError::Exhausted { last_error, .. } => {
+                last_error.as_ref()
+            }
             _ => None,
         }
     }
@@ -207,14 +209,22 @@ const REFUSALS: &[&str] = &[
 /// Whether an answer is a refusal: by stop reason, or a short answer that
 /// opens with a refusal phrase.
 pub fn is_refusal(r: &ChatResponse) -> bool {
-    if matches!(r.stop_reason, StopReason::Refusal | StopReason::ContentFilter) {
+    if matches!(
+        r.stop_reason,
+        StopReason::Refusal | StopReason::ContentFilter
+    ) {
         return true;
     }
     let t = r.text.trim_start();
     if t.len() > 400 || !r.tool_calls.is_empty() {
         return false;
     }
-    let head: String = t.chars().take(48).collect::<String>().to_lowercase().replace('’', "'");
+    let head: String = t
+        .chars()
+        .take(48)
+        .collect::<String>()
+        .to_lowercase()
+        .replace('’', "'");
     REFUSALS.iter().any(|p| head.starts_with(p))
 }
 
@@ -231,7 +241,9 @@ pub struct EscalationEngine<S: ProviderSource> {
 
 impl<S: ProviderSource> std::fmt::Debug for EscalationEngine<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EscalationEngine").field("router", &self.router).finish_non_exhaustive()
+        f.debug_struct("EscalationEngine")
+            .field("router", &self.router)
+            .finish_non_exhaustive()
     }
 }
 
@@ -320,7 +332,11 @@ impl<S: ProviderSource> EscalationEngine<S> {
     pub async fn ask(&self, req: AskRequest) -> Result<AskOutcome, AskError> {
         let request_id = format!("ask_{:016x}", self.rng.next_u64());
         let (category, basis, prompt) = match (req.category, split_tag(&req.prompt)) {
-            (Some(c), tagged) => (c, Basis::Explicit, tagged.map_or(req.prompt.as_str(), |(_, p)| p)),
+            (Some(c), tagged) => (
+                c,
+                Basis::Explicit,
+                tagged.map_or(req.prompt.as_str(), |(_, p)| p),
+            ),
             (None, Some((c, rest))) => (c, Basis::Tag, rest),
             (None, None) => {
                 let c = self.router.classifier().classify(&req.prompt, req.context);
@@ -366,19 +382,30 @@ impl<S: ProviderSource> EscalationEngine<S> {
         for (i, t) in tiers.iter().enumerate() {
             let estimate = t.estimate(prompt_bytes, 1);
             // Cooldown, from the ledger's record of recent calls.
-            let recent = self
-                .ledger
-                .recent_calls(&t.tier.model, now.saturating_sub(lookback_ms(&self.cooldown)))?;
+            let recent = self.ledger.recent_calls(
+                &t.tier.model,
+                now.saturating_sub(lookback_ms(&self.cooldown)),
+            )?;
             if let Some(until) = cooling_until(&recent, &self.cooldown, self.clock.now_millis()) {
                 let secs = until.saturating_sub(self.clock.now_millis()).div_ceil(1000);
-                let a = self.skip(i, t, estimate, format!("cooling down for {secs}s after repeated failures"));
+                let a = self.skip(
+                    i,
+                    t,
+                    estimate,
+                    format!("cooling down for {secs}s after repeated failures"),
+                );
                 self.record(&request_id, category, i, "", None, &a)?;
                 attempts.push(a);
                 continue;
             }
             if let Some(cap) = t.tier.max_cost_per_request {
                 if estimate > cap {
-                    let a = self.skip(i, t, estimate, format!("estimated {estimate} exceeds this tier's cap of {cap}"));
+                    let a = self.skip(
+                        i,
+                        t,
+                        estimate,
+                        format!("estimated {estimate} exceeds this tier's cap of {cap}"),
+                    );
                     self.record(&request_id, category, i, "", None, &a)?;
                     attempts.push(a);
                     continue;
@@ -408,8 +435,16 @@ impl<S: ProviderSource> EscalationEngine<S> {
             };
             // Hold the estimate against the day's budget, atomically with
             // every other process sharing the ledger.
-            let Some(hold) = self.ledger.reserve(&today, estimate, policy.daily_budget())? else {
-                let a = self.skip(i, t, estimate, "another request took the rest of the daily budget".into());
+            let Some(hold) = self
+                .ledger
+                .reserve(&today, estimate, policy.daily_budget())?
+            else {
+                let a = self.skip(
+                    i,
+                    t,
+                    estimate,
+                    "another request took the rest of the daily budget".into(),
+                );
                 self.record(&request_id, category, i, &provider_name, None, &a)?;
                 attempts.push(a);
                 continue;
@@ -463,7 +498,9 @@ impl<S: ProviderSource> EscalationEngine<S> {
                     Outcome::Success => AttemptOutcome::Success,
                     Outcome::Error { kind, .. } => AttemptOutcome::Error { kind: *kind },
                     Outcome::Refusal => AttemptOutcome::Refusal,
-                    Outcome::InvalidOutput { reason } => AttemptOutcome::InvalidOutput { reason: reason.clone() },
+                    Outcome::InvalidOutput { reason } => AttemptOutcome::InvalidOutput {
+                        reason: reason.clone(),
+                    },
                     Outcome::Skipped { .. } => AttemptOutcome::Success,
                 },
             };
@@ -481,7 +518,14 @@ impl<S: ProviderSource> EscalationEngine<S> {
             };
             match decision {
                 Decision::Accept => {
-                    self.record(&request_id, category, i, &provider_name, Some(hold), &attempt)?;
+                    self.record(
+                        &request_id,
+                        category,
+                        i,
+                        &provider_name,
+                        Some(hold),
+                        &attempt,
+                    )?;
                     attempts.push(attempt);
                     finish(true, &attempts, escalations, Some(i as u32))?;
                     let total_cost = attempts.iter().map(|a| a.cost).sum();
@@ -504,13 +548,27 @@ impl<S: ProviderSource> EscalationEngine<S> {
                 }
                 Decision::Escalate(reason) => {
                     attempt.escalation = Some(reason);
-                    self.record(&request_id, category, i, &provider_name, Some(hold), &attempt)?;
+                    self.record(
+                        &request_id,
+                        category,
+                        i,
+                        &provider_name,
+                        Some(hold),
+                        &attempt,
+                    )?;
                     attempts.push(attempt);
                     escalations += 1;
                 }
                 Decision::Stop(reason) => {
                     attempt.escalation = Some(format!("stopped: {reason}"));
-                    self.record(&request_id, category, i, &provider_name, Some(hold), &attempt)?;
+                    self.record(
+                        &request_id,
+                        category,
+                        i,
+                        &provider_name,
+                        Some(hold),
+                        &attempt,
+                    )?;
                     attempts.push(attempt);
                     finish(false, &attempts, escalations, None)?;
                     return Err(AskError::Stopped {

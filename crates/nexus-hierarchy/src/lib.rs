@@ -13,7 +13,9 @@ pub mod validate;
 
 pub use classify::{Basis, Classification, RuleClassifier, TaskClassifier, TaskContext};
 pub use config::{Category, CooldownConfig, HierarchyConfig, Tier};
-pub use engine::{AskError, AskOutcome, AskRequest, Attempt, EscalationEngine, Outcome, ProviderSource};
+pub use engine::{
+    AskError, AskOutcome, AskRequest, Attempt, EscalationEngine, Outcome, ProviderSource,
+};
 pub use ledger::{Ledger, MemoryLedger, SqliteLedger};
 pub use presets::Preset;
 pub use router::Router;

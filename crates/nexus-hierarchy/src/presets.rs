@@ -51,7 +51,10 @@ impl std::str::FromStr for Preset {
     fn from_str(s: &str) -> Result<Self, HierarchyError> {
         Preset::ALL
             .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(s) || (s == "claude_only" && *p == Preset::ClaudeOnly))
+            .find(|p| {
+                p.as_str().eq_ignore_ascii_case(s)
+                    || (s == "claude_only" && *p == Preset::ClaudeOnly)
+            })
             .ok_or_else(|| {
                 HierarchyError::Usage(format!(
                     "unknown preset `{s}`; use budget, balanced, premium, speed or claude-only"
@@ -158,7 +161,8 @@ fn tiers_for(preset: Preset, cat: Category, eligible: &[&ModelInfo]) -> Vec<Tier
             3,
         ),
         Preset::Premium => {
-            let mut c: Vec<&ModelInfo> = eligible.iter().copied().filter(|m| !is_router(m)).collect();
+            let mut c: Vec<&ModelInfo> =
+                eligible.iter().copied().filter(|m| !is_router(m)).collect();
             c.sort_by(|a, b| {
                 cmp_f(quality(b, cat), quality(a, cat))
                     .then(cmp_f(blended_price(a), blended_price(b)))
@@ -201,7 +205,10 @@ fn tiers_for(preset: Preset, cat: Category, eligible: &[&ModelInfo]) -> Vec<Tier
             out
         }
     };
-    picked.into_iter().map(|m| Tier::new(m.qualified_id())).collect()
+    picked
+        .into_iter()
+        .map(|m| Tier::new(m.qualified_id()))
+        .collect()
 }
 
 /// Computes `preset` over `catalog`, using only models whose provider
@@ -270,10 +277,18 @@ mod tests {
             for (cat, tiers) in &h {
                 assert!(!tiers.is_empty() && tiers.len() <= 3, "{p:?} {cat}");
                 for t in tiers {
-                    assert!(catalog().get(&t.model).is_some(), "{} not in catalog", t.model);
+                    assert!(
+                        catalog().get(&t.model).is_some(),
+                        "{} not in catalog",
+                        t.model
+                    );
                 }
             }
-            assert_eq!(h, compute(p, catalog(), &all).unwrap(), "{p:?} not deterministic");
+            assert_eq!(
+                h,
+                compute(p, catalog(), &all).unwrap(),
+                "{p:?} not deterministic"
+            );
         }
     }
 
@@ -282,7 +297,10 @@ mod tests {
         for p in [Preset::Budget, Preset::Balanced, Preset::ClaudeOnly] {
             let h = compute(p, catalog(), &all).unwrap();
             for (cat, tiers) in &h {
-                let q: Vec<f64> = tiers.iter().map(|t| quality(catalog().get(&t.model).unwrap(), *cat)).collect();
+                let q: Vec<f64> = tiers
+                    .iter()
+                    .map(|t| quality(catalog().get(&t.model).unwrap(), *cat))
+                    .collect();
                 assert!(q.windows(2).all(|w| w[1] > w[0]), "{p:?} {cat}: {q:?}");
             }
         }
@@ -294,15 +312,26 @@ mod tests {
         let premium = compute(Preset::Premium, catalog(), &all).unwrap();
         assert!(avg_price(&budget) < avg_price(&premium));
         let claude = compute(Preset::ClaudeOnly, catalog(), &all).unwrap();
-        assert!(claude.values().flatten().all(|t| t.model.starts_with("anthropic/")));
+        assert!(claude
+            .values()
+            .flatten()
+            .all(|t| t.model.starts_with("anthropic/")));
     }
 
     #[test]
     fn only_credentialed_providers_are_used() {
         let only_openai = |p: &str| p == "openai";
-        for p in [Preset::Budget, Preset::Balanced, Preset::Premium, Preset::Speed] {
+        for p in [
+            Preset::Budget,
+            Preset::Balanced,
+            Preset::Premium,
+            Preset::Speed,
+        ] {
             let h = compute(p, catalog(), &only_openai).unwrap();
-            assert!(h.values().flatten().all(|t| t.model.starts_with("openai/")), "{p:?}");
+            assert!(
+                h.values().flatten().all(|t| t.model.starts_with("openai/")),
+                "{p:?}"
+            );
         }
         let e = compute(Preset::ClaudeOnly, catalog(), &only_openai).unwrap_err();
         assert!(e.to_string().contains("ANTHROPIC_API_KEY"));

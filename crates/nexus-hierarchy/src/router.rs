@@ -76,7 +76,9 @@ pub struct Router {
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").field("tiers", &self.tiers).finish_non_exhaustive()
+        f.debug_struct("Router")
+            .field("tiers", &self.tiers)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +142,10 @@ impl Router {
         let mut first = None;
         for (i, t) in self.tiers(category).iter().enumerate() {
             let estimate = t.estimate(prompt.len(), 1);
-            if t.tier.max_cost_per_request.is_some_and(|cap| estimate > cap) {
+            if t.tier
+                .max_cost_per_request
+                .is_some_and(|cap| estimate > cap)
+            {
                 continue;
             }
             let admission = self.policy.admit(estimate, spent_today, Usd::ZERO);
@@ -190,20 +195,33 @@ mod tests {
 
     #[test]
     fn estimate_bounds_output_by_the_cap() {
-        let info = nexus_providers::catalog::embedded().get("claude-sonnet-4-5").unwrap().clone();
+        let info = nexus_providers::catalog::embedded()
+            .get("claude-sonnet-4-5")
+            .unwrap()
+            .clone();
         let mut tier = Tier::new("anthropic/claude-sonnet-4-5");
         tier.max_tokens = Some(1000);
         let t = PreparedTier::new(tier, Some(&info));
         // 300 bytes → ≤100 tokens + 16 framing = 116 × $3/M, plus 1000 × $15/M.
-        assert_eq!(t.estimate(300, 1), Usd::from_dollars(116.0 * 3e-6 + 1000.0 * 15e-6));
+        assert_eq!(
+            t.estimate(300, 1),
+            Usd::from_dollars(116.0 * 3e-6 + 1000.0 * 15e-6)
+        );
     }
 
     #[test]
     fn decides_category_tier_and_budget() {
         let mut h = HierarchyConfig::default();
         let ok = |m: &str| Ok(m.to_string());
-        h.apply_edits(Category::Coding, &["tier1=anthropic/claude-haiku-4-5".into(), "tier2=anthropic/claude-opus-4-6".into()], &ok)
-            .unwrap();
+        h.apply_edits(
+            Category::Coding,
+            &[
+                "tier1=anthropic/claude-haiku-4-5".into(),
+                "tier2=anthropic/claude-opus-4-6".into(),
+            ],
+            &ok,
+        )
+        .unwrap();
         let cat = nexus_providers::catalog::embedded();
         let info = |m: &str| cat.get(m).cloned();
         let policy = PolicyConfig {
@@ -211,9 +229,19 @@ mod tests {
             ..Default::default()
         };
         let r = Router::new(Arc::new(RuleClassifier), &h, &info, Arc::new(policy));
-        let d = r.decide("fix this bug in my rust function", TaskContext::default(), None, Usd::ZERO);
+        let d = r.decide(
+            "fix this bug in my rust function",
+            TaskContext::default(),
+            None,
+            Usd::ZERO,
+        );
         assert_eq!((d.category, d.tier), (Category::Coding, Some(0)));
-        let spent = r.decide("fix this bug", TaskContext::default(), None, Usd::from_dollars(1.0));
+        let spent = r.decide(
+            "fix this bug",
+            TaskContext::default(),
+            None,
+            Usd::from_dollars(1.0),
+        );
         assert!(matches!(spent.admission, Admission::BudgetExhausted(_)));
     }
 }

@@ -27,7 +27,10 @@ impl ProviderSource for RegistrySource {
     type Provider = Arc<dyn Provider>;
 
     fn info(&self, model: &str) -> Option<ModelInfo> {
-        self.registry.resolve(&self.catalog, model).ok().and_then(|t| t.info)
+        self.registry
+            .resolve(&self.catalog, model)
+            .ok()
+            .and_then(|t| t.info)
     }
 
     fn provider(&self, model: &str) -> Result<(String, Arc<dyn Provider>, String), HierarchyError> {
@@ -42,7 +45,11 @@ impl ProviderSource for RegistrySource {
 /// A catalog id or alias is accepted. A `provider/model` outside the catalog
 /// is accepted only for providers whose prices are not list prices (local
 /// and custom servers); anything else is refused, naming the closest ids.
-pub fn check_model(registry: &Registry, catalog: &Catalog, model: &str) -> Result<String, HierarchyError> {
+pub fn check_model(
+    registry: &Registry,
+    catalog: &Catalog,
+    model: &str,
+) -> Result<String, HierarchyError> {
     let t = registry.resolve(catalog, model)?;
     if let Some(info) = &t.info {
         return Ok(info.qualified_id());
@@ -52,7 +59,9 @@ pub fn check_model(registry: &Registry, catalog: &Catalog, model: &str) -> Resul
         .iter()
         .any(|s| s.name == t.provider && s.credential == CredentialSource::NotNeeded)
         || registry.config().providers.contains_key(&t.provider)
-            && !nexus_providers::BUILTIN.iter().any(|b| b.name == t.provider);
+            && !nexus_providers::BUILTIN
+                .iter()
+                .any(|b| b.name == t.provider);
     if local {
         return Ok(format!("{}/{}", t.provider, t.model));
     }

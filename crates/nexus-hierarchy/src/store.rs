@@ -68,7 +68,9 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, HierarchyError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "on" | "yes" | "1" => Ok(true),
         "false" | "off" | "no" | "0" => Ok(false),
-        _ => Err(HierarchyError::Usage(format!("{key} takes true or false, not `{v}`"))),
+        _ => Err(HierarchyError::Usage(format!(
+            "{key} takes true or false, not `{v}`"
+        ))),
     }
 }
 
@@ -78,7 +80,9 @@ pub const POLICY_KEYS: &str = "max-escalations, daily-budget, max-cost-per-reque
 /// Applies `key=value` to the policy. Amounts take `none` to clear.
 pub fn set_policy(p: &mut PolicyConfig, assignment: &str) -> Result<(), HierarchyError> {
     let (key, value) = assignment.split_once('=').ok_or_else(|| {
-        HierarchyError::Usage(format!("`{assignment}` is not KEY=VALUE; keys: {POLICY_KEYS}"))
+        HierarchyError::Usage(format!(
+            "`{assignment}` is not KEY=VALUE; keys: {POLICY_KEYS}"
+        ))
     })?;
     let key = key.trim().replace('_', "-");
     let value = value.trim();
@@ -92,7 +96,9 @@ pub fn set_policy(p: &mut PolicyConfig, assignment: &str) -> Result<(), Hierarch
     match key.as_str() {
         "max-escalations" => {
             p.max_escalations = value.parse().map_err(|_| {
-                HierarchyError::Usage(format!("max-escalations takes a whole number, not `{value}`"))
+                HierarchyError::Usage(format!(
+                    "max-escalations takes a whole number, not `{value}`"
+                ))
             })?;
         }
         "daily-budget" => p.daily_budget = amount(value)?,
@@ -134,10 +140,19 @@ mod tests {
     fn sections_round_trip_through_config_toml_keeping_other_settings() {
         let dir = tempfile::tempdir().unwrap();
         let home = NexusHome::at(dir.path());
-        std::fs::write(home.config_path(), "# keep me\ndefault_model = \"sonnet\"\n").unwrap();
+        std::fs::write(
+            home.config_path(),
+            "# keep me\ndefault_model = \"sonnet\"\n",
+        )
+        .unwrap();
         let mut h = HierarchyConfig::default();
         let ok = |m: &str| Ok(m.to_string());
-        h.apply_edits(Category::Coding, &["tier1=a/b".into(), "tier1.max_tokens=10".into()], &ok).unwrap();
+        h.apply_edits(
+            Category::Coding,
+            &["tier1=a/b".into(), "tier1.max_tokens=10".into()],
+            &ok,
+        )
+        .unwrap();
         save_hierarchy(&home, &h).unwrap();
         let mut p = PolicyConfig::default();
         set_policy(&mut p, "daily-budget=5").unwrap();

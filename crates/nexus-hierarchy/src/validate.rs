@@ -106,7 +106,9 @@ pub fn code_blocks(text: &str) -> Vec<(&str, &str)> {
         let Some(nl) = after.find('\n') else { break };
         let lang = after[..nl].trim();
         let body_start = &after[nl + 1..];
-        let Some(end) = body_start.find("```") else { break };
+        let Some(end) = body_start.find("```") else {
+            break;
+        };
         out.push((lang, &body_start[..end]));
         rest = &body_start[end + 3..];
     }
@@ -124,7 +126,8 @@ impl Validator for CodeBlockValidator {
             let n = i + 1;
             let lang = lang.split_whitespace().next().unwrap_or("");
             if let Some(f) = Format::parse(lang) {
-                f.check(body).map_err(|e| format!("code block {n} ({lang}) is {e}"))?;
+                f.check(body)
+                    .map_err(|e| format!("code block {n} ({lang}) is {e}"))?;
             } else if matches!(lang, "rust" | "rs") {
                 syn::parse_file(body)
                     .map_err(|e| format!("code block {n} (rust) does not parse: {e}"))?;
@@ -192,18 +195,37 @@ impl Validator for CommandValidator {
         let result = tokio::time::timeout(self.timeout, run).await;
         let _ = std::fs::remove_file(&file);
         let out = result.map_err(|_| {
-            format!("test failure: `{}` took longer than {}s", self.command, self.timeout.as_secs())
+            format!(
+                "test failure: `{}` took longer than {}s",
+                self.command,
+                self.timeout.as_secs()
+            )
         })??;
         if out.status.success() {
             return Ok(());
         }
         let err = String::from_utf8_lossy(&out.stderr);
-        let tail: String = err.trim().lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+        let tail: String = err
+            .trim()
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
         Err(format!(
             "test failure: `{}` exited with {}{}",
             self.command,
-            out.status.code().map_or_else(|| "a signal".to_string(), |c| c.to_string()),
-            if tail.is_empty() { String::new() } else { format!(": {tail}") }
+            out.status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |c| c.to_string()),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {tail}")
+            }
         ))
     }
 }
@@ -281,14 +303,20 @@ mod tests {
         assert!(ok.validate(&resp("the answer is 42")).await.is_ok());
         let e = ok.validate(&resp("no idea")).await.unwrap_err();
         assert!(e.starts_with("test failure"), "{e}");
-        let file = CommandValidator::new("grep -q hello \"$NEXUS_ANSWER_FILE\" || { echo missing >&2; exit 3; }");
+        let file = CommandValidator::new(
+            "grep -q hello \"$NEXUS_ANSWER_FILE\" || { echo missing >&2; exit 3; }",
+        );
         let e = file.validate(&resp("bye")).await.unwrap_err();
         assert!(e.contains("exited with 3") && e.contains("missing"), "{e}");
         let slow = CommandValidator {
             command: "sleep 5".into(),
             timeout: Duration::from_millis(100),
         };
-        assert!(slow.validate(&resp("x")).await.unwrap_err().contains("longer than"));
+        assert!(slow
+            .validate(&resp("x"))
+            .await
+            .unwrap_err()
+            .contains("longer than"));
     }
 
     #[tokio::test]
@@ -298,6 +326,10 @@ mod tests {
             threshold: 0.5,
         };
         assert!(v.validate(&resp("certainly")).await.is_ok());
-        assert!(v.validate(&resp("maybe?")).await.unwrap_err().contains("low confidence"));
+        assert!(v
+            .validate(&resp("maybe?"))
+            .await
+            .unwrap_err()
+            .contains("low confidence"));
     }
 }

@@ -52,6 +52,97 @@ pub fn load(home: &NexusHome) -> (Catalog, CatalogSource, Option<String>) {
     }
 }
 
+/// Where `nexus models update-rankings` fetches from unless `catalog.url`
+/// in `config.toml` or `NEXUS_CATALOG_URL` says otherwise.
+pub const DEFAULT_CATALOG_URL: &str =
+    "https://raw.githubusercontent.com/nexus-agents/nexus/main/crates/nexus-providers/catalog.json";
+
+/// The most a downloaded catalog may weigh.
+const MAX_CATALOG_BYTES: usize = 8 * 1024 * 1024;
+
+/// The result of a successful update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateReport {
+    /// Models in the new catalog.
+    pub models: usize,
+    /// Models in the catalog it replaced.
+    pub previous: usize,
+    /// The catalog's own `updated` date.
+    pub updated: String,
+    /// Where it was cached.
+    pub path: String,
+}
+
+/// The catalog URL in force: `NEXUS_CATALOG_URL`, then `catalog.url` in
+/// config, then the default.
+pub fn catalog_url(config: &nexus_core::Config, env: &crate::EnvLookup) -> String {
+    env("NEXUS_CATALOG_URL")
+        .or_else(|| {
+            config
+                .other
+                .get("catalog")
+                .and_then(|c| c.get("url"))
+                .and_then(|u| u.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| DEFAULT_CATALOG_URL.to_string())
+}
+
+/// Fetches a newer catalog from `url` (`http(s)://` or `file://`),
+/// validates it (schema, ranges, duplicates, and not far smaller than the
+/// embedded one), and caches it atomically under `home`. On any failure
+/// nothing is written and the current catalog stays in use.
+pub async fn update(
+    client: &reqwest::Client,
+    url: &str,
+    home: &NexusHome,
+) -> Result<UpdateReport, crate::Error> {
+    let fail = |why: String| {
+        crate::Error::Catalog(format!(
+            "catalog update from {url} failed: {why}; the current catalog stays in use"
+        ))
+    };
+    let text = if let Some(path) = url.strip_prefix("file://") {
+        std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        let resp = client
+            .get(url)
+            .timeout(std::time::Duration::from_secs(60))
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status().as_u16())));
+        }
+        let bytes = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
+        if bytes.len() > MAX_CATALOG_BYTES {
+            return Err(fail(format!(
+                "{} bytes is more than a catalog can be",
+                bytes.len()
+            )));
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| fail("the body is not UTF-8".into()))?
+    } else {
+        return Err(fail(
+            "the URL must start with https://, http:// or file://".into(),
+        ));
+    };
+    let candidate = Catalog::from_json(&text).map_err(|e| fail(e.to_string()))?;
+    candidate
+        .check_not_shrunk(embedded())
+        .map_err(|e| fail(e.to_string()))?;
+    let (current, _, _) = load(home);
+    let path = home.join(CACHE_FILE);
+    home.ensure()?;
+    nexus_core::atomic_write(&path, text.as_bytes(), nexus_core::FileMode::Normal)?;
+    Ok(UpdateReport {
+        models: candidate.len(),
+        previous: current.len(),
+        updated: candidate.file().updated.clone(),
+        path: path.display().to_string(),
+    })
+}
+
 /// What a response cost: the provider's own figure when it reports one
 /// (OpenRouter does), else list price × exact usage. `None` when the model
 /// is not in the catalog and the provider reported nothing.

@@ -33,6 +33,9 @@ pub enum Error {
         /// Where it came from (env var or config key).
         source_hint: String,
     },
+    /// A catalog download or validation failed.
+    #[error("{0}")]
+    Catalog(String),
     /// The HTTP client could not be built.
     #[error("{0}")]
     Http(String),

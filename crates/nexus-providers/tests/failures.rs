@@ -447,3 +447,60 @@ async fn list_models_for_each_family() {
     let gemini = provider(&s, Api::Gemini).await.list_models().await.unwrap();
     assert_eq!(gemini[0].id, "gemini-2.5-flash");
 }
+
+#[tokio::test]
+async fn catalog_update_validates_caches_and_falls_back() {
+    use nexus_core::NexusHome;
+    use nexus_providers::catalog;
+    let s = StandIn::start().await;
+    let dir = tempfile_dir();
+    let home = NexusHome::at(&dir);
+    let client = nexus_providers::client::build_client(&fast_opts()).unwrap();
+    let base = format!("http://{}", s.addr());
+
+    // A newer, valid catalog is cached and then used.
+    let mut file = catalog::embedded().file().clone();
+    file.updated = "2099-01-01".into();
+    s.serve_static("/good.json", 200, serde_json::to_string(&file).unwrap());
+    let r = catalog::update(&client, &format!("{base}/good.json"), &home)
+        .await
+        .unwrap();
+    assert_eq!(r.updated, "2099-01-01");
+    let (c, src, warn) = catalog::load(&home);
+    assert!(matches!(src, catalog::CatalogSource::Cached(_)) && warn.is_none());
+    assert_eq!(c.file().updated, "2099-01-01");
+
+    // Bad ones are refused and change nothing.
+    let mut tiny = file.clone();
+    tiny.models.truncate(3);
+    s.serve_static("/tiny.json", 200, serde_json::to_string(&tiny).unwrap());
+    s.serve_static("/broken.json", 200, "{\"schema_version\": 1, \"models\": [");
+    s.serve_static("/gone.json", 404, "not here");
+    for (path, why) in [
+        ("tiny", "fewer than"),
+        ("broken", "not valid"),
+        ("gone", "HTTP 404"),
+    ] {
+        let e = catalog::update(&client, &format!("{base}/{path}.json"), &home)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why) && e.contains("stays in use"), "{path}: {e}");
+        assert_eq!(
+            catalog::load(&home).0.file().updated,
+            "2099-01-01",
+            "{path} changed the cache"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "nexus-cat-update-{}-{}",
+        std::process::id(),
+        line!()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

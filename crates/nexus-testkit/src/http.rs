@@ -277,6 +277,11 @@ async fn handle(
     state: &Arc<Mutex<State>>,
     req: Request,
 ) -> std::io::Result<bool> {
+    let fixed = state.lock().unwrap().statics.get(&req.path).cloned();
+    if let Some((status, body)) = fixed {
+        respond(sock, status, &[], body.as_bytes()).await?;
+        return Ok(true);
+    }
     let Some((mut api, op)) = route(&req.method, &req.path) else {
         let body = br#"{"error":{"message":"no such route on the stand-in","type":"invalid_request_error"}}"#;
         respond(sock, 404, &[], body).await?;

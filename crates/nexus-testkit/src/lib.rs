@@ -73,6 +73,7 @@ pub struct Recorded {
 
 #[derive(Default)]
 struct State {
+    statics: HashMap<String, (u16, String)>,
     scripts: HashMap<Api, VecDeque<Script>>,
     recorded: Vec<Recorded>,
     required_key: Option<String>,
@@ -131,6 +132,16 @@ impl StandIn {
     /// Requires this API key (in the family's own header); others get 401.
     pub fn require_key(&self, key: &str) -> &Self {
         self.state.lock().unwrap().required_key = Some(key.to_string());
+        self
+    }
+
+    /// Serves `body` with `status` at `GET path` (a catalog, a JWKS, ...).
+    pub fn serve_static(&self, path: &str, status: u16, body: impl Into<String>) -> &Self {
+        self.state
+            .lock()
+            .unwrap()
+            .statics
+            .insert(path.to_string(), (status, body.into()));
         self
     }
 

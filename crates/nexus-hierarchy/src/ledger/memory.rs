@@ -30,7 +30,9 @@ impl std::fmt::Debug for MemoryLedger {
 
 impl MemoryLedger {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every attempt recorded, in order.
@@ -40,8 +42,18 @@ impl MemoryLedger {
 }
 
 fn spent(i: &Inner, day: &str) -> Usd {
-    let a: Usd = i.attempts.iter().filter(|a| day_of(a.at_ms) == day).map(|a| a.cost).sum();
-    let h: Usd = i.holds.values().filter(|(d, _)| d == day).map(|(_, u)| *u).sum();
+    let a: Usd = i
+        .attempts
+        .iter()
+        .filter(|a| day_of(a.at_ms) == day)
+        .map(|a| a.cost)
+        .sum();
+    let h: Usd = i
+        .holds
+        .values()
+        .filter(|(d, _)| d == day)
+        .map(|(_, u)| *u)
+        .sum();
     a + h
 }
 
@@ -58,7 +70,8 @@ fn group(attempts: &[&AttemptRecord], key: impl Fn(&AttemptRecord) -> String) ->
         });
         s.cost += a.cost;
         s.attempts += 1;
-        s.input_tokens += a.usage.input_tokens + a.usage.cache_read_tokens + a.usage.cache_write_tokens;
+        s.input_tokens +=
+            a.usage.input_tokens + a.usage.cache_read_tokens + a.usage.cache_write_tokens;
         s.output_tokens += a.usage.output_tokens;
     }
     let mut v: Vec<Spend> = m.into_values().collect();
@@ -67,7 +80,12 @@ fn group(attempts: &[&AttemptRecord], key: impl Fn(&AttemptRecord) -> String) ->
 }
 
 impl Ledger for MemoryLedger {
-    fn reserve(&self, day: &str, estimate: Usd, budget: Option<Usd>) -> Result<Option<Hold>, LedgerError> {
+    fn reserve(
+        &self,
+        day: &str,
+        estimate: Usd,
+        budget: Option<Usd>,
+    ) -> Result<Option<Hold>, LedgerError> {
         let mut i = self.inner();
         if let Some(b) = budget {
             if spent(&i, day) + estimate > b {
@@ -77,7 +95,10 @@ impl Ledger for MemoryLedger {
         i.next += 1;
         let id = i.next;
         i.holds.insert(id, (day.to_string(), estimate));
-        Ok(Some(Hold { id, amount: estimate }))
+        Ok(Some(Hold {
+            id,
+            amount: estimate,
+        }))
     }
 
     fn settle(&self, hold: Option<Hold>, attempt: &AttemptRecord) -> Result<(), LedgerError> {
@@ -90,7 +111,9 @@ impl Ledger for MemoryLedger {
     }
 
     fn record_request(&self, r: &RequestRecord) -> Result<(), LedgerError> {
-        self.inner().requests.insert(r.request_id.clone(), r.clone());
+        self.inner()
+            .requests
+            .insert(r.request_id.clone(), r.clone());
         Ok(())
     }
 
@@ -103,14 +126,20 @@ impl Ledger for MemoryLedger {
             .inner()
             .attempts
             .iter()
-            .filter(|a| a.model == model && a.at_ms >= since_ms && !a.outcome.starts_with("skipped"))
+            .filter(|a| {
+                a.model == model && a.at_ms >= since_ms && !a.outcome.starts_with("skipped")
+            })
             .map(|a| (a.at_ms, a.outcome.starts_with("error:")))
             .collect())
     }
 
     fn usage(&self, since: &str, today: &str) -> Result<UsageReport, LedgerError> {
         let i = self.inner();
-        let sel: Vec<&AttemptRecord> = i.attempts.iter().filter(|a| day_of(a.at_ms).as_str() >= since).collect();
+        let sel: Vec<&AttemptRecord> = i
+            .attempts
+            .iter()
+            .filter(|a| day_of(a.at_ms).as_str() >= since)
+            .collect();
         let mut by_day = group(&sel, |a| day_of(a.at_ms));
         by_day.sort_by(|a, b| b.key.cmp(&a.key));
         Ok(UsageReport {
@@ -125,7 +154,11 @@ impl Ledger for MemoryLedger {
     fn stats(&self, since: &str) -> Result<HierarchyStats, LedgerError> {
         let i = self.inner();
         let mut cats: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-        for r in i.requests.values().filter(|r| day_of(r.at_ms).as_str() >= since) {
+        for r in i
+            .requests
+            .values()
+            .filter(|r| day_of(r.at_ms).as_str() >= since)
+        {
             let e = cats.entry(r.category.as_str().to_string()).or_default();
             e.0 += 1;
             e.1 += u64::from(r.escalations > 0);
@@ -148,7 +181,11 @@ impl Ledger for MemoryLedger {
                     category,
                     requests,
                     escalated,
-                    escalation_rate: if requests == 0 { 0.0 } else { escalated as f64 / requests as f64 },
+                    escalation_rate: if requests == 0 {
+                        0.0
+                    } else {
+                        escalated as f64 / requests as f64
+                    },
                     failed,
                 })
                 .collect(),
@@ -158,7 +195,11 @@ impl Ledger for MemoryLedger {
                     tier,
                     attempts,
                     successes,
-                    success_rate: if attempts == 0 { 0.0 } else { successes as f64 / attempts as f64 },
+                    success_rate: if attempts == 0 {
+                        0.0
+                    } else {
+                        successes as f64 / attempts as f64
+                    },
                 })
                 .collect(),
         })

@@ -157,7 +157,12 @@ pub struct HierarchyStats {
 pub trait Ledger: Send + Sync {
     /// Holds `estimate` against `day`'s spend if that stays within `budget`
     /// (always, when there is none). `None` means it would not fit.
-    fn reserve(&self, day: &str, estimate: Usd, budget: Option<Usd>) -> Result<Option<Hold>, LedgerError>;
+    fn reserve(
+        &self,
+        day: &str,
+        estimate: Usd,
+        budget: Option<Usd>,
+    ) -> Result<Option<Hold>, LedgerError>;
 
     /// Records an attempt, releasing its hold (if any) in the same step.
     fn settle(&self, hold: Option<Hold>, attempt: &AttemptRecord) -> Result<(), LedgerError>;
@@ -205,7 +210,14 @@ pub fn day_before(ms: u64, days: u64) -> String {
 pub mod conformance {
     use super::*;
 
-    fn attempt(req: &str, day_ms: u64, tier: u32, model: &str, ok: bool, cost: f64) -> AttemptRecord {
+    fn attempt(
+        req: &str,
+        day_ms: u64,
+        tier: u32,
+        model: &str,
+        ok: bool,
+        cost: f64,
+    ) -> AttemptRecord {
         AttemptRecord {
             request_id: req.into(),
             at_ms: day_ms,
@@ -213,7 +225,11 @@ pub mod conformance {
             tier,
             provider: "p".into(),
             model: model.into(),
-            outcome: if ok { "success".into() } else { "error:server".into() },
+            outcome: if ok {
+                "success".into()
+            } else {
+                "error:server".into()
+            },
             ok,
             reason: (!ok).then(|| "provider error: server".into()),
             usage: Usage {
@@ -231,22 +247,50 @@ pub mod conformance {
     pub fn reservations_respect_the_budget(l: &dyn Ledger) {
         let day = "2026-11-21";
         let budget = Some(Usd::from_dollars(1.0));
-        let h1 = l.reserve(day, Usd::from_dollars(0.6), budget).unwrap().expect("fits");
-        assert!(l.reserve(day, Usd::from_dollars(0.5), budget).unwrap().is_none(), "over budget");
+        let h1 = l
+            .reserve(day, Usd::from_dollars(0.6), budget)
+            .unwrap()
+            .expect("fits");
+        assert!(
+            l.reserve(day, Usd::from_dollars(0.5), budget)
+                .unwrap()
+                .is_none(),
+            "over budget"
+        );
         assert_eq!(l.spent_on(day).unwrap(), Usd::from_dollars(0.6));
-        l.settle(Some(h1), &attempt("r1", 1_795_219_200_000, 0, "p/a", true, 0.2)).unwrap();
+        l.settle(
+            Some(h1),
+            &attempt("r1", 1_795_219_200_000, 0, "p/a", true, 0.2),
+        )
+        .unwrap();
         assert_eq!(l.spent_on(day).unwrap(), Usd::from_dollars(0.2));
-        assert!(l.reserve(day, Usd::from_dollars(0.5), budget).unwrap().is_some());
-        assert!(l.reserve("2026-11-22", Usd::from_dollars(0.9), budget).unwrap().is_some(), "days are separate");
-        assert!(l.reserve(day, Usd::from_dollars(99.0), None).unwrap().is_some(), "no budget, no limit");
+        assert!(l
+            .reserve(day, Usd::from_dollars(0.5), budget)
+            .unwrap()
+            .is_some());
+        assert!(
+            l.reserve("2026-11-22", Usd::from_dollars(0.9), budget)
+                .unwrap()
+                .is_some(),
+            "days are separate"
+        );
+        assert!(
+            l.reserve(day, Usd::from_dollars(99.0), None)
+                .unwrap()
+                .is_some(),
+            "no budget, no limit"
+        );
     }
 
     /// Usage and stats add up.
     pub fn reports_add_up(l: &dyn Ledger) {
         let t = 1_795_219_200_000; // 2026-11-21
-        l.settle(None, &attempt("a", t, 0, "p/cheap", false, 0.01)).unwrap();
-        l.settle(None, &attempt("a", t + 1, 1, "p/strong", true, 0.10)).unwrap();
-        l.settle(None, &attempt("b", t + 2, 0, "p/cheap", true, 0.02)).unwrap();
+        l.settle(None, &attempt("a", t, 0, "p/cheap", false, 0.01))
+            .unwrap();
+        l.settle(None, &attempt("a", t + 1, 1, "p/strong", true, 0.10))
+            .unwrap();
+        l.settle(None, &attempt("b", t + 2, 0, "p/cheap", true, 0.02))
+            .unwrap();
         for (id, esc, tier, cost) in [("a", 1, 1, 0.11), ("b", 0, 0, 0.02)] {
             l.record_request(&RequestRecord {
                 request_id: id.into(),
@@ -301,7 +345,9 @@ mod tests {
     #[test]
     fn sqlite_reservations() {
         let d = tempfile::tempdir().unwrap();
-        conformance::reservations_respect_the_budget(&SqliteLedger::open(&d.path().join("l.db")).unwrap());
+        conformance::reservations_respect_the_budget(
+            &SqliteLedger::open(&d.path().join("l.db")).unwrap(),
+        );
     }
 
     #[test]

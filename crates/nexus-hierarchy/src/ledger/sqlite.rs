@@ -21,7 +21,9 @@ pub struct SqliteLedger {
 
 impl std::fmt::Debug for SqliteLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteLedger").field("path", &self.path).finish()
+        f.debug_struct("SqliteLedger")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -88,9 +90,12 @@ impl SqliteLedger {
             })?;
         }
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(SqliteLedger {
             path: path.to_path_buf(),
@@ -105,7 +110,10 @@ impl SqliteLedger {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, LedgerError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, LedgerError> {
         let mut c = self
             .conn
             .lock()
@@ -138,7 +146,12 @@ fn spend_rows(c: &Connection, sql: &str, since: &str) -> rusqlite::Result<Vec<Sp
 }
 
 impl Ledger for SqliteLedger {
-    fn reserve(&self, day: &str, estimate: Usd, budget: Option<Usd>) -> Result<Option<Hold>, LedgerError> {
+    fn reserve(
+        &self,
+        day: &str,
+        estimate: Usd,
+        budget: Option<Usd>,
+    ) -> Result<Option<Hold>, LedgerError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(b) = budget {
@@ -147,10 +160,16 @@ impl Ledger for SqliteLedger {
                     return Ok(None);
                 }
             }
-            tx.execute("INSERT INTO holds (day, amount) VALUES (?1, ?2)", params![day, picos(estimate)])?;
+            tx.execute(
+                "INSERT INTO holds (day, amount) VALUES (?1, ?2)",
+                params![day, picos(estimate)],
+            )?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
-            Ok(Some(Hold { id, amount: estimate }))
+            Ok(Some(Hold {
+                id,
+                amount: estimate,
+            }))
         })
     }
 
@@ -221,7 +240,10 @@ impl Ledger for SqliteLedger {
                  ORDER BY at_ms, id",
             )?;
             let rows = st.query_map(params![model, since_ms as i64], |r| {
-                Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get::<_, bool>(1)?))
+                Ok((
+                    u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    r.get::<_, bool>(1)?,
+                ))
             })?;
             rows.collect()
         })
@@ -270,7 +292,11 @@ impl Ledger for SqliteLedger {
                         category: r.get(0)?,
                         requests,
                         escalated,
-                        escalation_rate: if requests == 0 { 0.0 } else { escalated as f64 / requests as f64 },
+                        escalation_rate: if requests == 0 {
+                            0.0
+                        } else {
+                            escalated as f64 / requests as f64
+                        },
                         failed: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
                     })
                 })?
@@ -287,7 +313,11 @@ impl Ledger for SqliteLedger {
                         tier: r.get(0)?,
                         attempts,
                         successes,
-                        success_rate: if attempts == 0 { 0.0 } else { successes as f64 / attempts as f64 },
+                        success_rate: if attempts == 0 {
+                            0.0
+                        } else {
+                            successes as f64 / attempts as f64
+                        },
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
