@@ -22,6 +22,20 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Send a prompt to a model and print the answer (streamed by default).
     Chat(ChatArgs),
+    /// Ask through the model hierarchy: cheap tiers first, escalating on failure.
+    Ask(AskArgs),
+    /// The model hierarchy: tiers per category, presets, escalation policy, stats.
+    #[command(subcommand)]
+    Hierarchy(HierarchyCommand),
+    /// Spend by day, category and model, from the cost ledger.
+    Usage {
+        /// Days to cover, today included.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The model catalog.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -66,6 +80,94 @@ pub(crate) struct ChatArgs {
     pub(crate) prompt: String,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct AskArgs {
+    /// The category (heartbeat, daily, planning, coding, review); classified from the prompt if omitted.
+    #[arg(short, long)]
+    pub(crate) category: Option<String>,
+    /// The system prompt.
+    #[arg(long)]
+    pub(crate) system: Option<String>,
+    /// Print the answer, the tier that gave it and every attempt as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Escalate unless the answer is valid: json, toml, yaml, or code (fenced blocks parse).
+    #[arg(long = "validate", value_name = "KIND")]
+    pub(crate) validate: Vec<String>,
+    /// Escalate unless this command (your tests) passes; the answer is on its stdin and in $NEXUS_ANSWER_FILE.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) test_cmd: Option<String>,
+    /// The task runs on a schedule (classifies as heartbeat).
+    #[arg(long)]
+    pub(crate) scheduled: bool,
+    /// The task only reads (classifies as review).
+    #[arg(long)]
+    pub(crate) read_only: bool,
+    /// The prompt, or `-` to read it from standard input.
+    pub(crate) prompt: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HierarchyCommand {
+    /// Show each category's tiers and where they came from.
+    Get {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit a category's tiers: `nexus hierarchy set coding tier1=claude-sonnet-4-5 tier2=gpt-4o tier3=disabled`.
+    Set {
+        /// The category.
+        category: String,
+        /// tierN=MODEL, tierN=disabled, tierN.max_tokens=N, tierN.max_cost=USD.
+        #[arg(required = true)]
+        edits: Vec<String>,
+    },
+    /// Replace every category's tiers with a preset computed for the providers you have keys for.
+    Preset {
+        /// budget, balanced, premium, speed or claude-only.
+        name: String,
+    },
+    /// The escalation policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Escalation rate per category and success per tier, from the cost ledger.
+    Stats {
+        /// Days to cover, today included.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Show the policy.
+    Get {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set keys: `max-escalations=3`, `daily-budget=20.00`, `max-cost-per-request=0.50` (amounts take `none`).
+    Set {
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        assignments: Vec<String>,
+    },
+    /// `nexus hierarchy policy enable auto-escalation`.
+    Enable {
+        /// auto-escalation, escalate-on-error, escalate-on-refusal or escalate-on-invalid-output.
+        what: String,
+    },
+    /// `nexus hierarchy policy disable auto-escalation`.
+    Disable {
+        /// auto-escalation, escalate-on-error, escalate-on-refusal or escalate-on-invalid-output.
+        what: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModelsCommand {
     /// List models in the catalog (works offline), or ask a provider with --remote.
@@ -79,6 +181,18 @@ pub(crate) enum ModelsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Catalog models whose provider has a key (what presets and tiers can use).
+    ListAvailable {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a newer catalog (from `catalog.url`, NEXUS_CATALOG_URL or --url), validate it, and cache it.
+    UpdateRankings {
+        /// Fetch from here instead (https://, http:// or file://).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 

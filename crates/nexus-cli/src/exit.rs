@@ -25,6 +25,10 @@ pub(crate) enum Class {
     Network,
     Timeout,
     Protocol,
+    /// The daily budget or a cost cap stopped the request.
+    Budget,
+    /// The hierarchy tried its tiers and none gave an acceptable answer.
+    Escalation,
 }
 
 impl Class {
@@ -44,6 +48,8 @@ impl Class {
             Class::Network => 18,
             Class::Timeout => 19,
             Class::Protocol => 20,
+            Class::Budget => 21,
+            Class::Escalation => 22,
         }
     }
 
@@ -74,14 +80,22 @@ Exit codes:
    4  missing API key            18  network error
   10  authentication failed      19  timeout
   11  rate limited               20  protocol error (unexpected reply)
-  12  quota / credit exhausted
-  13  provider overloaded";
+  12  quota / credit exhausted     21  budget spent (nothing was sent)
+  13  provider overloaded          22  no tier gave an acceptable answer";
 
 /// An error as the CLI reports it.
 #[derive(Debug, Serialize)]
 pub(crate) struct CliError {
     pub(crate) class: Class,
     pub(crate) message: String,
+    /// Where it came from, when a provider failed (boxed: errors stay small).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) details: Option<Box<Details>>,
+}
+
+/// The provider-side details of an error.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Details {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +104,9 @@ pub(crate) struct CliError {
     pub(crate) request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) retry_after_secs: Option<f64>,
+    /// For `nexus ask --json`: the attempts made before the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) attempts: Option<serde_json::Value>,
 }
 
 impl CliError {
@@ -97,10 +114,7 @@ impl CliError {
         CliError {
             class,
             message: message.into(),
-            provider: None,
-            status: None,
-            request_id: None,
-            retry_after_secs: None,
+            details: None,
         }
     }
 
@@ -111,6 +125,12 @@ impl CliError {
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(Class::Internal, message)
     }
+
+    /// Attaches the attempts of a failed `ask`.
+    pub(crate) fn with_attempts(mut self, attempts: serde_json::Value) -> Self {
+        self.details.get_or_insert_with(Default::default).attempts = Some(attempts);
+        self
+    }
 }
 
 impl From<ProviderError> for CliError {
@@ -118,10 +138,13 @@ impl From<ProviderError> for CliError {
         CliError {
             class: Class::from_kind(e.kind),
             message: e.to_string(),
-            provider: Some(e.provider.clone()),
-            status: e.status,
-            request_id: e.request_id.clone(),
-            retry_after_secs: e.retry_after.map(|d| d.as_secs_f64()),
+            details: Some(Box::new(Details {
+                provider: Some(e.provider.clone()),
+                status: e.status,
+                request_id: e.request_id.clone(),
+                retry_after_secs: e.retry_after.map(|d| d.as_secs_f64()),
+                attempts: None,
+            })),
         }
     }
 }
@@ -136,6 +159,25 @@ impl From<nexus_providers::Error> for CliError {
             E::Core(c) => c.into(),
             other => CliError::config(other.to_string()),
         }
+    }
+}
+
+impl From<nexus_hierarchy::HierarchyError> for CliError {
+    fn from(e: nexus_hierarchy::HierarchyError) -> Self {
+        use nexus_hierarchy::HierarchyError as H;
+        match e {
+            H::Providers(p) => p.into(),
+            H::Config(c) => c.into(),
+            H::NoCredentials(m) => CliError::new(Class::MissingKey, m),
+            H::Ledger(l) => CliError::internal(l.to_string()),
+            H::Usage(m) => CliError::config(m),
+        }
+    }
+}
+
+impl From<nexus_hierarchy::ledger::LedgerError> for CliError {
+    fn from(e: nexus_hierarchy::ledger::LedgerError) -> Self {
+        CliError::internal(e.to_string())
     }
 }
 

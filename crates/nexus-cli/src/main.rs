@@ -39,6 +39,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Chat(args) => commands::chat::run(args).await,
+        Command::Ask(args) => commands::ask::run(args).await,
+        Command::Hierarchy(c) => commands::hierarchy::run(c),
+        Command::Usage { days, json } => commands::hierarchy::usage(days, json),
         Command::Models(c) => commands::models::run(c).await,
         Command::Providers(c) => commands::providers::run(c),
         Command::Config(c) => commands::config::run(c),
@@ -50,9 +53,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn cli_wants_json(c: &Command) -> bool {
-    use crate::cli::{ConfigCommand, ModelsCommand, ProvidersCommand};
+    use crate::cli::{
+        ConfigCommand, HierarchyCommand, ModelsCommand, PolicyCommand, ProvidersCommand,
+    };
     match c {
         Command::Chat(a) => a.json,
+        Command::Ask(a) => a.json,
+        Command::Usage { json, .. } => *json,
+        Command::Hierarchy(
+            HierarchyCommand::Get { json }
+            | HierarchyCommand::Stats { json, .. }
+            | HierarchyCommand::Policy(PolicyCommand::Get { json }),
+        ) => *json,
+        Command::Models(ModelsCommand::ListAvailable { json }) => *json,
         Command::Models(ModelsCommand::List { json, .. }) => *json,
         Command::Providers(ProvidersCommand::List { json }) => *json,
         Command::Config(ConfigCommand::Show { json }) => *json,

@@ -78,13 +78,15 @@ impl std::iter::Sum for Usd {
 
 impl std::fmt::Display for Usd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = self.dollars();
-        if self.0 == 0 {
-            write!(f, "$0.00")
-        } else if d >= 0.01 {
-            write!(f, "${d:.4}")
+        // Up to six decimals, trailing zeros trimmed to at least cents:
+        // $20.00, $1.2345, $0.000123.
+        let s = format!("{:.6}", self.dollars());
+        let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+        let frac = frac.trim_end_matches('0');
+        if frac.len() < 2 {
+            write!(f, "${int}.{frac:0<2}")
         } else {
-            write!(f, "${d:.6}")
+            write!(f, "${int}.{frac}")
         }
     }
 }
@@ -167,7 +169,9 @@ mod tests {
 
     #[test]
     fn display_is_readable() {
-        assert_eq!(Usd::from_dollars(1.5).to_string(), "$1.5000");
+        assert_eq!(Usd::from_dollars(1.5).to_string(), "$1.50");
+        assert_eq!(Usd::from_dollars(20.0).to_string(), "$20.00");
+        assert_eq!(Usd::from_dollars(1.2345).to_string(), "$1.2345");
         assert_eq!(Usd::from_dollars(0.000123).to_string(), "$0.000123");
         assert_eq!(Usd::ZERO.to_string(), "$0.00");
     }

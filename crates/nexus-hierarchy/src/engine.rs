@@ -152,7 +152,7 @@ pub enum AskError {
         /// Every attempt.
         attempts: Vec<Attempt>,
         /// The last provider error, if the last failure was one.
-        last_error: Option<ProviderError>,
+        last_error: Option<Box<ProviderError>>,
     },
     /// Every tier was tried or skipped.
     #[error("every tier of {category} failed or was skipped ({} attempt(s)); see the attempts for why", attempts.len())]
@@ -162,7 +162,7 @@ pub enum AskError {
         /// Every attempt.
         attempts: Vec<Attempt>,
         /// The last provider error, if any.
-        last_error: Option<ProviderError>,
+        last_error: Option<Box<ProviderError>>,
     },
     /// No tiers are configured for the category.
     #[error("no tiers are configured for {0}; run `nexus hierarchy preset balanced` or `nexus hierarchy set {0} tier1=MODEL`")]
@@ -187,7 +187,7 @@ impl AskError {
     pub fn last_error(&self) -> Option<&ProviderError> {
         match self {
             AskError::Stopped { last_error, .. } | AskError::Exhausted { last_error, .. } => {
-                last_error.as_ref()
+                last_error.as_deref()
             }
             _ => None,
         }
@@ -366,7 +366,11 @@ impl<S: ProviderSource> EscalationEngine<S> {
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut spent_request = Usd::ZERO;
         let mut escalations = 0u32;
-        let mut last_error: Option<ProviderError> = None;
+        let mut last_error: Option<Box<ProviderError>> = None;
+        // Why tiers were skipped for money, to report a budget error when
+        // nothing could be afforded at all.
+        let mut budget_skip: Option<String> = None;
+        let mut calls = 0usize;
         let finish = |ok: bool, attempts: &[Attempt], escalations: u32, final_tier: Option<u32>| {
             self.ledger.record_request(&RequestRecord {
                 request_id: request_id.clone(),
@@ -414,6 +418,7 @@ impl<S: ProviderSource> EscalationEngine<S> {
             match policy.admit(estimate, spent_today, spent_request) {
                 Admission::Admit => {}
                 Admission::Skip(reason) => {
+                    budget_skip.get_or_insert_with(|| reason.clone());
                     let a = self.skip(i, t, estimate, reason);
                     self.record(&request_id, category, i, "", None, &a)?;
                     attempts.push(a);
@@ -445,11 +450,13 @@ impl<S: ProviderSource> EscalationEngine<S> {
                     estimate,
                     "another request took the rest of the daily budget".into(),
                 );
+                budget_skip.get_or_insert_with(|| "the rest of the daily budget was taken".into());
                 self.record(&request_id, category, i, &provider_name, None, &a)?;
                 attempts.push(a);
                 continue;
             };
 
+            calls += 1;
             let mut chat = ChatRequest::new(wire_model, prompt);
             chat.system.clone_from(&req.system);
             chat.max_tokens = Some(t.max_tokens);
@@ -463,7 +470,7 @@ impl<S: ProviderSource> EscalationEngine<S> {
                         kind: e.kind,
                         message: e.to_string(),
                     };
-                    last_error = Some(e);
+                    last_error = Some(Box::new(e));
                     (o, Usage::default(), Usd::ZERO, None)
                 }
                 Ok(r) => {
@@ -546,6 +553,19 @@ impl<S: ProviderSource> EscalationEngine<S> {
                         escalations,
                     });
                 }
+                Decision::Escalate(reason) if i + 1 == tiers.len() => {
+                    attempt.escalation =
+                        Some(format!("stopped: {reason}; no higher tier is configured"));
+                    self.record(
+                        &request_id,
+                        category,
+                        i,
+                        &provider_name,
+                        Some(hold),
+                        &attempt,
+                    )?;
+                    attempts.push(attempt);
+                }
                 Decision::Escalate(reason) => {
                     attempt.escalation = Some(reason);
                     self.record(
@@ -580,6 +600,14 @@ impl<S: ProviderSource> EscalationEngine<S> {
             }
         }
         finish(false, &attempts, escalations, None)?;
+        if calls == 0 {
+            if let Some(reason) = budget_skip {
+                return Err(AskError::Budget {
+                    reason: format!("no tier fits the budget: {reason}"),
+                    attempts,
+                });
+            }
+        }
         Err(AskError::Exhausted {
             category,
             attempts,

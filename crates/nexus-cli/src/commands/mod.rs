@@ -1,9 +1,13 @@
 //! One module per command group. Each loads what it needs through [`Context`].
 
+pub(crate) mod ask;
 pub(crate) mod chat;
 pub(crate) mod config;
+pub(crate) mod hierarchy;
 pub(crate) mod models;
 pub(crate) mod providers;
+
+use std::sync::Arc;
 
 use nexus_core::{Catalog, Config, NexusHome};
 use nexus_providers::{catalog, process_env, Registry};
@@ -15,8 +19,8 @@ use crate::exit::CliError;
 /// provider registry built from them and the environment.
 pub(crate) struct Context {
     pub(crate) home: NexusHome,
-    pub(crate) registry: Registry,
-    pub(crate) catalog: Catalog,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) catalog: Arc<Catalog>,
 }
 
 impl Context {
@@ -28,10 +32,22 @@ impl Context {
             eprintln!("warning: {w}");
         }
         Ok(Context {
-            registry: Registry::new(config, process_env()),
+            registry: Arc::new(Registry::new(config, process_env())),
             home,
-            catalog,
+            catalog: Arc::new(catalog),
         })
+    }
+
+    /// Whether `provider` has a key (or needs none), for presets.
+    pub(crate) fn has_credentials(&self) -> impl Fn(&str) -> bool + '_ {
+        let ready: Vec<String> = self
+            .registry
+            .status()
+            .into_iter()
+            .filter(|s| s.is_configured())
+            .map(|s| s.name)
+            .collect();
+        move |p: &str| ready.iter().any(|r| r == p)
     }
 }
 

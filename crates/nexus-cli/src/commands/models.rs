@@ -70,6 +70,65 @@ pub(crate) async fn run(cmd: ModelsCommand) -> Result<(), CliError> {
                 &rows,
             )
         }
+        ModelsCommand::ListAvailable { json } => {
+            let ctx = Context::load()?;
+            let ready = ctx.has_credentials();
+            let status = ctx.registry.status();
+            let models: Vec<_> = ctx
+                .catalog
+                .models()
+                .iter()
+                .filter(|m| ready(&m.provider))
+                .collect();
+            if json {
+                return output::json(&models);
+            }
+            if models.is_empty() {
+                return Err(CliError::new(
+                    crate::exit::Class::MissingKey,
+                    "no provider with catalog models has a key; set one, for example ANTHROPIC_API_KEY (see `nexus providers list`)",
+                ));
+            }
+            let rows: Vec<Vec<String>> = models
+                .iter()
+                .map(|m| {
+                    let source = status
+                        .iter()
+                        .find(|s| s.name == m.provider)
+                        .map_or(String::new(), |s| s.credential.to_string());
+                    vec![
+                        m.qualified_id(),
+                        format!("{:.3}", m.pricing.input.dollars()),
+                        format!("{:.3}", m.pricing.output.dollars()),
+                        format!("{}/{}/{}", m.speed_score, m.reasoning_score, m.coding_score),
+                        source,
+                    ]
+                })
+                .collect();
+            output::table(
+                &["MODEL", "IN $/M", "OUT $/M", "SPEED/REASON/CODE", "KEY"],
+                &rows,
+            )
+        }
+        ModelsCommand::UpdateRankings { url } => {
+            let ctx = Context::load()?;
+            let url = url.unwrap_or_else(|| {
+                nexus_providers::catalog::catalog_url(
+                    ctx.registry.config(),
+                    &nexus_providers::process_env(),
+                )
+            });
+            eprintln!("fetching {url} ...");
+            let client = nexus_providers::client::build_client(
+                &nexus_providers::HttpOptions::from_config(&ctx.registry.config().http),
+            )
+            .map_err(CliError::internal)?;
+            let r = nexus_providers::catalog::update(&client, &url, &ctx.home).await?;
+            output::print_str(&format!(
+                "catalog updated: {} models (was {}), revised {}, cached at {}\n",
+                r.models, r.previous, r.updated, r.path
+            ))
+        }
     }
 }
 
