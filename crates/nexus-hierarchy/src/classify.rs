@@ -65,68 +65,28 @@ const TAGS: &[(&str, Category)] = &[
 ];
 
 fn keyword(word: &str) -> Option<(Category, u8)> {
-    const CODING: &[&str] = &[
-        "code",
-        "function",
-        "bug",
-        "compile",
-        "compiler",
-        "refactor",
-        "implement",
-        "rust",
-        "python",
-        "javascript",
-        "typescript",
-        "regex",
-        "stacktrace",
-        "traceback",
-        "api",
-        "unittest",
-        "test",
-        "tests",
-        "debug",
-        "script",
-        "sql",
-        "class",
-        "struct",
-    ];
-    const PLANNING: &[&str] = &[
-        "plan",
-        "planning",
-        "roadmap",
-        "strategy",
-        "design",
-        "architecture",
-        "milestones",
-        "steps",
-        "schedule",
-        "prioritize",
-        "prioritise",
-        "outline",
-    ];
-    const REVIEW: &[&str] = &[
-        "review",
-        "audit",
-        "critique",
-        "proofread",
-        "assess",
-        "evaluate",
-        "feedback",
-        "lint",
-    ];
-    const HEARTBEAT: &[&str] = &["heartbeat", "ping", "status", "healthcheck", "uptime"];
-    let eq = |list: &[&str]| list.iter().any(|k| k.eq_ignore_ascii_case(word));
-    if eq(REVIEW) {
-        Some((Category::Review, 3))
-    } else if eq(PLANNING) {
-        Some((Category::Planning, 2))
-    } else if eq(CODING) {
-        Some((Category::Coding, 2))
-    } else if eq(HEARTBEAT) {
-        Some((Category::Heartbeat, 1))
-    } else {
-        None
+    // Lowercase into a stack buffer, then one `match` the compiler turns
+    // into a length-and-bytes decision tree: no allocation, no scan of a list.
+    let mut buf = [0u8; 12];
+    let bytes = word.as_bytes();
+    let lower = buf.get_mut(..bytes.len())?;
+    for (d, s) in lower.iter_mut().zip(bytes) {
+        *d = s.to_ascii_lowercase();
     }
+    Some(match &*lower {
+        b"review" | b"audit" | b"critique" | b"proofread" | b"assess" | b"evaluate"
+        | b"feedback" | b"lint" => (Category::Review, 3),
+        b"plan" | b"planning" | b"roadmap" | b"strategy" | b"design" | b"architecture"
+        | b"milestones" | b"steps" | b"schedule" | b"prioritize" | b"prioritise" | b"outline" => {
+            (Category::Planning, 2)
+        }
+        b"code" | b"function" | b"bug" | b"compile" | b"compiler" | b"refactor" | b"implement"
+        | b"rust" | b"python" | b"javascript" | b"typescript" | b"regex" | b"stacktrace"
+        | b"traceback" | b"api" | b"unittest" | b"test" | b"tests" | b"debug" | b"script"
+        | b"sql" | b"class" | b"struct" => (Category::Coding, 2),
+        b"heartbeat" | b"ping" | b"status" | b"healthcheck" | b"uptime" => (Category::Heartbeat, 1),
+        _ => return None,
+    })
 }
 
 /// Splits a leading `[tag]` off a prompt: `([tag], rest)`.

@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS requests (
     cost INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_day ON requests(day);
+-- The running total per day, kept in step with `attempts` in the same
+-- transaction, so a budget check costs the same on the busiest day.
+CREATE TABLE IF NOT EXISTS daily_spend (
+    day TEXT PRIMARY KEY,
+    spent INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 fn picos(u: Usd) -> i64 {
@@ -123,12 +129,11 @@ impl SqliteLedger {
 }
 
 fn spent(tx: &Connection, day: &str) -> rusqlite::Result<i64> {
-    tx.query_row(
-        "SELECT (SELECT COALESCE(SUM(cost), 0) FROM attempts WHERE day = ?1)
+    tx.prepare_cached(
+        "SELECT (SELECT COALESCE(SUM(spent), 0) FROM daily_spend WHERE day = ?1)
               + (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE day = ?1)",
-        params![day],
-        |r| r.get(0),
-    )
+    )?
+    .query_row(params![day], |r| r.get(0))
 }
 
 fn spend_rows(c: &Connection, sql: &str, since: &str) -> rusqlite::Result<Vec<Spend>> {
@@ -160,10 +165,8 @@ impl Ledger for SqliteLedger {
                     return Ok(None);
                 }
             }
-            tx.execute(
-                "INSERT INTO holds (day, amount) VALUES (?1, ?2)",
-                params![day, picos(estimate)],
-            )?;
+            tx.prepare_cached("INSERT INTO holds (day, amount) VALUES (?1, ?2)")?
+                .execute(params![day, picos(estimate)])?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
             Ok(Some(Hold {
@@ -177,17 +180,25 @@ impl Ledger for SqliteLedger {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(h) = hold {
-                tx.execute("DELETE FROM holds WHERE id = ?1", params![h.id])?;
+                tx.prepare_cached("DELETE FROM holds WHERE id = ?1")?
+                    .execute(params![h.id])?;
             }
-            tx.execute(
+            let day = super::day_of(a.at_ms);
+            tx.prepare_cached(
+                "INSERT INTO daily_spend (day, spent) VALUES (?1, ?2)
+                 ON CONFLICT(day) DO UPDATE SET spent = spent + excluded.spent",
+            )?
+            .execute(params![day, picos(a.cost)])?;
+            tx.prepare_cached(
                 "INSERT INTO attempts (request_id, at_ms, day, category, tier, provider, model, outcome, ok,
                     reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
                     reasoning_tokens, cost, latency_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                params![
+            )?
+            .execute(params![
                     a.request_id,
                     a.at_ms as i64,
-                    super::day_of(a.at_ms),
+                    day,
                     a.category.as_str(),
                     a.tier,
                     a.provider,
@@ -202,8 +213,7 @@ impl Ledger for SqliteLedger {
                     a.usage.reasoning_tokens as i64,
                     picos(a.cost),
                     a.latency_ms as i64,
-                ],
-            )?;
+                ])?;
             tx.commit()
         })
     }
