@@ -1,6 +1,6 @@
-//! The hierarchy's hot paths: the routing decision (classify + choose tier
-//! + budget check) in ns, and cost-ledger writes per second beside raw
-//! rusqlite inserts of the same rows with the same pragmas.
+//! The hierarchy's hot paths: the routing decision (classify, choose a
+//! tier, check the budget) in ns, and cost-ledger writes per second beside
+//! raw rusqlite inserts of the same rows with the same pragmas.
 //!
 //! `cargo bench -p nexus-benches --bench hierarchy`
 
