@@ -1,10 +1,14 @@
-//! Vault implementations for Nexus.
-//!
-//! Today: the in-memory vault and the naming scheme. The OS keyring and the
-//! encrypted file vault arrive with the vault issue; both will run
-//! `nexus_core::vault_conformance_tests!`.
+#![doc = include_str!("../README.md")]
 
+pub mod file;
+pub mod keyring;
+pub mod migrate;
+pub mod select;
+
+pub use file::{FileVault, KdfParams, KeySource};
+pub use keyring::{KeyringBackend, KeyringVault};
 pub use nexus_core::{MemoryVault, Secret, Vault, VaultError};
+pub use select::{open, Options, PassphraseFor, VaultStatus};
 
 /// The vault name of a provider's API key: `provider/<name>/api_key`.
 pub fn provider_key_name(provider: &str) -> String {

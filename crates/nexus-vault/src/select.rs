@@ -1,0 +1,305 @@
+//! Choosing the vault backend.
+//!
+//! The order, first match wins:
+//!
+//! 1. `NEXUS_VAULT_BACKEND`, else `vault.backend` in `config.toml`:
+//!    `keyring`, `keyutils`, `file`, `file-keyring` (the file, with a random
+//!    key kept in the OS keyring) or `memory` (nothing persists).
+//! 2. `NEXUS_VAULT_PASSPHRASE` is set → `file`.
+//! 3. The OS keyring answers a probe (Secret Service on Linux, the Keychain
+//!    on macOS, Credential Manager on Windows) → `keyring`.
+//! 4. A vault file already exists → `file` (its passphrase is asked for).
+//! 5. A terminal can ask for a passphrase → `file` (a new one).
+//! 6. Otherwise: an error that says how to choose. Nexus never falls back to
+//!    plaintext, and never silently to memory.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use nexus_core::{MemoryVault, NexusHome, Secret, Vault, VaultError};
+
+use crate::file::{FileVault, KeySource};
+use crate::keyring::{KeyringBackend, KeyringVault};
+
+/// The vault file under `NEXUS_HOME`.
+pub const FILE_NAME: &str = "vault.enc";
+
+/// Where the file vault's random key is kept, in the OS keyring.
+pub const FILE_KEY_NAME: &str = "vault/file-key";
+
+/// What `nexus vault status` shows.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VaultStatus {
+    /// The backend in use.
+    pub backend: String,
+    /// Why it was chosen.
+    pub reason: String,
+    /// The file, for file vaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Whether secrets outlive the process (and a reboot).
+    pub persistent: bool,
+}
+
+/// Whether a passphrase is for a new vault (confirm it) or an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassphraseFor {
+    /// Creating the vault.
+    New,
+    /// Unlocking it.
+    Existing,
+}
+
+/// Inputs to the choice.
+pub struct Options<'a> {
+    /// `NEXUS_HOME`.
+    pub home: &'a NexusHome,
+    /// `vault.backend` from config.
+    pub configured: Option<String>,
+    /// Environment lookups (`NEXUS_VAULT_BACKEND`, `NEXUS_VAULT_PASSPHRASE`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Asks the user for a passphrase, when a terminal is attached.
+    pub prompt: Option<&'a dyn Fn(PassphraseFor) -> Option<Secret>>,
+}
+
+/// The keyring service name for a home: one `NEXUS_HOME`, one namespace.
+pub fn service_for(home: &NexusHome) -> String {
+    let root = home.root();
+    let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    format!("nexus:{}", abs.display())
+}
+
+fn keyring(home: &NexusHome, backend: KeyringBackend) -> KeyringVault {
+    let _ = home.ensure();
+    KeyringVault::new(backend, service_for(home), home.root())
+}
+
+fn status(backend: &str, reason: String, path: Option<String>, persistent: bool) -> VaultStatus {
+    VaultStatus {
+        backend: backend.to_string(),
+        reason,
+        path,
+        persistent,
+    }
+}
+
+fn passphrase(opts: &Options<'_>, exists: bool) -> Result<Secret, VaultError> {
+    if let Some(p) = (opts.env)("NEXUS_VAULT_PASSPHRASE") {
+        return Ok(Secret::new(p));
+    }
+    let ask = opts.prompt.ok_or_else(|| VaultError::Locked(
+        "the vault needs a passphrase: set NEXUS_VAULT_PASSPHRASE, or run in a terminal to type it".into(),
+    ))?;
+    ask(if exists {
+        PassphraseFor::Existing
+    } else {
+        PassphraseFor::New
+    })
+    .ok_or_else(|| VaultError::Locked("no passphrase was given".into()))
+}
+
+fn open_file(
+    opts: &Options<'_>,
+    reason: String,
+) -> Result<(Arc<dyn Vault>, VaultStatus), VaultError> {
+    let path = opts.home.join(FILE_NAME);
+    let p = passphrase(opts, path.exists())?;
+    let v = FileVault::open(&path, KeySource::Passphrase(p))?;
+    let st = status(v.backend(), reason, Some(path.display().to_string()), true);
+    Ok((Arc::new(v), st))
+}
+
+fn open_file_keyring(
+    opts: &Options<'_>,
+    reason: String,
+) -> Result<(Arc<dyn Vault>, VaultStatus), VaultError> {
+    let kr = keyring(opts.home, KeyringBackend::platform_default());
+    kr.probe()?;
+    let path = opts.home.join(FILE_NAME);
+    let key = match kr.get(FILE_KEY_NAME)? {
+        Some(hex) => decode_key(hex.expose())?,
+        None => {
+            if path.exists() {
+                return Err(VaultError::Locked(format!(
+                    "{} exists but its key is not in the OS keyring; set NEXUS_VAULT_BACKEND=file if it uses a passphrase",
+                    path.display()
+                )));
+            }
+            let mut k = Zeroizing::new([0u8; 32]);
+            getrandom::getrandom(&mut *k).map_err(|e| VaultError::Backend {
+                backend: "file".into(),
+                why: e.to_string(),
+            })?;
+            kr.set(FILE_KEY_NAME, &Secret::new(encode_key(&k)))?;
+            k
+        }
+    };
+    let v = FileVault::open(&path, KeySource::Raw(key))?;
+    let st = status(v.backend(), reason, Some(path.display().to_string()), true);
+    Ok((Arc::new(v), st))
+}
+
+fn encode_key(k: &[u8; 32]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_key(s: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    if s.len() != 64 {
+        return Err(VaultError::Corrupt(
+            "the file key in the OS keyring is malformed".into(),
+        ));
+    }
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| {
+            VaultError::Corrupt("the file key in the OS keyring is malformed".into())
+        })?;
+    }
+    Ok(k)
+}
+
+/// Opens the vault the documented order picks.
+pub fn open(opts: &Options<'_>) -> Result<(Arc<dyn Vault>, VaultStatus), VaultError> {
+    let explicit = (opts.env)("NEXUS_VAULT_BACKEND")
+        .map(|b| (b, "NEXUS_VAULT_BACKEND"))
+        .or_else(|| {
+            opts.configured
+                .clone()
+                .map(|b| (b, "vault.backend in config.toml"))
+        });
+    if let Some((b, from)) = explicit {
+        let reason = format!("chosen by {from}");
+        return match b.as_str() {
+            "keyring" => {
+                let kb = KeyringBackend::platform_default();
+                let v = keyring(opts.home, kb);
+                v.probe()?;
+                let st = status(kb.as_str(), reason, None, true);
+                Ok((Arc::new(v), st))
+            }
+            "keyutils" => {
+                let v = keyring(opts.home, KeyringBackend::Keyutils);
+                v.probe()?;
+                let st = status(
+                    KeyringBackend::Keyutils.as_str(),
+                    format!("{reason}; kernel keyrings are cleared on reboot"),
+                    None,
+                    false,
+                );
+                Ok((Arc::new(v), st))
+            }
+            "file" => open_file(opts, reason),
+            "file-keyring" => open_file_keyring(opts, reason),
+            "memory" => Ok((
+                Arc::new(MemoryVault::new()),
+                status("memory", format!("{reason}; nothing is kept after this process"), None, false),
+            )),
+            other => Err(VaultError::Unavailable {
+                backend: other.to_string(),
+                why: format!("unknown vault backend from {from}; use keyring, keyutils, file, file-keyring or memory"),
+            }),
+        };
+    }
+    if (opts.env)("NEXUS_VAULT_PASSPHRASE").is_some() {
+        return open_file(opts, "NEXUS_VAULT_PASSPHRASE is set".into());
+    }
+    let kb = KeyringBackend::platform_default();
+    let kr = keyring(opts.home, kb);
+    let probe = kr.probe();
+    if probe.is_ok() {
+        let st = status(
+            kb.as_str(),
+            "the OS keyring is available".into(),
+            None,
+            true,
+        );
+        return Ok((Arc::new(kr), st));
+    }
+    let why_not = probe.err().map(|e| e.to_string()).unwrap_or_default();
+    let path = opts.home.join(FILE_NAME);
+    if path.exists() {
+        return open_file(
+            opts,
+            format!("a vault file exists (OS keyring unavailable: {why_not})"),
+        );
+    }
+    if opts.prompt.is_some() {
+        return open_file(
+            opts,
+            format!("OS keyring unavailable ({why_not}); using a passphrase-protected file"),
+        );
+    }
+    Err(VaultError::Unavailable {
+        backend: "any".into(),
+        why: format!(
+            "the OS keyring is unavailable ({why_not}) and no passphrase can be asked for. \
+             Set NEXUS_VAULT_PASSPHRASE to use an encrypted file, or NEXUS_VAULT_BACKEND=keyutils on a headless Linux host"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn passphrase_env_picks_the_file_vault() {
+        let d = tempfile::tempdir().unwrap();
+        let home = NexusHome::at(d.path());
+        let e = env(&[
+            ("NEXUS_VAULT_PASSPHRASE", "pw"),
+            ("NEXUS_VAULT_BACKEND", "file"),
+        ]);
+        let (v, st) = open(&Options {
+            home: &home,
+            configured: None,
+            env: &e,
+            prompt: None,
+        })
+        .unwrap();
+        assert_eq!(st.backend, "file (passphrase)");
+        assert!(st.reason.contains("NEXUS_VAULT_BACKEND"));
+        v.set("a/b", &Secret::new("c")).unwrap();
+        assert!(d.path().join(FILE_NAME).exists());
+    }
+
+    #[test]
+    fn memory_only_when_asked_and_unknown_backends_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let home = NexusHome::at(d.path());
+        let e = env(&[]);
+        let (_, st) = open(&Options {
+            home: &home,
+            configured: Some("memory".into()),
+            env: &e,
+            prompt: None,
+        })
+        .unwrap();
+        assert!(!st.persistent);
+        assert!(open(&Options {
+            home: &home,
+            configured: Some("plaintext".into()),
+            env: &e,
+            prompt: None
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn keys_round_trip_as_hex() {
+        let k = [0xabu8; 32];
+        assert_eq!(*decode_key(&encode_key(&k)).unwrap(), k);
+        assert!(decode_key("zz").is_err());
+    }
+}
