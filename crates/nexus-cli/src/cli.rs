@@ -42,9 +42,15 @@ pub(crate) enum Command {
     /// Providers: which are configured, and from where.
     #[command(subcommand)]
     Providers(ProvidersCommand),
-    /// Read and edit config.toml under NEXUS_HOME.
+    /// Read and edit config.toml under NEXUS_HOME, and sign in with OAuth.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Store credentials.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// The encrypted vault that holds keys and tokens.
+    #[command(subcommand)]
+    Vault(VaultCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -227,6 +233,58 @@ pub(crate) enum ConfigCommand {
     Unset {
         /// A dotted key.
         key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuthCommand {
+    /// Store a provider's API key in the vault, read from stdin or a no-echo prompt (never from arguments).
+    SetKey {
+        /// The provider (anthropic, openai, gemini, ...).
+        provider: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VaultCommand {
+    /// Which backend is in use, and why.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The names of stored secrets (never their values).
+    List {
+        /// Only names that start with this.
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one secret's value.
+    Get {
+        /// Its name, for example provider/openai/api_key.
+        name: String,
+    },
+    /// Store a secret, read from stdin or a no-echo prompt.
+    Set {
+        /// Its name, `namespace/name`.
+        name: String,
+    },
+    /// Remove a secret.
+    Rm {
+        /// Its name.
+        name: String,
+    },
+    /// Move plaintext secrets under NEXUS_HOME into the vault.
+    Migrate {
+        /// Show what would move, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -29,6 +29,10 @@ pub(crate) enum Class {
     Budget,
     /// The hierarchy tried its tiers and none gave an acceptable answer.
     Escalation,
+    /// The vault is locked, unavailable or damaged.
+    Vault,
+    /// An OAuth sign-in failed or must be redone.
+    OAuth,
 }
 
 impl Class {
@@ -50,6 +54,8 @@ impl Class {
             Class::Protocol => 20,
             Class::Budget => 21,
             Class::Escalation => 22,
+            Class::Vault => 23,
+            Class::OAuth => 24,
         }
     }
 
@@ -81,7 +87,9 @@ Exit codes:
   10  authentication failed      19  timeout
   11  rate limited               20  protocol error (unexpected reply)
   12  quota / credit exhausted     21  budget spent (nothing was sent)
-  13  provider overloaded          22  no tier gave an acceptable answer";
+  13  provider overloaded          22  no tier gave an acceptable answer
+                                 23  vault locked/unavailable/damaged
+                                 24  OAuth sign-in failed or expired";
 
 /// An error as the CLI reports it.
 #[derive(Debug, Serialize)]
@@ -181,10 +189,26 @@ impl From<nexus_hierarchy::ledger::LedgerError> for CliError {
     }
 }
 
+impl From<nexus_core::VaultError> for CliError {
+    fn from(e: nexus_core::VaultError) -> Self {
+        match e {
+            nexus_core::VaultError::InvalidName { .. } => CliError::config(e.to_string()),
+            other => CliError::new(Class::Vault, other.to_string()),
+        }
+    }
+}
+
+impl From<nexus_vault::migrate::MigrateError> for CliError {
+    fn from(e: nexus_vault::migrate::MigrateError) -> Self {
+        CliError::new(Class::Vault, e.to_string())
+    }
+}
+
 impl From<nexus_core::Error> for CliError {
     fn from(e: nexus_core::Error) -> Self {
         match e {
             nexus_core::Error::Io { .. } => CliError::internal(e.to_string()),
+            nexus_core::Error::Vault(v) => v.into(),
             other => CliError::config(other.to_string()),
         }
     }

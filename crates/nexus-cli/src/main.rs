@@ -45,6 +45,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Models(c) => commands::models::run(c).await,
         Command::Providers(c) => commands::providers::run(c),
         Command::Config(c) => commands::config::run(c),
+        Command::Auth(c) => commands::vault::auth(c),
+        Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);
             Ok(())
@@ -55,6 +57,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 fn cli_wants_json(c: &Command) -> bool {
     use crate::cli::{
         ConfigCommand, HierarchyCommand, ModelsCommand, PolicyCommand, ProvidersCommand,
+        VaultCommand,
     };
     match c {
         Command::Chat(a) => a.json,
@@ -69,6 +72,11 @@ fn cli_wants_json(c: &Command) -> bool {
         Command::Models(ModelsCommand::List { json, .. }) => *json,
         Command::Providers(ProvidersCommand::List { json }) => *json,
         Command::Config(ConfigCommand::Show { json }) => *json,
+        Command::Vault(
+            VaultCommand::Status { json }
+            | VaultCommand::List { json, .. }
+            | VaultCommand::Migrate { json, .. },
+        ) => *json,
         _ => false,
     }
 }

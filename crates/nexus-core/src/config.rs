@@ -137,6 +137,7 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "http.stream_idle_timeout_secs",
     "http.max_retries",
     "catalog.url",
+    "vault.backend",
 ];
 
 fn key_allowed(key: &str) -> bool {

@@ -227,11 +227,15 @@ pub struct Target {
     pub info: Option<ModelInfo>,
 }
 
+/// Opens the vault on first use (it may ask for a passphrase).
+pub type VaultLoader = Arc<dyn Fn() -> Option<Arc<dyn Vault>> + Send + Sync>;
+
 /// Builds providers from config, environment and vault.
 pub struct Registry {
     config: Config,
     env: EnvLookup,
-    vault: Option<Arc<dyn Vault>>,
+    vault: std::sync::OnceLock<Option<Arc<dyn Vault>>>,
+    vault_loader: Option<VaultLoader>,
     opts: HttpOptions,
     client: std::sync::OnceLock<reqwest::Client>,
 }
@@ -260,16 +264,31 @@ impl Registry {
         Registry {
             config,
             env,
-            vault: None,
+            vault: std::sync::OnceLock::new(),
+            vault_loader: None,
             opts,
             client: std::sync::OnceLock::new(),
         }
     }
 
     /// Reads keys from `vault` after the environment.
-    pub fn with_vault(mut self, vault: Arc<dyn Vault>) -> Self {
-        self.vault = Some(vault);
+    pub fn with_vault(self, vault: Arc<dyn Vault>) -> Self {
+        let _ = self.vault.set(Some(vault));
         self
+    }
+
+    /// Opens the vault with `loader` the first time a key is not found in
+    /// the environment, so commands that need no vault never open it.
+    pub fn with_vault_loader(mut self, loader: VaultLoader) -> Self {
+        self.vault_loader = Some(loader);
+        self
+    }
+
+    /// The vault, opened on first use; `None` when there is none.
+    pub fn vault(&self) -> Option<&Arc<dyn Vault>> {
+        self.vault
+            .get_or_init(|| self.vault_loader.as_ref().and_then(|f| f()))
+            .as_ref()
     }
 
     /// Replaces the HTTP options (tests shorten timeouts).
@@ -377,7 +396,7 @@ impl Registry {
                 return (Some(Secret::new(k)), CredentialSource::Env(v.clone()));
             }
         }
-        if let Some(vault) = &self.vault {
+        if let Some(vault) = self.vault() {
             let vname = format!("provider/{name}/api_key");
             if let Ok(Some(s)) = vault.get(&vname) {
                 return (Some(s), CredentialSource::Vault(vname));

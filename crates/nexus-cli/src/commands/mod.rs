@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod hierarchy;
 pub(crate) mod models;
 pub(crate) mod providers;
+pub(crate) mod vault;
 
 use std::sync::Arc;
 
@@ -31,8 +32,20 @@ impl Context {
         if let Some(w) = warning {
             eprintln!("warning: {w}");
         }
+        vault::migrate_on_start(&home, &config);
+        let loader_home = home.clone();
+        let loader_config = config.clone();
+        let loader: nexus_providers::registry::VaultLoader = Arc::new(move || {
+            match vault::open(&loader_home, &loader_config) {
+                Ok((v, _)) => Some(v),
+                Err(e) => {
+                    eprintln!("warning: the vault is not available, so keys stored in it cannot be used: {}", e.message);
+                    None
+                }
+            }
+        });
         Ok(Context {
-            registry: Arc::new(Registry::new(config, process_env())),
+            registry: Arc::new(Registry::new(config, process_env()).with_vault_loader(loader)),
             home,
             catalog: Arc::new(catalog),
         })
