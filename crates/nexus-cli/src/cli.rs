@@ -234,6 +234,47 @@ pub(crate) enum ConfigCommand {
         /// A dotted key.
         key: String,
     },
+    /// Configure OAuth for a provider: the client id (config.toml) and optional secret (vault).
+    SetOauth {
+        /// google (gemini), anthropic, openai, or a provider with endpoints in [oauth.NAME].
+        provider: String,
+        /// The OAuth client id.
+        client_id: String,
+        /// The client secret, or `-` to read it from stdin; public (PKCE) clients have none.
+        client_secret: Option<String>,
+    },
+    /// Sign in: authorization code + PKCE through a loopback redirect, or the device flow.
+    OauthAuthorize {
+        /// The provider.
+        provider: String,
+        /// Use the device flow (for machines without a browser).
+        #[arg(long)]
+        device: bool,
+        /// Print the URL instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Whether OAuth is configured and signed in, the expiry and the scopes.
+    OauthStatus {
+        /// The provider.
+        provider: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refresh the access token now.
+    OauthRefresh {
+        /// The provider.
+        provider: String,
+    },
+    /// Revoke the tokens (where the server supports it) and forget them.
+    OauthLogout {
+        /// The provider.
+        provider: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

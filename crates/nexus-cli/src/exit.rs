@@ -189,6 +189,18 @@ impl From<nexus_hierarchy::ledger::LedgerError> for CliError {
     }
 }
 
+impl From<nexus_providers::oauth::OAuthError> for CliError {
+    fn from(e: nexus_providers::oauth::OAuthError) -> Self {
+        use nexus_providers::oauth::OAuthError as O;
+        match e {
+            O::NotConfigured(_) | O::BadUrl(_) => CliError::config(e.to_string()),
+            O::Vault(v) => v.into(),
+            O::Timeout(_) => CliError::new(Class::Timeout, e.to_string()),
+            other => CliError::new(Class::OAuth, other.to_string()),
+        }
+    }
+}
+
 impl From<nexus_core::VaultError> for CliError {
     fn from(e: nexus_core::VaultError) -> Self {
         match e {

@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Usage { days, json } => commands::hierarchy::usage(days, json),
         Command::Models(c) => commands::models::run(c).await,
         Command::Providers(c) => commands::providers::run(c),
-        Command::Config(c) => commands::config::run(c),
+        Command::Config(c) => commands::config::run(c).await,
         Command::Auth(c) => commands::vault::auth(c),
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
@@ -71,7 +71,9 @@ fn cli_wants_json(c: &Command) -> bool {
         Command::Models(ModelsCommand::ListAvailable { json }) => *json,
         Command::Models(ModelsCommand::List { json, .. }) => *json,
         Command::Providers(ProvidersCommand::List { json }) => *json,
-        Command::Config(ConfigCommand::Show { json }) => *json,
+        Command::Config(ConfigCommand::Show { json } | ConfigCommand::OauthStatus { json, .. }) => {
+            *json
+        }
         Command::Vault(
             VaultCommand::Status { json }
             | VaultCommand::List { json, .. }

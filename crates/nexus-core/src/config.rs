@@ -138,6 +138,12 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "http.max_retries",
     "catalog.url",
     "vault.backend",
+    "oauth.*.client_id",
+    "oauth.*.auth_url",
+    "oauth.*.token_url",
+    "oauth.*.device_url",
+    "oauth.*.revoke_url",
+    "oauth.*.scopes",
 ];
 
 fn key_allowed(key: &str) -> bool {

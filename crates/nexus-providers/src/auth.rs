@@ -1,6 +1,14 @@
 //! Credentials a dialect attaches to requests.
 
-use nexus_core::Secret;
+use nexus_core::{ProviderError, Secret};
+
+/// Supplies a current bearer token (an OAuth access token), refreshing it
+/// when needed. The HTTP layer asks for one before every request.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync + std::fmt::Debug {
+    /// A token valid for the next request.
+    async fn bearer(&self) -> Result<Secret, ProviderError>;
+}
 
 /// How a request authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]

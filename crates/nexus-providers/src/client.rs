@@ -71,6 +71,7 @@ pub struct HttpProvider {
     opts: HttpOptions,
     rng: Arc<dyn RandomSource>,
     secret: Option<String>,
+    token: Option<Arc<dyn crate::auth::TokenSource>>,
 }
 
 impl std::fmt::Debug for HttpProvider {
@@ -97,7 +98,15 @@ impl HttpProvider {
             opts,
             rng: Arc::new(SeededRandom::from_entropy()),
             secret: secret.filter(|s| s.len() >= 4),
+            token: None,
         }
+    }
+
+    /// Authenticates every request with a bearer token from `source`
+    /// (OAuth), asked for before each request so it is refreshed in time.
+    pub fn with_token_source(mut self, source: Arc<dyn crate::auth::TokenSource>) -> Self {
+        self.token = Some(source);
+        self
     }
 
     /// Replaces the jitter source (tests seed it).
@@ -169,8 +178,17 @@ impl HttpProvider {
             Method::Get => self.client.get(&req.url),
             Method::Post => self.client.post(&req.url),
         };
+        let bearer = match &self.token {
+            Some(t) => Some(t.bearer().await.map_err(|e| (e, None))?),
+            None => None,
+        };
         for (k, v) in &req.headers {
-            rb = rb.header(*k, v);
+            match (&bearer, *k) {
+                (Some(b), "authorization") => rb = rb.header(*k, format!("Bearer {}", b.expose())),
+                // With a bearer token, API-key headers are not sent.
+                (Some(_), "x-api-key" | "x-goog-api-key") => {}
+                _ => rb = rb.header(*k, v),
+            }
         }
         if stream {
             rb = rb.header("accept", "text/event-stream");
@@ -209,8 +227,11 @@ impl HttpProvider {
             Ok(Err(e)) => return Err((self.transport_error(&e), meta.should_retry)),
             Err(_) => Bytes::new(),
         };
-        let e = self.dialect.parse_error(&body, &meta);
-        Err((self.redact(e), meta.should_retry))
+        let mut e = self.redact(self.dialect.parse_error(&body, &meta));
+        if let Some(b) = &bearer {
+            e.message = e.message.replace(b.expose(), "[REDACTED]");
+        }
+        Err((e, meta.should_retry))
     }
 
     async fn backoff(&self, attempt: u32, e: &ProviderError) {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod dialect;
 mod error;
 pub mod gemini;
+pub mod oauth;
 pub mod openai;
 pub mod registry;
 pub mod retry;

@@ -164,6 +164,8 @@ pub enum CredentialSource {
     Vault(String),
     /// A plaintext `api_key` in `config.toml`.
     ConfigFile,
+    /// An OAuth sign-in (bearer token in the vault, refreshed as needed).
+    OAuth,
     /// The provider needs no key.
     NotNeeded,
     /// Nothing found; set this variable.
@@ -179,6 +181,7 @@ impl std::fmt::Display for CredentialSource {
                 f.write_str("config.toml (plaintext; move it to the vault)")
             }
             CredentialSource::NotNeeded => f.write_str("no key needed"),
+            CredentialSource::OAuth => f.write_str("OAuth sign-in"),
             CredentialSource::Missing(v) => write!(f, "not configured: set {v}"),
         }
     }
@@ -236,6 +239,8 @@ pub struct Registry {
     env: EnvLookup,
     vault: std::sync::OnceLock<Option<Arc<dyn Vault>>>,
     vault_loader: Option<VaultLoader>,
+    home: Option<nexus_core::NexusHome>,
+    oauth: std::sync::OnceLock<Option<Arc<crate::oauth::OAuthManager>>>,
     opts: HttpOptions,
     client: std::sync::OnceLock<reqwest::Client>,
 }
@@ -266,6 +271,8 @@ impl Registry {
             env,
             vault: std::sync::OnceLock::new(),
             vault_loader: None,
+            home: None,
+            oauth: std::sync::OnceLock::new(),
             opts,
             client: std::sync::OnceLock::new(),
         }
@@ -282,6 +289,32 @@ impl Registry {
     pub fn with_vault_loader(mut self, loader: VaultLoader) -> Self {
         self.vault_loader = Some(loader);
         self
+    }
+
+    /// Where OAuth lock files live; with a vault, enables OAuth sign-ins.
+    pub fn with_home(mut self, home: nexus_core::NexusHome) -> Self {
+        self.home = Some(home);
+        self
+    }
+
+    /// The OAuth manager, when there is a vault and a home.
+    pub fn oauth(&self) -> Option<&Arc<crate::oauth::OAuthManager>> {
+        self.oauth
+            .get_or_init(|| {
+                let home = self.home.clone()?;
+                let vault = self.vault()?.clone();
+                crate::oauth::OAuthManager::new(home, vault)
+                    .ok()
+                    .map(Arc::new)
+            })
+            .as_ref()
+    }
+
+    fn oauth_signed_in(&self, name: &str) -> bool {
+        crate::oauth::OAuthProfile::configured(name, &self.config)
+            && self
+                .oauth()
+                .is_some_and(|m| m.token(name).ok().flatten().is_some())
     }
 
     /// The vault, opened on first use; `None` when there is none.
@@ -396,6 +429,9 @@ impl Registry {
                 return (Some(Secret::new(k)), CredentialSource::Env(v.clone()));
             }
         }
+        if self.oauth_signed_in(name) {
+            return (None, CredentialSource::OAuth);
+        }
         if let Some(vault) = self.vault() {
             let vname = format!("provider/{name}/api_key");
             if let Ok(Some(s)) = vault.get(&vname) {
@@ -449,8 +485,14 @@ impl Registry {
                 env_var: v,
             });
         }
+        let oauth = source == CredentialSource::OAuth;
         let raw = secret.as_ref().map(|s| s.expose().to_string());
-        let cred = secret.map_or(Credential::None, Credential::ApiKey);
+        let cred = match secret {
+            Some(s) => Credential::ApiKey(s),
+            // The dialect shapes a bearer header; the token source fills it.
+            None if oauth => Credential::Bearer(Secret::new("oauth")),
+            None => Credential::None,
+        };
         let dialect: Arc<dyn Dialect> = match e.kind {
             Kind::Anthropic => Arc::new(Anthropic::new(name, &base_url, cred)),
             Kind::Gemini => Arc::new(Gemini::new(name, &base_url, cred)),
@@ -463,12 +505,19 @@ impl Registry {
                 self.client.get_or_init(|| c).clone()
             }
         };
-        Ok(Arc::new(HttpProvider::new(
-            dialect,
-            client,
-            self.opts.clone(),
-            raw,
-        )))
+        let mut provider = HttpProvider::new(dialect, client, self.opts.clone(), raw);
+        if oauth {
+            let manager = self.oauth().cloned().ok_or_else(|| Error::MissingKey {
+                provider: name.to_string(),
+                env_var: "the vault (needed for the OAuth sign-in)".into(),
+            })?;
+            let profile = crate::oauth::OAuthProfile::load(name, &self.config)
+                .map_err(|e| Error::Catalog(e.to_string()))?;
+            provider = provider.with_token_source(Arc::new(crate::oauth::OAuthTokenSource::new(
+                manager, profile,
+            )));
+        }
+        Ok(Arc::new(provider))
     }
 
     /// Resolves a model reference: `provider/model`, a bare provider name

@@ -45,7 +45,11 @@ impl Context {
             }
         });
         Ok(Context {
-            registry: Arc::new(Registry::new(config, process_env()).with_vault_loader(loader)),
+            registry: Arc::new(
+                Registry::new(config, process_env())
+                    .with_vault_loader(loader)
+                    .with_home(home.clone()),
+            ),
             home,
             catalog: Arc::new(catalog),
         })

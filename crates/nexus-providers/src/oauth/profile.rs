@@ -1,0 +1,180 @@
+//! OAuth provider profiles: built-in endpoints for Google (Gemini),
+//! Anthropic and OpenAI, each overridable in `config.toml`:
+//!
+//! ```toml
+//! [oauth.openai]
+//! client_id = "app_..."
+//! auth_url = "https://auth.openai.com/oauth/authorize"
+//! token_url = "https://auth.openai.com/oauth/token"
+//! device_url = "..."          # optional
+//! revoke_url = "..."          # optional
+//! scopes = ["openid", "offline_access"]
+//! ```
+//!
+//! Any other provider name works too, given all the endpoints.
+
+use nexus_core::Config;
+
+use super::OAuthError;
+
+/// A provider's OAuth endpoints and client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthProfile {
+    /// The Nexus provider this signs in to (`gemini`, `anthropic`, `openai`, ...).
+    pub provider: String,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The authorization endpoint.
+    pub auth_url: String,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The device authorization endpoint, if any.
+    pub device_url: Option<String>,
+    /// The revocation endpoint, if any.
+    pub revoke_url: Option<String>,
+    /// Scopes to request.
+    pub scopes: Vec<String>,
+    /// Extra authorization parameters (`access_type=offline`, ...).
+    pub extra_params: Vec<(String, String)>,
+}
+
+/// Built-in endpoints: `(provider, auth, token, device, revoke, scopes, extra params)`.
+pub const BUILTIN_PROFILES: &[(
+    &str,
+    &str,
+    &str,
+    Option<&str>,
+    Option<&str>,
+    &[&str],
+    &[(&str, &str)],
+)] = &[
+    (
+        "gemini",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        Some("https://oauth2.googleapis.com/device/code"),
+        Some("https://oauth2.googleapis.com/revoke"),
+        &[
+            "https://www.googleapis.com/auth/cloud-platform",
+            "https://www.googleapis.com/auth/generative-language.retriever",
+        ],
+        &[("access_type", "offline"), ("prompt", "consent")],
+    ),
+    (
+        "anthropic",
+        "https://claude.ai/oauth/authorize",
+        "https://console.anthropic.com/v1/oauth/token",
+        None,
+        None,
+        &["org:create_api_key", "user:profile", "user:inference"],
+        &[],
+    ),
+    (
+        "openai",
+        "https://auth.openai.com/oauth/authorize",
+        "https://auth.openai.com/oauth/token",
+        None,
+        None,
+        &["openid", "profile", "email", "offline_access"],
+        &[],
+    ),
+];
+
+/// `google` is the OAuth name of the `gemini` provider.
+pub fn canonical(provider: &str) -> &str {
+    if provider == "google" {
+        "gemini"
+    } else {
+        provider
+    }
+}
+
+impl OAuthProfile {
+    /// The profile for `provider` from config over the built-in defaults.
+    pub fn load(provider: &str, config: &Config) -> Result<OAuthProfile, OAuthError> {
+        let provider = canonical(provider);
+        let table = config
+            .other
+            .get("oauth")
+            .and_then(|o| o.get(provider))
+            .and_then(|t| t.as_table());
+        let get = |k: &str| {
+            table
+                .and_then(|t| t.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let builtin = BUILTIN_PROFILES.iter().find(|b| b.0 == provider);
+        let client_id =
+            get("client_id").ok_or_else(|| OAuthError::NotConfigured(provider.to_string()))?;
+        let need = |k: &str, default: Option<&str>| {
+            get(k).or(default.map(str::to_string)).ok_or_else(|| OAuthError::Server {
+                endpoint: format!("oauth.{provider}.{k}"),
+                detail: format!("{provider} has no built-in OAuth profile: set oauth.{provider}.{k} in config.toml"),
+            })
+        };
+        let scopes = match table.and_then(|t| t.get("scopes")) {
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(toml::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            _ => builtin
+                .map(|b| b.5.iter().map(|s| (*s).to_string()).collect())
+                .unwrap_or_default(),
+        };
+        Ok(OAuthProfile {
+            provider: provider.to_string(),
+            auth_url: need("auth_url", builtin.map(|b| b.1))?,
+            token_url: need("token_url", builtin.map(|b| b.2))?,
+            device_url: get("device_url").or(builtin.and_then(|b| b.3).map(str::to_string)),
+            revoke_url: get("revoke_url").or(builtin.and_then(|b| b.4).map(str::to_string)),
+            scopes,
+            extra_params: builtin
+                .map(|b| {
+                    b.6.iter()
+                        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            client_id,
+        })
+    }
+
+    /// Whether `provider` has a client id configured.
+    pub fn configured(provider: &str, config: &Config) -> bool {
+        config
+            .other
+            .get("oauth")
+            .and_then(|o| o.get(canonical(provider)))
+            .and_then(|t| t.get("client_id"))
+            .is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_overrides_builtins_and_custom_providers_need_endpoints() {
+        let c = Config::from_toml(
+            "[oauth.google]\nclient_id = \"g\"\ntoken_url = \"https://example.test/token\"\n\n[oauth.lab]\nclient_id = \"x\"\n",
+            "t",
+        )
+        .unwrap();
+        let g = OAuthProfile::load("google", &c).unwrap();
+        assert_eq!(g.provider, "gemini");
+        assert_eq!(g.token_url, "https://example.test/token");
+        assert!(g.auth_url.contains("accounts.google.com"));
+        assert!(g.device_url.is_some());
+        assert!(OAuthProfile::load("lab", &c)
+            .unwrap_err()
+            .to_string()
+            .contains("oauth.lab.auth_url"));
+        assert!(matches!(
+            OAuthProfile::load("openai", &c),
+            Err(OAuthError::NotConfigured(_))
+        ));
+    }
+}
