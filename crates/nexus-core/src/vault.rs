@@ -199,6 +199,14 @@ mod tests {
     crate::vault_conformance_tests!(Box::new(MemoryVault::new()) as Box<dyn Vault>);
 
     #[test]
+    fn panics_never_show_the_value() {
+        let s = Secret::new("sk-live-panic-value");
+        let caught = std::panic::catch_unwind(|| panic!("while using {s:?} / {s}"));
+        let msg = caught.unwrap_err().downcast::<String>().unwrap();
+        assert!(msg.contains("[REDACTED]") && !msg.contains("sk-live"), "{msg}");
+    }
+
+    #[test]
     fn debug_never_shows_the_value() {
         let s = Secret::new("sk-live-123");
         assert!(!format!("{s:?} {s}").contains("sk-live"));

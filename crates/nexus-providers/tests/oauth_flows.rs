@@ -7,9 +7,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,50 +17,7 @@ use nexus_providers::oauth::{
 };
 use nexus_testkit::{Api, StandIn};
 
-struct Idp {
-    issuer: String,
-    child: Child,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn server_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oauth")
-}
-
-/// Starts oidc-provider, or explains what is missing. In CI a missing
-/// server is a failure, not a skip.
-fn idp() -> Option<Idp> {
-    let dir = server_dir();
-    if !dir.join("node_modules/oidc-provider").exists() {
-        let msg = "SKIP OAuth end-to-end: oidc-provider is not installed; run ./scripts/test (it runs `npm ci` in crates/nexus-providers/tests/oauth)";
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        println!("{msg}");
-        return None;
-    }
-    let mut child = Command::new("node")
-        .arg("server.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    Some(Idp {
-        issuer: v["issuer"].as_str().unwrap().to_string(),
-        child,
-    })
-}
+use nexus_testkit::oidc::{approve_device as approve, browse, start as idp, urlencode, Idp};
 
 fn config(idp: &Idp, client_id: &str) -> Config {
     Config::from_toml(
@@ -86,54 +41,6 @@ fn manager(vault: Arc<dyn Vault>) -> (OAuthManager, tempfile::TempDir) {
         OAuthManager::new(NexusHome::at(d.path()), vault).unwrap(),
         d,
     )
-}
-
-/// The user's browser: follows redirects by hand, keeping cookies, until
-/// the redirect to the loopback callback, which it then requests (after
-/// `tamper`, when given).
-async fn browse(start: String, tamper: Option<fn(String) -> String>) -> String {
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut jar: HashMap<String, String> = HashMap::new();
-    let mut url = reqwest::Url::parse(&start).unwrap();
-    for _ in 0..20 {
-        if url.path().starts_with("/callback/") {
-            let target = match tamper {
-                Some(f) => f(url.to_string()),
-                None => url.to_string(),
-            };
-            let r = c.get(&target).send().await.unwrap();
-            return r.text().await.unwrap();
-        }
-        let cookie: String = jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let r = c
-            .get(url.clone())
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        for v in r.headers().get_all("set-cookie") {
-            let kv = v.to_str().unwrap().split(';').next().unwrap();
-            if let Some((k, v)) = kv.split_once('=') {
-                jar.insert(k.to_string(), v.to_string());
-            }
-        }
-        let loc = r
-            .headers()
-            .get("location")
-            .unwrap_or_else(|| panic!("no redirect from {url}: {}", r.status()))
-            .to_str()
-            .unwrap()
-            .to_string();
-        url = url.join(&loc).unwrap();
-    }
-    panic!("too many redirects")
 }
 
 type Shown = Arc<Mutex<Option<tokio::task::JoinHandle<String>>>>;
@@ -260,17 +167,6 @@ async fn code_for(idp: &Idp, client_id: &str) -> (String, String, String) {
     }
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_pkce_verifier_is_rejected() {
     let Some(idp) = idp() else { return };
@@ -305,17 +201,7 @@ async fn an_expired_code_is_rejected() {
 }
 
 async fn approve_device(issuer: String, user_code: String, deny: bool) {
-    let c = reqwest::Client::new();
-    let r = c
-        .post(format!(
-            "{issuer}/test/device?user_code={}&deny={}",
-            urlencode(&user_code),
-            u8::from(deny)
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    approve(&issuer, &user_code, deny).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

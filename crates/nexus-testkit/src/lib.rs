@@ -12,9 +12,10 @@
 //! the middle of a stream, a truncated stream, malformed JSON, a slow drip,
 //! or a server that never answers.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod http;
+pub mod oidc;
 pub mod wire;
 
 use std::collections::{HashMap, VecDeque};
