@@ -15,11 +15,16 @@ use common::{stderr, stdout, Run};
 const KEY: &str = "sk-live-SECRET-0123456789abcdef";
 
 fn vault_env(r: &mut Run) {
-    r.env.push(("NEXUS_VAULT_PASSPHRASE".into(), "correct horse battery".into()));
+    r.env.push((
+        "NEXUS_VAULT_PASSPHRASE".into(),
+        "correct horse battery".into(),
+    ));
 }
 
 fn all_output(outs: &[Output]) -> String {
-    outs.iter().map(|o| format!("{}{}", stdout(o), stderr(o))).collect()
+    outs.iter()
+        .map(|o| format!("{}{}", stdout(o), stderr(o)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,13 +33,16 @@ async fn keys_live_in_the_vault_and_never_show() {
     s.require_key(KEY);
     let mut r = Run::new();
     vault_env(&mut r);
-    r.env.push(("OPENAI_BASE_URL".into(), s.base_url(Api::OpenAi)));
+    r.env
+        .push(("OPENAI_BASE_URL".into(), s.base_url(Api::OpenAi)));
     let mut outs = Vec::new();
     // The key goes in through stdin, never argv.
     let o = r.run_stdin(&["auth", "set-key", "openai"], Some(KEY)).await;
     assert!(o.status.success(), "{}", stderr(&o));
     outs.push(o);
-    let o = r.run(&["chat", "-m", "openai/gpt-4o", "from the vault"]).await;
+    let o = r
+        .run(&["chat", "-m", "openai/gpt-4o", "from the vault"])
+        .await;
     assert_eq!(stdout(&o), "echo: from the vault\n", "{}", stderr(&o));
     outs.push(o);
     for args in [
@@ -56,7 +64,9 @@ async fn keys_live_in_the_vault_and_never_show() {
         Api::OpenAi,
         [Script::Raw(401, format!(r#"{{"error":{{"message":"Incorrect API key provided: {KEY}","type":"invalid_request_error","code":"invalid_api_key"}}}}"#))],
     );
-    let o = r.run(&["chat", "-m", "openai/gpt-4o", "--no-stream", "--json", "x"]).await;
+    let o = r
+        .run(&["chat", "-m", "openai/gpt-4o", "--no-stream", "--json", "x"])
+        .await;
     assert_eq!(o.status.code(), Some(10));
     outs.push(o);
     let everything = all_output(&outs);
@@ -69,9 +79,14 @@ async fn keys_live_in_the_vault_and_never_show() {
     let o = r.run(&["vault", "get", "provider/openai/api_key"]).await;
     assert_eq!(stdout(&o).trim(), KEY);
     // A wrong passphrase is its own error class.
-    let mut wrong = Run { home: r.home, env: r.env.clone() };
+    let mut wrong = Run {
+        home: r.home,
+        env: r.env.clone(),
+    };
     wrong.env.retain(|(k, _)| k != "NEXUS_VAULT_PASSPHRASE");
-    wrong.env.push(("NEXUS_VAULT_PASSPHRASE".into(), "nope".into()));
+    wrong
+        .env
+        .push(("NEXUS_VAULT_PASSPHRASE".into(), "nope".into()));
     let o = wrong.run(&["vault", "list"]).await;
     assert_eq!(o.status.code(), Some(23));
     assert!(stderr(&o).contains("wrong passphrase"), "{}", stderr(&o));
@@ -83,17 +98,34 @@ async fn plaintext_secrets_migrate_on_first_start() {
     vault_env(&mut r);
     let home = r.home.path().join("nexus");
     std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join("config.toml"), format!("[providers.xai]\napi_key = \"{KEY}\"\n")).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!("[providers.xai]\napi_key = \"{KEY}\"\n"),
+    )
+    .unwrap();
     std::fs::write(home.join("mcp_gateway_token"), "gw-SECRET-token\n").unwrap();
     let o = r.run(&["vault", "migrate", "--dry-run", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["secrets"].as_array().unwrap().len(), 2);
-    assert!(home.join("mcp_gateway_token").exists(), "dry run removed a file");
+    assert!(
+        home.join("mcp_gateway_token").exists(),
+        "dry run removed a file"
+    );
     // Any ordinary command migrates first.
     let o = r.run(&["providers", "list"]).await;
-    assert!(stderr(&o).contains("moved 2 plaintext secret(s)"), "{}", stderr(&o));
-    assert!(stdout(&o).contains("vault provider/xai/api_key"), "{}", stdout(&o));
-    assert!(!std::fs::read_to_string(home.join("config.toml")).unwrap().contains(KEY));
+    assert!(
+        stderr(&o).contains("moved 2 plaintext secret(s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("vault provider/xai/api_key"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!std::fs::read_to_string(home.join("config.toml"))
+        .unwrap()
+        .contains(KEY));
     assert!(!home.join("mcp_gateway_token").exists());
     let o = r.run(&["vault", "migrate"]).await;
     assert!(stdout(&o).contains("nothing to migrate"));
@@ -104,7 +136,9 @@ async fn plaintext_secrets_migrate_on_first_start() {
 async fn interactive(r: &Run, args: &[&str], on_line: impl Fn(&str) + Send + 'static) -> Output {
     let mut c = r.cmd(args);
     tokio::task::spawn_blocking(move || {
-        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let err = child.stderr.take().unwrap();
         let mut seen = String::new();
@@ -128,7 +162,8 @@ async fn oauth_sign_in_status_refresh_and_logout_through_the_cli() {
     let s = StandIn::start().await;
     let mut r = Run::new();
     vault_env(&mut r);
-    r.env.push(("OPENAI_BASE_URL".into(), s.base_url(Api::OpenAi)));
+    r.env
+        .push(("OPENAI_BASE_URL".into(), s.base_url(Api::OpenAi)));
     for (k, v) in [
         ("auth_url", format!("{}/auth", idp.issuer)),
         ("token_url", format!("{}/token", idp.issuer)),
@@ -136,24 +171,49 @@ async fn oauth_sign_in_status_refresh_and_logout_through_the_cli() {
         ("revoke_url", format!("{}/token/revocation", idp.issuer)),
         ("scopes", "openid offline_access api".to_string()),
     ] {
-        let o = r.run(&["config", "set", &format!("oauth.openai.{k}"), &v]).await;
+        let o = r
+            .run(&["config", "set", &format!("oauth.openai.{k}"), &v])
+            .await;
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let o = r.run(&["config", "oauth-status", "openai", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["configured"].as_bool(), v["authorized"].as_bool()), (Some(false), Some(false)));
-    let o = r.run(&["config", "oauth-authorize", "openai", "--no-browser"]).await;
-    assert_eq!(o.status.code(), Some(3), "not configured yet: {}", stderr(&o));
-    let o = r.run(&["config", "set-oauth", "openai", "nexus-test"]).await;
+    assert_eq!(
+        (v["configured"].as_bool(), v["authorized"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let o = r
+        .run(&["config", "oauth-authorize", "openai", "--no-browser"])
+        .await;
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "not configured yet: {}",
+        stderr(&o)
+    );
+    let o = r
+        .run(&["config", "set-oauth", "openai", "nexus-test"])
+        .await;
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Authorization code + PKCE: the CLI prints the URL, "the browser" follows it.
     let rt = tokio::runtime::Handle::current();
-    let o = interactive(&r, &["config", "oauth-authorize", "openai", "--no-browser", "--timeout", "30"], move |line| {
-        if line.starts_with("http://127.0.0.1") && line.contains("/auth?") {
-            rt.spawn(oidc::browse(line.to_string(), None));
-        }
-    })
+    let o = interactive(
+        &r,
+        &[
+            "config",
+            "oauth-authorize",
+            "openai",
+            "--no-browser",
+            "--timeout",
+            "30",
+        ],
+        move |line| {
+            if line.starts_with("http://127.0.0.1") && line.contains("/auth?") {
+                rt.spawn(oidc::browse(line.to_string(), None));
+            }
+        },
+    )
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("signed in to openai"), "{}", stderr(&o));
@@ -174,7 +234,9 @@ async fn oauth_sign_in_status_refresh_and_logout_through_the_cli() {
 
     let o = r.run(&["config", "oauth-refresh", "openai"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = r.run(&["chat", "-m", "openai/gpt-4o", "after refresh"]).await;
+    let o = r
+        .run(&["chat", "-m", "openai/gpt-4o", "after refresh"])
+        .await;
     assert!(o.status.success());
     let auth2 = s.requests_for(Api::OpenAi)[1].headers["authorization"].clone();
     assert_ne!(auth, auth2, "the refreshed token is used");
@@ -182,7 +244,11 @@ async fn oauth_sign_in_status_refresh_and_logout_through_the_cli() {
     // No token in any output.
     let token = auth2.trim_start_matches("Bearer ").to_string();
     let mut outs = vec![o];
-    for args in [&["config", "oauth-status", "openai", "--json"][..], &["vault", "list", "--json"], &["providers", "list", "--json"]] {
+    for args in [
+        &["config", "oauth-status", "openai", "--json"][..],
+        &["vault", "list", "--json"],
+        &["providers", "list", "--json"],
+    ] {
         outs.push(r.run(args).await);
     }
     assert!(!all_output(&outs).contains(&token), "a token leaked");
@@ -196,12 +262,23 @@ async fn oauth_sign_in_status_refresh_and_logout_through_the_cli() {
     // The device flow, for headless machines.
     let issuer = idp.issuer.clone();
     let rt = tokio::runtime::Handle::current();
-    let o = interactive(&r, &["config", "oauth-authorize", "openai", "--device", "--timeout", "30"], move |line| {
-        if let Some(code) = line.strip_prefix("and enter the code: ") {
-            let (issuer, code) = (issuer.clone(), code.trim().to_string());
-            rt.spawn(async move { oidc::approve_device(&issuer, &code, false).await });
-        }
-    })
+    let o = interactive(
+        &r,
+        &[
+            "config",
+            "oauth-authorize",
+            "openai",
+            "--device",
+            "--timeout",
+            "30",
+        ],
+        move |line| {
+            if let Some(code) = line.strip_prefix("and enter the code: ") {
+                let (issuer, code) = (issuer.clone(), code.trim().to_string());
+                rt.spawn(async move { oidc::approve_device(&issuer, &code, false).await });
+            }
+        },
+    )
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
     let o = r.run(&["config", "oauth-status", "openai", "--json"]).await;

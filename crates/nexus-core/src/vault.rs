@@ -203,7 +203,10 @@ mod tests {
         let s = Secret::new("sk-live-panic-value");
         let caught = std::panic::catch_unwind(|| panic!("while using {s:?} / {s}"));
         let msg = caught.unwrap_err().downcast::<String>().unwrap();
-        assert!(msg.contains("[REDACTED]") && !msg.contains("sk-live"), "{msg}");
+        assert!(
+            msg.contains("[REDACTED]") && !msg.contains("sk-live"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -67,7 +67,8 @@ async fn pkce_sign_in_then_providers_use_the_bearer_token() {
         .authorize(&p, &show, Duration::from_secs(20))
         .await
         .unwrap();
-    let page = page.lock().unwrap().take().unwrap().await.unwrap();
+    let handle = page.lock().unwrap().take().unwrap();
+    let page = handle.await.unwrap();
     assert!(page.contains("Signed in"), "{page}");
     assert!(t.refresh_token.is_some());
     assert!(t.expires_at.is_some());

@@ -45,7 +45,9 @@ pub fn start() -> Option<Idp> {
         .spawn()
         .ok()?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+    BufReader::new(child.stdout.take()?)
+        .read_line(&mut line)
+        .ok()?;
     let v: serde_json::Value = serde_json::from_str(&line).ok()?;
     Some(Idp {
         issuer: v["issuer"].as_str()?.to_string(),
@@ -57,7 +59,9 @@ pub fn start() -> Option<Idp> {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -79,12 +83,33 @@ pub async fn browse(start: String, tamper: Option<fn(String) -> String>) -> Stri
                 Some(f) => f(url.to_string()),
                 None => url.to_string(),
             };
-            return c.get(&target).send().await.unwrap().text().await.unwrap_or_default();
+            return c
+                .get(&target)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap_or_default();
         }
-        let cookie: String = jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let r = c.get(url.clone()).header("cookie", cookie).send().await.unwrap();
+        let cookie: String = jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = c
+            .get(url.clone())
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
         for v in r.headers().get_all("set-cookie") {
-            let kv = v.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
+            let kv = v
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default();
             if let Some((k, v)) = kv.split_once('=') {
                 jar.insert(k.to_string(), v.to_string());
             }
@@ -104,7 +129,11 @@ pub async fn browse(start: String, tamper: Option<fn(String) -> String>) -> Stri
 /// Approves (or denies) a device-flow user code, as the user would.
 pub async fn approve_device(issuer: &str, user_code: &str, deny: bool) {
     let r = reqwest::Client::new()
-        .post(format!("{issuer}/test/device?user_code={}&deny={}", urlencode(user_code), u8::from(deny)))
+        .post(format!(
+            "{issuer}/test/device?user_code={}&deny={}",
+            urlencode(user_code),
+            u8::from(deny)
+        ))
         .send()
         .await
         .unwrap();

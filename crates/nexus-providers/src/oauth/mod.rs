@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use nexus_core::{Clock, NexusHome, ProviderError, Secret, SystemClock, Vault, VaultError};
 
 pub use loopback::{CallbackResult, LoopbackServer};
-pub use profile::{canonical, OAuthProfile, BUILTIN_PROFILES};
+pub use profile::{canonical, BuiltinProfile, OAuthProfile, BUILTIN_PROFILES};
 
 /// Refresh this long before the access token expires.
 pub const REFRESH_MARGIN_SECS: u64 = 60;
@@ -341,7 +341,7 @@ impl OAuthManager {
         }
     }
 
-    fn from_response(
+    fn token_from(
         &self,
         r: &oauth2::StandardTokenResponse<oauth2::EmptyExtraTokenFields, BasicTokenType>,
         previous_refresh: Option<String>,
@@ -434,7 +434,7 @@ impl OAuthManager {
             .request_async(&self.http)
             .await
             .map_err(|e| request_error(&p.provider, &p.token_url, "the authorization code", e))?;
-        let t = self.from_response(&r, None, &p.scopes);
+        let t = self.token_from(&r, None, &p.scopes);
         self.store(&p.provider, &t)?;
         Ok(t)
     }
@@ -487,7 +487,7 @@ impl OAuthManager {
                 }
                 e => request_error(&p.provider, &p.token_url, "the device code", e),
             })?;
-        let t = self.from_response(&r, None, &p.scopes);
+        let t = self.token_from(&r, None, &p.scopes);
         self.store(&p.provider, &t)?;
         Ok(t)
     }
@@ -524,7 +524,7 @@ impl OAuthManager {
             .request_async(&self.http)
             .await
             .map_err(|e| request_error(&p.provider, &p.token_url, "the refresh token", e))?;
-        let t = self.from_response(&r, Some(rt), &current.scopes);
+        let t = self.token_from(&r, Some(rt), &current.scopes);
         self.store(&p.provider, &t)?;
         drop(lock);
         Ok(t)

@@ -38,46 +38,57 @@ pub struct OAuthProfile {
     pub extra_params: Vec<(String, String)>,
 }
 
-/// Built-in endpoints: `(provider, auth, token, device, revoke, scopes, extra params)`.
-pub const BUILTIN_PROFILES: &[(
-    &str,
-    &str,
-    &str,
-    Option<&str>,
-    Option<&str>,
-    &[&str],
-    &[(&str, &str)],
-)] = &[
-    (
-        "gemini",
-        "https://accounts.google.com/o/oauth2/v2/auth",
-        "https://oauth2.googleapis.com/token",
-        Some("https://oauth2.googleapis.com/device/code"),
-        Some("https://oauth2.googleapis.com/revoke"),
-        &[
+/// A provider's built-in OAuth endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinProfile {
+    /// The Nexus provider.
+    pub provider: &'static str,
+    /// Authorization endpoint.
+    pub auth_url: &'static str,
+    /// Token endpoint.
+    pub token_url: &'static str,
+    /// Device authorization endpoint, if any.
+    pub device_url: Option<&'static str>,
+    /// Revocation endpoint, if any.
+    pub revoke_url: Option<&'static str>,
+    /// Default scopes.
+    pub scopes: &'static [&'static str],
+    /// Extra authorization parameters.
+    pub extra_params: &'static [(&'static str, &'static str)],
+}
+
+/// The built-in profiles: Google (for Gemini), Anthropic, OpenAI.
+pub const BUILTIN_PROFILES: &[BuiltinProfile] = &[
+    BuiltinProfile {
+        provider: "gemini",
+        auth_url: "https://accounts.google.com/o/oauth2/v2/auth",
+        token_url: "https://oauth2.googleapis.com/token",
+        device_url: Some("https://oauth2.googleapis.com/device/code"),
+        revoke_url: Some("https://oauth2.googleapis.com/revoke"),
+        scopes: &[
             "https://www.googleapis.com/auth/cloud-platform",
             "https://www.googleapis.com/auth/generative-language.retriever",
         ],
-        &[("access_type", "offline"), ("prompt", "consent")],
-    ),
-    (
-        "anthropic",
-        "https://claude.ai/oauth/authorize",
-        "https://console.anthropic.com/v1/oauth/token",
-        None,
-        None,
-        &["org:create_api_key", "user:profile", "user:inference"],
-        &[],
-    ),
-    (
-        "openai",
-        "https://auth.openai.com/oauth/authorize",
-        "https://auth.openai.com/oauth/token",
-        None,
-        None,
-        &["openid", "profile", "email", "offline_access"],
-        &[],
-    ),
+        extra_params: &[("access_type", "offline"), ("prompt", "consent")],
+    },
+    BuiltinProfile {
+        provider: "anthropic",
+        auth_url: "https://claude.ai/oauth/authorize",
+        token_url: "https://console.anthropic.com/v1/oauth/token",
+        device_url: None,
+        revoke_url: None,
+        scopes: &["org:create_api_key", "user:profile", "user:inference"],
+        extra_params: &[],
+    },
+    BuiltinProfile {
+        provider: "openai",
+        auth_url: "https://auth.openai.com/oauth/authorize",
+        token_url: "https://auth.openai.com/oauth/token",
+        device_url: None,
+        revoke_url: None,
+        scopes: &["openid", "profile", "email", "offline_access"],
+        extra_params: &[],
+    },
 ];
 
 /// `google` is the OAuth name of the `gemini` provider.
@@ -89,22 +100,31 @@ pub fn canonical(provider: &str) -> &str {
     }
 }
 
+/// The `[oauth.<provider>]` table; Gemini's may also be written `[oauth.google]`.
+fn section<'a>(config: &'a Config, provider: &str) -> Option<&'a toml::Table> {
+    let oauth = config.other.get("oauth")?;
+    oauth
+        .get(provider)
+        .or_else(|| {
+            (provider == "gemini")
+                .then(|| oauth.get("google"))
+                .flatten()
+        })
+        .and_then(|t| t.as_table())
+}
+
 impl OAuthProfile {
     /// The profile for `provider` from config over the built-in defaults.
     pub fn load(provider: &str, config: &Config) -> Result<OAuthProfile, OAuthError> {
         let provider = canonical(provider);
-        let table = config
-            .other
-            .get("oauth")
-            .and_then(|o| o.get(provider))
-            .and_then(|t| t.as_table());
+        let table = section(config, provider);
         let get = |k: &str| {
             table
                 .and_then(|t| t.get(k))
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         };
-        let builtin = BUILTIN_PROFILES.iter().find(|b| b.0 == provider);
+        let builtin = BUILTIN_PROFILES.iter().find(|b| b.provider == provider);
         let client_id =
             get("client_id").ok_or_else(|| OAuthError::NotConfigured(provider.to_string()))?;
         let need = |k: &str, default: Option<&str>| {
@@ -120,19 +140,22 @@ impl OAuthProfile {
                 .collect(),
             Some(toml::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
             _ => builtin
-                .map(|b| b.5.iter().map(|s| (*s).to_string()).collect())
+                .map(|b| b.scopes.iter().map(|s| (*s).to_string()).collect())
                 .unwrap_or_default(),
         };
         Ok(OAuthProfile {
             provider: provider.to_string(),
-            auth_url: need("auth_url", builtin.map(|b| b.1))?,
-            token_url: need("token_url", builtin.map(|b| b.2))?,
-            device_url: get("device_url").or(builtin.and_then(|b| b.3).map(str::to_string)),
-            revoke_url: get("revoke_url").or(builtin.and_then(|b| b.4).map(str::to_string)),
+            auth_url: need("auth_url", builtin.map(|b| b.auth_url))?,
+            token_url: need("token_url", builtin.map(|b| b.token_url))?,
+            device_url: get("device_url")
+                .or(builtin.and_then(|b| b.device_url).map(str::to_string)),
+            revoke_url: get("revoke_url")
+                .or(builtin.and_then(|b| b.revoke_url).map(str::to_string)),
             scopes,
             extra_params: builtin
                 .map(|b| {
-                    b.6.iter()
+                    b.extra_params
+                        .iter()
                         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                         .collect()
                 })
@@ -143,12 +166,7 @@ impl OAuthProfile {
 
     /// Whether `provider` has a client id configured.
     pub fn configured(provider: &str, config: &Config) -> bool {
-        config
-            .other
-            .get("oauth")
-            .and_then(|o| o.get(canonical(provider)))
-            .and_then(|t| t.get("client_id"))
-            .is_some()
+        section(config, canonical(provider)).is_some_and(|t| t.contains_key("client_id"))
     }
 }
 
