@@ -1,44 +1,38 @@
-//! The Nexus agent mesh: identities, end-to-end encryption, the wire
-//! protocol, the client and the broker. The mesh issue fills this crate; the
-//! frame version below is the first fixed point of the protocol.
+//! The Nexus agent mesh.
+//!
+//! This crate holds the mesh's cryptography and wire format today:
+//! [`identity`] (Ed25519 via ring, peer ids, X25519 for messages), [`dm`]
+//! (libsodium `crypto_box`-compatible direct messages), [`topic`] (HKDF
+//! topic keys with epochs, XChaCha20-Poly1305), [`safety`] (Signal's
+//! numeric fingerprint), [`backup`] (Argon2id + XChaCha20-Poly1305, readable
+//! with libsodium) and [`frame`] (versioned, typed frames). The broker,
+//! client and storage build on these.
 
-use serde::{Deserialize, Serialize};
+pub mod backup;
+pub mod dm;
+pub mod frame;
+pub mod identity;
+pub mod safety;
+pub mod topic;
+
+pub use identity::{Identity, PeerId, PublicIdentity};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = frame::VERSION as u16;
 
-/// A peer's id: lowercase hex of the first 16 bytes of a hash of its public key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PeerId(String);
-
-impl PeerId {
-    /// Parses a peer id: 32 lowercase hex characters.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.len() == 32
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            Ok(PeerId(s.to_string()))
-        } else {
-            Err(format!(
-                "`{s}` is not a peer id (32 lowercase hex characters)"
-            ))
-        }
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_ids_are_validated() {
-        assert!(PeerId::parse("0123456789abcdef0123456789abcdef").is_ok());
-        assert!(PeerId::parse("XYZ").is_err());
-    }
+/// Mesh errors. Never carry key material.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// A cryptographic operation failed (authentication, derivation).
+    #[error("{0}")]
+    Crypto(String),
+    /// A signature did not verify.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// A frame could not be decoded.
+    #[error("{0}")]
+    Frame(String),
 }

@@ -1,0 +1,204 @@
+//! Backups of a peer's identity and mesh keys, under a passphrase.
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic "NXMBAK01"
+//!      8     4  Argon2id passes (opslimit), u32 LE
+//!     12     4  Argon2id memory in bytes (memlimit), u32 LE
+//!     16    16  salt
+//!     32    24  nonce
+//!     56     …  XChaCha20-Poly1305 (IETF) ciphertext of the JSON contents,
+//!               with bytes 0..56 as associated data
+//! ```
+//!
+//! The key is Argon2id v1.3 over the passphrase, 32 bytes, one lane: exactly
+//! libsodium's `crypto_pwhash(…, crypto_pwhash_ALG_ARGON2ID13)` with those
+//! opslimit and memlimit. So PyNaCl opens a backup with
+//! `nacl.pwhash.argon2id.kdf(32, passphrase, salt, opslimit, memlimit)` and
+//! `nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, header, nonce, key)`.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::identity::{hex, random32, unhex, Identity};
+use crate::MeshError;
+
+const MAGIC: &[u8; 8] = b"NXMBAK01";
+const HEADER: usize = 56;
+
+/// Argon2id cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupKdf {
+    /// Passes.
+    pub opslimit: u32,
+    /// Memory in bytes (a multiple of 1 KiB).
+    pub memlimit: u32,
+}
+
+impl BackupKdf {
+    /// What new backups use: 3 passes over 64 MiB.
+    pub const DEFAULT: BackupKdf = BackupKdf {
+        opslimit: 3,
+        memlimit: 64 * 1024 * 1024,
+    };
+}
+
+/// What a backup holds.
+#[derive(Serialize, Deserialize)]
+pub struct BackupContents {
+    /// Format of the contents.
+    pub version: u32,
+    /// The display name.
+    pub name: String,
+    /// Ed25519 seed, hex.
+    pub ed25519_seed: String,
+    /// X25519 secret, hex.
+    pub x25519_secret: String,
+    /// Mesh memberships and their keys (root keys, epochs), as stored.
+    #[serde(default)]
+    pub meshes: serde_json::Value,
+}
+
+impl Drop for BackupContents {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.ed25519_seed.zeroize();
+        self.x25519_secret.zeroize();
+    }
+}
+
+fn key(
+    passphrase: &str,
+    salt: &[u8; 16],
+    kdf: BackupKdf,
+) -> Result<Zeroizing<[u8; 32]>, MeshError> {
+    let params = argon2::Params::new(kdf.memlimit / 1024, kdf.opslimit, 1, Some(32))
+        .map_err(|e| MeshError::Invalid(format!("bad backup KDF parameters: {e}")))?;
+    let mut k = Zeroizing::new([0u8; 32]);
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, &mut *k)
+        .map_err(|e| MeshError::Crypto(format!("key derivation failed: {e}")))?;
+    Ok(k)
+}
+
+/// Writes a backup of `identity` and `meshes`.
+pub fn create(
+    identity: &Identity,
+    meshes: serde_json::Value,
+    passphrase: &str,
+    kdf: BackupKdf,
+) -> Result<Vec<u8>, MeshError> {
+    if passphrase.len() < 8 {
+        return Err(MeshError::Invalid(
+            "a backup passphrase needs at least 8 characters".into(),
+        ));
+    }
+    let contents = BackupContents {
+        version: 1,
+        name: identity.name().to_string(),
+        ed25519_seed: hex(identity.ed25519_seed()),
+        x25519_secret: hex(&*identity.x25519_secret()),
+        meshes,
+    };
+    let plain = Zeroizing::new(
+        serde_json::to_vec(&contents).map_err(|e| MeshError::Invalid(e.to_string()))?,
+    );
+    let salt_full = random32()?;
+    let nonce_a = random32()?;
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&salt_full[..16]);
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&nonce_a[..24]);
+    let mut out = Vec::with_capacity(HEADER + plain.len() + 16);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&kdf.opslimit.to_le_bytes());
+    out.extend_from_slice(&kdf.memlimit.to_le_bytes());
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&nonce);
+    let k = key(passphrase, &salt, kdf)?;
+    let ct = XChaCha20Poly1305::new((&*k).into())
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plain,
+                aad: &out[..HEADER],
+            },
+        )
+        .map_err(|_| MeshError::Crypto("encryption failed".into()))?;
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a backup: the identity and the stored mesh data.
+pub fn restore(bytes: &[u8], passphrase: &str) -> Result<(Identity, serde_json::Value), MeshError> {
+    if bytes.len() < HEADER + 16 || &bytes[..8] != MAGIC {
+        return Err(MeshError::Invalid(
+            "not a Nexus mesh backup (or a newer format)".into(),
+        ));
+    }
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let kdf = BackupKdf {
+        opslimit: u32_at(8),
+        memlimit: u32_at(12),
+    };
+    if kdf.memlimit > 1 << 30 || kdf.opslimit > 64 {
+        return Err(MeshError::Invalid(
+            "the backup asks for unreasonable KDF costs; refusing".into(),
+        ));
+    }
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&bytes[16..32]);
+    let k = key(passphrase, &salt, kdf)?;
+    let plain = Zeroizing::new(
+        XChaCha20Poly1305::new((&*k).into())
+            .decrypt(
+                XNonce::from_slice(&bytes[32..56]),
+                Payload {
+                    msg: &bytes[HEADER..],
+                    aad: &bytes[..HEADER],
+                },
+            )
+            .map_err(|_| MeshError::Crypto("wrong passphrase, or the backup was damaged".into()))?,
+    );
+    let c: BackupContents = serde_json::from_slice(&plain)
+        .map_err(|e| MeshError::Invalid(format!("backup contents: {e}")))?;
+    let ed: [u8; 32] = unhex(&c.ed25519_seed)?
+        .try_into()
+        .map_err(|_| MeshError::Invalid("backup seed has the wrong length".into()))?;
+    let x: [u8; 32] = unhex(&c.x25519_secret)?
+        .try_into()
+        .map_err(|_| MeshError::Invalid("backup key has the wrong length".into()))?;
+    let id = Identity::from_secrets(&ed, &x, c.name.clone())?;
+    Ok((id, c.meshes.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: BackupKdf = BackupKdf {
+        opslimit: 1,
+        memlimit: 8192 * 1024,
+    };
+
+    #[test]
+    fn round_trip_wrong_passphrase_and_tamper() {
+        let id = Identity::generate("alice").unwrap();
+        let meshes = serde_json::json!([{"mesh": "lab", "root_key": "00ff", "epoch": 2}]);
+        let b = create(&id, meshes.clone(), "long passphrase", FAST).unwrap();
+        let (back, m) = restore(&b, "long passphrase").unwrap();
+        assert_eq!(back.peer_id(), id.peer_id());
+        assert_eq!(back.x25519_public(), id.x25519_public());
+        assert_eq!(m, meshes);
+        assert!(restore(&b, "wrong passphrase").is_err());
+        let mut bad = b.clone();
+        bad[9] ^= 1; // a header byte: authenticated
+        assert!(restore(&bad, "long passphrase").is_err());
+        assert!(create(&id, serde_json::Value::Null, "short", FAST).is_err());
+    }
+}
