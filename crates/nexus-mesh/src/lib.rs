@@ -8,6 +8,7 @@
 //! with libsodium) and [`frame`] (versioned, typed frames). The broker,
 //! client and storage build on these.
 
+pub mod auth;
 pub mod backup;
 pub mod dm;
 pub mod frame;
