@@ -83,17 +83,25 @@ impl ReplayCache {
 }
 
 /// Checks a hello: the key matches the peer id, the time is within the
-/// skew, the nonce is fresh, and the signature verifies.
+/// skew, the nonce is fresh, and the signature verifies. Returns the
+/// peer's Ed25519 key.
 pub fn check_hello(
-    mesh: &str,
-    peer: &str,
-    key_hex: &str,
-    ts: u64,
-    nonce: &str,
-    sig_hex: &str,
+    hello: &crate::frame::Frame,
     now: u64,
     replay: &mut ReplayCache,
-) -> Result<(), MeshError> {
+) -> Result<[u8; 32], MeshError> {
+    let crate::frame::Frame::Hello {
+        mesh,
+        peer,
+        key: key_hex,
+        ts,
+        nonce,
+        sig: sig_hex,
+    } = hello
+    else {
+        return Err(MeshError::Invalid("expected a hello".into()));
+    };
+    let (ts, mesh, peer) = (*ts, mesh.as_str(), peer.as_str());
     let key: [u8; 32] = unhex(key_hex)?
         .try_into()
         .map_err(|_| MeshError::Invalid("the hello's key is not 32 bytes".into()))?;
@@ -125,7 +133,7 @@ pub fn check_hello(
             "this hello was already used (replay)".into(),
         ));
     }
-    Ok(())
+    Ok(key)
 }
 
 /// What a member may do.
@@ -313,63 +321,69 @@ fn unb64url(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn fields(f: &crate::frame::Frame) -> (String, String, String, u64, String, String) {
-        match f {
-            crate::frame::Frame::Hello {
-                mesh,
-                peer,
-                key,
-                ts,
-                nonce,
-                sig,
-            } => (
-                mesh.clone(),
-                peer.clone(),
-                key.clone(),
-                *ts,
-                nonce.clone(),
-                sig.clone(),
-            ),
-            _ => unreachable!(),
-        }
-    }
-
     #[test]
     fn hello_checks_skew_replay_forgery_and_mesh() {
+        use crate::frame::Frame;
         let id = Identity::generate("a").unwrap();
         let now = 1_795_219_200_000;
         let mut cache = ReplayCache::default();
-        let (m, p, k, t, n, s) = fields(&sign_hello(
-            &id,
-            "lab",
-            now + 30_000,
-            "0123456789abcdef0123",
-        ));
-        check_hello(&m, &p, &k, t, &n, &s, now, &mut cache).unwrap();
-        assert!(check_hello(&m, &p, &k, t, &n, &s, now, &mut cache)
+        let h = sign_hello(&id, "lab", now + 30_000, "0123456789abcdef0123");
+        assert_eq!(
+            check_hello(&h, now, &mut cache).unwrap(),
+            id.ed25519_public()
+        );
+        assert!(check_hello(&h, now, &mut cache)
             .unwrap_err()
             .to_string()
             .contains("replay"));
-        let (m, p, k, t, n, s) = fields(&sign_hello(
-            &id,
-            "lab",
-            now - 61_000,
-            "aaaaaaaaaaaaaaaaaaaa",
-        ));
-        assert!(check_hello(&m, &p, &k, t, &n, &s, now, &mut cache)
+        let old = sign_hello(&id, "lab", now - 61_000, "aaaaaaaaaaaaaaaaaaaa");
+        assert!(check_hello(&old, now, &mut cache)
             .unwrap_err()
             .to_string()
             .contains("clock"));
-        let (_, p, k, t, n, s) = fields(&sign_hello(&id, "lab", now, "bbbbbbbbbbbbbbbbbbbb"));
+        let Frame::Hello {
+            peer,
+            key,
+            ts,
+            nonce,
+            sig,
+            ..
+        } = sign_hello(&id, "lab", now, "bbbbbbbbbbbbbbbbbbbb")
+        else {
+            unreachable!()
+        };
+        let other_mesh = Frame::Hello {
+            mesh: "other".into(),
+            peer: peer.clone(),
+            key: key.clone(),
+            ts,
+            nonce: nonce.clone(),
+            sig: sig.clone(),
+        };
         assert!(
-            check_hello("other-mesh", &p, &k, t, &n, &s, now, &mut cache).is_err(),
+            check_hello(&other_mesh, now, &mut cache).is_err(),
             "signed for another mesh"
         );
-        let other = Identity::generate("b").unwrap();
-        let forged_key = hex(&other.ed25519_public());
-        assert!(check_hello("lab", &p, &forged_key, t, &n, &s, now, &mut cache).is_err());
-        // A forgery did not burn the nonce.
-        check_hello("lab", &p, &k, t, &n, &s, now, &mut cache).unwrap();
+        let stranger = Identity::generate("b").unwrap();
+        let forged = Frame::Hello {
+            mesh: "lab".into(),
+            peer: peer.clone(),
+            key: hex(&stranger.ed25519_public()),
+            ts,
+            nonce: nonce.clone(),
+            sig: sig.clone(),
+        };
+        assert!(check_hello(&forged, now, &mut cache).is_err());
+        // Forgeries did not burn the nonce.
+        let genuine = Frame::Hello {
+            mesh: "lab".into(),
+            peer,
+            key,
+            ts,
+            nonce,
+            sig,
+        };
+        check_hello(&genuine, now, &mut cache).unwrap();
     }
 
     #[test]
