@@ -14,6 +14,7 @@ pub mod dm;
 pub mod frame;
 pub mod identity;
 pub mod safety;
+pub mod store;
 pub mod topic;
 
 pub use identity::{Identity, PeerId, PublicIdentity};
@@ -36,4 +37,7 @@ pub enum MeshError {
     /// A frame could not be decoded.
     #[error("{0}")]
     Frame(String),
+    /// The broker's storage failed.
+    #[error("broker storage: {0}")]
+    Storage(String),
 }

@@ -1,0 +1,530 @@
+//! Broker storage behind a trait: meshes, members (public keys, grants,
+//! blocks, presence), the offline queue and topic history. The broker only
+//! ever stores what clients sent it: public keys and ciphertext.
+//!
+//! [`MemoryStore`] and [`SqliteStore`] (WAL mode, the embedded default)
+//! run one [conformance suite](conformance). A Postgres store for several
+//! brokers behind a load balancer implements the same trait.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Capability;
+use crate::MeshError;
+
+/// A mesh, as the broker knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshRecord {
+    /// Its name.
+    pub mesh: String,
+    /// The owner's Ed25519 key, hex (verifies invites).
+    pub owner_key: String,
+}
+
+/// A member of a mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The mesh.
+    pub mesh: String,
+    /// Peer id.
+    pub peer: String,
+    /// Ed25519 key, hex.
+    pub ed25519: String,
+    /// X25519 key, hex.
+    pub x25519: String,
+    /// Display name.
+    pub name: String,
+    /// Granted capabilities.
+    pub caps: Vec<Capability>,
+    /// Blocked peers cannot connect.
+    pub blocked: bool,
+    /// Free-form status ("busy", ...).
+    pub status: String,
+    /// A one-line summary of what the peer is doing.
+    pub summary: String,
+}
+
+/// A stored, still unacknowledged message for a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The message id.
+    pub id: String,
+    /// The encoded frame (ciphertext inside).
+    pub frame: Vec<u8>,
+}
+
+/// Storage the broker needs.
+pub trait BrokerStore: Send + Sync {
+    /// Creates a mesh; false if the name is taken.
+    fn create_mesh(&self, m: &MeshRecord) -> Result<bool, MeshError>;
+    /// A mesh by name.
+    fn mesh(&self, mesh: &str) -> Result<Option<MeshRecord>, MeshError>;
+    /// Adds or replaces a member.
+    fn put_member(&self, m: &Member) -> Result<(), MeshError>;
+    /// A member.
+    fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, MeshError>;
+    /// Every member, by peer id.
+    fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError>;
+    /// Counts one use of an invite; false when `max_uses` are spent.
+    fn use_invite(&self, mesh: &str, invite: &str, max_uses: u32) -> Result<bool, MeshError>;
+    /// Queues a message for `to` until acknowledged (idempotent by id).
+    fn enqueue(&self, mesh: &str, to: &str, q: &Queued) -> Result<(), MeshError>;
+    /// Unacknowledged messages for `to`, oldest first.
+    fn pending(&self, mesh: &str, to: &str) -> Result<Vec<Queued>, MeshError>;
+    /// Drops an acknowledged message.
+    fn ack(&self, mesh: &str, to: &str, id: &str) -> Result<(), MeshError>;
+    /// Appends to a topic's history; returns its sequence number.
+    fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError>;
+    /// Up to `limit` history entries before `before` (newest first).
+    fn history(
+        &self,
+        mesh: &str,
+        topic: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MeshError>;
+}
+
+/// Storage in memory.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<MemInner>);
+
+#[derive(Default)]
+struct MemInner {
+    meshes: BTreeMap<String, MeshRecord>,
+    members: BTreeMap<(String, String), Member>,
+    invites: BTreeMap<(String, String), u32>,
+    queue: BTreeMap<(String, String), Vec<Queued>>,
+    topics: BTreeMap<(String, String), Vec<(u64, Vec<u8>)>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl MemoryStore {
+    fn inner(&self) -> std::sync::MutexGuard<'_, MemInner> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl BrokerStore for MemoryStore {
+    fn create_mesh(&self, m: &MeshRecord) -> Result<bool, MeshError> {
+        let mut i = self.inner();
+        if i.meshes.contains_key(&m.mesh) {
+            return Ok(false);
+        }
+        i.meshes.insert(m.mesh.clone(), m.clone());
+        Ok(true)
+    }
+    fn mesh(&self, mesh: &str) -> Result<Option<MeshRecord>, MeshError> {
+        Ok(self.inner().meshes.get(mesh).cloned())
+    }
+    fn put_member(&self, m: &Member) -> Result<(), MeshError> {
+        self.inner()
+            .members
+            .insert((m.mesh.clone(), m.peer.clone()), m.clone());
+        Ok(())
+    }
+    fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, MeshError> {
+        Ok(self
+            .inner()
+            .members
+            .get(&(mesh.into(), peer.into()))
+            .cloned())
+    }
+    fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError> {
+        Ok(self
+            .inner()
+            .members
+            .values()
+            .filter(|m| m.mesh == mesh)
+            .cloned()
+            .collect())
+    }
+    fn use_invite(&self, mesh: &str, invite: &str, max_uses: u32) -> Result<bool, MeshError> {
+        let mut i = self.inner();
+        let n = i.invites.entry((mesh.into(), invite.into())).or_insert(0);
+        if *n >= max_uses {
+            return Ok(false);
+        }
+        *n += 1;
+        Ok(true)
+    }
+    fn enqueue(&self, mesh: &str, to: &str, q: &Queued) -> Result<(), MeshError> {
+        let mut i = self.inner();
+        let list = i.queue.entry((mesh.into(), to.into())).or_default();
+        if !list.iter().any(|x| x.id == q.id) {
+            list.push(q.clone());
+        }
+        Ok(())
+    }
+    fn pending(&self, mesh: &str, to: &str) -> Result<Vec<Queued>, MeshError> {
+        Ok(self
+            .inner()
+            .queue
+            .get(&(mesh.into(), to.into()))
+            .cloned()
+            .unwrap_or_default())
+    }
+    fn ack(&self, mesh: &str, to: &str, id: &str) -> Result<(), MeshError> {
+        if let Some(l) = self.inner().queue.get_mut(&(mesh.into(), to.into())) {
+            l.retain(|q| q.id != id);
+        }
+        Ok(())
+    }
+    fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
+        let mut i = self.inner();
+        let l = i.topics.entry((mesh.into(), topic.into())).or_default();
+        let seq = l.last().map_or(1, |(s, _)| s + 1);
+        l.push((seq, frame.to_vec()));
+        Ok(seq)
+    }
+    fn history(
+        &self,
+        mesh: &str,
+        topic: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MeshError> {
+        let i = self.inner();
+        Ok(i.topics
+            .get(&(mesh.into(), topic.into()))
+            .map(|l| {
+                l.iter()
+                    .rev()
+                    .filter(|(s, _)| before.is_none_or(|b| *s < b))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Storage in one SQLite file, WAL mode.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn db(e: rusqlite::Error) -> MeshError {
+    MeshError::Storage(e.to_string())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meshes (mesh TEXT PRIMARY KEY, owner_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    mesh TEXT NOT NULL, peer TEXT NOT NULL, ed25519 TEXT NOT NULL, x25519 TEXT NOT NULL,
+    name TEXT NOT NULL, caps TEXT NOT NULL, blocked INTEGER NOT NULL,
+    status TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (mesh, peer));
+CREATE TABLE IF NOT EXISTS invites (mesh TEXT NOT NULL, invite TEXT NOT NULL, uses INTEGER NOT NULL,
+    PRIMARY KEY (mesh, invite));
+CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY, mesh TEXT NOT NULL, recipient TEXT NOT NULL,
+    id TEXT NOT NULL, frame BLOB NOT NULL, UNIQUE (mesh, recipient, id));
+CREATE TABLE IF NOT EXISTS topics (mesh TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL,
+    frame BLOB NOT NULL, PRIMARY KEY (mesh, topic, seq));
+";
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, MeshError> {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| MeshError::Storage(e.to_string()))?;
+        }
+        let c = Connection::open(path).map_err(db)?;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        c.execute_batch(SCHEMA).map_err(db)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(c),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, MeshError> {
+        let mut c = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut c).map_err(db)
+    }
+}
+
+fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
+    let caps: String = r.get(5)?;
+    Ok(Member {
+        mesh: r.get(0)?,
+        peer: r.get(1)?,
+        ed25519: r.get(2)?,
+        x25519: r.get(3)?,
+        name: r.get(4)?,
+        caps: serde_json::from_str(&caps).unwrap_or_default(),
+        blocked: r.get(6)?,
+        status: r.get(7)?,
+        summary: r.get(8)?,
+    })
+}
+
+impl BrokerStore for SqliteStore {
+    fn create_mesh(&self, m: &MeshRecord) -> Result<bool, MeshError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO meshes (mesh, owner_key) VALUES (?1, ?2)",
+                params![m.mesh, m.owner_key],
+            )
+            .map(|n| n == 1)
+        })
+    }
+    fn mesh(&self, mesh: &str) -> Result<Option<MeshRecord>, MeshError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT mesh, owner_key FROM meshes WHERE mesh = ?1",
+                params![mesh],
+                |r| {
+                    Ok(MeshRecord {
+                        mesh: r.get(0)?,
+                        owner_key: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+    fn put_member(&self, m: &Member) -> Result<(), MeshError> {
+        let caps = serde_json::to_string(&m.caps).unwrap_or_else(|_| "[]".into());
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO members VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    m.mesh, m.peer, m.ed25519, m.x25519, m.name, caps, m.blocked, m.status,
+                    m.summary
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+    fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, MeshError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT * FROM members WHERE mesh = ?1 AND peer = ?2",
+                params![mesh, peer],
+                member_row,
+            )
+            .optional()
+        })
+    }
+    fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT * FROM members WHERE mesh = ?1 ORDER BY peer")?;
+            let rows = st.query_map(params![mesh], member_row)?;
+            rows.collect()
+        })
+    }
+    fn use_invite(&self, mesh: &str, invite: &str, max_uses: u32) -> Result<bool, MeshError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let used: u32 = tx
+                .query_row(
+                    "SELECT uses FROM invites WHERE mesh = ?1 AND invite = ?2",
+                    params![mesh, invite],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if used >= max_uses {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO invites (mesh, invite, uses) VALUES (?1, ?2, 1)
+                 ON CONFLICT(mesh, invite) DO UPDATE SET uses = uses + 1",
+                params![mesh, invite],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+    fn enqueue(&self, mesh: &str, to: &str, q: &Queued) -> Result<(), MeshError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO queue (mesh, recipient, id, frame) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![mesh, to, q.id, q.frame])
+            .map(|_| ())
+        })
+    }
+    fn pending(&self, mesh: &str, to: &str) -> Result<Vec<Queued>, MeshError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, frame FROM queue WHERE mesh = ?1 AND recipient = ?2 ORDER BY seq",
+            )?;
+            let rows = st.query_map(params![mesh, to], |r| {
+                Ok(Queued {
+                    id: r.get(0)?,
+                    frame: r.get(1)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+    fn ack(&self, mesh: &str, to: &str, id: &str) -> Result<(), MeshError> {
+        self.with(|c| {
+            c.prepare_cached("DELETE FROM queue WHERE mesh = ?1 AND recipient = ?2 AND id = ?3")?
+                .execute(params![mesh, to, id])
+                .map(|_| ())
+        })
+    }
+    fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let seq: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM topics WHERE mesh = ?1 AND topic = ?2",
+                params![mesh, topic],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO topics VALUES (?1, ?2, ?3, ?4)",
+                params![mesh, topic, seq, frame],
+            )?;
+            tx.commit()?;
+            Ok(u64::try_from(seq).unwrap_or(0))
+        })
+    }
+    fn history(
+        &self,
+        mesh: &str,
+        topic: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, MeshError> {
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, frame FROM topics WHERE mesh = ?1 AND topic = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+            )?;
+            let rows = st.query_map(params![mesh, topic, before, limit], |r| {
+                Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+/// The shared store conformance suite. Its functions panic on failure.
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub mod conformance {
+    use super::*;
+
+    fn member(peer: &str) -> Member {
+        Member {
+            mesh: "lab".into(),
+            peer: peer.into(),
+            ed25519: "ed".into(),
+            x25519: "x".into(),
+            name: peer.into(),
+            caps: Capability::for_role("member"),
+            blocked: false,
+            status: String::new(),
+            summary: String::new(),
+        }
+    }
+
+    /// Meshes, members, invites.
+    pub fn membership(s: &dyn BrokerStore) {
+        let m = MeshRecord {
+            mesh: "lab".into(),
+            owner_key: "k".into(),
+        };
+        assert!(s.create_mesh(&m).unwrap());
+        assert!(!s.create_mesh(&m).unwrap(), "names are unique");
+        assert_eq!(s.mesh("lab").unwrap(), Some(m));
+        s.put_member(&member("b")).unwrap();
+        s.put_member(&member("a")).unwrap();
+        let mut blocked = member("a");
+        blocked.blocked = true;
+        s.put_member(&blocked).unwrap();
+        assert!(s.member("lab", "a").unwrap().unwrap().blocked);
+        assert_eq!(s.members("lab").unwrap().len(), 2);
+        assert!(s.use_invite("lab", "i1", 2).unwrap());
+        assert!(s.use_invite("lab", "i1", 2).unwrap());
+        assert!(!s.use_invite("lab", "i1", 2).unwrap(), "max uses");
+    }
+
+    /// The offline queue and topic history.
+    pub fn queue_and_history(s: &dyn BrokerStore) {
+        for id in ["m1", "m2", "m1"] {
+            s.enqueue(
+                "lab",
+                "b",
+                &Queued {
+                    id: id.into(),
+                    frame: id.as_bytes().to_vec(),
+                },
+            )
+            .unwrap();
+        }
+        let p = s.pending("lab", "b").unwrap();
+        assert_eq!(
+            p.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+            ["m1", "m2"]
+        );
+        s.ack("lab", "b", "m1").unwrap();
+        assert_eq!(s.pending("lab", "b").unwrap().len(), 1);
+        for i in 0..5u8 {
+            assert_eq!(s.append_topic("lab", "t", &[i]).unwrap(), u64::from(i) + 1);
+        }
+        let page = s.history("lab", "t", None, 2).unwrap();
+        assert_eq!(page.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 4]);
+        let next = s.history("lab", "t", Some(4), 10).unwrap();
+        assert_eq!(next.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3, 2, 1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_membership() {
+        conformance::membership(&MemoryStore::default());
+    }
+
+    #[test]
+    fn memory_queue_and_history() {
+        conformance::queue_and_history(&MemoryStore::default());
+    }
+
+    #[test]
+    fn sqlite_membership() {
+        let d = tempfile::tempdir().unwrap();
+        conformance::membership(&SqliteStore::open(&d.path().join("b.db")).unwrap());
+    }
+
+    #[test]
+    fn sqlite_queue_and_history_survive_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("b.db");
+        conformance::queue_and_history(&SqliteStore::open(&p).unwrap());
+        let again = SqliteStore::open(&p).unwrap();
+        assert_eq!(again.pending("lab", "b").unwrap().len(), 1);
+        assert_eq!(again.append_topic("lab", "t", b"x").unwrap(), 6);
+    }
+}
