@@ -89,6 +89,9 @@ pub trait BrokerStore: Send + Sync {
     ) -> Result<Vec<(u64, Vec<u8>)>, MeshError>;
 }
 
+/// A topic's history: `(sequence, encoded frame)`, oldest first.
+type History = Vec<(u64, Vec<u8>)>;
+
 /// Storage in memory.
 #[derive(Default)]
 pub struct MemoryStore(Mutex<MemInner>);
@@ -99,7 +102,7 @@ struct MemInner {
     members: BTreeMap<(String, String), Member>,
     invites: BTreeMap<(String, String), u32>,
     queue: BTreeMap<(String, String), Vec<Queued>>,
-    topics: BTreeMap<(String, String), Vec<(u64, Vec<u8>)>>,
+    topics: BTreeMap<(String, String), History>,
 }
 
 impl std::fmt::Debug for MemoryStore {
