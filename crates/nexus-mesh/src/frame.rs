@@ -70,6 +70,96 @@ pub enum Frame {
         /// The id.
         id: String,
     },
+    /// Owner → broker: create a mesh, owned by this key.
+    CreateMesh {
+        /// The mesh name.
+        mesh: String,
+        /// Owner Ed25519 key, hex.
+        key: String,
+        /// Owner X25519 key, hex.
+        x25519: String,
+        /// Owner display name.
+        name: String,
+        /// Milliseconds since the epoch.
+        ts: u64,
+        /// Signature over the fields, hex.
+        sig: String,
+    },
+    /// Joiner → broker: join with an owner-signed invite.
+    Join {
+        /// The invite code.
+        invite: String,
+        /// Joiner Ed25519 key, hex.
+        key: String,
+        /// Joiner X25519 key, hex.
+        x25519: String,
+        /// Joiner display name.
+        name: String,
+        /// Milliseconds since the epoch.
+        ts: u64,
+        /// Signature over the fields, hex.
+        sig: String,
+    },
+    /// Broker → admins: a peer joined (an admin seals the root key to it).
+    MemberJoined {
+        /// Peer id.
+        peer: String,
+        /// Display name.
+        name: String,
+        /// X25519 key, hex.
+        x25519: String,
+    },
+    /// Asks for the member list.
+    ListPeers,
+    /// The member list.
+    PeerList {
+        /// Members.
+        peers: Vec<PeerInfo>,
+    },
+    /// Sets this peer's status and/or summary.
+    SetPresence {
+        /// New status, if changing.
+        status: Option<String>,
+        /// New summary, if changing.
+        summary: Option<String>,
+    },
+    /// Admin: grant or revoke capabilities.
+    Grant {
+        /// The peer.
+        peer: String,
+        /// Capabilities.
+        caps: Vec<String>,
+        /// Revoke instead of grant.
+        revoke: bool,
+    },
+    /// Admin: block or unblock a peer.
+    Block {
+        /// The peer.
+        peer: String,
+        /// Block (true) or unblock.
+        blocked: bool,
+    },
+    /// Asks for a page of a topic's history.
+    History {
+        /// The topic.
+        topic: String,
+        /// Entries before this sequence number (newest first); none for the latest.
+        before: Option<u64>,
+        /// Page size (at most 500).
+        limit: u32,
+    },
+    /// A page of history: `Publish` frames, newest first.
+    HistoryPage {
+        /// The topic.
+        topic: String,
+        /// `(sequence, frame)`.
+        entries: Vec<(u64, Frame)>,
+    },
+    /// A request succeeded.
+    Done {
+        /// What was done.
+        what: String,
+    },
     /// Something was refused; the connection stays up.
     Error {
         /// A stable code (`malformed`, `too_large`, `rate_limited`, ...).
@@ -77,6 +167,29 @@ pub enum Frame {
         /// What to do about it.
         message: String,
     },
+}
+
+/// A member, as peers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Peer id.
+    pub peer: String,
+    /// Display name.
+    pub name: String,
+    /// Ed25519 key, hex.
+    pub ed25519: String,
+    /// X25519 key, hex.
+    pub x25519: String,
+    /// Connected now.
+    pub online: bool,
+    /// Status.
+    pub status: String,
+    /// Summary.
+    pub summary: String,
+    /// Capabilities.
+    pub caps: Vec<String>,
+    /// Blocked.
+    pub blocked: bool,
 }
 
 impl Frame {
@@ -88,6 +201,25 @@ impl Frame {
             Frame::Publish { .. } => 4,
             Frame::Ack { .. } => 5,
             Frame::Error { .. } => 6,
+            Frame::CreateMesh { .. } => 7,
+            Frame::Join { .. } => 8,
+            Frame::MemberJoined { .. } => 9,
+            Frame::ListPeers => 10,
+            Frame::PeerList { .. } => 11,
+            Frame::SetPresence { .. } => 12,
+            Frame::Grant { .. } => 13,
+            Frame::Block { .. } => 14,
+            Frame::History { .. } => 15,
+            Frame::HistoryPage { .. } => 16,
+            Frame::Done { .. } => 17,
+        }
+    }
+
+    /// An error frame.
+    pub fn error(code: &str, message: impl Into<String>) -> Frame {
+        Frame::Error {
+            code: code.to_string(),
+            message: message.into(),
         }
     }
 

@@ -10,10 +10,13 @@
 
 pub mod auth;
 pub mod backup;
+pub mod broker;
+pub mod client;
 pub mod dm;
 pub mod frame;
 pub mod identity;
 pub mod safety;
+pub mod server;
 pub mod store;
 pub mod topic;
 
@@ -40,4 +43,15 @@ pub enum MeshError {
     /// The broker's storage failed.
     #[error("broker storage: {0}")]
     Storage(String),
+    /// A network failure.
+    #[error("{0}")]
+    Io(String),
+    /// The broker refused a request with an error frame.
+    #[error("the broker refused: {code}: {message}")]
+    Refused {
+        /// The error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
 }

@@ -1,0 +1,690 @@
+//! The broker's protocol state machine, sans I/O: bytes in from a
+//! connection, frames out to connections. The WebSocket server
+//! ([`crate::server`]) only moves bytes.
+//!
+//! What it enforces: the signed hello (±60 s, replay cache, key = member's
+//! key, right mesh), membership and blocks, per-peer capability grants,
+//! frame size and a per-connection rate limit (an error frame, never a
+//! dropped broker). What it stores: public keys and ciphertext. Delivery
+//! is at-least-once: a direct message is persisted before the sender's
+//! `Ack`, and stays queued until the recipient acks it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nexus_core::Clock;
+
+use crate::auth::{check_hello, Capability, Invite, ReplayCache, MAX_SKEW_MS};
+use crate::frame::{Frame, PeerInfo, MAX_FRAME};
+use crate::identity::{unhex, verify, PeerId};
+use crate::store::{BrokerStore, Member, MeshRecord, Queued};
+
+/// A connection's handle.
+pub type ConnId = u64;
+
+/// Limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest frame, bytes.
+    pub max_frame: usize,
+    /// Sustained frames per second per connection.
+    pub rate_per_sec: u32,
+    /// Burst allowance.
+    pub burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: MAX_FRAME,
+            rate_per_sec: 2000,
+            burst: 4000,
+        }
+    }
+}
+
+/// Where the broker wants bytes sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// Send this encoded frame to a connection.
+    Send(ConnId, Vec<u8>),
+    /// Close a connection (a blocked peer).
+    Close(ConnId),
+}
+
+struct Conn {
+    who: Option<(String, String)>,
+    tokens: f64,
+    last_ms: u64,
+}
+
+/// The bytes a `CreateMesh` signs.
+pub fn create_payload(mesh: &str, key: &str, x25519: &str, name: &str, ts: u64) -> Vec<u8> {
+    framed(
+        b"nexus-mesh/create/v1",
+        &[
+            mesh.as_bytes(),
+            key.as_bytes(),
+            x25519.as_bytes(),
+            name.as_bytes(),
+            &ts.to_be_bytes(),
+        ],
+    )
+}
+
+/// The bytes a `Join` signs.
+pub fn join_payload(invite_id: &str, key: &str, x25519: &str, name: &str, ts: u64) -> Vec<u8> {
+    framed(
+        b"nexus-mesh/join/v1",
+        &[
+            invite_id.as_bytes(),
+            key.as_bytes(),
+            x25519.as_bytes(),
+            name.as_bytes(),
+            &ts.to_be_bytes(),
+        ],
+    )
+}
+
+fn framed(tag: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut p = tag.to_vec();
+    for part in parts {
+        p.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        p.extend_from_slice(part);
+    }
+    p
+}
+
+/// The broker core.
+pub struct Broker {
+    store: Arc<dyn BrokerStore>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    replay: Mutex<ReplayCache>,
+    conns: Mutex<HashMap<ConnId, Conn>>,
+    online: Mutex<HashMap<(String, String), ConnId>>,
+    next: Mutex<ConnId>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn err(conn: ConnId, code: &str, msg: impl Into<String>) -> Vec<Out> {
+    vec![Out::Send(conn, Frame::error(code, msg).encode())]
+}
+
+impl Broker {
+    /// A broker over `store`.
+    pub fn new(store: Arc<dyn BrokerStore>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        Broker {
+            store,
+            clock,
+            limits,
+            replay: Mutex::new(ReplayCache::default()),
+            conns: Mutex::new(HashMap::new()),
+            online: Mutex::new(HashMap::new()),
+            next: Mutex::new(0),
+        }
+    }
+
+    /// A new connection.
+    pub fn connect(&self) -> ConnId {
+        let id = {
+            let mut n = lock(&self.next);
+            *n += 1;
+            *n
+        };
+        lock(&self.conns).insert(
+            id,
+            Conn {
+                who: None,
+                tokens: f64::from(self.limits.burst),
+                last_ms: self.clock.now_millis(),
+            },
+        );
+        id
+    }
+
+    /// A connection ended.
+    pub fn disconnect(&self, conn: ConnId) {
+        if let Some(c) = lock(&self.conns).remove(&conn) {
+            if let Some(who) = c.who {
+                let mut online = lock(&self.online);
+                if online.get(&who) == Some(&conn) {
+                    online.remove(&who);
+                }
+            }
+        }
+    }
+
+    /// Connections currently open.
+    pub fn connections(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    fn admit(&self, conn: ConnId) -> bool {
+        let now = self.clock.now_millis();
+        let mut conns = lock(&self.conns);
+        let Some(c) = conns.get_mut(&conn) else {
+            return false;
+        };
+        let elapsed = now.saturating_sub(c.last_ms) as f64 / 1000.0;
+        c.last_ms = now;
+        c.tokens = (c.tokens + elapsed * f64::from(self.limits.rate_per_sec))
+            .min(f64::from(self.limits.burst));
+        if c.tokens < 1.0 {
+            return false;
+        }
+        c.tokens -= 1.0;
+        true
+    }
+
+    /// Handles one frame from `conn`.
+    pub fn handle(&self, conn: ConnId, bytes: &[u8]) -> Vec<Out> {
+        if bytes.len() > self.limits.max_frame {
+            return err(
+                conn,
+                "too_large",
+                format!("frames are limited to {} bytes", self.limits.max_frame),
+            );
+        }
+        if !self.admit(conn) {
+            return err(conn, "rate_limited", "too many frames; slow down");
+        }
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(e) => return err(conn, "malformed", e.to_string()),
+        };
+        let who = lock(&self.conns).get(&conn).and_then(|c| c.who.clone());
+        let result = match who {
+            None => self.unauthenticated(conn, frame),
+            Some((mesh, peer)) => self.authenticated(conn, &mesh, &peer, frame),
+        };
+        result.unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")))
+    }
+
+    fn authed(&self, conn: ConnId, mesh: &str, peer: &str) -> Result<Vec<Out>, crate::MeshError> {
+        if let Some(c) = lock(&self.conns).get_mut(&conn) {
+            c.who = Some((mesh.to_string(), peer.to_string()));
+        }
+        let old = lock(&self.online).insert((mesh.to_string(), peer.to_string()), conn);
+        let pending = self.store.pending(mesh, peer)?;
+        let mut out = Vec::new();
+        if let Some(old) = old.filter(|o| *o != conn) {
+            out.push(Out::Close(old));
+        }
+        out.push(Out::Send(
+            conn,
+            Frame::Welcome {
+                queued: pending.len() as u32,
+            }
+            .encode(),
+        ));
+        out.extend(pending.into_iter().map(|q| Out::Send(conn, q.frame)));
+        Ok(out)
+    }
+
+    fn unauthenticated(&self, conn: ConnId, frame: Frame) -> Result<Vec<Out>, crate::MeshError> {
+        let now = self.clock.now_millis();
+        match &frame {
+            Frame::Hello {
+                mesh, peer, key, ..
+            } => {
+                let Some(_) = self.store.mesh(mesh)? else {
+                    return Ok(err(
+                        conn,
+                        "unknown_mesh",
+                        format!("this broker has no mesh `{mesh}`"),
+                    ));
+                };
+                let Some(member) = self.store.member(mesh, peer)? else {
+                    return Ok(err(
+                        conn,
+                        "not_a_member",
+                        "this peer is not a member of the mesh; join with an invite",
+                    ));
+                };
+                if member.blocked {
+                    return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
+                }
+                if &member.ed25519 != key {
+                    return Ok(err(
+                        conn,
+                        "bad_hello",
+                        "the hello's key is not the member's key",
+                    ));
+                }
+                if let Err(e) = check_hello(&frame, now, &mut lock(&self.replay)) {
+                    return Ok(err(conn, "bad_hello", e.to_string()));
+                }
+                self.authed(conn, mesh, peer)
+            }
+            Frame::CreateMesh {
+                mesh,
+                key,
+                x25519,
+                name,
+                ts,
+                sig,
+            } => {
+                if ts.abs_diff(now) > MAX_SKEW_MS {
+                    return Ok(err(
+                        conn,
+                        "bad_request",
+                        "the request's clock is off by more than 60s",
+                    ));
+                }
+                if mesh.is_empty()
+                    || mesh.len() > 64
+                    || !mesh
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Ok(err(
+                        conn,
+                        "bad_request",
+                        "mesh names are 1-64 letters, digits, - _ .",
+                    ));
+                }
+                let ed: [u8; 32] = match unhex(key).ok().and_then(|k| k.try_into().ok()) {
+                    Some(k) => k,
+                    None => return Ok(err(conn, "bad_request", "the key is not 32 bytes of hex")),
+                };
+                if verify(
+                    &ed,
+                    &create_payload(mesh, key, x25519, name, *ts),
+                    &unhex(sig).unwrap_or_default(),
+                )
+                .is_err()
+                {
+                    return Ok(err(
+                        conn,
+                        "bad_signature",
+                        "the create request is not signed by its key",
+                    ));
+                }
+                if !self.store.create_mesh(&MeshRecord {
+                    mesh: mesh.clone(),
+                    owner_key: key.clone(),
+                })? {
+                    return Ok(err(
+                        conn,
+                        "mesh_exists",
+                        format!("a mesh named `{mesh}` exists on this broker"),
+                    ));
+                }
+                let peer = PeerId::of(&ed).to_string();
+                self.store.put_member(&Member {
+                    mesh: mesh.clone(),
+                    peer: peer.clone(),
+                    ed25519: key.clone(),
+                    x25519: x25519.clone(),
+                    name: name.clone(),
+                    caps: Capability::for_role("admin"),
+                    blocked: false,
+                    status: String::new(),
+                    summary: String::new(),
+                })?;
+                self.authed(conn, mesh, &peer)
+            }
+            Frame::Join {
+                invite,
+                key,
+                x25519,
+                name,
+                ts,
+                sig,
+            } => {
+                let Ok(inv) = Invite::parse(invite) else {
+                    return Ok(err(conn, "bad_invite", "the invite code is not valid"));
+                };
+                let Some(m) = self.store.mesh(&inv.mesh)? else {
+                    return Ok(err(
+                        conn,
+                        "unknown_mesh",
+                        format!("this broker has no mesh `{}`", inv.mesh),
+                    ));
+                };
+                if let Err(e) = inv.verify(&m.owner_key, now) {
+                    return Ok(err(conn, "bad_invite", e.to_string()));
+                }
+                if ts.abs_diff(now) > MAX_SKEW_MS {
+                    return Ok(err(
+                        conn,
+                        "bad_request",
+                        "the request's clock is off by more than 60s",
+                    ));
+                }
+                let ed: [u8; 32] = match unhex(key).ok().and_then(|k| k.try_into().ok()) {
+                    Some(k) => k,
+                    None => return Ok(err(conn, "bad_request", "the key is not 32 bytes of hex")),
+                };
+                if verify(
+                    &ed,
+                    &join_payload(&inv.id, key, x25519, name, *ts),
+                    &unhex(sig).unwrap_or_default(),
+                )
+                .is_err()
+                {
+                    return Ok(err(
+                        conn,
+                        "bad_signature",
+                        "the join request is not signed by its key",
+                    ));
+                }
+                let peer = PeerId::of(&ed).to_string();
+                if let Some(existing) = self.store.member(&inv.mesh, &peer)? {
+                    if existing.blocked {
+                        return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
+                    }
+                } else {
+                    if !self.store.use_invite(&inv.mesh, &inv.id, inv.max_uses)? {
+                        return Ok(err(
+                            conn,
+                            "invite_spent",
+                            "the invite has been used its maximum number of times",
+                        ));
+                    }
+                    self.store.put_member(&Member {
+                        mesh: inv.mesh.clone(),
+                        peer: peer.clone(),
+                        ed25519: key.clone(),
+                        x25519: x25519.clone(),
+                        name: name.clone(),
+                        caps: Capability::for_role(&inv.role),
+                        blocked: false,
+                        status: String::new(),
+                        summary: String::new(),
+                    })?;
+                }
+                let mut out = self.authed(conn, &inv.mesh, &peer)?;
+                // Admins learn of the join, to seal the root key to the newcomer.
+                let note = Frame::MemberJoined {
+                    peer: peer.clone(),
+                    name: name.clone(),
+                    x25519: x25519.clone(),
+                };
+                for admin in self
+                    .store
+                    .members(&inv.mesh)?
+                    .into_iter()
+                    .filter(|a| a.caps.contains(&Capability::Admin) && a.peer != peer)
+                {
+                    out.extend(self.deliver(
+                        &inv.mesh,
+                        &admin.peer,
+                        &format!("joined-{peer}"),
+                        &note,
+                    )?);
+                }
+                Ok(out)
+            }
+            _ => Ok(err(
+                conn,
+                "unauthenticated",
+                "say hello (or create or join a mesh) first",
+            )),
+        }
+    }
+
+    /// Persists `frame` for `to` and sends it now if `to` is online.
+    fn deliver(
+        &self,
+        mesh: &str,
+        to: &str,
+        id: &str,
+        frame: &Frame,
+    ) -> Result<Vec<Out>, crate::MeshError> {
+        let bytes = frame.encode();
+        self.store.enqueue(
+            mesh,
+            to,
+            &Queued {
+                id: id.to_string(),
+                frame: bytes.clone(),
+            },
+        )?;
+        Ok(
+            match lock(&self.online).get(&(mesh.to_string(), to.to_string())) {
+                Some(c) => vec![Out::Send(*c, bytes)],
+                None => Vec::new(),
+            },
+        )
+    }
+
+    fn authenticated(
+        &self,
+        conn: ConnId,
+        mesh: &str,
+        me: &str,
+        frame: Frame,
+    ) -> Result<Vec<Out>, crate::MeshError> {
+        let member = match self.store.member(mesh, me)? {
+            Some(m) if !m.blocked => m,
+            _ => {
+                return Ok(vec![
+                    Out::Send(
+                        conn,
+                        Frame::error("blocked", "this peer is no longer a member").encode(),
+                    ),
+                    Out::Close(conn),
+                ])
+            }
+        };
+        let can = |c: Capability| member.caps.contains(&c);
+        match frame {
+            Frame::Dm {
+                ref id,
+                ref from,
+                ref to,
+                ..
+            } => {
+                if !can(Capability::Dm) {
+                    return Ok(err(
+                        conn,
+                        "forbidden",
+                        "this peer may not send direct messages (the dm grant was revoked)",
+                    ));
+                }
+                if from != me {
+                    return Ok(err(
+                        conn,
+                        "spoofed",
+                        "a message's sender must be the connected peer",
+                    ));
+                }
+                match self.store.member(mesh, to)? {
+                    Some(r) if !r.blocked => {}
+                    _ => {
+                        return Ok(err(
+                            conn,
+                            "unknown_peer",
+                            format!("`{to}` is not a member of this mesh"),
+                        ))
+                    }
+                }
+                let mut out = self.deliver(mesh, to, id, &frame)?;
+                out.push(Out::Send(conn, Frame::Ack { id: id.clone() }.encode()));
+                Ok(out)
+            }
+            Frame::Publish {
+                ref id,
+                ref from,
+                ref topic,
+                ..
+            } => {
+                if !can(Capability::Broadcast) {
+                    return Ok(err(
+                        conn,
+                        "forbidden",
+                        "this peer may not publish to topics",
+                    ));
+                }
+                if from != me {
+                    return Ok(err(
+                        conn,
+                        "spoofed",
+                        "a message's sender must be the connected peer",
+                    ));
+                }
+                let bytes = frame.encode();
+                self.store.append_topic(mesh, topic, &bytes)?;
+                let online = lock(&self.online);
+                let mut out: Vec<Out> = self
+                    .store
+                    .members(mesh)?
+                    .into_iter()
+                    .filter(|m| m.peer != me && !m.blocked && m.caps.contains(&Capability::Read))
+                    .filter_map(|m| {
+                        online
+                            .get(&(mesh.to_string(), m.peer))
+                            .map(|c| Out::Send(*c, bytes.clone()))
+                    })
+                    .collect();
+                out.push(Out::Send(conn, Frame::Ack { id: id.clone() }.encode()));
+                Ok(out)
+            }
+            Frame::Ack { id } => {
+                self.store.ack(mesh, me, &id)?;
+                Ok(Vec::new())
+            }
+            Frame::ListPeers => {
+                let online = lock(&self.online);
+                let peers = self
+                    .store
+                    .members(mesh)?
+                    .into_iter()
+                    .map(|m| PeerInfo {
+                        online: online.contains_key(&(mesh.to_string(), m.peer.clone())),
+                        caps: m
+                            .caps
+                            .iter()
+                            .map(|c| format!("{c:?}").to_lowercase())
+                            .collect(),
+                        peer: m.peer,
+                        name: m.name,
+                        ed25519: m.ed25519,
+                        x25519: m.x25519,
+                        status: m.status,
+                        summary: m.summary,
+                        blocked: m.blocked,
+                    })
+                    .collect();
+                Ok(vec![Out::Send(conn, Frame::PeerList { peers }.encode())])
+            }
+            Frame::SetPresence { status, summary } => {
+                let mut m = member;
+                if let Some(s) = status {
+                    m.status = s.chars().take(200).collect();
+                }
+                if let Some(s) = summary {
+                    m.summary = s.chars().take(500).collect();
+                }
+                self.store.put_member(&m)?;
+                Ok(vec![Out::Send(
+                    conn,
+                    Frame::Done {
+                        what: "presence".into(),
+                    }
+                    .encode(),
+                )])
+            }
+            Frame::Grant { peer, caps, revoke } => {
+                if !can(Capability::Admin) {
+                    return Ok(err(conn, "forbidden", "only admins change grants"));
+                }
+                let Some(mut target) = self.store.member(mesh, &peer)? else {
+                    return Ok(err(
+                        conn,
+                        "unknown_peer",
+                        format!("`{peer}` is not a member"),
+                    ));
+                };
+                for c in &caps {
+                    let c = match Capability::parse(c) {
+                        Ok(c) => c,
+                        Err(e) => return Ok(err(conn, "bad_request", e.to_string())),
+                    };
+                    if revoke {
+                        target.caps.retain(|x| *x != c);
+                    } else if !target.caps.contains(&c) {
+                        target.caps.push(c);
+                    }
+                }
+                self.store.put_member(&target)?;
+                Ok(vec![Out::Send(
+                    conn,
+                    Frame::Done {
+                        what: "grant".into(),
+                    }
+                    .encode(),
+                )])
+            }
+            Frame::Block { peer, blocked } => {
+                if !can(Capability::Admin) {
+                    return Ok(err(conn, "forbidden", "only admins block peers"));
+                }
+                let Some(mut target) = self.store.member(mesh, &peer)? else {
+                    return Ok(err(
+                        conn,
+                        "unknown_peer",
+                        format!("`{peer}` is not a member"),
+                    ));
+                };
+                target.blocked = blocked;
+                self.store.put_member(&target)?;
+                let mut out = vec![Out::Send(
+                    conn,
+                    Frame::Done {
+                        what: "block".into(),
+                    }
+                    .encode(),
+                )];
+                if blocked {
+                    if let Some(c) = lock(&self.online).remove(&(mesh.to_string(), peer)) {
+                        out.push(Out::Close(c));
+                    }
+                }
+                Ok(out)
+            }
+            Frame::History {
+                topic,
+                before,
+                limit,
+            } => {
+                if !can(Capability::Read) {
+                    return Ok(err(conn, "forbidden", "this peer may not read topics"));
+                }
+                let entries = self
+                    .store
+                    .history(mesh, &topic, before, limit.clamp(1, 500) as usize)?
+                    .into_iter()
+                    .filter_map(|(seq, b)| Frame::decode(&b).ok().map(|f| (seq, f)))
+                    .collect();
+                Ok(vec![Out::Send(
+                    conn,
+                    Frame::HistoryPage { topic, entries }.encode(),
+                )])
+            }
+            Frame::Hello { .. } | Frame::CreateMesh { .. } | Frame::Join { .. } => Ok(err(
+                conn,
+                "bad_request",
+                "already authenticated on this connection",
+            )),
+            _ => Ok(err(
+                conn,
+                "bad_request",
+                "brokers do not accept this frame from peers",
+            )),
+        }
+    }
+}

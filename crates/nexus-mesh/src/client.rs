@@ -1,0 +1,203 @@
+//! A mesh client connection: frames in and out over WebSocket, with direct
+//! messages acknowledged and de-duplicated (delivery is at-least-once).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::auth::{sign_hello, Invite};
+use crate::broker::{create_payload, join_payload};
+use crate::dm::{self, Sealed};
+use crate::frame::Frame;
+use crate::identity::{hex, random32, unhex, Identity};
+use crate::MeshError;
+
+/// A connection to a broker.
+pub struct Connection {
+    out: mpsc::UnboundedSender<Message>,
+    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connection")
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A fresh message id.
+pub fn message_id() -> Result<String, MeshError> {
+    Ok(hex(&random32()?[..16]))
+}
+
+impl Connection {
+    /// Opens a WebSocket to `url` (`ws://host:port`).
+    pub async fn open(url: &str) -> Result<Connection, MeshError> {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (in_tx, inbox) = mpsc::unbounded_channel::<Frame>();
+        tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                if let Message::Binary(b) = m {
+                    if let Ok(f) = Frame::decode(&b) {
+                        if in_tx.send(f).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Connection {
+            out,
+            inbox: tokio::sync::Mutex::new(inbox),
+            seen: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Sends a frame.
+    pub fn send(&self, f: &Frame) -> Result<(), MeshError> {
+        self.send_raw(f.encode())
+    }
+
+    /// Sends raw bytes (tests send malformed frames this way).
+    pub fn send_raw(&self, bytes: Vec<u8>) -> Result<(), MeshError> {
+        self.out
+            .send(Message::Binary(bytes.into()))
+            .map_err(|_| MeshError::Io("the connection to the broker is closed".into()))
+    }
+
+    /// The next frame, or `None` when the broker closed the connection.
+    /// Direct messages are acknowledged, and repeats of one already seen
+    /// are skipped.
+    pub async fn recv(&self) -> Option<Frame> {
+        loop {
+            let f = self.inbox.lock().await.recv().await?;
+            if let Frame::Dm { id, .. } = &f {
+                let _ = self.send(&Frame::Ack { id: id.clone() });
+                let fresh = self
+                    .seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id.clone());
+                if !fresh {
+                    continue;
+                }
+            }
+            return Some(f);
+        }
+    }
+
+    /// The next frame within `d`.
+    pub async fn recv_timeout(&self, d: std::time::Duration) -> Option<Frame> {
+        tokio::time::timeout(d, self.recv()).await.ok().flatten()
+    }
+
+    /// Says hello to `mesh` as `id`; returns how many messages were queued.
+    pub async fn hello(&self, id: &Identity, mesh: &str) -> Result<u32, MeshError> {
+        let nonce = hex(&random32()?[..16]);
+        self.send(&sign_hello(id, mesh, now_ms(), &nonce))?;
+        self.expect_welcome().await
+    }
+
+    async fn expect_welcome(&self) -> Result<u32, MeshError> {
+        match self.recv_timeout(std::time::Duration::from_secs(10)).await {
+            Some(Frame::Welcome { queued }) => Ok(queued),
+            Some(Frame::Error { code, message }) => Err(MeshError::Refused { code, message }),
+            Some(other) => Err(MeshError::Invalid(format!("unexpected answer: {other:?}"))),
+            None => Err(MeshError::Io("the broker closed the connection".into())),
+        }
+    }
+
+    /// Creates `mesh` with `id` as its owner.
+    pub async fn create_mesh(&self, id: &Identity, mesh: &str) -> Result<(), MeshError> {
+        let key = hex(&id.ed25519_public());
+        let x = hex(&id.x25519_public());
+        let ts = now_ms();
+        let sig = hex(&id.sign(&create_payload(mesh, &key, &x, id.name(), ts)));
+        self.send(&Frame::CreateMesh {
+            mesh: mesh.into(),
+            key,
+            x25519: x,
+            name: id.name().into(),
+            ts,
+            sig,
+        })?;
+        self.expect_welcome().await.map(|_| ())
+    }
+
+    /// Joins with an invite.
+    pub async fn join(&self, id: &Identity, invite: &Invite) -> Result<u32, MeshError> {
+        let key = hex(&id.ed25519_public());
+        let x = hex(&id.x25519_public());
+        let ts = now_ms();
+        let sig = hex(&id.sign(&join_payload(&invite.id, &key, &x, id.name(), ts)));
+        self.send(&Frame::Join {
+            invite: invite.code(),
+            key,
+            x25519: x,
+            name: id.name().into(),
+            ts,
+            sig,
+        })?;
+        self.expect_welcome().await
+    }
+
+    /// Seals and sends a direct message; returns its id.
+    pub fn send_dm(
+        &self,
+        me: &Identity,
+        to_peer: &str,
+        to_x25519_hex: &str,
+        plaintext: &[u8],
+    ) -> Result<String, MeshError> {
+        let x: [u8; 32] = unhex(to_x25519_hex)?
+            .try_into()
+            .map_err(|_| MeshError::Invalid("the recipient's key is not 32 bytes".into()))?;
+        let sealed = dm::seal(me, &x, plaintext)?;
+        let id = message_id()?;
+        self.send(&Frame::Dm {
+            id: id.clone(),
+            from: me.peer_id().to_string(),
+            to: to_peer.to_string(),
+            nonce: hex(&sealed.nonce),
+            body: hex(&sealed.ciphertext),
+        })?;
+        Ok(id)
+    }
+}
+
+/// Opens a received direct message with the sender's X25519 key.
+pub fn open_dm(me: &Identity, sender_x25519_hex: &str, f: &Frame) -> Result<Vec<u8>, MeshError> {
+    let Frame::Dm { nonce, body, .. } = f else {
+        return Err(MeshError::Invalid("not a direct message".into()));
+    };
+    let x: [u8; 32] = unhex(sender_x25519_hex)?
+        .try_into()
+        .map_err(|_| MeshError::Invalid("the sender's key is not 32 bytes".into()))?;
+    let sealed = Sealed {
+        nonce: unhex(nonce)?
+            .try_into()
+            .map_err(|_| MeshError::Invalid("bad nonce".into()))?,
+        ciphertext: unhex(body)?,
+    };
+    dm::open(me, &x, &sealed)
+}

@@ -1,0 +1,92 @@
+//! The broker over WebSocket: it moves bytes between sockets and the
+//! [`Broker`] core, and nothing else. `nexus-broker serve` and `nexus up`
+//! both run [`serve`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::broker::{Broker, ConnId, Out};
+
+type Senders = Arc<Mutex<HashMap<ConnId, mpsc::UnboundedSender<Message>>>>;
+
+fn route(senders: &Senders, outs: Vec<Out>) {
+    let s = senders
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for o in outs {
+        match o {
+            Out::Send(c, bytes) => {
+                if let Some(tx) = s.get(&c) {
+                    let _ = tx.send(Message::Binary(bytes.into()));
+                }
+            }
+            Out::Close(c) => {
+                if let Some(tx) = s.get(&c) {
+                    let _ = tx.send(Message::Close(None));
+                }
+            }
+        }
+    }
+}
+
+/// Serves `broker` on `listener` until the task is aborted.
+pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
+    let senders: Senders = Arc::new(Mutex::new(HashMap::new()));
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            let broker = broker.clone();
+            let senders = senders.clone();
+            tokio::spawn(async move {
+                // Frames over the broker's limit still arrive, to be refused
+                // with an error frame; only absurd ones break the socket.
+                let mut cfg = WebSocketConfig::default();
+                cfg.max_message_size = Some(16 << 20);
+                cfg.max_frame_size = Some(16 << 20);
+                let Ok(ws) = tokio_tungstenite::accept_async_with_config(sock, Some(cfg)).await
+                else {
+                    return;
+                };
+                let (mut sink, mut stream) = ws.split();
+                let conn = broker.connect();
+                let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+                senders
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(conn, tx);
+                let writer = tokio::spawn(async move {
+                    while let Some(m) = rx.recv().await {
+                        let close = matches!(m, Message::Close(_));
+                        if sink.send(m).await.is_err() || close {
+                            break;
+                        }
+                    }
+                });
+                while let Some(Ok(m)) = stream.next().await {
+                    let bytes = match m {
+                        Message::Binary(b) => b.to_vec(),
+                        Message::Text(t) => t.as_bytes().to_vec(),
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    route(&senders, broker.handle(conn, &bytes));
+                }
+                broker.disconnect(conn);
+                senders
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&conn);
+                writer.abort();
+            });
+        }
+    })
+}
