@@ -48,6 +48,14 @@ pub(crate) enum Command {
     /// Store credentials.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Run a mesh broker on embedded SQLite under NEXUS_HOME.
+    Up {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7447")]
+        listen: String,
+    },
+    /// The agent mesh: end-to-end encrypted messages between peers.
+    Mesh(MeshArgs),
     /// The encrypted vault that holds keys and tokens.
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -326,6 +334,173 @@ pub(crate) enum VaultCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MeshArgs {
+    /// The mesh to act on (default: the last one created or joined).
+    #[arg(long, global = true)]
+    pub(crate) mesh: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: MeshCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MeshCommand {
+    /// Create a mesh on a broker, owned by you.
+    Create {
+        /// The mesh name.
+        name: String,
+        /// The broker, ws://HOST:PORT (see `nexus up`).
+        #[arg(long)]
+        broker: String,
+        /// Your display name in the mesh.
+        #[arg(long = "name")]
+        alias: String,
+    },
+    /// Print an invite link (owner only).
+    Invite {
+        /// How long it stays valid: 30m, 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        expires: String,
+        /// How many peers may join with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// member, reader or admin.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join a mesh with an invite link.
+    Join {
+        /// nexus://join/... (or the bare code).
+        link: String,
+        /// Your display name in the mesh.
+        #[arg(long = "name")]
+        alias: String,
+    },
+    /// The members, their presence and grants.
+    Peers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a direct message (end-to-end encrypted).
+    Send {
+        /// Peer id, id prefix, or name.
+        peer: String,
+        /// The message.
+        text: String,
+    },
+    /// Fetch messages waiting for you; with --follow, keep listening.
+    Inbox {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Keep listening.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Topics: create|join|leave|list|send|history.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Your status: `nexus mesh status set TEXT`.
+    #[command(subcommand)]
+    Status(PresenceCommand),
+    /// Your summary: `nexus mesh summary set TEXT`.
+    #[command(subcommand)]
+    Summary(PresenceCommand),
+    /// Grant capabilities (admin): read, dm, broadcast, admin, comma-separated.
+    Grant {
+        /// The peer.
+        peer: String,
+        /// Capabilities.
+        caps: String,
+    },
+    /// Revoke capabilities (admin).
+    Revoke {
+        /// The peer.
+        peer: String,
+        /// Capabilities.
+        caps: String,
+    },
+    /// Block a peer (admin); the mesh key rotates to a new epoch.
+    Block {
+        /// The peer.
+        peer: String,
+    },
+    /// Print the safety number to compare with a peer.
+    Verify {
+        /// The peer.
+        peer: String,
+    },
+    /// Back up your identity and mesh keys (passphrase from NEXUS_BACKUP_PASSPHRASE or a prompt).
+    Backup {
+        /// The file to write.
+        file: std::path::PathBuf,
+    },
+    /// Restore your identity and mesh keys from a backup.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TopicCommand {
+    /// Create a topic (and join it).
+    Create {
+        /// The topic.
+        name: String,
+    },
+    /// Join a topic.
+    Join {
+        /// The topic.
+        name: String,
+    },
+    /// Leave a topic.
+    Leave {
+        /// The topic.
+        name: String,
+    },
+    /// Topics you joined.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish to a topic.
+    Send {
+        /// The topic.
+        name: String,
+        /// The message.
+        text: String,
+    },
+    /// A page of a topic's history, newest first.
+    History {
+        /// The topic.
+        name: String,
+        /// Entries before this sequence number.
+        #[arg(long)]
+        before: Option<u64>,
+        /// Page size.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PresenceCommand {
+    /// Set it.
+    Set {
+        /// The text.
+        text: String,
     },
 }
 

@@ -33,6 +33,8 @@ pub(crate) enum Class {
     Vault,
     /// An OAuth sign-in failed or must be redone.
     OAuth,
+    /// The mesh broker refused a request.
+    Mesh,
 }
 
 impl Class {
@@ -56,6 +58,7 @@ impl Class {
             Class::Escalation => 22,
             Class::Vault => 23,
             Class::OAuth => 24,
+            Class::Mesh => 25,
         }
     }
 
@@ -89,7 +92,8 @@ Exit codes:
   12  quota / credit exhausted     21  budget spent (nothing was sent)
   13  provider overloaded          22  no tier gave an acceptable answer
                                  23  vault locked/unavailable/damaged
-                                 24  OAuth sign-in failed or expired";
+                                 24  OAuth sign-in failed or expired
+                                 25  the mesh broker refused";
 
 /// An error as the CLI reports it.
 #[derive(Debug, Serialize)]
@@ -197,6 +201,17 @@ impl From<nexus_providers::oauth::OAuthError> for CliError {
             O::Vault(v) => v.into(),
             O::Timeout(_) => CliError::new(Class::Timeout, e.to_string()),
             other => CliError::new(Class::OAuth, other.to_string()),
+        }
+    }
+}
+
+impl From<nexus_mesh::MeshError> for CliError {
+    fn from(e: nexus_mesh::MeshError) -> Self {
+        use nexus_mesh::MeshError as M;
+        match e {
+            M::Io(_) => CliError::new(Class::Network, e.to_string()),
+            M::Invalid(_) => CliError::config(e.to_string()),
+            other => CliError::new(Class::Mesh, other.to_string()),
         }
     }
 }

@@ -46,6 +46,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Providers(c) => commands::providers::run(c),
         Command::Config(c) => commands::config::run(c).await,
         Command::Auth(c) => commands::vault::auth(c),
+        Command::Up { listen } => commands::mesh::up(&listen).await,
+        Command::Mesh(m) => commands::mesh::run(m).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);
@@ -69,6 +71,12 @@ fn cli_wants_json(c: &Command) -> bool {
             | HierarchyCommand::Policy(PolicyCommand::Get { json }),
         ) => *json,
         Command::Models(ModelsCommand::ListAvailable { json }) => *json,
+        Command::Mesh(m) => matches!(
+            m.command,
+            crate::cli::MeshCommand::Peers { json: true }
+                | crate::cli::MeshCommand::Invite { json: true, .. }
+                | crate::cli::MeshCommand::Inbox { json: true, .. }
+        ),
         Command::Models(ModelsCommand::List { json, .. }) => *json,
         Command::Providers(ProvidersCommand::List { json }) => *json,
         Command::Config(ConfigCommand::Show { json } | ConfigCommand::OauthStatus { json, .. }) => {

@@ -20,6 +20,8 @@ pub struct Connection {
     out: mpsc::UnboundedSender<Message>,
     inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
     seen: Mutex<HashSet<String>>,
+    /// Frames set aside while waiting for a particular answer.
+    stash: Mutex<std::collections::VecDeque<Frame>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -70,6 +72,7 @@ impl Connection {
             out,
             inbox: tokio::sync::Mutex::new(inbox),
             seen: Mutex::new(HashSet::new()),
+            stash: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -89,6 +92,14 @@ impl Connection {
     /// Direct messages are acknowledged, and repeats of one already seen
     /// are skipped.
     pub async fn recv(&self) -> Option<Frame> {
+        if let Some(f) = self
+            .stash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
+        {
+            return Some(f);
+        }
         loop {
             let f = self.inbox.lock().await.recv().await?;
             if let Frame::Dm { id, .. } = &f {
@@ -104,6 +115,52 @@ impl Connection {
             }
             return Some(f);
         }
+    }
+
+    /// Waits for the first frame `want` accepts (or an error frame),
+    /// setting the others aside for [`recv`](Self::recv), in order.
+    pub async fn wait_for(
+        &self,
+        d: std::time::Duration,
+        want: impl Fn(&Frame) -> bool,
+    ) -> Result<Frame, MeshError> {
+        let deadline = tokio::time::Instant::now() + d;
+        let mut aside = Vec::new();
+        let result = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let next = tokio::time::timeout(left, async {
+                loop {
+                    let f = self.inbox.lock().await.recv().await?;
+                    if let Frame::Dm { id, .. } = &f {
+                        let _ = self.send(&Frame::Ack { id: id.clone() });
+                        let fresh = self
+                            .seen
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(id.clone());
+                        if !fresh {
+                            continue;
+                        }
+                    }
+                    return Some(f);
+                }
+            })
+            .await;
+            match next {
+                Ok(Some(f)) if want(&f) => break Ok(f),
+                Ok(Some(Frame::Error { code, message })) => {
+                    break Err(MeshError::Refused { code, message })
+                }
+                Ok(Some(f)) => aside.push(f),
+                Ok(None) => break Err(MeshError::Io("the broker closed the connection".into())),
+                Err(_) => break Err(MeshError::Io("the broker did not answer in time".into())),
+            }
+        };
+        self.stash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(aside);
+        result
     }
 
     /// The next frame within `d`.

@@ -15,6 +15,7 @@ pub mod client;
 pub mod dm;
 pub mod frame;
 pub mod identity;
+pub mod peer;
 pub mod safety;
 pub mod server;
 pub mod store;

@@ -90,3 +90,25 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
         }
     })
 }
+
+/// Opens the SQLite store at `db`, binds `listen`, and serves. Returns the
+/// `ws://` URL clients use and the serving task. `nexus-broker serve` and
+/// `nexus up` both start the broker through this.
+pub async fn start(
+    listen: &str,
+    db: &std::path::Path,
+) -> Result<(String, tokio::task::JoinHandle<()>), crate::MeshError> {
+    let store = Arc::new(crate::store::SqliteStore::open(db)?);
+    let broker = Arc::new(Broker::new(
+        store,
+        Arc::new(nexus_core::SystemClock),
+        crate::broker::Limits::default(),
+    ));
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| crate::MeshError::Io(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::MeshError::Io(e.to_string()))?;
+    Ok((format!("ws://{addr}"), serve(listener, broker)))
+}

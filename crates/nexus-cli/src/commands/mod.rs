@@ -4,6 +4,7 @@ pub(crate) mod ask;
 pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod hierarchy;
+pub(crate) mod mesh;
 pub(crate) mod models;
 pub(crate) mod providers;
 pub(crate) mod vault;

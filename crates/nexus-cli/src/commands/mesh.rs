@@ -1,0 +1,345 @@
+//! `nexus mesh ...` and `nexus up`.
+
+use std::time::Duration;
+
+use nexus_core::{Config, NexusHome};
+use nexus_mesh::frame::Frame;
+use nexus_mesh::peer::{Incoming, Peer};
+use serde_json::json;
+
+use crate::cli::{MeshArgs, MeshCommand, PresenceCommand, TopicCommand};
+use crate::exit::CliError;
+use crate::output;
+
+/// Runs the broker under NEXUS_HOME until Ctrl-C.
+pub(crate) async fn up(listen: &str) -> Result<(), CliError> {
+    let home = NexusHome::from_env()?;
+    home.ensure()?;
+    let db = home.join("broker.db");
+    let (url, task) = nexus_mesh::server::start(listen, &db).await?;
+    output::print_str(&format!(
+        "Nexus mesh broker listening on {url}\n  database: {}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
+        db.display()
+    ))?;
+    tokio::select! {
+        _ = task => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping the broker"),
+    }
+    Ok(())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, CliError> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| CliError::config(format!("`{s}` is not a duration like 30m, 24h or 7d")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(CliError::config(format!(
+                "`{s}` is not a duration like 30m, 24h or 7d"
+            )))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn passphrase(what: &str, confirm: bool) -> Result<String, CliError> {
+    if let Ok(p) = std::env::var("NEXUS_BACKUP_PASSPHRASE") {
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password(format!("{what}: ")).map_err(|e| {
+        CliError::config(format!(
+            "set NEXUS_BACKUP_PASSPHRASE or run in a terminal ({e})"
+        ))
+    })?;
+    if confirm && rpassword::prompt_password("Repeat it: ").ok().as_deref() != Some(p.as_str()) {
+        return Err(CliError::config("the passphrases differ"));
+    }
+    Ok(p)
+}
+
+fn render(i: &Incoming, json: bool) -> Result<(), CliError> {
+    if json {
+        return output::print_str(&format!(
+            "{}\n",
+            serde_json::to_string(i).unwrap_or_default()
+        ));
+    }
+    let line = match i {
+        Incoming::Dm {
+            from_name, text, ..
+        } => format!("[dm] {from_name}: {text}\n"),
+        Incoming::Topic {
+            topic,
+            from_name,
+            text,
+            ..
+        } => format!("[#{topic}] {from_name}: {text}\n"),
+        Incoming::Notice { text } => format!("* {text}\n"),
+    };
+    output::print_str(&line)
+}
+
+pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
+    let home = NexusHome::from_env()?;
+    home.ensure()?;
+    let config = Config::load(&home)?;
+    if let MeshCommand::Restore { file } = &args.command {
+        let bytes = std::fs::read(file)
+            .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
+        let (vault, _) = super::vault::open(&home, &config)?;
+        let p = passphrase("Backup passphrase", false)?;
+        let peer = Peer::restore(home, vault, &bytes, &p)?;
+        eprintln!(
+            "restored {} ({}) with {} mesh(es)",
+            peer.identity().name(),
+            peer.identity().peer_id(),
+            peer.state().meshes.len()
+        );
+        return Ok(());
+    }
+    let (vault, _) = super::vault::open(&home, &config)?;
+    let alias = match &args.command {
+        MeshCommand::Create { alias, .. } | MeshCommand::Join { alias, .. } => Some(alias.as_str()),
+        _ => None,
+    };
+    let mut peer = Peer::load(home, vault, alias)?;
+    match args.command {
+        MeshCommand::Create { name, broker, .. } => {
+            peer.create(&name, &broker).await?;
+            output::print_str(&format!(
+                "created mesh {name} on {broker} as {} ({})\ninvite others with: nexus mesh invite\n",
+                peer.identity().name(),
+                peer.identity().peer_id()
+            ))
+        }
+        MeshCommand::Invite {
+            expires,
+            uses,
+            role,
+            json,
+        } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let inv = peer.invite(&mesh, parse_duration(&expires)?, uses, &role)?;
+            if json {
+                return output::json(
+                    &json!({"link": inv.link(), "code": inv.code(), "mesh": mesh, "expires_ms": inv.expires_ms, "uses": uses, "role": role}),
+                );
+            }
+            output::print_str(&format!("{}\n", inv.link()))
+        }
+        MeshCommand::Join { link, .. } => {
+            let mesh = peer.join(&link).await?;
+            let key = if peer.root(&mesh)?.is_some() {
+                "the mesh key arrived"
+            } else {
+                "the mesh key arrives when the owner is next online (`nexus mesh inbox` picks it up)"
+            };
+            output::print_str(&format!(
+                "joined {mesh} as {} ({}); {key}\n",
+                peer.identity().name(),
+                peer.identity().peer_id()
+            ))
+        }
+        MeshCommand::Peers { json } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let peers = peer.peers(&mesh).await?;
+            if json {
+                return output::json(&peers);
+            }
+            let rows: Vec<Vec<String>> = peers
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.peer.clone(),
+                        if p.blocked {
+                            "blocked"
+                        } else if p.online {
+                            "online"
+                        } else {
+                            "offline"
+                        }
+                        .to_string(),
+                        p.status.clone(),
+                        p.summary.clone(),
+                        p.caps.join(","),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["NAME", "PEER", "PRESENCE", "STATUS", "SUMMARY", "CAPS"],
+                &rows,
+            )
+        }
+        MeshCommand::Send { peer: to, text } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let id = peer.send(&mesh, &to, &text).await?;
+            eprintln!("sent ({id})");
+            Ok(())
+        }
+        MeshCommand::Inbox { json, follow } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let mut failed = None;
+            peer.inbox(&mesh, follow, &mut |i| {
+                if let Err(e) = render(i, json) {
+                    failed.get_or_insert(e);
+                }
+            })
+            .await?;
+            failed.map_or(Ok(()), Err)
+        }
+        MeshCommand::Topic(t) => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            match t {
+                TopicCommand::Create { name } | TopicCommand::Join { name } => {
+                    peer.topic(&mesh, &name, true)?;
+                    eprintln!("joined #{name}");
+                    Ok(())
+                }
+                TopicCommand::Leave { name } => {
+                    peer.topic(&mesh, &name, false)?;
+                    eprintln!("left #{name}");
+                    Ok(())
+                }
+                TopicCommand::List { json } => {
+                    let topics = peer
+                        .state()
+                        .meshes
+                        .get(&mesh)
+                        .map(|m| m.topics.clone())
+                        .unwrap_or_default();
+                    if json {
+                        return output::json(&topics);
+                    }
+                    output::print_str(&topics.iter().map(|t| format!("#{t}\n")).collect::<String>())
+                }
+                TopicCommand::Send { name, text } => {
+                    let id = peer.publish(&mesh, &name, &text).await?;
+                    eprintln!("published to #{name} ({id})");
+                    Ok(())
+                }
+                TopicCommand::History {
+                    name,
+                    before,
+                    limit,
+                    json,
+                } => {
+                    let page = peer.history(&mesh, &name, before, limit).await?;
+                    if json {
+                        return output::json(
+                            &page
+                                .iter()
+                                .map(|(s, i)| json!({"seq": s, "message": i}))
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                    for (seq, i) in &page {
+                        output::print_str(&format!("{seq:>6} "))?;
+                        render(i, false)?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        MeshCommand::Status(PresenceCommand::Set { text }) => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            peer.request(
+                &mesh,
+                Frame::SetPresence {
+                    status: Some(text),
+                    summary: None,
+                },
+            )
+            .await?;
+            eprintln!("status set");
+            Ok(())
+        }
+        MeshCommand::Summary(PresenceCommand::Set { text }) => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            peer.request(
+                &mesh,
+                Frame::SetPresence {
+                    status: None,
+                    summary: Some(text),
+                },
+            )
+            .await?;
+            eprintln!("summary set");
+            Ok(())
+        }
+        MeshCommand::Grant { peer: who, caps } | MeshCommand::Revoke { peer: who, caps }
+            if caps.trim().is_empty() =>
+        {
+            Err(CliError::config(format!(
+                "say which capabilities to change for {who}: read, dm, broadcast, admin"
+            )))
+        }
+        c @ (MeshCommand::Grant { .. } | MeshCommand::Revoke { .. }) => {
+            let (who, caps, revoke) = match c {
+                MeshCommand::Grant { peer, caps } => (peer, caps, false),
+                MeshCommand::Revoke { peer, caps } => (peer, caps, true),
+                _ => unreachable!("matched above"),
+            };
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let peers = peer.peers(&mesh).await?;
+            let target = Peer::resolve(&peers, &who)?.peer.clone();
+            let caps: Vec<String> = caps
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect();
+            peer.request(
+                &mesh,
+                Frame::Grant {
+                    peer: target,
+                    caps,
+                    revoke,
+                },
+            )
+            .await?;
+            eprintln!(
+                "{} {who}",
+                if revoke { "revoked from" } else { "granted to" }
+            );
+            Ok(())
+        }
+        MeshCommand::Block { peer: who } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let epoch = peer.block(&mesh, &who).await?;
+            eprintln!("blocked {who}; the mesh key rotated to epoch {epoch} and was sent to the remaining members");
+            Ok(())
+        }
+        MeshCommand::Verify { peer: who } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let (p, groups) = peer.verify(&mesh, &who).await?;
+            output::print_str(&format!(
+                "Safety number with {} ({}):\n\n{groups}\n\nCompare it with theirs (`nexus mesh verify {}` on their side). If it matches, no one is in between.\n",
+                p.name,
+                p.peer,
+                peer.identity().name()
+            ))
+        }
+        MeshCommand::Backup { file } => {
+            let p = passphrase("New backup passphrase", true)?;
+            let keys = peer.keys_for_backup()?;
+            let bytes = nexus_mesh::backup::create(
+                peer.identity(),
+                keys,
+                &p,
+                nexus_mesh::backup::BackupKdf::DEFAULT,
+            )?;
+            nexus_core::atomic_write(&file, &bytes, nexus_core::FileMode::Secret)?;
+            eprintln!(
+                "backed up your identity and mesh keys to {}",
+                file.display()
+            );
+            Ok(())
+        }
+        MeshCommand::Restore { .. } => unreachable!("handled above"),
+    }
+}

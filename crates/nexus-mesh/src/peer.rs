@@ -1,0 +1,728 @@
+//! A peer's side of the mesh: its identity and mesh keys (in the vault),
+//! its memberships (in `NEXUS_HOME/mesh.json`, no secrets), and the
+//! operations the CLI offers. Direct messages carry typed envelopes: text,
+//! or a mesh root key sealed to the recipient (sent by an admin when a peer
+//! joins, and to everyone left when a member is blocked: the epoch rotates).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use nexus_core::{atomic_write, FileMode, NexusHome, Secret, Vault};
+
+use crate::auth::Invite;
+use crate::client::{open_dm, Connection};
+use crate::frame::{Frame, PeerInfo};
+use crate::identity::{hex, random32, unhex, Identity};
+use crate::{safety, topic, MeshError};
+
+const IDENTITY: &str = "mesh/identity";
+
+/// What a direct message carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Envelope {
+    /// A text message.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// The mesh root key for an epoch.
+    RootKey {
+        /// The mesh.
+        mesh: String,
+        /// The epoch.
+        epoch: u32,
+        /// The key, hex.
+        key: String,
+    },
+}
+
+/// One membership, as kept on disk (no secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The broker's URL.
+    pub broker: String,
+    /// Whether this peer created the mesh.
+    pub owner: bool,
+    /// The newest root-key epoch held.
+    pub epoch: Option<u32>,
+    /// Topics joined.
+    pub topics: Vec<String>,
+}
+
+/// `mesh.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MeshState {
+    /// The mesh commands act on by default.
+    pub current: Option<String>,
+    /// Memberships by mesh name.
+    pub meshes: BTreeMap<String, Membership>,
+}
+
+/// Something that arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Incoming {
+    /// A direct message.
+    Dm {
+        /// Message id.
+        id: String,
+        /// Sender peer id.
+        from: String,
+        /// Sender name.
+        from_name: String,
+        /// The text.
+        text: String,
+    },
+    /// A topic message.
+    Topic {
+        /// Message id.
+        id: String,
+        /// The topic.
+        topic: String,
+        /// Sender peer id.
+        from: String,
+        /// Sender name.
+        from_name: String,
+        /// The text.
+        text: String,
+    },
+    /// A notice (a key arrived, a peer joined and was sent the key, ...).
+    Notice {
+        /// What happened.
+        text: String,
+    },
+}
+
+/// This peer.
+pub struct Peer {
+    home: NexusHome,
+    vault: Arc<dyn Vault>,
+    identity: Identity,
+    state: MeshState,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn vault_err(e: nexus_core::VaultError) -> MeshError {
+    MeshError::Invalid(e.to_string())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredIdentity {
+    name: String,
+    ed25519_seed: String,
+    x25519_secret: String,
+}
+
+/// Reads the identity from the vault.
+pub fn load_identity(vault: &dyn Vault) -> Result<Option<Identity>, MeshError> {
+    let Some(s) = vault.get(IDENTITY).map_err(vault_err)? else {
+        return Ok(None);
+    };
+    let st: StoredIdentity = serde_json::from_str(s.expose())
+        .map_err(|_| MeshError::Invalid("the stored mesh identity is damaged".into()))?;
+    let ed: [u8; 32] = unhex(&st.ed25519_seed)?
+        .try_into()
+        .map_err(|_| MeshError::Invalid("bad seed".into()))?;
+    let x: [u8; 32] = unhex(&st.x25519_secret)?
+        .try_into()
+        .map_err(|_| MeshError::Invalid("bad key".into()))?;
+    Identity::from_secrets(&ed, &x, st.name).map(Some)
+}
+
+/// Stores the identity in the vault.
+pub fn store_identity(vault: &dyn Vault, id: &Identity) -> Result<(), MeshError> {
+    let st = StoredIdentity {
+        name: id.name().to_string(),
+        ed25519_seed: hex(id.ed25519_seed()),
+        x25519_secret: hex(&*id.x25519_secret()),
+    };
+    let json = serde_json::to_string(&st).map_err(|e| MeshError::Invalid(e.to_string()))?;
+    vault.set(IDENTITY, &Secret::new(json)).map_err(vault_err)
+}
+
+fn root_name(mesh: &str, epoch: u32) -> String {
+    format!("mesh/{mesh}/root/{epoch}")
+}
+
+impl Peer {
+    /// Loads this peer, creating its identity (named `name`) on first use.
+    pub fn load(
+        home: NexusHome,
+        vault: Arc<dyn Vault>,
+        name: Option<&str>,
+    ) -> Result<Peer, MeshError> {
+        let identity = match load_identity(&*vault)? {
+            Some(id) => id,
+            None => {
+                let id = Identity::generate(name.unwrap_or("me"))?;
+                store_identity(&*vault, &id)?;
+                id
+            }
+        };
+        let state = match std::fs::read_to_string(home.join("mesh.json")) {
+            Ok(t) => serde_json::from_str(&t)
+                .map_err(|e| MeshError::Invalid(format!("mesh.json: {e}")))?,
+            Err(_) => MeshState::default(),
+        };
+        Ok(Peer {
+            home,
+            vault,
+            identity,
+            state,
+        })
+    }
+
+    /// This peer's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Memberships.
+    pub fn state(&self) -> &MeshState {
+        &self.state
+    }
+
+    fn save(&self) -> Result<(), MeshError> {
+        let json = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| MeshError::Invalid(e.to_string()))?;
+        atomic_write(&self.home.join("mesh.json"), &json, FileMode::Normal)
+            .map_err(|e| MeshError::Io(e.to_string()))
+    }
+
+    /// The mesh to act on: `mesh`, else the current one.
+    pub fn mesh_name(&self, mesh: Option<&str>) -> Result<String, MeshError> {
+        mesh.map(str::to_string)
+            .or_else(|| self.state.current.clone())
+            .ok_or_else(|| {
+                MeshError::Invalid(
+                    "not in any mesh yet: run `nexus mesh create` or `nexus mesh join`".into(),
+                )
+            })
+    }
+
+    fn membership(&self, mesh: &str) -> Result<&Membership, MeshError> {
+        self.state.meshes.get(mesh).ok_or_else(|| {
+            MeshError::Invalid(format!("not a member of `{mesh}`; see `nexus mesh join`"))
+        })
+    }
+
+    /// The root key of `mesh` at its newest epoch.
+    pub fn root(&self, mesh: &str) -> Result<Option<(u32, [u8; 32])>, MeshError> {
+        let Some(epoch) = self.membership(mesh)?.epoch else {
+            return Ok(None);
+        };
+        self.root_at(mesh, epoch).map(|k| k.map(|k| (epoch, k)))
+    }
+
+    fn root_at(&self, mesh: &str, epoch: u32) -> Result<Option<[u8; 32]>, MeshError> {
+        match self.vault.get(&root_name(mesh, epoch)).map_err(vault_err)? {
+            None => Ok(None),
+            Some(s) => Ok(Some(
+                unhex(s.expose())?
+                    .try_into()
+                    .map_err(|_| MeshError::Invalid("bad root key".into()))?,
+            )),
+        }
+    }
+
+    fn set_root(&mut self, mesh: &str, epoch: u32, key: &[u8; 32]) -> Result<(), MeshError> {
+        self.vault
+            .set(&root_name(mesh, epoch), &Secret::new(hex(key)))
+            .map_err(vault_err)?;
+        if let Some(m) = self.state.meshes.get_mut(mesh) {
+            if m.epoch.is_none_or(|e| epoch >= e) {
+                m.epoch = Some(epoch);
+            }
+        }
+        self.save()
+    }
+
+    /// Connects and says hello to `mesh`.
+    pub async fn connect(&self, mesh: &str) -> Result<(Connection, u32), MeshError> {
+        let m = self.membership(mesh)?;
+        let c = Connection::open(&m.broker).await?;
+        let queued = c.hello(&self.identity, mesh).await?;
+        Ok((c, queued))
+    }
+
+    /// Creates `mesh` on `broker`, owned by this peer.
+    pub async fn create(&mut self, mesh: &str, broker: &str) -> Result<(), MeshError> {
+        let c = Connection::open(broker).await?;
+        c.create_mesh(&self.identity, mesh).await?;
+        self.state.meshes.insert(
+            mesh.to_string(),
+            Membership {
+                broker: broker.to_string(),
+                owner: true,
+                ..Default::default()
+            },
+        );
+        self.state.current = Some(mesh.to_string());
+        let root = random32()?;
+        self.set_root(mesh, 0, &root)
+    }
+
+    /// An invite to `mesh` (owner only).
+    pub fn invite(
+        &self,
+        mesh: &str,
+        expires: Duration,
+        uses: u32,
+        role: &str,
+    ) -> Result<Invite, MeshError> {
+        let m = self.membership(mesh)?;
+        if !m.owner {
+            return Err(MeshError::Invalid(
+                "only the mesh's owner signs invites".into(),
+            ));
+        }
+        Invite::new(
+            &self.identity,
+            mesh,
+            &m.broker,
+            role,
+            now_ms() + expires.as_millis() as u64,
+            uses,
+        )
+    }
+
+    /// Joins with an invite link or code.
+    pub async fn join(&mut self, link: &str) -> Result<String, MeshError> {
+        let inv = Invite::parse(link)?;
+        let c = Connection::open(&inv.broker).await?;
+        c.join(&self.identity, &inv).await?;
+        self.state.meshes.insert(
+            inv.mesh.clone(),
+            Membership {
+                broker: inv.broker.clone(),
+                ..Default::default()
+            },
+        );
+        self.state.current = Some(inv.mesh.clone());
+        self.save()?;
+        // The owner may be online to send the mesh key now.
+        let mut got = Vec::new();
+        while let Some(f) = c.recv_timeout(Duration::from_millis(500)).await {
+            got.push(f);
+        }
+        let peers = self.peers_on(&c).await.unwrap_or_default();
+        for f in got {
+            self.process(&inv.mesh, &c, &peers, f).await?;
+        }
+        Ok(inv.mesh)
+    }
+
+    async fn peers_on(&self, c: &Connection) -> Result<Vec<PeerInfo>, MeshError> {
+        c.send(&Frame::ListPeers)?;
+        match c
+            .wait_for(Duration::from_secs(10), |f| {
+                matches!(f, Frame::PeerList { .. })
+            })
+            .await?
+        {
+            Frame::PeerList { peers } => Ok(peers),
+            _ => Err(MeshError::Io("no peer list from the broker".into())),
+        }
+    }
+
+    /// The members of `mesh`.
+    pub async fn peers(&self, mesh: &str) -> Result<Vec<PeerInfo>, MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        self.peers_on(&c).await
+    }
+
+    /// Finds a peer by id, id prefix or name.
+    pub fn resolve<'a>(peers: &'a [PeerInfo], who: &str) -> Result<&'a PeerInfo, MeshError> {
+        let m: Vec<&PeerInfo> = peers
+            .iter()
+            .filter(|p| {
+                p.peer == who || p.name == who || (who.len() >= 6 && p.peer.starts_with(who))
+            })
+            .collect();
+        match m.as_slice() {
+            [one] => Ok(one),
+            [] => Err(MeshError::Invalid(format!(
+                "no peer `{who}` in the mesh; see `nexus mesh peers`"
+            ))),
+            _ => Err(MeshError::Invalid(format!(
+                "`{who}` matches several peers; use the peer id"
+            ))),
+        }
+    }
+
+    async fn await_ack(c: &Connection, id: &str) -> Result<(), MeshError> {
+        c.wait_for(
+            Duration::from_secs(10),
+            |f| matches!(f, Frame::Ack { id: a } if a == id),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn send_envelope(
+        &self,
+        c: &Connection,
+        to: &PeerInfo,
+        e: &Envelope,
+    ) -> Result<String, MeshError> {
+        let bytes = serde_json::to_vec(e).map_err(|e| MeshError::Invalid(e.to_string()))?;
+        c.send_dm(&self.identity, &to.peer, &to.x25519, &bytes)
+    }
+
+    /// Sends a text message; returns its id once the broker has it.
+    pub async fn send(&self, mesh: &str, to: &str, text: &str) -> Result<String, MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let peers = self.peers_on(&c).await?;
+        let p = Self::resolve(&peers, to)?;
+        let id = self.send_envelope(
+            &c,
+            p,
+            &Envelope::Text {
+                text: text.to_string(),
+            },
+        )?;
+        Self::await_ack(&c, &id).await?;
+        Ok(id)
+    }
+
+    /// Handles one frame: decrypts messages, stores keys, and (as an admin)
+    /// sends the root key to peers that joined.
+    async fn process(
+        &mut self,
+        mesh: &str,
+        c: &Connection,
+        peers: &[PeerInfo],
+        f: Frame,
+    ) -> Result<Option<Incoming>, MeshError> {
+        let name_of = |id: &str| {
+            peers
+                .iter()
+                .find(|p| p.peer == id)
+                .map_or_else(|| id.to_string(), |p| p.name.clone())
+        };
+        match f {
+            Frame::Dm {
+                ref id, ref from, ..
+            } => {
+                let sender = peers.iter().find(|p| &p.peer == from);
+                let Some(sender) = sender else {
+                    return Ok(Some(Incoming::Notice {
+                        text: format!("a message from unknown peer {from} was dropped"),
+                    }));
+                };
+                let plain = open_dm(&self.identity, &sender.x25519, &f)?;
+                match serde_json::from_slice::<Envelope>(&plain) {
+                    Ok(Envelope::Text { text }) => Ok(Some(Incoming::Dm {
+                        id: id.clone(),
+                        from: from.clone(),
+                        from_name: sender.name.clone(),
+                        text,
+                    })),
+                    Ok(Envelope::RootKey {
+                        mesh: m,
+                        epoch,
+                        key,
+                    }) if m == mesh => {
+                        let k: [u8; 32] = unhex(&key)?
+                            .try_into()
+                            .map_err(|_| MeshError::Invalid("bad root key".into()))?;
+                        self.set_root(mesh, epoch, &k)?;
+                        Ok(Some(Incoming::Notice {
+                            text: format!(
+                                "received the {mesh} key (epoch {epoch}) from {}",
+                                sender.name
+                            ),
+                        }))
+                    }
+                    _ => Ok(Some(Incoming::Notice {
+                        text: format!("an unreadable message from {} was dropped", sender.name),
+                    })),
+                }
+            }
+            Frame::Publish {
+                id,
+                from,
+                topic: t,
+                epoch,
+                nonce,
+                body,
+            } => {
+                let Some(root) = self.root_at(mesh, epoch)? else {
+                    return Ok(Some(Incoming::Notice {
+                        text: format!("a {t} message for key epoch {epoch} arrived before its key"),
+                    }));
+                };
+                let key = topic::topic_key(&root, &t, epoch)?;
+                let n: [u8; 24] = unhex(&nonce)?
+                    .try_into()
+                    .map_err(|_| MeshError::Invalid("bad nonce".into()))?;
+                let plain = topic::open(&key, &t, epoch, &from, &n, &unhex(&body)?)?;
+                Ok(Some(Incoming::Topic {
+                    id,
+                    topic: t,
+                    from_name: name_of(&from),
+                    from,
+                    text: String::from_utf8_lossy(&plain).into_owned(),
+                }))
+            }
+            Frame::MemberJoined { peer, name, x25519 } => {
+                let Some((epoch, root)) = self.root(mesh)? else {
+                    return Ok(None);
+                };
+                let info = PeerInfo {
+                    peer: peer.clone(),
+                    name: name.clone(),
+                    ed25519: String::new(),
+                    x25519,
+                    online: false,
+                    status: String::new(),
+                    summary: String::new(),
+                    caps: vec![],
+                    blocked: false,
+                };
+                let id = self.send_envelope(
+                    c,
+                    &info,
+                    &Envelope::RootKey {
+                        mesh: mesh.to_string(),
+                        epoch,
+                        key: hex(&root),
+                    },
+                )?;
+                Self::await_ack(c, &id).await?;
+                // The notice itself was queued for us: acknowledge it.
+                c.send(&Frame::Ack {
+                    id: format!("joined-{peer}"),
+                })?;
+                Ok(Some(Incoming::Notice {
+                    text: format!("{name} joined; sent them the mesh key"),
+                }))
+            }
+            Frame::Error { code, message } => Ok(Some(Incoming::Notice {
+                text: format!("broker: {code}: {message}"),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Fetches what is waiting (and, with `follow`, keeps listening),
+    /// calling `on` for each message.
+    pub async fn inbox(
+        &mut self,
+        mesh: &str,
+        follow: bool,
+        on: &mut dyn FnMut(&Incoming),
+    ) -> Result<(), MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let mut peers = self.peers_on(&c).await?;
+        let idle = if follow {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            Duration::from_millis(700)
+        };
+        while let Some(f) = c.recv_timeout(idle).await {
+            if let Frame::Dm { from, .. } | Frame::Publish { from, .. } = &f {
+                if !peers.iter().any(|p| &p.peer == from) {
+                    peers = self.peers_on(&c).await?;
+                }
+            }
+            if matches!(f, Frame::MemberJoined { .. }) {
+                peers = self.peers_on(&c).await.unwrap_or(peers);
+            }
+            if let Some(i) = self.process(mesh, &c, &peers, f).await? {
+                on(&i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `text` to `topic_name` under the current key epoch.
+    pub async fn publish(
+        &self,
+        mesh: &str,
+        topic_name: &str,
+        text: &str,
+    ) -> Result<String, MeshError> {
+        let (epoch, root) = self.root(mesh)?.ok_or_else(|| MeshError::Invalid("this peer has no mesh key yet: it arrives from the owner after joining (run `nexus mesh inbox`)".into()))?;
+        let key = topic::topic_key(&root, topic_name, epoch)?;
+        let from = self.identity.peer_id().to_string();
+        let (n, ct) = topic::seal(&key, topic_name, epoch, &from, text.as_bytes())?;
+        let id = crate::client::message_id()?;
+        let (c, _) = self.connect(mesh).await?;
+        c.send(&Frame::Publish {
+            id: id.clone(),
+            from,
+            topic: topic_name.to_string(),
+            epoch,
+            nonce: hex(&n),
+            body: hex(&ct),
+        })?;
+        Self::await_ack(&c, &id).await?;
+        Ok(id)
+    }
+
+    /// A page of `topic_name`'s history, newest first, decrypted.
+    pub async fn history(
+        &mut self,
+        mesh: &str,
+        topic_name: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, Incoming)>, MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let peers = self.peers_on(&c).await?;
+        c.send(&Frame::History {
+            topic: topic_name.to_string(),
+            before,
+            limit,
+        })?;
+        let Frame::HistoryPage { entries, .. } = c
+            .wait_for(Duration::from_secs(10), |f| {
+                matches!(f, Frame::HistoryPage { .. })
+            })
+            .await?
+        else {
+            return Err(MeshError::Io("no history from the broker".into()));
+        };
+        let mut out = Vec::new();
+        for (seq, f) in entries {
+            if let Some(i) = self.process(mesh, &c, &peers, f).await? {
+                out.push((seq, i));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records topic membership (topics are names; the key derives from the root).
+    pub fn topic(&mut self, mesh: &str, name: &str, join: bool) -> Result<(), MeshError> {
+        let m = self
+            .state
+            .meshes
+            .get_mut(mesh)
+            .ok_or_else(|| MeshError::Invalid(format!("not a member of `{mesh}`")))?;
+        m.topics.retain(|t| t != name);
+        if join {
+            m.topics.push(name.to_string());
+            m.topics.sort();
+        }
+        self.save()
+    }
+
+    /// Sends a request and waits for its `Done`.
+    pub async fn request(&self, mesh: &str, f: Frame) -> Result<(), MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        c.send(&f)?;
+        c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
+            .await
+            .map(|_| ())
+    }
+
+    /// Blocks a peer and rotates the mesh key: a new root for the next
+    /// epoch, sealed to every remaining member. Returns the new epoch.
+    pub async fn block(&mut self, mesh: &str, who: &str) -> Result<u32, MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let peers = self.peers_on(&c).await?;
+        let target = Self::resolve(&peers, who)?.clone();
+        c.send(&Frame::Block {
+            peer: target.peer.clone(),
+            blocked: true,
+        })?;
+        c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
+            .await?;
+        let epoch = self.root(mesh)?.map_or(0, |(e, _)| e + 1);
+        let root = random32()?;
+        self.set_root(mesh, epoch, &root)?;
+        let me = self.identity.peer_id().to_string();
+        for p in peers
+            .iter()
+            .filter(|p| p.peer != target.peer && p.peer != me && !p.blocked)
+        {
+            let id = self.send_envelope(
+                &c,
+                p,
+                &Envelope::RootKey {
+                    mesh: mesh.to_string(),
+                    epoch,
+                    key: hex(&*root),
+                },
+            )?;
+            Self::await_ack(&c, &id).await?;
+        }
+        Ok(epoch)
+    }
+
+    /// The safety number with `who`, in groups.
+    pub async fn verify(&self, mesh: &str, who: &str) -> Result<(PeerInfo, String), MeshError> {
+        let peers = self.peers(mesh).await?;
+        let p = Self::resolve(&peers, who)?.clone();
+        let theirs = unhex(&p.ed25519)?;
+        let me = self.identity.peer_id().to_string();
+        let digits = safety::safety_number(
+            &self.identity.ed25519_public(),
+            me.as_bytes(),
+            &theirs,
+            p.peer.as_bytes(),
+        );
+        Ok((p, safety::format_groups(&digits)))
+    }
+
+    /// Every root key this peer holds, for backups.
+    pub fn keys_for_backup(&self) -> Result<serde_json::Value, MeshError> {
+        let mut out = Vec::new();
+        for (mesh, m) in &self.state.meshes {
+            let mut roots = Vec::new();
+            for epoch in 0..=m.epoch.unwrap_or(0) {
+                if let Some(k) = self.root_at(mesh, epoch)? {
+                    roots.push(serde_json::json!({"epoch": epoch, "key": hex(&k)}));
+                }
+            }
+            out.push(serde_json::json!({"mesh": mesh, "membership": m, "roots": roots}));
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+
+    /// Restores an identity and its mesh keys from a backup.
+    pub fn restore(
+        home: NexusHome,
+        vault: Arc<dyn Vault>,
+        bytes: &[u8],
+        passphrase: &str,
+    ) -> Result<Peer, MeshError> {
+        let (id, meshes) = crate::backup::restore(bytes, passphrase)?;
+        store_identity(&*vault, &id)?;
+        let mut peer = Peer::load(home, vault, None)?;
+        for m in meshes.as_array().cloned().unwrap_or_default() {
+            let name = m["mesh"].as_str().unwrap_or_default().to_string();
+            let membership: Membership =
+                serde_json::from_value(m["membership"].clone()).unwrap_or_default();
+            peer.state.meshes.insert(name.clone(), membership);
+            peer.state.current.get_or_insert(name.clone());
+            for r in m["roots"].as_array().cloned().unwrap_or_default() {
+                let epoch = r["epoch"].as_u64().unwrap_or(0) as u32;
+                let k: [u8; 32] = unhex(r["key"].as_str().unwrap_or_default())?
+                    .try_into()
+                    .map_err(|_| MeshError::Invalid("bad key in backup".into()))?;
+                peer.set_root(&name, epoch, &k)?;
+            }
+        }
+        peer.save()?;
+        Ok(peer)
+    }
+}
