@@ -104,6 +104,10 @@ pub struct Broker {
     conns: Mutex<HashMap<ConnId, Conn>>,
     online: Mutex<HashMap<(String, String), ConnId>>,
     next: Mutex<ConnId>,
+    /// Members by mesh, loaded once per mesh and written through: the hot
+    /// path (every frame checks its sender, every publish fans out) never
+    /// reads the database.
+    members: Mutex<HashMap<String, Arc<HashMap<String, Member>>>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -133,7 +137,36 @@ impl Broker {
             conns: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
             next: Mutex::new(0),
+            members: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn mesh_members(&self, mesh: &str) -> Result<Arc<HashMap<String, Member>>, crate::MeshError> {
+        if let Some(m) = lock(&self.members).get(mesh) {
+            return Ok(m.clone());
+        }
+        let loaded: HashMap<String, Member> = self
+            .store
+            .members(mesh)?
+            .into_iter()
+            .map(|m| (m.peer.clone(), m))
+            .collect();
+        let loaded = Arc::new(loaded);
+        lock(&self.members).insert(mesh.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, crate::MeshError> {
+        Ok(self.mesh_members(mesh)?.get(peer).cloned())
+    }
+
+    fn put_member(&self, m: &Member) -> Result<(), crate::MeshError> {
+        self.store.put_member(m)?;
+        let current = self.mesh_members(&m.mesh)?;
+        let mut next = (*current).clone();
+        next.insert(m.peer.clone(), m.clone());
+        lock(&self.members).insert(m.mesh.clone(), Arc::new(next));
+        Ok(())
     }
 
     /// A new connection.
@@ -246,7 +279,7 @@ impl Broker {
                         format!("this broker has no mesh `{mesh}`"),
                     ));
                 };
-                let Some(member) = self.store.member(mesh, peer)? else {
+                let Some(member) = self.member(mesh, peer)? else {
                     return Ok(err(
                         conn,
                         "not_a_member",
@@ -323,7 +356,7 @@ impl Broker {
                     ));
                 }
                 let peer = PeerId::of(&ed).to_string();
-                self.store.put_member(&Member {
+                self.put_member(&Member {
                     mesh: mesh.clone(),
                     peer: peer.clone(),
                     ed25519: key.clone(),
@@ -382,7 +415,7 @@ impl Broker {
                     ));
                 }
                 let peer = PeerId::of(&ed).to_string();
-                if let Some(existing) = self.store.member(&inv.mesh, &peer)? {
+                if let Some(existing) = self.member(&inv.mesh, &peer)? {
                     if existing.blocked {
                         return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
                     }
@@ -394,7 +427,7 @@ impl Broker {
                             "the invite has been used its maximum number of times",
                         ));
                     }
-                    self.store.put_member(&Member {
+                    self.put_member(&Member {
                         mesh: inv.mesh.clone(),
                         peer: peer.clone(),
                         ed25519: key.clone(),
@@ -413,9 +446,8 @@ impl Broker {
                     name: name.clone(),
                     x25519: x25519.clone(),
                 };
-                for admin in self
-                    .store
-                    .members(&inv.mesh)?
+                let admins: Vec<Member> = self.mesh_members(&inv.mesh)?.values().cloned().collect();
+                for admin in admins
                     .into_iter()
                     .filter(|a| a.caps.contains(&Capability::Admin) && a.peer != peer)
                 {
@@ -468,7 +500,7 @@ impl Broker {
         me: &str,
         frame: Frame,
     ) -> Result<Vec<Out>, crate::MeshError> {
-        let member = match self.store.member(mesh, me)? {
+        let member = match self.member(mesh, me)? {
             Some(m) if !m.blocked => m,
             _ => {
                 return Ok(vec![
@@ -502,7 +534,7 @@ impl Broker {
                         "a message's sender must be the connected peer",
                     ));
                 }
-                match self.store.member(mesh, to)? {
+                match self.member(mesh, to)? {
                     Some(r) if !r.blocked => {}
                     _ => {
                         return Ok(err(
@@ -538,15 +570,14 @@ impl Broker {
                 }
                 let bytes = frame.encode();
                 self.store.append_topic(mesh, topic, &bytes)?;
+                let members = self.mesh_members(mesh)?;
                 let online = lock(&self.online);
-                let mut out: Vec<Out> = self
-                    .store
-                    .members(mesh)?
-                    .into_iter()
+                let mut out: Vec<Out> = members
+                    .values()
                     .filter(|m| m.peer != me && !m.blocked && m.caps.contains(&Capability::Read))
                     .filter_map(|m| {
                         online
-                            .get(&(mesh.to_string(), m.peer))
+                            .get(&(mesh.to_string(), m.peer.clone()))
                             .map(|c| Out::Send(*c, bytes.clone()))
                     })
                     .collect();
@@ -558,10 +589,10 @@ impl Broker {
                 Ok(Vec::new())
             }
             Frame::ListPeers => {
+                let mut all: Vec<Member> = self.mesh_members(mesh)?.values().cloned().collect();
+                all.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let online = lock(&self.online);
-                let peers = self
-                    .store
-                    .members(mesh)?
+                let peers = all
                     .into_iter()
                     .map(|m| PeerInfo {
                         online: online.contains_key(&(mesh.to_string(), m.peer.clone())),
@@ -589,7 +620,7 @@ impl Broker {
                 if let Some(s) = summary {
                     m.summary = s.chars().take(500).collect();
                 }
-                self.store.put_member(&m)?;
+                self.put_member(&m)?;
                 Ok(vec![Out::Send(
                     conn,
                     Frame::Done {
@@ -602,7 +633,7 @@ impl Broker {
                 if !can(Capability::Admin) {
                     return Ok(err(conn, "forbidden", "only admins change grants"));
                 }
-                let Some(mut target) = self.store.member(mesh, &peer)? else {
+                let Some(mut target) = self.member(mesh, &peer)? else {
                     return Ok(err(
                         conn,
                         "unknown_peer",
@@ -620,7 +651,7 @@ impl Broker {
                         target.caps.push(c);
                     }
                 }
-                self.store.put_member(&target)?;
+                self.put_member(&target)?;
                 Ok(vec![Out::Send(
                     conn,
                     Frame::Done {
@@ -633,7 +664,7 @@ impl Broker {
                 if !can(Capability::Admin) {
                     return Ok(err(conn, "forbidden", "only admins block peers"));
                 }
-                let Some(mut target) = self.store.member(mesh, &peer)? else {
+                let Some(mut target) = self.member(mesh, &peer)? else {
                     return Ok(err(
                         conn,
                         "unknown_peer",
@@ -641,7 +672,7 @@ impl Broker {
                     ));
                 };
                 target.blocked = blocked;
-                self.store.put_member(&target)?;
+                self.put_member(&target)?;
                 let mut out = vec![Out::Send(
                     conn,
                     Frame::Done {

@@ -1,0 +1,380 @@
+//! `nexus-loadgen`: N publishers, M subscribers, messages of S bytes over
+//! loopback, against the Nexus broker (WebSocket, SQLite persistence on,
+//! topic messages encrypted with XChaCha20-Poly1305) and, in the same run,
+//! against `nats-server` core pub/sub driven through `async-nats` with the
+//! same shape. Reports delivered msgs/s and p50/p99 publish-to-receive
+//! latency for each.
+//!
+//! ```sh
+//! apt-get install nats-server     # Debian
+//! cargo run --release -p nexus-benches --bin nexus-loadgen -- \
+//!     --publishers 4 --subscribers 4 --size 256 --messages 20000
+//! cargo run --release -p nexus-benches --bin nexus-loadgen -- --rate 10000 --messages 50000
+//! cargo run --release -p nexus-benches --bin nexus-loadgen -- --peers 1000
+//! ```
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::StreamExt;
+use nexus_core::SystemClock;
+use nexus_mesh::auth::Invite;
+use nexus_mesh::broker::{Broker, Limits};
+use nexus_mesh::client::Connection;
+use nexus_mesh::frame::Frame;
+use nexus_mesh::identity::{hex, unhex};
+use nexus_mesh::store::SqliteStore;
+use nexus_mesh::{server, topic, Identity};
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Publishing connections.
+    #[arg(long, default_value_t = 4)]
+    publishers: usize,
+    /// Subscribing connections.
+    #[arg(long, default_value_t = 4)]
+    subscribers: usize,
+    /// Message payload bytes (before encryption).
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Messages in total, across publishers.
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    /// Total publish rate, msgs/s (0: as fast as acknowledgements allow).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Instead: connect this many peers at once and report.
+    #[arg(long, default_value_t = 0)]
+    peers: usize,
+    /// Skip the NATS run.
+    #[arg(long)]
+    no_nats: bool,
+}
+
+fn micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+struct Report {
+    name: &'static str,
+    delivered: usize,
+    secs: f64,
+    lat: Vec<u64>,
+}
+
+impl Report {
+    fn print(&mut self) -> (f64, f64, f64) {
+        self.lat.sort_unstable();
+        let p = |q: f64| {
+            self.lat
+                .get(((self.lat.len() as f64 * q) as usize).min(self.lat.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        let rate = self.delivered as f64 / self.secs;
+        let (p50, p99) = (p(0.50), p(0.99));
+        println!(
+            "{:<7} delivered {:>8} msgs in {:>6.2}s = {:>9.0} msgs/s   p50 {:>7.3} ms   p99 {:>7.3} ms",
+            self.name, self.delivered, self.secs, rate, p50, p99
+        );
+        (rate, p50, p99)
+    }
+}
+
+fn pacing(args: &Args) -> Option<Duration> {
+    (args.rate > 0).then(|| Duration::from_secs_f64(args.publishers as f64 / args.rate as f64))
+}
+
+async fn nexus(args: &Args) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("broker.db")).unwrap());
+    // The load generator measures throughput, not the per-peer rate limit.
+    let limits = Limits {
+        rate_per_sec: 1_000_000,
+        burst: 1_000_000,
+        ..Limits::default()
+    };
+    let broker = Arc::new(Broker::new(store, Arc::new(SystemClock), limits));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let _task = server::serve(listener, broker);
+    let owner = Identity::generate("owner").unwrap();
+    let oc = Connection::open(&url).await.unwrap();
+    oc.create_mesh(&owner, "bench").await.unwrap();
+    let n = args.publishers + args.subscribers;
+    let invite = Invite::new(&owner, "bench", &url, "member", u64::MAX / 2, n as u32).unwrap();
+    let root = [7u8; 32];
+    let key = topic::topic_key(&root, "load", 0).unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    // Each subscriber receives every message.
+    let expected = (args.messages / args.publishers * args.publishers) as u64;
+    let mut subs = Vec::new();
+    for i in 0..args.subscribers {
+        let id = Identity::generate(format!("sub{i}")).unwrap();
+        let c = Connection::open(&url).await.unwrap();
+        c.join(&id, &invite).await.unwrap();
+        let key = key.clone();
+        let received = received.clone();
+        subs.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while let Some(f) = c.recv_timeout(Duration::from_secs(10)).await {
+                if let Frame::Publish {
+                    from, nonce, body, ..
+                } = f
+                {
+                    let n: [u8; 24] = unhex(&nonce).unwrap().try_into().unwrap();
+                    let plain =
+                        topic::open(&key, "load", 0, &from, &n, &unhex(&body).unwrap()).unwrap();
+                    let sent = u64::from_be_bytes(plain[..8].try_into().unwrap());
+                    lat.push(micros().saturating_sub(sent));
+                    received.fetch_add(1, Ordering::Relaxed);
+                    if lat.len() as u64 == expected {
+                        break;
+                    }
+                }
+            }
+            (lat, Instant::now())
+        }));
+    }
+    let per = args.messages / args.publishers;
+    let start = Instant::now();
+    let mut pubs = Vec::new();
+    for i in 0..args.publishers {
+        let id = Identity::generate(format!("pub{i}")).unwrap();
+        let c = Connection::open(&url).await.unwrap();
+        c.join(&id, &invite).await.unwrap();
+        let key = key.clone();
+        let size = args.size;
+        let gap = pacing(args);
+        pubs.push(tokio::spawn(async move {
+            let from = id.peer_id().to_string();
+            let window = 64usize;
+            let mut outstanding = 0usize;
+            let mut next = Instant::now();
+            for k in 0..per {
+                if let Some(g) = gap {
+                    // Keep the average rate exact despite the timer's 1 ms
+                    // granularity: sleep only when well ahead of schedule.
+                    next += g;
+                    if next > Instant::now() + Duration::from_millis(2) {
+                        tokio::time::sleep_until(next.into()).await;
+                    }
+                }
+                let mut payload = vec![0u8; size.max(8)];
+                payload[..8].copy_from_slice(&micros().to_be_bytes());
+                let (n, ct) = topic::seal(&key, "load", 0, &from, &payload).unwrap();
+                c.send(&Frame::Publish {
+                    id: format!("{from}-{k}"),
+                    from: from.clone(),
+                    topic: "load".into(),
+                    epoch: 0,
+                    nonce: hex(&n),
+                    body: hex(&ct),
+                })
+                .unwrap();
+                outstanding += 1;
+                while outstanding >= window {
+                    if let Some(Frame::Ack { .. }) = c.recv_timeout(Duration::from_secs(10)).await {
+                        outstanding -= 1;
+                    }
+                }
+            }
+            while outstanding > 0 {
+                match c.recv_timeout(Duration::from_secs(10)).await {
+                    Some(Frame::Ack { .. }) => outstanding -= 1,
+                    None => break,
+                    _ => {}
+                }
+            }
+        }));
+    }
+    for p in pubs {
+        p.await.unwrap();
+    }
+    let (lat, end) = collect(subs).await;
+    Report {
+        name: "nexus",
+        delivered: lat.len(),
+        secs: (end - start).as_secs_f64(),
+        lat,
+    }
+}
+
+/// All latencies, and when the last subscriber got its last message.
+async fn collect(subs: Vec<tokio::task::JoinHandle<(Vec<u64>, Instant)>>) -> (Vec<u64>, Instant) {
+    let mut lat = Vec::new();
+    let mut end: Option<Instant> = None;
+    for s in subs {
+        let (l, t) = s.await.unwrap();
+        lat.extend(l);
+        end = Some(end.map_or(t, |e| e.max(t)));
+    }
+    (lat, end.unwrap_or_else(Instant::now))
+}
+
+async fn nats(args: &Args) -> Option<Report> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let url = format!("nats://127.0.0.1:{port}");
+    let received = Arc::new(AtomicU64::new(0));
+    let per = args.messages / args.publishers;
+    let expected = (per * args.publishers) as u64;
+    let mut subs = Vec::new();
+    for _ in 0..args.subscribers {
+        let c = async_nats::connect(&url).await.ok()?;
+        let mut sub = c.subscribe("load").await.ok()?;
+        c.flush().await.ok()?;
+        let received = received.clone();
+        subs.push(tokio::spawn(async move {
+            let _keep = c;
+            let mut lat = Vec::new();
+            let mut last = Instant::now();
+            while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(10), sub.next()).await
+            {
+                let sent = u64::from_be_bytes(m.payload[..8].try_into().unwrap());
+                lat.push(micros().saturating_sub(sent));
+                last = Instant::now();
+                received.fetch_add(1, Ordering::Relaxed);
+                if lat.len() as u64 == expected {
+                    break;
+                }
+            }
+            // Core NATS drops messages for slow consumers: time the run to
+            // the last message that did arrive, and report the shortfall.
+            (lat, last)
+        }));
+    }
+    let start = Instant::now();
+    let mut pubs = Vec::new();
+    for _ in 0..args.publishers {
+        let c = async_nats::connect(&url).await.ok()?;
+        let size = args.size;
+        let gap = pacing(args);
+        pubs.push(tokio::spawn(async move {
+            let mut next = Instant::now();
+            for _ in 0..per {
+                if let Some(g) = gap {
+                    // Keep the average rate exact despite the timer's 1 ms
+                    // granularity: sleep only when well ahead of schedule.
+                    next += g;
+                    if next > Instant::now() + Duration::from_millis(2) {
+                        tokio::time::sleep_until(next.into()).await;
+                    }
+                }
+                let mut payload = vec![0u8; size.max(8)];
+                payload[..8].copy_from_slice(&micros().to_be_bytes());
+                if c.publish("load", payload.into()).await.is_err() {
+                    break;
+                }
+            }
+            let _ = c.flush().await;
+        }));
+    }
+    for p in pubs {
+        p.await.unwrap();
+    }
+    let (lat, end) = collect(subs).await;
+    let r = Report {
+        name: "nats",
+        delivered: lat.len(),
+        secs: (end - start).as_secs_f64(),
+        lat,
+    };
+    let _ = child.kill();
+    Some(r)
+}
+
+async fn many_peers(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("broker.db")).unwrap());
+    let broker = Arc::new(Broker::new(store, Arc::new(SystemClock), Limits::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let _task = server::serve(listener, broker.clone());
+    let owner = Identity::generate("owner").unwrap();
+    let oc = Connection::open(&url).await.unwrap();
+    oc.create_mesh(&owner, "many").await.unwrap();
+    let invite = Invite::new(&owner, "many", &url, "member", u64::MAX / 2, n as u32).unwrap();
+    let start = Instant::now();
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let id = Identity::generate(format!("p{i}")).unwrap();
+        let c = Connection::open(&url).await.unwrap();
+        c.join(&id, &invite).await.unwrap();
+        conns.push((id, c));
+    }
+    let joined = start.elapsed();
+    // Everyone online at once; a DM from the last to the first still flows.
+    let (last, lc) = conns.last().unwrap();
+    let (first, fc) = &conns[0];
+    let t = Instant::now();
+    lc.send_dm(
+        last,
+        first.peer_id().as_str(),
+        &hex(&first.x25519_public()),
+        b"ping",
+    )
+    .unwrap();
+    while !matches!(
+        fc.recv_timeout(Duration::from_secs(10)).await,
+        Some(Frame::Dm { .. }) | None
+    ) {}
+    println!(
+        "peers   {n} peers joined and stayed connected in {:.2}s ({} open connections); a DM across them took {:.2} ms",
+        joined.as_secs_f64(),
+        broker.connections(),
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if args.peers > 0 {
+        many_peers(args.peers).await;
+        return;
+    }
+    println!(
+        "load: {} publishers, {} subscribers, {} messages of {} bytes, rate {}",
+        args.publishers,
+        args.subscribers,
+        args.messages,
+        args.size,
+        if args.rate == 0 {
+            "unpaced".to_string()
+        } else {
+            format!("{} msgs/s", args.rate)
+        }
+    );
+    let (nexus_rate, _, _) = nexus(&args).await.print();
+    if !args.no_nats {
+        match nats(&args).await {
+            Some(mut r) => {
+                let (nats_rate, _, _) = r.print();
+                println!(
+                    "ratio   nexus/nats throughput = {:.2}",
+                    nexus_rate / nats_rate
+                );
+            }
+            None => println!("nats    not run: install nats-server (apt-get install nats-server)"),
+        }
+    }
+}
