@@ -292,6 +292,10 @@ async fn nats(args: &Args) -> Option<Report> {
         p.await.unwrap();
     }
     let (lat, end) = collect(subs).await;
+    let dropped = expected as usize * args.subscribers - lat.len();
+    if dropped > 0 {
+        println!("nats    dropped {dropped} messages (core NATS is at-most-once: slow consumers lose them)");
+    }
     let r = Report {
         name: "nats",
         delivered: lat.len(),

@@ -176,11 +176,16 @@ impl Connection {
     }
 
     async fn expect_welcome(&self) -> Result<u32, MeshError> {
-        match self.recv_timeout(std::time::Duration::from_secs(10)).await {
-            Some(Frame::Welcome { queued }) => Ok(queued),
-            Some(Frame::Error { code, message }) => Err(MeshError::Refused { code, message }),
-            Some(other) => Err(MeshError::Invalid(format!("unexpected answer: {other:?}"))),
-            None => Err(MeshError::Io("the broker closed the connection".into())),
+        // A topic message can overtake the welcome (the peer is online the
+        // moment the broker accepts it): keep such frames for `recv`.
+        match self
+            .wait_for(std::time::Duration::from_secs(10), |f| {
+                matches!(f, Frame::Welcome { .. })
+            })
+            .await?
+        {
+            Frame::Welcome { queued } => Ok(queued),
+            _ => Err(MeshError::Io("no welcome from the broker".into())),
         }
     }
 

@@ -254,6 +254,29 @@ impl SqliteStore {
         c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         c.execute_batch(SCHEMA).map_err(db)?;
+        // Checkpoints fsync; run them off the message path, on their own
+        // connection, instead of inside whichever commit crosses the
+        // threshold (that commit's latency would spike).
+        c.pragma_update(None, "wal_autocheckpoint", 0).map_err(db)?;
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("nexus-broker-checkpoint".into())
+            .spawn(move || {
+                let Ok(cp) = Connection::open(&path) else {
+                    return;
+                };
+                let _ = cp.busy_timeout(std::time::Duration::from_secs(1));
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    // PASSIVE never blocks writers; stop when the file is gone.
+                    if !path.exists()
+                        || cp.execute_batch("PRAGMA wal_checkpoint(PASSIVE);").is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| MeshError::Storage(e.to_string()))?;
         Ok(SqliteStore {
             conn: Mutex::new(c),
         })
