@@ -719,3 +719,129 @@ impl Broker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::sign_hello;
+    use crate::identity::{hex, Identity};
+    use crate::store::MemoryStore;
+    use nexus_core::ManualClock;
+
+    fn decode(out: &[Out]) -> Vec<Frame> {
+        out.iter()
+            .filter_map(|o| match o {
+                Out::Send(_, b) => Frame::decode(b).ok(),
+                Out::Close(_) => None,
+            })
+            .collect()
+    }
+
+    fn create(b: &Broker, c: ConnId, owner: &Identity, now: u64) -> Vec<Frame> {
+        let key = hex(&owner.ed25519_public());
+        let x = hex(&owner.x25519_public());
+        let sig = hex(&owner.sign(&create_payload("lab", &key, &x, "o", now)));
+        decode(
+            &b.handle(
+                c,
+                &Frame::CreateMesh {
+                    mesh: "lab".into(),
+                    key,
+                    x25519: x,
+                    name: "o".into(),
+                    ts: now,
+                    sig,
+                }
+                .encode(),
+            ),
+        )
+    }
+
+    #[test]
+    fn the_rate_limit_answers_with_an_error_frame_and_refills_with_time() {
+        let clock = ManualClock::new(1_795_219_200_000);
+        let limits = Limits {
+            rate_per_sec: 10,
+            burst: 5,
+            ..Limits::default()
+        };
+        let b = Broker::new(
+            Arc::new(MemoryStore::default()),
+            Arc::new(clock.clone()),
+            limits,
+        );
+        let c = b.connect();
+        let owner = Identity::generate("o").unwrap();
+        assert!(matches!(
+            create(&b, c, &owner, clock.now_millis())[0],
+            Frame::Welcome { .. }
+        ));
+        let mut codes = Vec::new();
+        for _ in 0..6 {
+            let f = decode(&b.handle(c, &Frame::ListPeers.encode()));
+            codes.push(match &f[0] {
+                Frame::Error { code, .. } => code.clone(),
+                _ => "ok".into(),
+            });
+        }
+        // Burst of 5, one spent on the create: 4 answers, then refusals.
+        assert_eq!(
+            codes,
+            ["ok", "ok", "ok", "ok", "rate_limited", "rate_limited"]
+        );
+        clock.advance(std::time::Duration::from_millis(500)); // +5 tokens
+        assert!(matches!(
+            decode(&b.handle(c, &Frame::ListPeers.encode()))[0],
+            Frame::PeerList { .. }
+        ));
+    }
+
+    #[test]
+    fn a_hello_outside_the_skew_window_is_refused() {
+        let clock = ManualClock::new(1_795_219_200_000);
+        let b = Broker::new(
+            Arc::new(MemoryStore::default()),
+            Arc::new(clock.clone()),
+            Limits::default(),
+        );
+        let owner = Identity::generate("o").unwrap();
+        create(&b, b.connect(), &owner, clock.now_millis());
+        let c = b.connect();
+        let late = sign_hello(
+            &owner,
+            "lab",
+            clock.now_millis() - 61_000,
+            "0123456789abcdef0123",
+        );
+        let f = decode(&b.handle(c, &late.encode()));
+        assert!(
+            matches!(&f[0], Frame::Error { code, message } if code == "bad_hello" && message.contains("clock"))
+        );
+        let ok = sign_hello(
+            &owner,
+            "lab",
+            clock.now_millis() - 59_000,
+            "0123456789abcdef0124",
+        );
+        assert!(matches!(
+            decode(&b.handle(c, &ok.encode()))[0],
+            Frame::Welcome { .. }
+        ));
+        // A second connection for the same peer replaces the first.
+        let c2 = b.connect();
+        let again = sign_hello(&owner, "lab", clock.now_millis(), "0123456789abcdef0125");
+        assert!(b.handle(c2, &again.encode()).contains(&Out::Close(c)));
+    }
+
+    #[test]
+    fn unauthenticated_connections_can_only_say_hello() {
+        let b = Broker::new(
+            Arc::new(MemoryStore::default()),
+            Arc::new(nexus_core::SystemClock),
+            Limits::default(),
+        );
+        let c = b.connect();
+        let f = decode(&b.handle(c, &Frame::ListPeers.encode()));
+        assert!(matches!(&f[0], Frame::Error { code, .. } if code == "unauthenticated"));
+    }
+}
