@@ -293,6 +293,22 @@ impl<S: ProviderSource> EscalationEngine<S> {
         }
     }
 
+    /// Records a skipped tier and adds it to the attempts.
+    fn skip_recorded(
+        &self,
+        attempts: &mut Vec<Attempt>,
+        request_id: &str,
+        category: Category,
+        (i, t, estimate): (usize, &PreparedTier, Usd),
+        provider: &str,
+        reason: String,
+    ) -> Result<(), AskError> {
+        let a = self.skip(i, t, estimate, reason);
+        self.record(request_id, category, i, provider, None, &a)?;
+        attempts.push(a);
+        Ok(())
+    }
+
     fn record(
         &self,
         request_id: &str,
@@ -392,26 +408,26 @@ impl<S: ProviderSource> EscalationEngine<S> {
             )?;
             if let Some(until) = cooling_until(&recent, &self.cooldown, self.clock.now_millis()) {
                 let secs = until.saturating_sub(self.clock.now_millis()).div_ceil(1000);
-                let a = self.skip(
-                    i,
-                    t,
-                    estimate,
+                self.skip_recorded(
+                    &mut attempts,
+                    &request_id,
+                    category,
+                    (i, t, estimate),
+                    "",
                     format!("cooling down for {secs}s after repeated failures"),
-                );
-                self.record(&request_id, category, i, "", None, &a)?;
-                attempts.push(a);
+                )?;
                 continue;
             }
             if let Some(cap) = t.tier.max_cost_per_request {
                 if estimate > cap {
-                    let a = self.skip(
-                        i,
-                        t,
-                        estimate,
+                    self.skip_recorded(
+                        &mut attempts,
+                        &request_id,
+                        category,
+                        (i, t, estimate),
+                        "",
                         format!("estimated {estimate} exceeds this tier's cap of {cap}"),
-                    );
-                    self.record(&request_id, category, i, "", None, &a)?;
-                    attempts.push(a);
+                    )?;
                     continue;
                 }
             }
@@ -419,9 +435,14 @@ impl<S: ProviderSource> EscalationEngine<S> {
                 Admission::Admit => {}
                 Admission::Skip(reason) => {
                     budget_skip.get_or_insert_with(|| reason.clone());
-                    let a = self.skip(i, t, estimate, reason);
-                    self.record(&request_id, category, i, "", None, &a)?;
-                    attempts.push(a);
+                    self.skip_recorded(
+                        &mut attempts,
+                        &request_id,
+                        category,
+                        (i, t, estimate),
+                        "",
+                        reason,
+                    )?;
                     continue;
                 }
                 Admission::BudgetExhausted(reason) => {
@@ -432,9 +453,14 @@ impl<S: ProviderSource> EscalationEngine<S> {
             let (provider_name, provider, wire_model) = match self.source.provider(&t.tier.model) {
                 Ok(p) => p,
                 Err(e) => {
-                    let a = self.skip(i, t, estimate, e.to_string());
-                    self.record(&request_id, category, i, "", None, &a)?;
-                    attempts.push(a);
+                    self.skip_recorded(
+                        &mut attempts,
+                        &request_id,
+                        category,
+                        (i, t, estimate),
+                        "",
+                        e.to_string(),
+                    )?;
                     continue;
                 }
             };
@@ -444,15 +470,15 @@ impl<S: ProviderSource> EscalationEngine<S> {
                 .ledger
                 .reserve(&today, estimate, policy.daily_budget())?
             else {
-                let a = self.skip(
-                    i,
-                    t,
-                    estimate,
-                    "another request took the rest of the daily budget".into(),
-                );
                 budget_skip.get_or_insert_with(|| "the rest of the daily budget was taken".into());
-                self.record(&request_id, category, i, &provider_name, None, &a)?;
-                attempts.push(a);
+                self.skip_recorded(
+                    &mut attempts,
+                    &request_id,
+                    category,
+                    (i, t, estimate),
+                    &provider_name,
+                    "another request took the rest of the daily budget".into(),
+                )?;
                 continue;
             };
 

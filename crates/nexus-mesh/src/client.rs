@@ -100,6 +100,12 @@ impl Connection {
         {
             return Some(f);
         }
+        self.next_fresh().await
+    }
+
+    /// The next frame off the wire: direct messages are acknowledged, and
+    /// repeats of one already seen are skipped (delivery is at-least-once).
+    async fn next_fresh(&self) -> Option<Frame> {
         loop {
             let f = self.inbox.lock().await.recv().await?;
             if let Frame::Dm { id, .. } = &f {
@@ -128,24 +134,7 @@ impl Connection {
         let mut aside = Vec::new();
         let result = loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let next = tokio::time::timeout(left, async {
-                loop {
-                    let f = self.inbox.lock().await.recv().await?;
-                    if let Frame::Dm { id, .. } = &f {
-                        let _ = self.send(&Frame::Ack { id: id.clone() });
-                        let fresh = self
-                            .seen
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(id.clone());
-                        if !fresh {
-                            continue;
-                        }
-                    }
-                    return Some(f);
-                }
-            })
-            .await;
+            let next = tokio::time::timeout(left, self.next_fresh()).await;
             match next {
                 Ok(Some(f)) if want(&f) => break Ok(f),
                 Ok(Some(Frame::Error { code, message })) => {
