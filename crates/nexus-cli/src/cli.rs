@@ -374,10 +374,13 @@ pub(crate) enum MeshCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Join a mesh with an invite link.
+    /// Join a mesh with an invite link, or a short code and --broker.
     Join {
-        /// nexus://join/... (or the bare code).
+        /// nexus://join/..., the full code, or a short code like ABCD-EF01-2345-6789.
         link: String,
+        /// The broker, for a short code.
+        #[arg(long)]
+        broker: Option<String>,
         /// Your display name in the mesh.
         #[arg(long = "name")]
         alias: String,

@@ -77,6 +77,37 @@ async fn three_peers_through_the_cli() {
     let o = carol.run(&["mesh", "join", &link, "--name", "carol"]).await;
     assert_eq!(o.status.code(), Some(25), "{}", stderr(&o));
     assert!(stderr(&o).contains("invite_spent"));
+    // A short code, registered at the broker, works with --broker.
+    let o = owner.run(&["mesh", "invite", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let short = v["short_code"].as_str().unwrap().to_string();
+    assert_eq!(short.len(), 19, "{short}");
+    let o = carol
+        .run(&[
+            "mesh",
+            "join",
+            "0000-0000-0000-0000",
+            "--broker",
+            &url,
+            "--name",
+            "carol",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(25));
+    assert!(stderr(&o).contains("unknown_invite"), "{}", stderr(&o));
+    let o = carol
+        .run(&["mesh", "join", &short.to_lowercase(), "--name", "carol"])
+        .await;
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a short code needs --broker: {}",
+        stderr(&o)
+    );
+    let o = carol
+        .run(&["mesh", "join", &short, "--broker", &url, "--name", "carol"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // The owner comes online and seals the mesh key to the newcomers.
     let o = owner.run(&["mesh", "inbox"]).await;

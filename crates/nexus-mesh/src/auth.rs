@@ -268,6 +268,13 @@ impl Invite {
         b64url(&serde_json::to_vec(self).unwrap_or_default())
     }
 
+    /// The short code: 64 bits of the invite's random id, in four groups
+    /// (`ABCD-EF01-2345-6789`). The broker the owner registered it with
+    /// hands out the full, signed invite for it.
+    pub fn short_code(&self) -> String {
+        normalize_short(&self.id.chars().take(16).collect::<String>())
+    }
+
     /// The link `nexus://join/<code>`.
     pub fn link(&self) -> String {
         format!("nexus://join/{}", self.code())
@@ -281,6 +288,26 @@ impl Invite {
         serde_json::from_slice(&bytes)
             .map_err(|_| MeshError::Invalid("the invite code is damaged".into()))
     }
+}
+
+/// Canonical form of a short code: upper-case hex in groups of four.
+pub fn normalize_short(s: &str) -> String {
+    let hex: String = s
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Whether `s` looks like a short code rather than a link or full code.
+pub fn is_short_code(s: &str) -> bool {
+    let hex: Vec<char> = s.chars().filter(|c| *c != '-').collect();
+    hex.len() == 16 && hex.iter().all(char::is_ascii_hexdigit)
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -460,6 +460,17 @@ impl Broker {
                 }
                 Ok(out)
             }
+            Frame::GetInvite { short } => {
+                let short = crate::auth::normalize_short(short);
+                Ok(match self.store.invite_code(&short)? {
+                    Some(code) => vec![Out::Send(conn, Frame::InviteCode { code }.encode())],
+                    None => err(
+                        conn,
+                        "unknown_invite",
+                        "no invite has this code on this broker; check it, or ask for a new one",
+                    ),
+                })
+            }
             _ => Ok(err(
                 conn,
                 "unauthenticated",
@@ -686,6 +697,33 @@ impl Broker {
                     }
                 }
                 Ok(out)
+            }
+            Frame::PutInvite { code } => {
+                if !can(Capability::Admin) {
+                    return Ok(err(conn, "forbidden", "only admins publish invites"));
+                }
+                let Ok(inv) = Invite::parse(&code) else {
+                    return Ok(err(conn, "bad_invite", "the invite code is not valid"));
+                };
+                if inv.mesh != mesh {
+                    return Ok(err(conn, "bad_invite", "the invite is for another mesh"));
+                }
+                let owner = self
+                    .store
+                    .mesh(mesh)?
+                    .map(|m| m.owner_key)
+                    .unwrap_or_default();
+                if let Err(e) = inv.verify(&owner, self.clock.now_millis()) {
+                    return Ok(err(conn, "bad_invite", e.to_string()));
+                }
+                self.store.put_invite_code(&inv.short_code(), &code)?;
+                Ok(vec![Out::Send(
+                    conn,
+                    Frame::Done {
+                        what: "invite".into(),
+                    }
+                    .encode(),
+                )])
             }
             Frame::History {
                 topic,

@@ -155,6 +155,21 @@ pub enum Frame {
         /// `(sequence, frame)`.
         entries: Vec<(u64, Frame)>,
     },
+    /// Admin: make an invite fetchable by its short code.
+    PutInvite {
+        /// The full invite code.
+        code: String,
+    },
+    /// Anyone: fetch an invite by its short code.
+    GetInvite {
+        /// The short code (`ABCD-EF01-2345-6789`).
+        short: String,
+    },
+    /// The invite a short code stands for.
+    InviteCode {
+        /// The full invite code.
+        code: String,
+    },
     /// A request succeeded.
     Done {
         /// What was done.
@@ -212,6 +227,9 @@ impl Frame {
             Frame::History { .. } => 15,
             Frame::HistoryPage { .. } => 16,
             Frame::Done { .. } => 17,
+            Frame::PutInvite { .. } => 18,
+            Frame::GetInvite { .. } => 19,
+            Frame::InviteCode { .. } => 20,
         }
     }
 

@@ -279,8 +279,9 @@ impl Peer {
         self.set_root(mesh, 0, &root)
     }
 
-    /// An invite to `mesh` (owner only).
-    pub fn invite(
+    /// An invite to `mesh` (owner only), registered at the broker so its
+    /// short code works too.
+    pub async fn invite(
         &self,
         mesh: &str,
         expires: Duration,
@@ -293,19 +294,44 @@ impl Peer {
                 "only the mesh's owner signs invites".into(),
             ));
         }
-        Invite::new(
+        let inv = Invite::new(
             &self.identity,
             mesh,
             &m.broker,
             role,
             now_ms() + expires.as_millis() as u64,
             uses,
-        )
+        )?;
+        self.request(mesh, Frame::PutInvite { code: inv.code() })
+            .await?;
+        Ok(inv)
     }
 
-    /// Joins with an invite link or code.
-    pub async fn join(&mut self, link: &str) -> Result<String, MeshError> {
-        let inv = Invite::parse(link)?;
+    /// Joins with an invite link or full code, or with a short code and
+    /// the broker it was registered at.
+    pub async fn join(&mut self, link: &str, broker: Option<&str>) -> Result<String, MeshError> {
+        let inv = if crate::auth::is_short_code(link) {
+            let broker = broker.ok_or_else(|| {
+                MeshError::Invalid(
+                    "a short invite code needs the broker: add --broker ws://HOST:PORT".into(),
+                )
+            })?;
+            let c = Connection::open(broker).await?;
+            c.send(&Frame::GetInvite {
+                short: link.to_string(),
+            })?;
+            match c
+                .wait_for(Duration::from_secs(10), |f| {
+                    matches!(f, Frame::InviteCode { .. })
+                })
+                .await?
+            {
+                Frame::InviteCode { code } => Invite::parse(&code)?,
+                _ => return Err(MeshError::Io("no invite from the broker".into())),
+            }
+        } else {
+            Invite::parse(link)?
+        };
         let c = Connection::open(&inv.broker).await?;
         c.join(&self.identity, &inv).await?;
         self.state.meshes.insert(

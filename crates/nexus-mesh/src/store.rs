@@ -79,6 +79,10 @@ pub trait BrokerStore: Send + Sync {
     fn ack(&self, mesh: &str, to: &str, id: &str) -> Result<(), MeshError>;
     /// Appends to a topic's history; returns its sequence number.
     fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError>;
+    /// Stores a full invite code under its short code.
+    fn put_invite_code(&self, short: &str, code: &str) -> Result<(), MeshError>;
+    /// The full invite code for a short code.
+    fn invite_code(&self, short: &str) -> Result<Option<String>, MeshError>;
     /// Up to `limit` history entries before `before` (newest first).
     fn history(
         &self,
@@ -101,6 +105,7 @@ struct MemInner {
     meshes: BTreeMap<String, MeshRecord>,
     members: BTreeMap<(String, String), Member>,
     invites: BTreeMap<(String, String), u32>,
+    invite_codes: BTreeMap<String, String>,
     queue: BTreeMap<(String, String), Vec<Queued>>,
     topics: BTreeMap<(String, String), History>,
 }
@@ -184,6 +189,15 @@ impl BrokerStore for MemoryStore {
         }
         Ok(())
     }
+    fn put_invite_code(&self, short: &str, code: &str) -> Result<(), MeshError> {
+        self.inner()
+            .invite_codes
+            .insert(short.to_string(), code.to_string());
+        Ok(())
+    }
+    fn invite_code(&self, short: &str) -> Result<Option<String>, MeshError> {
+        Ok(self.inner().invite_codes.get(short).cloned())
+    }
     fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
         let mut i = self.inner();
         let l = i.topics.entry((mesh.into(), topic.into())).or_default();
@@ -236,6 +250,7 @@ CREATE TABLE IF NOT EXISTS members (
     status TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (mesh, peer));
 CREATE TABLE IF NOT EXISTS invites (mesh TEXT NOT NULL, invite TEXT NOT NULL, uses INTEGER NOT NULL,
     PRIMARY KEY (mesh, invite));
+CREATE TABLE IF NOT EXISTS invite_codes (short TEXT PRIMARY KEY, code TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY, mesh TEXT NOT NULL, recipient TEXT NOT NULL,
     id TEXT NOT NULL, frame BLOB NOT NULL, UNIQUE (mesh, recipient, id));
 CREATE TABLE IF NOT EXISTS topics (mesh TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -417,6 +432,25 @@ impl BrokerStore for SqliteStore {
                 .map(|_| ())
         })
     }
+    fn put_invite_code(&self, short: &str, code: &str) -> Result<(), MeshError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO invite_codes (short, code) VALUES (?1, ?2)",
+                params![short, code],
+            )
+            .map(|_| ())
+        })
+    }
+    fn invite_code(&self, short: &str) -> Result<Option<String>, MeshError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT code FROM invite_codes WHERE short = ?1",
+                params![short],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
     fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -492,6 +526,13 @@ pub mod conformance {
         assert!(s.use_invite("lab", "i1", 2).unwrap());
         assert!(s.use_invite("lab", "i1", 2).unwrap());
         assert!(!s.use_invite("lab", "i1", 2).unwrap(), "max uses");
+        s.put_invite_code("ABCD-0000-1111-2222", "full-code")
+            .unwrap();
+        assert_eq!(
+            s.invite_code("ABCD-0000-1111-2222").unwrap().as_deref(),
+            Some("full-code")
+        );
+        assert_eq!(s.invite_code("FFFF-0000-1111-2222").unwrap(), None);
     }
 
     /// The offline queue and topic history.

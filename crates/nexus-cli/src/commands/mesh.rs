@@ -124,16 +124,25 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             json,
         } => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let inv = peer.invite(&mesh, parse_duration(&expires)?, uses, &role)?;
+            let inv = peer
+                .invite(&mesh, parse_duration(&expires)?, uses, &role)
+                .await?;
             if json {
-                return output::json(
-                    &json!({"link": inv.link(), "code": inv.code(), "mesh": mesh, "expires_ms": inv.expires_ms, "uses": uses, "role": role}),
-                );
+                return output::json(&json!({
+                    "link": inv.link(), "code": inv.code(), "short_code": inv.short_code(),
+                    "broker": inv.broker, "mesh": mesh, "expires_ms": inv.expires_ms, "uses": uses, "role": role,
+                }));
             }
+            eprintln!(
+                "short code: {} (join with: nexus mesh join {} --broker {} --name NAME)",
+                inv.short_code(),
+                inv.short_code(),
+                inv.broker
+            );
             output::print_str(&format!("{}\n", inv.link()))
         }
-        MeshCommand::Join { link, .. } => {
-            let mesh = peer.join(&link).await?;
+        MeshCommand::Join { link, broker, .. } => {
+            let mesh = peer.join(&link, broker.as_deref()).await?;
             let key = if peer.root(&mesh)?.is_some() {
                 "the mesh key arrived"
             } else {
