@@ -279,7 +279,7 @@ impl<S: ProviderSource> EscalationEngine<S> {
         &self.router
     }
 
-    fn skip(&self, i: usize, t: &PreparedTier, estimate: Usd, reason: String) -> Attempt {
+    fn skipped_attempt(&self, i: usize, t: &PreparedTier, estimate: Usd, reason: String) -> Attempt {
         Attempt {
             tier: i as u32 + 1,
             model: t.tier.model.clone(),
@@ -303,7 +303,7 @@ impl<S: ProviderSource> EscalationEngine<S> {
         provider: &str,
         reason: String,
     ) -> Result<(), AskError> {
-        let a = self.skip(i, t, estimate, reason);
+        let a = self.skipped_attempt(i, t, estimate, reason);
         self.record(request_id, category, i, provider, None, &a)?;
         attempts.push(a);
         Ok(())
