@@ -279,7 +279,13 @@ impl<S: ProviderSource> EscalationEngine<S> {
         &self.router
     }
 
-    fn skipped_attempt(&self, i: usize, t: &PreparedTier, estimate: Usd, reason: String) -> Attempt {
+    fn skipped_attempt(
+        &self,
+        i: usize,
+        t: &PreparedTier,
+        estimate: Usd,
+        reason: String,
+    ) -> Attempt {
         Attempt {
             tier: i as u32 + 1,
             model: t.tier.model.clone(),
