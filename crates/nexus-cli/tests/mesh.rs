@@ -141,11 +141,25 @@ async fn three_peers_through_the_cli() {
     );
 
     // Topics and their history.
+    alice.run(&["mesh", "topic", "join", "builds"]).await;
     bob.run(&["mesh", "topic", "create", "builds"]).await;
     let o = bob
         .run(&["mesh", "topic", "send", "builds", "build 99 green"])
         .await;
     assert!(o.status.success(), "{}", stderr(&o));
+    // Alice was offline when bob published: her inbox catches up, once.
+    let o = alice.run(&["mesh", "inbox"]).await;
+    assert!(
+        stdout(&o).contains("[#builds] bob: build 99 green"),
+        "{}",
+        stdout(&o)
+    );
+    let o = alice.run(&["mesh", "inbox"]).await;
+    assert!(
+        !stdout(&o).contains("build 99 green"),
+        "shown twice: {}",
+        stdout(&o)
+    );
     let o = owner
         .run(&["mesh", "topic", "history", "builds", "--json"])
         .await;

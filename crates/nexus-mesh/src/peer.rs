@@ -51,6 +51,10 @@ pub struct Membership {
     pub epoch: Option<u32>,
     /// Topics joined.
     pub topics: Vec<String>,
+    /// The newest history sequence number seen, per joined topic: `inbox`
+    /// catches up from there, so messages sent while offline are not missed.
+    #[serde(default)]
+    pub seen: BTreeMap<String, u64>,
 }
 
 /// `mesh.json`.
@@ -558,6 +562,16 @@ impl Peer {
     ) -> Result<(), MeshError> {
         let (c, _) = self.connect(mesh).await?;
         let mut peers = self.peers_on(&c).await?;
+        // Queued DMs and notices arrive first; then catch up on topics.
+        let mut live_ids = std::collections::HashSet::new();
+        for f in self.drain(&c, Duration::from_millis(300)).await {
+            if let Some(i) = self.process(mesh, &c, &peers, f).await? {
+                on(&i);
+            }
+        }
+        for (_, i) in self.catch_up(mesh, &c, &peers).await? {
+            on(&i);
+        }
         let idle = if follow {
             Duration::from_secs(3600 * 24 * 365)
         } else {
@@ -572,11 +586,94 @@ impl Peer {
             if matches!(f, Frame::MemberJoined { .. }) {
                 peers = self.peers_on(&c).await.unwrap_or(peers);
             }
+            if let Frame::Publish { id, .. } = &f {
+                live_ids.insert(id.clone());
+            }
             if let Some(i) = self.process(mesh, &c, &peers, f).await? {
                 on(&i);
             }
         }
+        // What arrived live is in history too: move the marks past it.
+        if !live_ids.is_empty() {
+            self.catch_up_silently(mesh, &c).await?;
+        }
         Ok(())
+    }
+
+    /// Frames that arrive within `quiet` of each other.
+    async fn drain(&self, c: &Connection, quiet: Duration) -> Vec<Frame> {
+        let mut out = Vec::new();
+        while let Some(f) = c.recv_timeout(quiet).await {
+            out.push(f);
+        }
+        out
+    }
+
+    /// History of each joined topic after its mark, oldest first; moves the marks.
+    async fn catch_up(
+        &mut self,
+        mesh: &str,
+        c: &Connection,
+        peers: &[PeerInfo],
+    ) -> Result<Vec<(u64, Incoming)>, MeshError> {
+        let topics = self.membership(mesh)?.topics.clone();
+        let me = self.identity.peer_id().to_string();
+        let mut out = Vec::new();
+        for t in topics {
+            let mark = self.membership(mesh)?.seen.get(&t).copied().unwrap_or(0);
+            c.send(&Frame::History {
+                topic: t.clone(),
+                before: None,
+                limit: 500,
+            })?;
+            let Frame::HistoryPage { entries, .. } = c
+                .wait_for(Duration::from_secs(10), |f| {
+                    matches!(f, Frame::HistoryPage { .. })
+                })
+                .await?
+            else {
+                continue;
+            };
+            let newest = entries.first().map_or(mark, |(s, _)| *s);
+            for (seq, f) in entries.into_iter().rev().filter(|(s, _)| *s > mark) {
+                // Our own messages are not news to us.
+                if matches!(&f, Frame::Publish { from, .. } if *from == me) {
+                    continue;
+                }
+                if let Some(i) = self.process(mesh, c, peers, f).await? {
+                    out.push((seq, i));
+                }
+            }
+            if let Some(m) = self.state.meshes.get_mut(mesh) {
+                m.seen.insert(t, newest);
+            }
+        }
+        self.save()?;
+        Ok(out)
+    }
+
+    async fn catch_up_silently(&mut self, mesh: &str, c: &Connection) -> Result<(), MeshError> {
+        let topics = self.membership(mesh)?.topics.clone();
+        for t in topics {
+            c.send(&Frame::History {
+                topic: t.clone(),
+                before: None,
+                limit: 1,
+            })?;
+            if let Ok(Frame::HistoryPage { entries, .. }) = c
+                .wait_for(Duration::from_secs(10), |f| {
+                    matches!(f, Frame::HistoryPage { .. })
+                })
+                .await
+            {
+                if let (Some((seq, _)), Some(m)) =
+                    (entries.first(), self.state.meshes.get_mut(mesh))
+                {
+                    m.seen.insert(t, *seq);
+                }
+            }
+        }
+        self.save()
     }
 
     /// Publishes `text` to `topic_name` under the current key epoch.
