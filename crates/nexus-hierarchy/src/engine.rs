@@ -555,17 +555,27 @@ impl<S: ProviderSource> EscalationEngine<S> {
                 cost,
                 latency_ms,
             };
+            // Why the engine moved on (or stopped) after this attempt.
+            let last_tier = i + 1 == tiers.len();
+            attempt.escalation = match &decision {
+                Decision::Accept => None,
+                Decision::Escalate(reason) if last_tier => {
+                    Some(format!("stopped: {reason}; no higher tier is configured"))
+                }
+                Decision::Escalate(reason) => Some(reason.clone()),
+                Decision::Stop(reason) => Some(format!("stopped: {reason}")),
+            };
+            self.record(
+                &request_id,
+                category,
+                i,
+                &provider_name,
+                Some(hold),
+                &attempt,
+            )?;
+            attempts.push(attempt);
             match decision {
                 Decision::Accept => {
-                    self.record(
-                        &request_id,
-                        category,
-                        i,
-                        &provider_name,
-                        Some(hold),
-                        &attempt,
-                    )?;
-                    attempts.push(attempt);
                     finish(true, &attempts, escalations, Some(i as u32))?;
                     let total_cost = attempts.iter().map(|a| a.cost).sum();
                     let response = response.ok_or_else(|| AskError::Stopped {
@@ -585,43 +595,9 @@ impl<S: ProviderSource> EscalationEngine<S> {
                         escalations,
                     });
                 }
-                Decision::Escalate(reason) if i + 1 == tiers.len() => {
-                    attempt.escalation =
-                        Some(format!("stopped: {reason}; no higher tier is configured"));
-                    self.record(
-                        &request_id,
-                        category,
-                        i,
-                        &provider_name,
-                        Some(hold),
-                        &attempt,
-                    )?;
-                    attempts.push(attempt);
-                }
-                Decision::Escalate(reason) => {
-                    attempt.escalation = Some(reason);
-                    self.record(
-                        &request_id,
-                        category,
-                        i,
-                        &provider_name,
-                        Some(hold),
-                        &attempt,
-                    )?;
-                    attempts.push(attempt);
-                    escalations += 1;
-                }
+                Decision::Escalate(_) if last_tier => {}
+                Decision::Escalate(_) => escalations += 1,
                 Decision::Stop(reason) => {
-                    attempt.escalation = Some(format!("stopped: {reason}"));
-                    self.record(
-                        &request_id,
-                        category,
-                        i,
-                        &provider_name,
-                        Some(hold),
-                        &attempt,
-                    )?;
-                    attempts.push(attempt);
                     finish(false, &attempts, escalations, None)?;
                     return Err(AskError::Stopped {
                         reason,
