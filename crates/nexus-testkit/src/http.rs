@@ -282,6 +282,26 @@ async fn handle(
         respond(sock, status, &[], body.as_bytes()).await?;
         return Ok(true);
     }
+    if req.method == "POST" && req.path == "/_standin/script" {
+        // Cross-language tests queue scripts here: `{"api": "openai",
+        // "scripts": [{"status": 429, "headers": {"retry-after": "1"}}, ...]}`.
+        let (status, body) = match control_scripts(&req.body) {
+            Ok((api, scripts)) => {
+                let n = scripts.len();
+                let mut st = state.lock().unwrap();
+                st.scripts.entry(api).or_default().extend(scripts);
+                (200, format!("{{\"queued\":{n}}}"))
+            }
+            Err(e) => (400, serde_json::json!({ "error": e }).to_string()),
+        };
+        respond(sock, status, &[], body.as_bytes()).await?;
+        return Ok(true);
+    }
+    if req.method == "GET" && req.path == "/_standin/requests" {
+        let n = state.lock().unwrap().recorded.len();
+        respond(sock, 200, &[], format!("{{\"count\":{n}}}").as_bytes()).await?;
+        return Ok(true);
+    }
     let Some((mut api, op)) = route(&req.method, &req.path) else {
         let body = br#"{"error":{"message":"no such route on the stand-in","type":"invalid_request_error"}}"#;
         respond(sock, 404, &[], body).await?;
@@ -362,7 +382,7 @@ async fn handle(
             })
     });
     let answer = match &script {
-        Some(Script::Reply(t)) => Answer::Text(t.clone()),
+        Some(Script::Reply(t) | Script::Burst(t)) => Answer::Text(t.clone()),
         _ => match prompt
             .strip_prefix("tool ")
             .and_then(|r| r.split_once(' '))
@@ -458,6 +478,14 @@ async fn handle(
             chunk(sock, "data: {\"choices\": [ {oops\n\n").await?;
             end_chunks(sock).await?;
         }
+        Some(Script::Burst(_)) if stream => {
+            let mut all = String::new();
+            for f in &frames {
+                all.push_str(&format!("{:x}\r\n{f}\r\n", f.len()));
+            }
+            all.push_str("0\r\n\r\n");
+            sock.write_all(all.as_bytes()).await?;
+        }
         Some(Script::Drip(pause)) => {
             for f in &frames {
                 tokio::time::sleep(pause).await;
@@ -475,4 +503,26 @@ async fn handle(
         }
     }
     Ok(true)
+}
+
+/// Parses a control request body into the family and its scripts.
+fn control_scripts(body: &[u8]) -> Result<(Api, Vec<Script>), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let name = v
+        .get("api")
+        .and_then(Value::as_str)
+        .ok_or("missing `api`")?;
+    let api = Api::ALL
+        .into_iter()
+        .find(|a| a.provider() == name)
+        .ok_or_else(|| format!("unknown api `{name}`"))?;
+    let list = v
+        .get("scripts")
+        .and_then(Value::as_array)
+        .ok_or("missing `scripts` array")?;
+    let scripts = list
+        .iter()
+        .map(Script::from_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((api, scripts))
 }

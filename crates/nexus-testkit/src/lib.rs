@@ -55,6 +55,68 @@ pub enum Script {
     Drip(Duration),
     /// Reads the request and never answers.
     Hang,
+    /// Answers with this text, streamed as every frame in one write, so
+    /// that a client's own per-event cost is what a benchmark measures.
+    Burst(String),
+}
+
+impl Script {
+    /// A script from its JSON form, as the `nexus-standin` control endpoint
+    /// `POST /_standin/script` takes it: `{"reply": TEXT}`, `{"status": 500}`,
+    /// `{"status": 429, "headers": {"retry-after": "2"}}`,
+    /// `{"insufficient_quota": true}`, `{"raw": [STATUS, BODY]}`,
+    /// `{"mid_stream_error": N}`, `{"truncate": N}`, `{"drop": N}`,
+    /// `{"malformed": true}`, `{"drip_ms": MS}`, `{"hang": true}`,
+    /// `{"burst": TEXT}`.
+    pub fn from_json(v: &Value) -> Result<Script, String> {
+        let n = |k: &str| v.get(k).and_then(Value::as_u64);
+        if let Some(t) = v.get("reply").and_then(Value::as_str) {
+            return Ok(Script::Reply(t.to_string()));
+        }
+        if let Some(t) = v.get("burst").and_then(Value::as_str) {
+            return Ok(Script::Burst(t.to_string()));
+        }
+        if let Some(s) = n("status") {
+            let s = u16::try_from(s).map_err(|_| "bad status".to_string())?;
+            return Ok(match v.get("headers").and_then(Value::as_object) {
+                Some(h) => Script::StatusWithHeaders(
+                    s,
+                    h.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect(),
+                ),
+                None => Script::Status(s),
+            });
+        }
+        if let Some(r) = v.get("raw").and_then(Value::as_array) {
+            let s = r.first().and_then(Value::as_u64).unwrap_or(500);
+            let b = r.get(1).and_then(Value::as_str).unwrap_or_default();
+            return Ok(Script::Raw(s as u16, b.to_string()));
+        }
+        let count = |k: &str| n(k).map(|x| x as usize);
+        if let Some(x) = count("mid_stream_error") {
+            return Ok(Script::MidStreamError(x));
+        }
+        if let Some(x) = count("truncate") {
+            return Ok(Script::Truncate(x));
+        }
+        if let Some(x) = count("drop") {
+            return Ok(Script::Drop(x));
+        }
+        if let Some(ms) = n("drip_ms") {
+            return Ok(Script::Drip(Duration::from_millis(ms)));
+        }
+        for (k, s) in [
+            ("insufficient_quota", Script::InsufficientQuota),
+            ("malformed", Script::Malformed),
+            ("hang", Script::Hang),
+        ] {
+            if v.get(k).is_some() {
+                return Ok(s);
+            }
+        }
+        Err(format!("unknown script {v}"))
+    }
 }
 
 /// A request the stand-in received.

@@ -1,0 +1,33 @@
+//! The Nexus SDK: one [`Client`] for chat and streaming across providers,
+//! the model hierarchy (`ask` with escalation, presets, stats) and the
+//! vault.
+//!
+//! This is the API the bindings mirror method for method: Python
+//! (`bindings/python`), Node (`bindings/node`) and Swift/Kotlin
+//! (`crates/nexus-ffi`). `CONTRIBUTING.md` lists the parity rules; a test
+//! fails when a public method here has no counterpart in a binding.
+//!
+//! ```no_run
+//! # async fn f() -> nexus_sdk::Result<()> {
+//! use nexus_sdk::{AskOptions, Client};
+//! let client = Client::new()?;
+//! client.vault()?.set_key("openai", "sk-...")?;
+//! let answer = client.ask("Summarise this design doc", &AskOptions::default()).await?;
+//! println!("tier {} answered: {}", answer.tier, answer.reply.text);
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod error;
+mod types;
+mod vault;
+
+pub use client::{Client, ClientOptions, ReplyStream};
+pub use error::{Error, ErrorCode, Result};
+pub use types::{
+    AskOptions, AskReply, AttemptInfo, CategoryStats, ChatOptions, HierarchyInfo, Input,
+    PresetInfo, Reply, Route, Stats, TierInfo, TierStats,
+};
+pub use vault::VaultHandle;
+
+pub use nexus_core::{MemoryVault, Secret, StreamEvent, ToolCall, Usage, Usd, Vault, VaultError};

@@ -1,0 +1,287 @@
+//! What the SDK takes and returns. Plain data: bindings convert each field.
+
+use std::collections::BTreeMap;
+
+use nexus_core::{ChatResponse, ContentPart, Message, Role, StopReason, ToolCall, Usage, Usd};
+use nexus_hierarchy::engine::{Attempt, Outcome};
+use serde::Serialize;
+
+/// A prompt, or a whole conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// One user message.
+    Prompt(String),
+    /// A conversation: `(role, text)` pairs, role `user`, `assistant` or
+    /// `system` (system turns become the system prompt).
+    Messages(Vec<(String, String)>),
+}
+
+impl From<&str> for Input {
+    fn from(s: &str) -> Self {
+        Input::Prompt(s.to_string())
+    }
+}
+
+impl From<String> for Input {
+    fn from(s: String) -> Self {
+        Input::Prompt(s)
+    }
+}
+
+impl From<Vec<(String, String)>> for Input {
+    fn from(v: Vec<(String, String)>) -> Self {
+        Input::Messages(v)
+    }
+}
+
+impl Input {
+    /// The messages and the system text found among them.
+    pub(crate) fn into_messages(self) -> crate::Result<(Vec<Message>, Option<String>)> {
+        match self {
+            Input::Prompt(p) => Ok((vec![Message::user(p)], None)),
+            Input::Messages(list) => {
+                let mut system: Option<String> = None;
+                let mut out = Vec::with_capacity(list.len());
+                for (role, text) in list {
+                    let role = match role.as_str() {
+                        "user" => Role::User,
+                        "assistant" => Role::Assistant,
+                        "system" => {
+                            match &mut system {
+                                Some(s) => {
+                                    s.push_str("\n\n");
+                                    s.push_str(&text);
+                                }
+                                None => system = Some(text),
+                            }
+                            continue;
+                        }
+                        other => {
+                            return Err(crate::Error::new(
+                                crate::ErrorCode::InvalidRequest,
+                                format!(
+                                    "unknown message role `{other}`; use user, assistant or system"
+                                ),
+                            ))
+                        }
+                    };
+                    out.push(Message {
+                        role,
+                        content: vec![ContentPart::text(text)],
+                    });
+                }
+                if out.is_empty() {
+                    return Err(crate::Error::new(
+                        crate::ErrorCode::InvalidRequest,
+                        "the conversation has no user or assistant message",
+                    ));
+                }
+                Ok((out, system))
+            }
+        }
+    }
+}
+
+/// Options of `chat` and `stream`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatOptions {
+    /// The system prompt.
+    pub system: Option<String>,
+    /// The most tokens the answer may use.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+}
+
+/// A complete answer, with what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    /// The answer's text.
+    pub text: String,
+    /// The model that answered (as the provider named it).
+    pub model: String,
+    /// The provider that answered.
+    pub provider: String,
+    /// Token counts.
+    pub usage: Usage,
+    /// What it cost, when the model's prices are known.
+    pub cost: Option<Usd>,
+    /// Why the model stopped: `end_turn`, `max_tokens`, `tool_use`, ...
+    pub stop_reason: String,
+    /// The provider's request id.
+    pub request_id: Option<String>,
+    /// Reasoning text, where the provider returns it.
+    pub reasoning: String,
+    /// Tool calls the model made.
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl Reply {
+    pub(crate) fn new(provider: &str, r: ChatResponse, cost: Option<Usd>) -> Reply {
+        Reply {
+            stop_reason: stop_reason_str(&r.stop_reason),
+            text: r.text,
+            model: r.model,
+            provider: provider.to_string(),
+            usage: r.usage,
+            cost,
+            request_id: r.request_id,
+            reasoning: r.reasoning,
+            tool_calls: r.tool_calls,
+        }
+    }
+}
+
+pub(crate) fn stop_reason_str(r: &StopReason) -> String {
+    match r {
+        StopReason::Other(s) => s.clone(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn label<T: Serialize>(x: &T) -> String {
+    serde_json::to_value(x)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Options of `ask`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AskOptions {
+    /// Forces the category: heartbeat, daily, planning, coding or review.
+    pub category: Option<String>,
+    /// The system prompt.
+    pub system: Option<String>,
+    /// Validators every answer must pass: `json`, `toml`, `yaml`, `code`.
+    pub validate: Vec<String>,
+    /// A shell command that must accept the answer (on stdin) with exit 0.
+    pub test_cmd: Option<String>,
+    /// The request is scheduled work (classifies as heartbeat).
+    pub scheduled: bool,
+    /// The request only reads (classifies as review).
+    pub read_only: bool,
+}
+
+/// One attempt of an `ask`, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptInfo {
+    /// The tier, 1-based.
+    pub tier: u32,
+    /// The model as configured.
+    pub model: String,
+    /// `success`, `error`, `refusal`, `invalid_output` or `skipped`.
+    pub outcome: String,
+    /// For errors, the provider error class (`rate_limited`, ...).
+    pub error_kind: Option<String>,
+    /// Why it failed, was rejected or skipped.
+    pub reason: Option<String>,
+    /// Why the engine moved on (or stopped) after it.
+    pub escalation: Option<String>,
+    /// Tokens.
+    pub usage: Usage,
+    /// What it cost.
+    pub cost: Usd,
+    /// Wall time of the call, in milliseconds.
+    pub latency_ms: u64,
+}
+
+impl From<&Attempt> for AttemptInfo {
+    fn from(a: &Attempt) -> Self {
+        let (outcome, error_kind, reason) = match &a.outcome {
+            Outcome::Success => ("success", None, None),
+            Outcome::Error { kind, message } => (
+                "error",
+                Some(kind.as_str().to_string()),
+                Some(message.clone()),
+            ),
+            Outcome::Refusal => ("refusal", None, None),
+            Outcome::InvalidOutput { reason } => ("invalid_output", None, Some(reason.clone())),
+            Outcome::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+        };
+        AttemptInfo {
+            tier: a.tier,
+            model: a.model.clone(),
+            outcome: outcome.to_string(),
+            error_kind,
+            reason,
+            escalation: a.escalation.clone(),
+            usage: a.usage,
+            cost: a.cost,
+            latency_ms: a.latency_ms,
+        }
+    }
+}
+
+/// An answer accepted by the hierarchy, and how it was reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AskReply {
+    /// The accepted answer (its `cost` is that attempt's).
+    pub reply: Reply,
+    /// The request's id in the ledger.
+    pub request_id: String,
+    /// The category it ran in.
+    pub category: String,
+    /// Why that category: `explicit`, `tag`, `context`, `keywords`, `default`.
+    pub basis: String,
+    /// The tier that answered, 1-based.
+    pub tier: u32,
+    /// How many times it escalated.
+    pub escalations: u32,
+    /// Every attempt's cost, summed.
+    pub total_cost: Usd,
+    /// Every attempt, skips included.
+    pub attempts: Vec<AttemptInfo>,
+}
+
+/// The router's decision for a prompt, made without calling any model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    /// The category.
+    pub category: String,
+    /// Why that category.
+    pub basis: String,
+    /// The first tier the budget admits (1-based), if any.
+    pub tier: Option<u32>,
+    /// Its model.
+    pub model: Option<String>,
+    /// Its estimated cost.
+    pub estimate: Usd,
+}
+
+/// A built-in preset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PresetInfo {
+    /// Its name (`balanced`).
+    pub name: String,
+    /// What it favours.
+    pub description: String,
+}
+
+/// One tier of a category.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierInfo {
+    /// The model.
+    pub model: String,
+    /// The answer-length cap at this tier.
+    pub max_tokens: Option<u32>,
+    /// The per-request cost cap at this tier.
+    pub max_cost: Option<Usd>,
+}
+
+/// The hierarchy in effect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HierarchyInfo {
+    /// The preset it came from, or `custom`.
+    pub preset: String,
+    /// Whether it is saved in config.toml (otherwise computed on the fly
+    /// for the providers that have keys).
+    pub saved: bool,
+    /// Each category's tiers, cheapest first.
+    pub categories: BTreeMap<String, Vec<TierInfo>>,
+}
+
+pub use nexus_hierarchy::ledger::{CategoryStats, HierarchyStats as Stats, TierStats};
