@@ -15,7 +15,7 @@ use nexus_hierarchy::source::check_model;
 use nexus_hierarchy::validate::{CodeBlockValidator, CommandValidator, Format, SyntaxValidator};
 use nexus_hierarchy::{
     store, AskRequest, Category, EscalationEngine, HierarchyConfig, RegistrySource, Router,
-    RuleClassifier, TaskContext,
+    RuleClassifier, TaskClassifier, TaskContext,
 };
 use nexus_providers::catalog::response_cost;
 use nexus_providers::registry::{EnvLookup, Target};
@@ -353,11 +353,7 @@ impl Client {
 
     /// The category `prompt` falls in, and why. Pure and fast.
     pub fn classify(&self, prompt: &str) -> Result<(String, String)> {
-        let loaded = self.loaded()?;
-        let c = loaded
-            .router
-            .classifier()
-            .classify(prompt, TaskContext::default());
+        let c = RuleClassifier.classify(prompt, TaskContext::default());
         Ok((c.category.as_str().to_string(), label(&c.basis)))
     }
 

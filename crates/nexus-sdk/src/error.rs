@@ -104,9 +104,12 @@ impl std::fmt::Display for ErrorCode {
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A failure. The message says what to do next and never holds a secret.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Error {
+/// (Boxed, so `Result`s stay one pointer wide.)
+#[derive(Debug)]
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     code: ErrorCode,
     message: String,
     provider: Option<String>,
@@ -114,8 +117,22 @@ pub struct Error {
     retry_after: Option<Duration>,
     request_id: Option<String>,
     attempts: Vec<AttemptInfo>,
-    #[source]
     source: Option<Source>,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// `Result<T, nexus_sdk::Error>`.
@@ -124,7 +141,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `code` with `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             code,
             message: message.into(),
             provider: None,
@@ -133,7 +150,7 @@ impl Error {
             request_id: None,
             attempts: Vec::new(),
             source: None,
-        }
+        }))
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -141,64 +158,59 @@ impl Error {
     }
 
     fn with_source(mut self, s: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(s));
+        self.0.source = Some(Box::new(s));
         self
     }
 
     /// The class.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// The message (also the `Display`).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The provider that failed, if one did.
     pub fn provider(&self) -> Option<&str> {
-        self.provider.as_deref()
+        self.0.provider.as_deref()
     }
 
     /// The HTTP status, if there was one.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.0.status
     }
 
     /// How long the provider asked us to wait (`Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The provider's request id, for support tickets.
     pub fn request_id(&self) -> Option<&str> {
-        self.request_id.as_deref()
+        self.0.request_id.as_deref()
     }
 
     /// The attempts a failed `ask` made, in order (empty otherwise).
     pub fn attempts(&self) -> &[AttemptInfo] {
-        &self.attempts
+        &self.0.attempts
     }
 
     /// The provider error underneath (for `ask`: the last one), if any.
     pub fn provider_error(&self) -> Option<&ProviderError> {
-        self.source.as_ref()?.downcast_ref::<ProviderError>()
+        self.0.source.as_ref()?.downcast_ref::<ProviderError>()
     }
 }
 
 impl From<ProviderError> for Error {
     fn from(e: ProviderError) -> Self {
-        Error {
-            code: ErrorCode::from_kind(e.kind),
-            message: e.to_string(),
-            provider: Some(e.provider.clone()),
-            status: e.status,
-            retry_after: e.retry_after,
-            request_id: e.request_id.clone(),
-            attempts: Vec::new(),
-            source: None,
-        }
-        .with_source(e)
+        let mut err = Error::new(ErrorCode::from_kind(e.kind), e.to_string());
+        err.0.provider = Some(e.provider.clone());
+        err.0.status = e.status;
+        err.0.retry_after = e.retry_after;
+        err.0.request_id = e.request_id.clone();
+        err.with_source(e)
     }
 }
 
@@ -230,7 +242,7 @@ impl From<nexus_providers::Error> for Error {
             E::Core(c) => c.into(),
             E::MissingKey { ref provider, .. } => {
                 let mut err = Error::new(ErrorCode::Auth, e.to_string());
-                err.provider = Some(provider.clone());
+                err.0.provider = Some(provider.clone());
                 err.with_source(e)
             }
             E::Http(_) => Error::new(ErrorCode::Internal, e.to_string()).with_source(e),
@@ -267,17 +279,17 @@ impl From<AskError> for Error {
             AskError::Stopped { .. } | AskError::Exhausted { .. } => {
                 let mut err = Error::new(ErrorCode::NoAcceptableAnswer, e.to_string());
                 if let Some(pe) = e.last_error() {
-                    err.message = format!("{e}; last error: {pe}");
-                    err.provider = Some(pe.provider.clone());
-                    err.status = pe.status;
-                    err.retry_after = pe.retry_after;
-                    err.request_id = pe.request_id.clone();
+                    err.0.message = format!("{e}; last error: {pe}");
+                    err.0.provider = Some(pe.provider.clone());
+                    err.0.status = pe.status;
+                    err.0.retry_after = pe.retry_after;
+                    err.0.request_id = pe.request_id.clone();
                     err = err.with_source(pe.clone());
                 }
                 err
             }
         };
-        err.attempts = attempts;
+        err.0.attempts = attempts;
         err
     }
 }

@@ -30,4 +30,5 @@ pub use types::{
 };
 pub use vault::VaultHandle;
 
+pub use nexus_core::vault::validate_name;
 pub use nexus_core::{MemoryVault, Secret, StreamEvent, ToolCall, Usage, Usd, Vault, VaultError};

@@ -251,6 +251,9 @@ impl Drop for StandIn {
     }
 }
 
+/// The API key [`describe`]'s `env` carries.
+pub const STANDIN_KEY: &str = "sk-standin-test";
+
 /// A JSON description of the base URLs, printed by the `nexus-standin` binary.
 pub fn describe(s: &StandIn) -> Value {
     let mut m = serde_json::Map::new();
@@ -258,5 +261,12 @@ pub fn describe(s: &StandIn) -> Value {
     for api in Api::ALL {
         m.insert(api.provider().into(), Value::String(s.base_url(api)));
     }
+    // What a client in another language sets to use every family here.
+    let env: serde_json::Map<String, Value> = s
+        .env(STANDIN_KEY)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    m.insert("env".into(), Value::Object(env));
     Value::Object(m)
 }

@@ -1,0 +1,224 @@
+"""Type stubs of the native module. Kept in step with src/*.rs by the
+parity test (tests/test_parity.py) and checked by mypy --strict in CI."""
+
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence, final
+
+from typing_extensions import Self, disjoint_base
+
+from .types import Hierarchy, Prompt, Stats
+
+
+
+__version__: str
+__all__ = [
+    "AskReply",
+    "AsyncClient",
+    "Attempt",
+    "ChatStream",
+    "Client",
+    "NativeAsyncStream",
+    "Preset",
+    "Reply",
+    "Route",
+    "StreamEvent",
+    "Usage",
+    "Vault",
+    "__version__",
+    "error_codes",
+]
+
+@final
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    @property
+    def total_tokens(self) -> int: ...
+
+@final
+class Reply:
+    text: str
+    model: str
+    provider: str
+    usage: Usage
+    cost: Optional[float]
+    """Dollars, when the model's prices are known."""
+    stop_reason: str
+    request_id: Optional[str]
+    reasoning: str
+    tool_calls: list[tuple[str, str, str]]
+    """``(id, name, arguments_json)`` of each tool call."""
+
+@final
+class Attempt:
+    tier: int
+    model: str
+    outcome: str
+    """``success``, ``error``, ``refusal``, ``invalid_output`` or ``skipped``."""
+    error_kind: Optional[str]
+    reason: Optional[str]
+    escalation: Optional[str]
+    usage: Usage
+    cost: float
+    latency_ms: int
+
+@final
+class AskReply:
+    text: str
+    model: str
+    provider: str
+    usage: Usage
+    cost: Optional[float]
+    reply: Reply
+    request_id: str
+    category: str
+    basis: str
+    tier: int
+    escalations: int
+    total_cost: float
+    attempts: list[Attempt]
+
+@final
+class Route:
+    category: str
+    basis: str
+    tier: Optional[int]
+    model: Optional[str]
+    estimate: float
+
+@final
+class Preset:
+    name: str
+    description: str
+
+@final
+class StreamEvent:
+    type: str
+    """``start``, ``text``, ``reasoning``, ``tool_call``, ``usage`` or ``stop``."""
+    text: Optional[str]
+    model: Optional[str]
+    index: Optional[int]
+    id: Optional[str]
+    name: Optional[str]
+    arguments: Optional[str]
+    usage: Optional[Usage]
+    stop_reason: Optional[str]
+
+@final
+class Vault:
+    @property
+    def backend(self) -> str: ...
+    def get(self, name: str) -> Optional[str]: ...
+    def set(self, name: str, value: str) -> None: ...
+    def delete(self, name: str) -> bool: ...
+    def list(self, prefix: str = "") -> list[str]: ...
+    def set_key(self, provider: str, key: str) -> None: ...
+
+@final
+class ChatStream(Iterator[StreamEvent]):
+    def __iter__(self) -> ChatStream: ...
+    def __next__(self) -> StreamEvent: ...
+    @property
+    def reply(self) -> Optional[Reply]: ...
+    def collect(self) -> Reply: ...
+
+@final
+class NativeAsyncStream:
+    async def next_batch(self) -> list[StreamEvent]: ...
+    def reply(self) -> Optional[Reply]: ...
+
+class _Common:
+    @property
+    def home(self) -> Path: ...
+    @property
+    def vault(self) -> Vault: ...
+    def route(self, prompt: str, category: Optional[str] = None) -> Route: ...
+    def classify(self, prompt: str) -> tuple[str, str]: ...
+    def presets(self) -> list[Preset]: ...
+    def hierarchy(self) -> Hierarchy: ...
+    def use_preset(self, name: str) -> Hierarchy: ...
+    def set_tiers(self, category: str, edits: Sequence[str]) -> Hierarchy: ...
+    def stats(self, days: int = 1) -> Stats: ...
+    def spent_today(self) -> float: ...
+
+@final
+class Client(_Common):
+    def __new__(
+        cls,
+        home: Optional[str | PathLike[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        vault: Optional[Any] = None,
+    ) -> Self: ...
+    def chat(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+    ) -> Reply: ...
+    def stream(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+    ) -> ChatStream: ...
+    def ask(
+        self,
+        prompt: str,
+        *,
+        category: Optional[str] = None,
+        system: Optional[str] = None,
+        validate: Optional[Sequence[str]] = None,
+        test_cmd: Optional[str] = None,
+        scheduled: bool = False,
+        read_only: bool = False,
+    ) -> AskReply: ...
+
+@disjoint_base
+class AsyncClient(_Common):
+    def __new__(
+        cls,
+        home: Optional[str | PathLike[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        vault: Optional[Any] = None,
+    ) -> Self: ...
+    async def chat(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+    ) -> Reply: ...
+    async def stream(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+    ) -> NativeAsyncStream: ...
+    async def ask(
+        self,
+        prompt: str,
+        *,
+        category: Optional[str] = None,
+        system: Optional[str] = None,
+        validate: Optional[Sequence[str]] = None,
+        test_cmd: Optional[str] = None,
+        scheduled: bool = False,
+        read_only: bool = False,
+    ) -> AskReply: ...
+
+def error_codes() -> list[str]: ...

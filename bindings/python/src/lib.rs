@@ -1,0 +1,539 @@
+//! Python bindings of the Nexus SDK. Each method converts its arguments,
+//! calls `nexus_sdk`, and converts the result; blocking calls release the
+//! GIL, async ones run on the shared tokio runtime and never block the
+//! asyncio loop. Errors become the classes of `nexus.errors`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use nexus_sdk as sdk;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+
+mod convert;
+mod vault;
+
+use convert::{
+    ask_reply, event, input, json_to_py, reply, route, to_py_err, AskReply, Attempt, Preset, Reply,
+    Route, StreamEvent, Usage,
+};
+use vault::{PyVault, VaultErrorSlot};
+
+fn rt() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+/// Runs `f` on the runtime with the GIL released.
+fn blocking<T: Send>(py: Python<'_>, f: impl std::future::Future<Output = T> + Send) -> T {
+    py.detach(|| rt().block_on(f))
+}
+
+struct Shared {
+    client: sdk::Client,
+    vault_errors: VaultErrorSlot,
+}
+
+impl Shared {
+    fn err(&self, py: Python<'_>, e: sdk::Error) -> PyErr {
+        to_py_err(py, e, &self.vault_errors)
+    }
+}
+
+fn build(
+    home: Option<std::path::PathBuf>,
+    env: Option<HashMap<String, String>>,
+    vault: Option<Bound<'_, PyAny>>,
+) -> PyResult<Arc<Shared>> {
+    let slot = VaultErrorSlot::default();
+    let vault = vault.map(|v| PyVault::new(v, slot.clone())).transpose()?;
+    let opts = sdk::ClientOptions {
+        home,
+        env: env.unwrap_or_default(),
+        vault: vault.map(|v| Arc::new(v) as Arc<dyn sdk::Vault>),
+    };
+    match sdk::Client::with_options(opts) {
+        Ok(client) => Ok(Arc::new(Shared {
+            client,
+            vault_errors: slot,
+        })),
+        Err(e) => Python::attach(|py| Err(to_py_err(py, e, &slot))),
+    }
+}
+
+fn chat_options(
+    system: Option<String>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+) -> sdk::ChatOptions {
+    sdk::ChatOptions {
+        system,
+        max_tokens,
+        temperature,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ask_options(
+    category: Option<String>,
+    system: Option<String>,
+    validate: Option<Vec<String>>,
+    test_cmd: Option<String>,
+    scheduled: bool,
+    read_only: bool,
+) -> sdk::AskOptions {
+    sdk::AskOptions {
+        category,
+        system,
+        validate: validate.unwrap_or_default(),
+        test_cmd,
+        scheduled,
+        read_only,
+    }
+}
+
+/// What the sync and async clients share: the non-I/O calls.
+macro_rules! client_methods {
+    ($t:ty, { $($extra:tt)* }) => {
+        #[pymethods]
+        impl $t {
+            $($extra)*
+
+            /// The state root (`NEXUS_HOME`) this client uses.
+            #[getter]
+            fn home(&self) -> std::path::PathBuf {
+                self.0.client.home()
+            }
+
+            /// The vault this client uses.
+            #[getter]
+            fn vault(&self, py: Python<'_>) -> PyResult<Vault> {
+                match self.0.client.vault() {
+                    Ok(v) => Ok(Vault {
+                        inner: v,
+                        shared: self.0.clone(),
+                    }),
+                    Err(e) => Err(self.0.err(py, e)),
+                }
+            }
+
+            /// What `ask` would do with `prompt`, without calling a model.
+            #[pyo3(signature = (prompt, category=None))]
+            fn route(&self, py: Python<'_>, prompt: &str, category: Option<&str>) -> PyResult<Route> {
+                self.0
+                    .client
+                    .route(prompt, category)
+                    .map(route)
+                    .map_err(|e| self.0.err(py, e))
+            }
+
+            /// `(category, basis)` of `prompt`.
+            fn classify(&self, py: Python<'_>, prompt: &str) -> PyResult<(String, String)> {
+                self.0.client.classify(prompt).map_err(|e| self.0.err(py, e))
+            }
+
+            /// The built-in presets.
+            fn presets(&self) -> Vec<Preset> {
+                self.0.client.presets().into_iter().map(Preset::from).collect()
+            }
+
+            /// The hierarchy in effect, as a dict.
+            fn hierarchy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let h = self.0.client.hierarchy().map_err(|e| self.0.err(py, e))?;
+                json_to_py(py, &h)
+            }
+
+            /// Applies and saves a preset; returns the new hierarchy.
+            fn use_preset<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+                let h = self.0.client.use_preset(name).map_err(|e| self.0.err(py, e))?;
+                json_to_py(py, &h)
+            }
+
+            /// Edits one category's tiers (`["tier1=MODEL", "tier3=disabled"]`).
+            fn set_tiers<'py>(
+                &self,
+                py: Python<'py>,
+                category: &str,
+                edits: Vec<String>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let h = self
+                    .0
+                    .client
+                    .set_tiers(category, &edits)
+                    .map_err(|e| self.0.err(py, e))?;
+                json_to_py(py, &h)
+            }
+
+            /// Escalation and tier statistics of the last `days` days.
+            #[pyo3(signature = (days=1))]
+            fn stats<'py>(&self, py: Python<'py>, days: u32) -> PyResult<Bound<'py, PyAny>> {
+                let s = self.0.client.stats(days).map_err(|e| self.0.err(py, e))?;
+                json_to_py(py, &s)
+            }
+
+            /// Dollars spent today, open budget holds included.
+            fn spent_today(&self, py: Python<'_>) -> PyResult<f64> {
+                self.0
+                    .client
+                    .spent_today()
+                    .map(|u| u.dollars())
+                    .map_err(|e| self.0.err(py, e))
+            }
+
+            fn __repr__(&self) -> String {
+                format!("<{} home={:?}>", stringify!($t), self.0.client.home())
+            }
+        }
+    };
+}
+
+/// A blocking client. Every call releases the GIL while it waits.
+#[pyclass(module = "nexus", frozen)]
+struct Client(Arc<Shared>);
+
+client_methods!(Client, {
+    #[new]
+    #[pyo3(signature = (home=None, env=None, vault=None))]
+    fn new(
+        home: Option<std::path::PathBuf>,
+        env: Option<HashMap<String, String>>,
+        vault: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        build(home, env, vault).map(Client)
+    }
+
+    /// One call to `model`; `prompt` is a string or a list of
+    /// `{"role": ..., "content": ...}` dicts.
+    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
+    fn chat(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        prompt: &Bound<'_, PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    ) -> PyResult<Reply> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature);
+        let c = &self.0.client;
+        blocking(py, c.chat(model, input, &opts))
+            .map(reply)
+            .map_err(|e| self.0.err(py, e))
+    }
+
+    /// Streams an answer: iterate for events; `.reply` holds the whole
+    /// answer afterwards.
+    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        prompt: &Bound<'_, PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    ) -> PyResult<ChatStream> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature);
+        let c = &self.0.client;
+        let s = blocking(py, c.stream(model, input, &opts)).map_err(|e| self.0.err(py, e))?;
+        Ok(ChatStream {
+            inner: Mutex::new((s, VecDeque::new())),
+            shared: self.0.clone(),
+        })
+    }
+
+    /// A request through the model hierarchy, with escalation.
+    #[pyo3(signature = (prompt, *, category=None, system=None, validate=None, test_cmd=None, scheduled=false, read_only=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn ask(
+        &self,
+        py: Python<'_>,
+        prompt: &str,
+        category: Option<String>,
+        system: Option<String>,
+        validate: Option<Vec<String>>,
+        test_cmd: Option<String>,
+        scheduled: bool,
+        read_only: bool,
+    ) -> PyResult<AskReply> {
+        let opts = ask_options(category, system, validate, test_cmd, scheduled, read_only);
+        let c = &self.0.client;
+        blocking(py, c.ask(prompt, &opts))
+            .map(ask_reply)
+            .map_err(|e| self.0.err(py, e))
+    }
+});
+
+/// The asyncio client: `chat`, `stream` and `ask` are coroutines that run
+/// on Nexus's own threads and never block the event loop.
+#[pyclass(module = "nexus", frozen, subclass)]
+struct AsyncClient(Arc<Shared>);
+
+client_methods!(AsyncClient, {
+    #[new]
+    #[pyo3(signature = (home=None, env=None, vault=None))]
+    fn new(
+        home: Option<std::path::PathBuf>,
+        env: Option<HashMap<String, String>>,
+        vault: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        build(home, env, vault).map(AsyncClient)
+    }
+
+    /// One call to `model`.
+    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
+    fn chat<'py>(
+        &self,
+        py: Python<'py>,
+        model: String,
+        prompt: &Bound<'py, PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature);
+        let shared = self.0.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match shared.client.chat(&model, input, &opts).await {
+                Ok(r) => Ok(reply(r)),
+                Err(e) => Err(Python::attach(|py| shared.err(py, e))),
+            }
+        })
+    }
+
+    /// Starts a stream; the result is an async iterator of events.
+    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
+    fn stream<'py>(
+        &self,
+        py: Python<'py>,
+        model: String,
+        prompt: &Bound<'py, PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature);
+        let shared = self.0.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match shared.client.stream(&model, input, &opts).await {
+                Ok(s) => Ok(NativeAsyncStream {
+                    inner: Arc::new(tokio::sync::Mutex::new(s)),
+                    shared: shared.clone(),
+                }),
+                Err(e) => Err(Python::attach(|py| shared.err(py, e))),
+            }
+        })
+    }
+
+    /// A request through the model hierarchy, with escalation.
+    #[pyo3(signature = (prompt, *, category=None, system=None, validate=None, test_cmd=None, scheduled=false, read_only=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn ask<'py>(
+        &self,
+        py: Python<'py>,
+        prompt: String,
+        category: Option<String>,
+        system: Option<String>,
+        validate: Option<Vec<String>>,
+        test_cmd: Option<String>,
+        scheduled: bool,
+        read_only: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let opts = ask_options(category, system, validate, test_cmd, scheduled, read_only);
+        let shared = self.0.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match shared.client.ask(&prompt, &opts).await {
+                Ok(r) => Ok(ask_reply(r)),
+                Err(e) => Err(Python::attach(|py| shared.err(py, e))),
+            }
+        })
+    }
+});
+
+/// A blocking stream of events.
+#[pyclass(module = "nexus")]
+struct ChatStream {
+    inner: Mutex<(sdk::ReplyStream, VecDeque<sdk::Result<sdk::StreamEvent>>)>,
+    shared: Arc<Shared>,
+}
+
+const BATCH: usize = 256;
+
+#[pymethods]
+impl ChatStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<StreamEvent>> {
+        let mut guard = self
+            .inner
+            .lock()
+            .map_err(|_| PyTypeError::new_err("the stream was poisoned by a panic"))?;
+        let (stream, buf) = &mut *guard;
+        let next = match buf.pop_front() {
+            Some(x) => Some(x),
+            None => py.detach(|| {
+                let _enter = rt().enter();
+                // Hand over every event already decoded before waiting.
+                buf.extend(stream.next_ready(BATCH));
+                match buf.pop_front() {
+                    Some(x) => Some(x),
+                    None => {
+                        let x = rt().block_on(stream.next());
+                        if x.is_some() {
+                            buf.extend(stream.next_ready(BATCH));
+                        }
+                        x
+                    }
+                }
+            }),
+        };
+        match next {
+            None => Ok(None),
+            Some(Ok(ev)) => Ok(Some(event(ev))),
+            Some(Err(e)) => Err(self.shared.err(py, e)),
+        }
+    }
+
+    /// The whole answer, once the iteration has ended (else `None`).
+    #[getter]
+    fn reply(&self) -> Option<Reply> {
+        let g = self.inner.lock().ok()?;
+        g.0.reply().cloned().map(reply)
+    }
+
+    /// Reads the rest of the stream and returns the whole answer.
+    fn collect(&self, py: Python<'_>) -> PyResult<Reply> {
+        while self.__next__(py)?.is_some() {}
+        self.reply()
+            .ok_or_else(|| PyTypeError::new_err("the stream ended without an answer"))
+    }
+}
+
+/// The native half of `nexus.AsyncChatStream`: hands events over in
+/// batches, so a stream costs one trip to the event loop per network
+/// read, not per token.
+#[pyclass(module = "nexus._nexus", frozen)]
+struct NativeAsyncStream {
+    inner: Arc<tokio::sync::Mutex<sdk::ReplyStream>>,
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl NativeAsyncStream {
+    /// The next batch of events; an empty list at the end.
+    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        let shared = self.shared.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut s = inner.lock().await;
+            let mut out = Vec::new();
+            match s.next().await {
+                None => return Ok(out),
+                Some(Ok(ev)) => out.push(event(ev)),
+                Some(Err(e)) => return Err(Python::attach(|py| shared.err(py, e))),
+            }
+            for r in s.next_ready(BATCH) {
+                match r {
+                    Ok(ev) => out.push(event(ev)),
+                    // Deliver what came before; the error surfaces next call.
+                    Err(e) => {
+                        if out.is_empty() {
+                            return Err(Python::attach(|py| shared.err(py, e)));
+                        }
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The whole answer, once the stream has ended.
+    fn reply(&self) -> Option<Reply> {
+        let s = self.inner.try_lock().ok()?;
+        s.reply().cloned().map(reply)
+    }
+}
+
+/// The vault the client uses: named secrets.
+#[pyclass(module = "nexus", frozen)]
+struct Vault {
+    inner: sdk::VaultHandle,
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl Vault {
+    /// The backend's name.
+    #[getter]
+    fn backend(&self) -> String {
+        self.inner.backend()
+    }
+
+    /// Reads a secret; `None` when absent.
+    fn get(&self, py: Python<'_>, name: &str) -> PyResult<Option<String>> {
+        self.inner
+            .get(name)
+            .map(|s| s.map(|s| s.expose().to_string()))
+            .map_err(|e| self.shared.err(py, e))
+    }
+
+    /// Writes a secret.
+    fn set(&self, py: Python<'_>, name: &str, value: &str) -> PyResult<()> {
+        self.inner
+            .set(name, value)
+            .map_err(|e| self.shared.err(py, e))
+    }
+
+    /// Removes a secret; says whether there was one.
+    fn delete(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
+        self.inner.delete(name).map_err(|e| self.shared.err(py, e))
+    }
+
+    /// Names (never values) starting with `prefix`.
+    #[pyo3(signature = (prefix=""))]
+    fn list(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
+        self.inner.list(prefix).map_err(|e| self.shared.err(py, e))
+    }
+
+    /// Stores a provider's API key where Nexus looks for it.
+    fn set_key(&self, py: Python<'_>, provider: &str, key: &str) -> PyResult<()> {
+        self.inner
+            .set_key(provider, key)
+            .map_err(|e| self.shared.err(py, e))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<nexus.Vault backend={:?}>", self.inner.backend())
+    }
+}
+
+/// The error codes, for `nexus.errors`.
+#[pyfunction]
+fn error_codes() -> Vec<&'static str> {
+    sdk::ErrorCode::ALL.iter().map(|c| c.as_str()).collect()
+}
+
+#[pymodule]
+fn _nexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Client>()?;
+    m.add_class::<AsyncClient>()?;
+    m.add_class::<ChatStream>()?;
+    m.add_class::<NativeAsyncStream>()?;
+    m.add_class::<Vault>()?;
+    m.add_class::<Reply>()?;
+    m.add_class::<Usage>()?;
+    m.add_class::<AskReply>()?;
+    m.add_class::<Attempt>()?;
+    m.add_class::<Route>()?;
+    m.add_class::<Preset>()?;
+    m.add_class::<StreamEvent>()?;
+    m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    Ok(())
+}
