@@ -305,12 +305,7 @@ pub(crate) fn event(e: sdk::StreamEvent) -> StreamEvent {
         }
         sdk::StreamEvent::Stop { reason } => {
             ev.r#type = "stop";
-            ev.stop_reason = Some(
-                serde_json::to_value(&reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| format!("{reason:?}")),
-            );
+            ev.stop_reason = Some(sdk::stop_reason_str(&reason));
         }
     }
     ev

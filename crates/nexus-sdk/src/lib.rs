@@ -24,6 +24,7 @@ mod vault;
 
 pub use client::{Client, ClientOptions, ReplyStream};
 pub use error::{Error, ErrorCode, Result};
+pub use types::stop_reason_str;
 pub use types::{
     AskOptions, AskReply, AttemptInfo, CategoryStats, ChatOptions, HierarchyInfo, Input,
     PresetInfo, Reply, Route, Stats, TierInfo, TierStats,

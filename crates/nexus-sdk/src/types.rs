@@ -132,7 +132,8 @@ impl Reply {
     }
 }
 
-pub(crate) fn stop_reason_str(r: &StopReason) -> String {
+/// The stable snake_case name of a stop reason (`end_turn`, `max_tokens`, ...).
+pub fn stop_reason_str(r: &StopReason) -> String {
     match r {
         StopReason::Other(s) => s.clone(),
         other => serde_json::to_value(other)
