@@ -371,6 +371,31 @@ impl ChatStream {
         )
     }
 
+    /// Reads the rest of the stream and resolves with the whole answer.
+    #[napi]
+    pub fn collect<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Reply>> {
+        let state = self.state.clone();
+        let buf = self.buf.clone();
+        promise(
+            env,
+            &self.shared,
+            async move {
+                let pending = buf.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+                for r in pending {
+                    r?;
+                }
+                let mut s = state.lock().await;
+                while let Some(r) = s.next().await {
+                    r?;
+                }
+                s.reply().cloned().ok_or_else(|| {
+                    sdk::Error::new(sdk::ErrorCode::Provider, "the stream ended without an answer")
+                })
+            },
+            |_, r| Ok(reply(r)),
+        )
+    }
+
     /// The whole answer, once the stream has ended.
     #[napi(getter)]
     pub fn reply(&self) -> Option<Reply> {

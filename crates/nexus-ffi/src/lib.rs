@@ -348,6 +348,15 @@ impl ChatStream {
         }
     }
 
+    /// Reads the rest of the stream and returns the whole answer.
+    pub async fn collect(&self) -> Result<Reply> {
+        while self.next().await?.is_some() {}
+        self.reply().ok_or_else(|| NexusError::Provider {
+            message: "the stream ended without an answer".into(),
+            status: None,
+        })
+    }
+
     /// The whole answer, once `next()` has returned nil.
     pub fn reply(&self) -> Option<Reply> {
         self.reply.lock().ok()?.clone().map(types::reply)
