@@ -79,6 +79,8 @@ export declare class ChatStream {
   next(): Promise<IteratorResult<StreamEvent, undefined>>
   /** Ends the iteration early (`break` in `for await`). */
   return(): Promise<IteratorResult<StreamEvent, undefined>>
+  /** Reads the rest of the stream and resolves with the whole answer. */
+  collect(): Promise<Reply>
   /** The whole answer, once the stream has ended. */
   get reply(): Reply | null
 }

@@ -380,7 +380,10 @@ impl ChatStream {
             env,
             &self.shared,
             async move {
-                let pending = buf.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+                let pending = buf
+                    .lock()
+                    .map(|mut b| std::mem::take(&mut *b))
+                    .unwrap_or_default();
                 for r in pending {
                     r?;
                 }
@@ -389,7 +392,10 @@ impl ChatStream {
                     r?;
                 }
                 s.reply().cloned().ok_or_else(|| {
-                    sdk::Error::new(sdk::ErrorCode::Provider, "the stream ended without an answer")
+                    sdk::Error::new(
+                        sdk::ErrorCode::Provider,
+                        "the stream ended without an answer",
+                    )
                 })
             },
             |_, r| Ok(reply(r)),
