@@ -85,11 +85,7 @@ fn python_methods() -> BTreeMap<String, BTreeSet<String>> {
     let mut class = String::new();
     for line in read("bindings/python/python/nexus/_nexus.pyi").lines() {
         if let Some(rest) = line.strip_prefix("class ") {
-            class = rest
-                .split(|c: char| c == '(' || c == ':')
-                .next()
-                .unwrap()
-                .to_string();
+            class = rest.split(['(', ':']).next().unwrap().to_string();
         } else if let Some(rest) = line.trim_start().strip_prefix("def ") {
             let name = rest.split('(').next().unwrap().to_string();
             out.entry(class.clone()).or_default().insert(name);
