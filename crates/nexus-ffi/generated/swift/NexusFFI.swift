@@ -611,6 +611,11 @@ fileprivate struct FfiConverterString: FfiConverter {
 public protocol ChatStreamProtocol: AnyObject, Sendable {
     
     /**
+     * Reads the rest of the stream and returns the whole answer.
+     */
+    func collect() async throws  -> Reply
+    
+    /**
      * The next event; nil once the answer is complete.
      */
     func next() async throws  -> StreamEvent?
@@ -676,6 +681,25 @@ open class ChatStream: ChatStreamProtocol, @unchecked Sendable {
 
     
 
+    
+    /**
+     * Reads the rest of the stream and returns the whole answer.
+     */
+open func collect()async throws  -> Reply  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_chatstream_collect(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeReply_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
     
     /**
      * The next event; nil once the answer is complete.
@@ -4199,6 +4223,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_nexus_ffi_checksum_func_version() != 47996) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_chatstream_collect() != 3735) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nexus_ffi_checksum_method_chatstream_next() != 63188) {

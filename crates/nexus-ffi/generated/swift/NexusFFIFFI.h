@@ -293,6 +293,11 @@ uint64_t uniffi_nexus_ffi_fn_clone_chatstream(uint64_t handle, RustCallStatus *_
 void uniffi_nexus_ffi_fn_free_chatstream(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CHATSTREAM_COLLECT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CHATSTREAM_COLLECT
+uint64_t uniffi_nexus_ffi_fn_method_chatstream_collect(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CHATSTREAM_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CHATSTREAM_NEXT
 uint64_t uniffi_nexus_ffi_fn_method_chatstream_next(uint64_t ptr
@@ -732,6 +737,12 @@ void ffi_nexus_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_N
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_FUNC_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_FUNC_VERSION
 uint16_t uniffi_nexus_ffi_checksum_func_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CHATSTREAM_COLLECT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CHATSTREAM_COLLECT
+uint16_t uniffi_nexus_ffi_checksum_method_chatstream_collect(void
     
 );
 #endif

@@ -724,6 +724,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_nexus_ffi_checksum_func_version(
     ): Int
+    external fun uniffi_nexus_ffi_checksum_method_chatstream_collect(
+    ): Int
     external fun uniffi_nexus_ffi_checksum_method_chatstream_next(
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_chatstream_reply(
@@ -803,6 +805,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_nexus_ffi_fn_free_chatstream(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_nexus_ffi_fn_method_chatstream_collect(`ptr`: Long,
+    ): Long
     external fun uniffi_nexus_ffi_fn_method_chatstream_next(`ptr`: Long,
     ): Long
     external fun uniffi_nexus_ffi_fn_method_chatstream_reply(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -993,6 +997,9 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nexus_ffi_checksum_func_version() and 0xFFFF) != 47996) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_chatstream_collect() and 0xFFFF) != 3735) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nexus_ffi_checksum_method_chatstream_next() and 0xFFFF) != 63188) {
@@ -1582,6 +1589,11 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 public interface ChatStreamInterface {
     
     /**
+     * Reads the rest of the stream and returns the whole answer.
+     */
+    suspend fun `collect`(): Reply
+    
+    /**
      * The next event; nil once the answer is complete.
      */
     suspend fun `next`(): StreamEvent?
@@ -1696,6 +1708,30 @@ open class ChatStream: Disposable, AutoCloseable, ChatStreamInterface
         return uniffiRustCall() { status ->
             UniffiLib.uniffi_nexus_ffi_fn_clone_chatstream(handle, status)
         }
+    }
+
+    
+    /**
+     * Reads the rest of the stream and returns the whole answer.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `collect`() : Reply {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_chatstream_collect(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeReply.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
     }
 
     
