@@ -85,6 +85,29 @@ async fn main() {
             "{{\"lang\":\"rust\",\"what\":\"stream\",\"run\":{i},\"events\":{events},\"text_bytes\":{bytes},\"events_per_sec\":{:.0}}}",
             events as f64 / secs
         );
+        // The same, consumed through `read_ahead` as the bindings do.
+        script_burst(&http, &text);
+        let t = Instant::now();
+        let Ok(s) = client
+            .stream("openai/gpt-4o-mini", "go", &ChatOptions::default())
+            .await
+        else {
+            std::process::exit(1);
+        };
+        let mut ahead = s.read_ahead(8192);
+        let mut events = 0u64;
+        loop {
+            let batch = ahead.next_batch(1024).await;
+            if batch.is_empty() {
+                break;
+            }
+            events += batch.len() as u64;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{{\"lang\":\"rust-read-ahead\",\"what\":\"stream\",\"run\":{i},\"events\":{events},\"events_per_sec\":{:.0}}}",
+            events as f64 / secs
+        );
     }
 }
 

@@ -150,10 +150,14 @@ impl Client {
         promise(
             env,
             &self.shared,
-            async move { c.stream(&model, input, &opts).await },
-            move |_, s| {
+            async move {
+                let s = c.stream(&model, input, &opts).await?;
+                Ok(s.read_ahead(READ_AHEAD))
+            },
+            move |_, ahead| {
                 Ok(ChatStream {
-                    state: Arc::new(tokio::sync::Mutex::new(s)),
+                    ahead: Arc::new(tokio::sync::Mutex::new(ahead)),
+                    ended: Arc::default(),
                     buf: Arc::new(Mutex::new(VecDeque::new())),
                     shared,
                 })
@@ -287,12 +291,16 @@ impl Client {
 /// read rather than one per token.
 #[napi]
 pub struct ChatStream {
-    state: Arc<tokio::sync::Mutex<sdk::ReplyStream>>,
+    ahead: Arc<tokio::sync::Mutex<sdk::ReadAhead>>,
+    /// The consumer reached the end (so `reply` may show the answer).
+    ended: Arc<std::sync::atomic::AtomicBool>,
     buf: Arc<Mutex<VecDeque<sdk::Result<sdk::StreamEvent>>>>,
     shared: Arc<Shared>,
 }
 
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
+/// Events read ahead of the consumer, at most.
+const READ_AHEAD: usize = 8192;
 
 /// One step of the async iterator protocol.
 #[napi(object)]
@@ -306,8 +314,12 @@ pub struct StreamStep {
 fn step(
     env: &Env,
     shared: &Shared,
+    ended: &std::sync::atomic::AtomicBool,
     next: Option<sdk::Result<sdk::StreamEvent>>,
 ) -> Result<StreamStep> {
+    if !matches!(next, Some(Ok(_))) {
+        ended.store(true, std::sync::atomic::Ordering::Release);
+    }
     match next {
         None => Ok(StreamStep {
             done: true,
@@ -326,30 +338,38 @@ impl ChatStream {
     /// The async iterator protocol's `next`.
     #[napi(ts_return_type = "Promise<IteratorResult<StreamEvent, undefined>>")]
     pub fn next<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, StreamStep>> {
-        let buffered = self.buf.lock().ok().and_then(|mut b| b.pop_front());
+        let mut buffered = self.buf.lock().ok().and_then(|mut b| b.pop_front());
+        if buffered.is_none() {
+            // Whatever the background reader has already read, without a hop.
+            if let Ok(mut ahead) = self.ahead.try_lock() {
+                let mut ready = ahead.ready(BATCH).into_iter();
+                buffered = ready.next();
+                if let Ok(mut b) = self.buf.lock() {
+                    b.extend(ready);
+                }
+            }
+        }
         if let Some(next) = buffered {
             // Already here: resolve now, on this thread.
-            return match step(env, &self.shared, Some(next)) {
+            return match step(env, &self.shared, &self.ended, Some(next)) {
                 Ok(s) => PromiseRaw::resolve(env, s),
                 Err(e) => PromiseRaw::reject(env, JsError::from(e).into_unknown(*env)),
             };
         }
-        let state = self.state.clone();
+        let ahead = self.ahead.clone();
         let buf = self.buf.clone();
         let shared = self.shared.clone();
+        let ended = self.ended.clone();
         env.spawn_future_with_callback(
             async move {
-                let mut s = state.lock().await;
-                let first = s.next().await;
-                if first.is_some() {
-                    let more = s.next_ready(BATCH);
-                    if let Ok(mut b) = buf.lock() {
-                        b.extend(more);
-                    }
+                let mut batch = ahead.lock().await.next_batch(BATCH).await.into_iter();
+                let first = batch.next();
+                if let Ok(mut b) = buf.lock() {
+                    b.extend(batch);
                 }
                 Ok(first)
             },
-            move |env, first| step(env, &shared, first),
+            move |env, first| step(env, &shared, &ended, first),
         )
     }
 
@@ -374,7 +394,7 @@ impl ChatStream {
     /// Reads the rest of the stream and resolves with the whole answer.
     #[napi]
     pub fn collect<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Reply>> {
-        let state = self.state.clone();
+        let ahead = self.ahead.clone();
         let buf = self.buf.clone();
         promise(
             env,
@@ -387,11 +407,17 @@ impl ChatStream {
                 for r in pending {
                     r?;
                 }
-                let mut s = state.lock().await;
-                while let Some(r) = s.next().await {
-                    r?;
+                let mut a = ahead.lock().await;
+                loop {
+                    let batch = a.next_batch(BATCH).await;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for r in batch {
+                        r?;
+                    }
                 }
-                s.reply().cloned().ok_or_else(|| {
+                a.reply().ok_or_else(|| {
                     sdk::Error::new(
                         sdk::ErrorCode::Provider,
                         "the stream ended without an answer",
@@ -405,8 +431,11 @@ impl ChatStream {
     /// The whole answer, once the stream has ended.
     #[napi(getter)]
     pub fn reply(&self) -> Option<Reply> {
-        let s = self.state.try_lock().ok()?;
-        s.reply().cloned().map(reply)
+        if !self.ended.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let a = self.ahead.try_lock().ok()?;
+        a.reply().map(reply)
     }
 }
 

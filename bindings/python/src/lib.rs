@@ -237,8 +237,13 @@ client_methods!(Client, {
         let opts = chat_options(system, max_tokens, temperature);
         let c = &self.0.client;
         let s = blocking(py, c.stream(model, input, &opts)).map_err(|e| self.0.err(py, e))?;
+        let ahead = {
+            let _enter = rt().enter();
+            s.read_ahead(READ_AHEAD)
+        };
         Ok(ChatStream {
-            inner: Mutex::new((s, VecDeque::new())),
+            inner: Mutex::new((ahead, VecDeque::new())),
+            ended: Default::default(),
             shared: self.0.clone(),
         })
     }
@@ -320,7 +325,8 @@ client_methods!(AsyncClient, {
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             match shared.client.stream(&model, input, &opts).await {
                 Ok(s) => Ok(NativeAsyncStream {
-                    inner: Arc::new(tokio::sync::Mutex::new(s)),
+                    inner: Arc::new(tokio::sync::Mutex::new(s.read_ahead(READ_AHEAD))),
+                    ended: Arc::default(),
                     shared: shared.clone(),
                 }),
                 Err(e) => Err(Python::attach(|py| shared.err(py, e))),
@@ -356,11 +362,15 @@ client_methods!(AsyncClient, {
 /// A blocking stream of events.
 #[pyclass(module = "nexus")]
 struct ChatStream {
-    inner: Mutex<(sdk::ReplyStream, VecDeque<sdk::Result<sdk::StreamEvent>>)>,
+    inner: Mutex<(sdk::ReadAhead, VecDeque<sdk::Result<sdk::StreamEvent>>)>,
+    /// The consumer reached the end (so `reply` may show the answer).
+    ended: std::sync::atomic::AtomicBool,
     shared: Arc<Shared>,
 }
 
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
+/// Events read ahead of the consumer, at most.
+const READ_AHEAD: usize = 8192;
 
 #[pymethods]
 impl ChatStream {
@@ -373,25 +383,19 @@ impl ChatStream {
             .inner
             .lock()
             .map_err(|_| PyTypeError::new_err("the stream was poisoned by a panic"))?;
-        let (stream, buf) = &mut *guard;
-        let next = match buf.pop_front() {
-            Some(x) => Some(x),
-            None => py.detach(|| {
-                let _enter = rt().enter();
-                // Hand over every event already decoded before waiting.
-                buf.extend(stream.next_ready(BATCH));
-                match buf.pop_front() {
-                    Some(x) => Some(x),
-                    None => {
-                        let x = rt().block_on(stream.next());
-                        if x.is_some() {
-                            buf.extend(stream.next_ready(BATCH));
-                        }
-                        x
-                    }
-                }
-            }),
-        };
+        let (ahead, buf) = &mut *guard;
+        if buf.is_empty() {
+            // Everything read ahead so far, without releasing the GIL if
+            // there is some; else wait for more with the GIL released.
+            buf.extend(ahead.ready(BATCH));
+            if buf.is_empty() {
+                buf.extend(py.detach(|| ahead.blocking_next_batch(BATCH)));
+            }
+        }
+        let next = buf.pop_front();
+        if !matches!(next, Some(Ok(_))) {
+            self.ended.store(true, std::sync::atomic::Ordering::Release);
+        }
         match next {
             None => Ok(None),
             Some(Ok(ev)) => Ok(Some(event(ev))),
@@ -402,8 +406,11 @@ impl ChatStream {
     /// The whole answer, once the iteration has ended (else `None`).
     #[getter]
     fn reply(&self) -> Option<Reply> {
+        if !self.ended.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         let g = self.inner.lock().ok()?;
-        g.0.reply().cloned().map(reply)
+        g.0.reply().map(reply)
     }
 
     /// Reads the rest of the stream and returns the whole answer.
@@ -419,7 +426,8 @@ impl ChatStream {
 /// read, not per token.
 #[pyclass(module = "nexus._nexus", frozen)]
 struct NativeAsyncStream {
-    inner: Arc<tokio::sync::Mutex<sdk::ReplyStream>>,
+    inner: Arc<tokio::sync::Mutex<sdk::ReadAhead>>,
+    ended: Arc<std::sync::atomic::AtomicBool>,
     shared: Arc<Shared>,
 }
 
@@ -429,24 +437,19 @@ impl NativeAsyncStream {
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner.clone();
         let shared = self.shared.clone();
+        let ended = self.ended.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let mut s = inner.lock().await;
-            let mut out = Vec::new();
-            match s.next().await {
-                None => return Ok(out),
-                Some(Ok(ev)) => out.push(event(ev)),
-                Some(Err(e)) => return Err(Python::attach(|py| shared.err(py, e))),
+            // A batch is events, or one error alone (after the events
+            // before it were delivered).
+            let batch = inner.lock().await.next_batch(BATCH).await;
+            if batch.is_empty() || batch.iter().any(Result::is_err) {
+                ended.store(true, std::sync::atomic::Ordering::Release);
             }
-            for r in s.next_ready(BATCH) {
+            let mut out = Vec::with_capacity(batch.len());
+            for r in batch {
                 match r {
                     Ok(ev) => out.push(event(ev)),
-                    // Deliver what came before; the error surfaces next call.
-                    Err(e) => {
-                        if out.is_empty() {
-                            return Err(Python::attach(|py| shared.err(py, e)));
-                        }
-                        break;
-                    }
+                    Err(e) => return Err(Python::attach(|py| shared.err(py, e))),
                 }
             }
             Ok(out)
@@ -455,8 +458,11 @@ impl NativeAsyncStream {
 
     /// The whole answer, once the stream has ended.
     fn reply(&self) -> Option<Reply> {
+        if !self.ended.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         let s = self.inner.try_lock().ok()?;
-        s.reply().cloned().map(reply)
+        s.reply().map(reply)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -47,16 +47,10 @@ impl Connection {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
-        let (mut sink, mut stream) = ws.split();
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (sink, mut stream) = ws.split();
+        let (out, out_rx) = mpsc::unbounded_channel::<Message>();
         let (in_tx, inbox) = mpsc::unbounded_channel::<Frame>();
-        tokio::spawn(async move {
-            while let Some(m) = out_rx.recv().await {
-                if sink.send(m).await.is_err() {
-                    break;
-                }
-            }
-        });
+        tokio::spawn(crate::ws::pump(sink, out_rx));
         tokio::spawn(async move {
             while let Some(Ok(m)) = stream.next().await {
                 if let Message::Binary(b) = m {

@@ -20,6 +20,7 @@ pub mod safety;
 pub mod server;
 pub mod store;
 pub mod topic;
+mod ws;
 
 pub use identity::{Identity, PeerId, PublicIdentity};
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -56,21 +56,14 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
                 else {
                     return;
                 };
-                let (mut sink, mut stream) = ws.split();
+                let (sink, mut stream) = ws.split();
                 let conn = broker.connect();
-                let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+                let (tx, rx) = mpsc::unbounded_channel::<Message>();
                 senders
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(conn, tx);
-                let writer = tokio::spawn(async move {
-                    while let Some(m) = rx.recv().await {
-                        let close = matches!(m, Message::Close(_));
-                        if sink.send(m).await.is_err() || close {
-                            break;
-                        }
-                    }
-                });
+                let writer = tokio::spawn(crate::ws::pump(sink, rx));
                 while let Some(Ok(m)) = stream.next().await {
                     let bytes = match m {
                         Message::Binary(b) => b.to_vec(),

@@ -566,6 +566,32 @@ impl ReplyStream {
         self.reply.as_ref()
     }
 
+    /// Moves the stream onto a background task (on the current tokio
+    /// runtime) that reads ahead into a buffer of up to `capacity` events.
+    /// A consumer on another thread then takes events in batches, so
+    /// crossing threads costs once per batch, not once per token: the
+    /// bindings stream this way.
+    pub fn read_ahead(self, capacity: usize) -> ReadAhead {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let reply = Arc::new(Mutex::new(None));
+        let slot = reply.clone();
+        tokio::spawn(async move {
+            let mut s = self;
+            while let Some(item) = s.next().await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+            *lock(&slot) = s.reply.take();
+            drop(tx);
+        });
+        ReadAhead {
+            rx,
+            reply,
+            held: None,
+        }
+    }
+
     /// Reads the rest of the stream and returns the whole answer.
     pub async fn collect(mut self) -> Result<Reply> {
         while let Some(r) = self.next().await {
@@ -573,5 +599,81 @@ impl ReplyStream {
         }
         self.reply
             .ok_or_else(|| Error::new(ErrorCode::Provider, "the stream ended without an answer"))
+    }
+}
+
+/// A [`ReplyStream`] read ahead on a background task; see
+/// [`ReplyStream::read_ahead`].
+#[derive(Debug)]
+pub struct ReadAhead {
+    rx: tokio::sync::mpsc::Receiver<Result<StreamEvent>>,
+    reply: Arc<Mutex<Option<Reply>>>,
+    /// An error that followed events of a batch: it ends the next one.
+    held: Option<Error>,
+}
+
+impl ReadAhead {
+    /// Waits for the next event, then takes every event already read (up
+    /// to `max`). Empty once the stream has ended. An error comes alone,
+    /// after the events before it.
+    pub async fn next_batch(&mut self, max: usize) -> Vec<Result<StreamEvent>> {
+        if let Some(e) = self.held.take() {
+            return vec![Err(e)];
+        }
+        let mut out = Vec::new();
+        if let Some(first) = self.rx.recv().await {
+            out.push(first);
+            self.drain(&mut out, max);
+        }
+        out
+    }
+
+    /// [`ReadAhead::next_batch`] for a thread outside the runtime (it
+    /// blocks; never call it from async code).
+    pub fn blocking_next_batch(&mut self, max: usize) -> Vec<Result<StreamEvent>> {
+        if let Some(e) = self.held.take() {
+            return vec![Err(e)];
+        }
+        let mut out = Vec::new();
+        if let Some(first) = self.rx.blocking_recv() {
+            out.push(first);
+            self.drain(&mut out, max);
+        }
+        out
+    }
+
+    /// Takes the events already read, without waiting.
+    pub fn ready(&mut self, max: usize) -> Vec<Result<StreamEvent>> {
+        if let Some(e) = self.held.take() {
+            return vec![Err(e)];
+        }
+        let mut out = Vec::new();
+        self.drain(&mut out, max);
+        out
+    }
+
+    fn drain(&mut self, out: &mut Vec<Result<StreamEvent>>, max: usize) {
+        if matches!(out.last(), Some(Err(_))) {
+            return;
+        }
+        while out.len() < max {
+            match self.rx.try_recv() {
+                Ok(Ok(ev)) => out.push(Ok(ev)),
+                Ok(Err(e)) if out.is_empty() => {
+                    out.push(Err(e));
+                    return;
+                }
+                Ok(Err(e)) => {
+                    self.held = Some(e);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The whole answer, once the stream has ended.
+    pub fn reply(&self) -> Option<Reply> {
+        lock(&self.reply).clone()
     }
 }

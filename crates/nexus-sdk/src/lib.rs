@@ -22,7 +22,7 @@ mod error;
 mod types;
 mod vault;
 
-pub use client::{Client, ClientOptions, ReplyStream};
+pub use client::{Client, ClientOptions, ReadAhead, ReplyStream};
 pub use error::{Error, ErrorCode, Result};
 pub use types::stop_reason_str;
 pub use types::{

@@ -259,8 +259,12 @@ pub(crate) async fn serve_connection(
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     while let Some(req) = read_request(&mut sock, &mut buf).await? {
+        let asked_to_close = req
+            .headers
+            .get("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let keep = handle(&mut sock, &state, req).await?;
-        if !keep {
+        if !keep || asked_to_close {
             return Ok(());
         }
     }
