@@ -47,7 +47,13 @@ impl std::fmt::Display for PeerId {
 
 /// Lowercase hex.
 pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0x0f)]));
+    }
+    s
 }
 
 /// Parses lowercase or uppercase hex.
@@ -55,10 +61,19 @@ pub fn unhex(s: &str) -> Result<Vec<u8>, MeshError> {
     if !s.len().is_multiple_of(2) {
         return Err(MeshError::Invalid("hex has an odd length".into()));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| MeshError::Invalid("not hex".into()))
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| match (nibble(p[0]), nibble(p[1])) {
+            (Some(h), Some(l)) => Ok(h << 4 | l),
+            _ => Err(MeshError::Invalid("not hex".into())),
         })
         .collect()
 }

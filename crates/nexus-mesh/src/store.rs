@@ -454,15 +454,13 @@ impl BrokerStore for SqliteStore {
     fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let seq: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM topics WHERE mesh = ?1 AND topic = ?2",
-                params![mesh, topic],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO topics VALUES (?1, ?2, ?3, ?4)",
-                params![mesh, topic, seq, frame],
-            )?;
+            let seq: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM topics WHERE mesh = ?1 AND topic = ?2",
+                )?
+                .query_row(params![mesh, topic], |r| r.get(0))?;
+            tx.prepare_cached("INSERT INTO topics VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![mesh, topic, seq, frame])?;
             tx.commit()?;
             Ok(u64::try_from(seq).unwrap_or(0))
         })
