@@ -10,9 +10,11 @@ use nexus_sdk as sdk;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
+mod aio;
 mod convert;
 mod vault;
 
+use aio::Completions;
 use convert::{
     ask_reply, event, input, json_to_py, reply, route, to_py_err, AskReply, Attempt, Preset, Reply,
     Route, StreamEvent, Usage,
@@ -20,7 +22,14 @@ use convert::{
 use vault::{PyVault, VaultErrorSlot};
 
 fn rt() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("nexus")
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start Nexus's tokio runtime: {e}"))
+    })
 }
 
 /// Runs `f` on the runtime with the GIL released.
@@ -286,60 +295,73 @@ client_methods!(AsyncClient, {
         build(home, env, vault).map(AsyncClient)
     }
 
-    /// One call to `model`.
-    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
-    fn chat<'py>(
-        &self,
-        py: Python<'py>,
-        model: String,
-        prompt: &Bound<'py, PyAny>,
-        system: Option<String>,
-        max_tokens: Option<u32>,
-        temperature: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let input = input(prompt)?;
-        let opts = chat_options(system, max_tokens, temperature);
-        let shared = self.0.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            match shared.client.chat(&model, input, &opts).await {
-                Ok(r) => Ok(reply(r)),
-                Err(e) => Err(Python::attach(|py| shared.err(py, e))),
-            }
-        })
-    }
-
-    /// Starts a stream; the result is an async iterator of events.
-    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
-    fn stream<'py>(
-        &self,
-        py: Python<'py>,
-        model: String,
-        prompt: &Bound<'py, PyAny>,
-        system: Option<String>,
-        max_tokens: Option<u32>,
-        temperature: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let input = input(prompt)?;
-        let opts = chat_options(system, max_tokens, temperature);
-        let shared = self.0.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            match shared.client.stream(&model, input, &opts).await {
-                Ok(s) => Ok(NativeAsyncStream {
-                    inner: Arc::new(tokio::sync::Mutex::new(s.read_ahead(READ_AHEAD))),
-                    ended: Arc::default(),
-                    shared: shared.clone(),
-                }),
-                Err(e) => Err(Python::attach(|py| shared.err(py, e))),
-            }
-        })
-    }
-
-    /// A request through the model hierarchy, with escalation.
-    #[pyo3(signature = (prompt, *, category=None, system=None, validate=None, test_cmd=None, scheduled=false, read_only=false))]
+    /// Starts `chat`; `nexus.AsyncClient.chat` awaits the token.
+    #[pyo3(signature = (completions, model, prompt, system=None, max_tokens=None, temperature=None))]
     #[allow(clippy::too_many_arguments)]
-    fn ask<'py>(
+    fn _start_chat(
         &self,
-        py: Python<'py>,
+        completions: &Completions,
+        model: String,
+        prompt: &Bound<'_, PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    ) -> PyResult<u64> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature);
+        let c = self.0.client.clone();
+        let shared = self.0.clone();
+        Ok(completions.spawn(
+            async move { c.chat(&model, input, &opts).await },
+            move |py, r| match r {
+                Ok(r) => Ok(Py::new(py, reply(r))?.into_any()),
+                Err(e) => Err(shared.err(py, e)),
+            },
+        ))
+    }
+
+    /// Starts `stream`; the token resolves to a `NativeAsyncStream`.
+    #[pyo3(signature = (completions, model, prompt, system=None, max_tokens=None, temperature=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _start_stream(
+        &self,
+        completions: &Completions,
+        model: String,
+        prompt: &Bound<'_, PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    ) -> PyResult<u64> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature);
+        let c = self.0.client.clone();
+        let shared = self.0.clone();
+        Ok(completions.spawn(
+            async move {
+                let s = c.stream(&model, input, &opts).await?;
+                Ok(s.read_ahead(READ_AHEAD))
+            },
+            move |py, r: sdk::Result<sdk::ReadAhead>| match r {
+                Ok(ahead) => Ok(Py::new(
+                    py,
+                    NativeAsyncStream {
+                        inner: Arc::new(tokio::sync::Mutex::new(ahead)),
+                        ended: Arc::default(),
+                        shared: shared.clone(),
+                    },
+                )?
+                .into_any()),
+                Err(e) => Err(shared.err(py, e)),
+            },
+        ))
+    }
+
+    /// Starts `ask`; `nexus.AsyncClient.ask` awaits the token.
+    #[pyo3(signature = (completions, prompt, category=None, system=None, validate=None, test_cmd=None, scheduled=false, read_only=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn _start_ask(
+        &self,
+        completions: &Completions,
         prompt: String,
         category: Option<String>,
         system: Option<String>,
@@ -347,15 +369,17 @@ client_methods!(AsyncClient, {
         test_cmd: Option<String>,
         scheduled: bool,
         read_only: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> u64 {
         let opts = ask_options(category, system, validate, test_cmd, scheduled, read_only);
+        let c = self.0.client.clone();
         let shared = self.0.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            match shared.client.ask(&prompt, &opts).await {
-                Ok(r) => Ok(ask_reply(r)),
-                Err(e) => Err(Python::attach(|py| shared.err(py, e))),
-            }
-        })
+        completions.spawn(
+            async move { c.ask(&prompt, &opts).await },
+            move |py, r| match r {
+                Ok(r) => Ok(Py::new(py, ask_reply(r))?.into_any()),
+                Err(e) => Err(shared.err(py, e)),
+            },
+        )
     }
 });
 
@@ -433,27 +457,32 @@ struct NativeAsyncStream {
 
 #[pymethods]
 impl NativeAsyncStream {
-    /// The next batch of events; an empty list at the end.
-    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Starts taking the next batch of events (an empty list at the end).
+    fn _start_next_batch(&self, completions: &Completions) -> u64 {
         let inner = self.inner.clone();
         let shared = self.shared.clone();
         let ended = self.ended.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            // A batch is events, or one error alone (after the events
-            // before it were delivered).
-            let batch = inner.lock().await.next_batch(BATCH).await;
-            if batch.is_empty() || batch.iter().any(Result::is_err) {
-                ended.store(true, std::sync::atomic::Ordering::Release);
-            }
-            let mut out = Vec::with_capacity(batch.len());
-            for r in batch {
-                match r {
-                    Ok(ev) => out.push(event(ev)),
-                    Err(e) => return Err(Python::attach(|py| shared.err(py, e))),
+        completions.spawn(
+            async move {
+                // A batch is events, or one error alone (after the events
+                // before it were delivered).
+                let batch = inner.lock().await.next_batch(BATCH).await;
+                if batch.is_empty() || batch.iter().any(Result::is_err) {
+                    ended.store(true, std::sync::atomic::Ordering::Release);
                 }
-            }
-            Ok(out)
-        })
+                batch
+            },
+            move |py, batch| {
+                let mut out = Vec::with_capacity(batch.len());
+                for r in batch {
+                    match r {
+                        Ok(ev) => out.push(event(ev)),
+                        Err(e) => return Err(shared.err(py, e)),
+                    }
+                }
+                Ok(out.into_pyobject(py)?.into_any().unbind())
+            },
+        )
     }
 
     /// The whole answer, once the stream has ended.
@@ -532,6 +561,7 @@ fn _nexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AsyncClient>()?;
     m.add_class::<ChatStream>()?;
     m.add_class::<NativeAsyncStream>()?;
+    m.add_class::<Completions>()?;
     m.add_class::<Vault>()?;
     m.add_class::<Reply>()?;
     m.add_class::<Usage>()?;

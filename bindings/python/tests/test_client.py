@@ -312,3 +312,43 @@ def test_sync_calls_release_the_gil(standin: StandIn, home: Path) -> None:
     stop.set()
     t.join()
     assert counter > 1000
+
+
+def test_exiting_right_after_an_async_call_never_crashes(standin: StandIn, home: Path) -> None:
+    """Nexus's threads never take the GIL, so an interpreter that exits the
+    moment a call finishes cannot catch one mid-call (that crashed CPython
+    with `PyGILState_Release` in about one run in twenty)."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, json, sys, nexus\n"
+        "env = json.loads(sys.argv[1])\n"
+        "async def main():\n"
+        "    c = nexus.AsyncClient(home=sys.argv[2], env=env)\n"
+        "    await c.chat('openai/gpt-4o-mini', 'bye')\n"
+        "    async for _ in await c.stream('openai/gpt-4o-mini', 'bye now'):\n"
+        "        pass\n"
+        "asyncio.run(main())\n"
+    )
+    for _ in range(25):
+        r = subprocess.run(
+            [sys.executable, "-c", script, json.dumps(standin.env), str(home)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr.decode()
+
+
+async def test_a_cancelled_call_is_dropped_quietly(standin: StandIn, home: Path) -> None:
+    c = nexus.AsyncClient(home=home, env=standin.env, vault=DictVault())
+    standin.script("anthropic", {"hang": True})
+    task = asyncio.ensure_future(c.chat("anthropic/claude-haiku-4-5", "never answered"))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The loop and the client keep working.
+    r = await c.chat("openai/gpt-4o-mini", "after")
+    assert r.text == "echo: after"

@@ -79,11 +79,14 @@ fn table() -> Vec<Row> {
         .collect()
 }
 
-/// Methods per class in a Python stub, properties included.
+/// Methods per class in the Python stub and the package's own classes,
+/// properties included.
 fn python_methods() -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut class = String::new();
-    for line in read("bindings/python/python/nexus/_nexus.pyi").lines() {
+    let stub = read("bindings/python/python/nexus/_nexus.pyi");
+    let module = read("bindings/python/python/nexus/__init__.py");
+    for line in stub.lines().chain(module.lines()) {
         if let Some(rest) = line.strip_prefix("class ") {
             class = rest.split(['(', ':']).next().unwrap().to_string();
         } else if let Some(rest) = line.trim_start().strip_prefix("def ") {
@@ -196,6 +199,7 @@ fn the_checker_sees_the_bindings() {
     // Guards against a parser that finds nothing and so passes vacuously.
     assert!(python_methods()["_Common"].contains("route"));
     assert!(python_methods()["Client"].contains("__new__"));
+    assert!(python_methods()["AsyncClient"].contains("chat"));
     assert!(node_methods()["Client"].contains("usePreset"));
     assert!(node_methods()["Client"].contains("constructor"));
     assert!(node_methods()["Vault"].contains("backend"));

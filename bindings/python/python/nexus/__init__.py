@@ -9,13 +9,27 @@ escalates, exact cost, and an encrypted vault.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Optional, Protocol, Sequence, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    runtime_checkable,
+)
 
 from . import errors, types
 from ._nexus import (
     AskReply,
     AsyncClient as _AsyncClient,
+    Completions as _Completions,
     Attempt,
     ChatStream,
     Client,
@@ -99,6 +113,65 @@ class VaultProtocol(Protocol):
     def list(self, prefix: str) -> Sequence[str]: ...
 
 
+class _Bridge:
+    """Delivers results of Nexus's async calls to one event loop.
+
+    A finished call leaves its result in Rust and writes one byte to a pipe
+    the loop watches; the loop's reader callback converts the results on
+    its own thread. Nexus's threads never touch Python.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self.native = _Completions(w)  # owns w from here on
+        self._r = r
+        self._loop = loop
+        self._futures: Dict[int, "asyncio.Future[Any]"] = {}
+        loop.add_reader(r, self._on_ready)
+        weakref.finalize(loop, _close_fd, r)
+
+    async def wait(self, token: int) -> Any:
+        fut: "asyncio.Future[Any]" = self._loop.create_future()
+        self._futures[token] = fut
+        return await fut
+
+    def _on_ready(self) -> None:
+        try:
+            os.read(self._r, 65536)
+        except (BlockingIOError, InterruptedError):
+            pass
+        for token, ok, value in self.native.take():
+            fut = self._futures.pop(token, None)
+            if fut is None or fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+_bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bridge]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _bridge() -> _Bridge:
+    loop = asyncio.get_running_loop()
+    b = _bridges.get(loop)
+    if b is None:
+        b = _bridges[loop] = _Bridge(loop)
+    return b
+
+
 class AsyncChatStream:
     """An async iterator of :class:`StreamEvent`; ``reply`` holds the whole
     answer once it has ended. Events cross from Nexus's threads to the event
@@ -118,7 +191,8 @@ class AsyncChatStream:
         if not self._buf:
             if self._done:
                 raise StopAsyncIteration
-            batch = await self._native.next_batch()
+            bridge = _bridge()
+            batch: List[StreamEvent] = await bridge.wait(self._native._start_next_batch(bridge.native))
             if not batch:
                 self._done = True
                 raise StopAsyncIteration
@@ -144,7 +218,23 @@ class AsyncClient(_AsyncClient):
     """The asyncio client: ``chat``, ``stream`` and ``ask`` are coroutines
     that run on Nexus's own threads and never block the event loop."""
 
-    async def stream(  # type: ignore[override]
+    async def chat(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+    ) -> Reply:
+        """One call to ``model``; ``prompt`` is a str or a conversation."""
+        b = _bridge()
+        reply: Reply = await b.wait(
+            self._start_chat(b.native, model, prompt, system, max_tokens, temperature)
+        )
+        return reply
+
+    async def stream(
         self,
         model: str,
         prompt: Prompt,
@@ -153,7 +243,36 @@ class AsyncClient(_AsyncClient):
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
     ) -> AsyncChatStream:
-        native = await super().stream(
-            model, prompt, system=system, max_tokens=max_tokens, temperature=temperature
+        """Starts a stream: ``async for ev in await client.stream(...)``."""
+        b = _bridge()
+        native: "NativeAsyncStream" = await b.wait(
+            self._start_stream(b.native, model, prompt, system, max_tokens, temperature)
         )
         return AsyncChatStream(native)
+
+    async def ask(
+        self,
+        prompt: str,
+        *,
+        category: Optional[str] = None,
+        system: Optional[str] = None,
+        validate: Optional[Sequence[str]] = None,
+        test_cmd: Optional[str] = None,
+        scheduled: bool = False,
+        read_only: bool = False,
+    ) -> AskReply:
+        """A request through the model hierarchy, with escalation."""
+        b = _bridge()
+        answer: AskReply = await b.wait(
+            self._start_ask(
+                b.native,
+                prompt,
+                category,
+                system,
+                list(validate) if validate is not None else None,
+                test_cmd,
+                scheduled,
+                read_only,
+            )
+        )
+        return answer

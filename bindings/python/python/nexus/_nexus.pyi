@@ -18,6 +18,7 @@ __all__ = [
     "Attempt",
     "ChatStream",
     "Client",
+    "Completions",
     "NativeAsyncStream",
     "Preset",
     "Reply",
@@ -127,8 +128,13 @@ class ChatStream(Iterator[StreamEvent]):
     def collect(self) -> Reply: ...
 
 @final
+class Completions:
+    def __new__(cls, wake_fd: int) -> Self: ...
+    def take(self) -> list[tuple[int, bool, Any]]: ...
+
+@final
 class NativeAsyncStream:
-    async def next_batch(self) -> list[StreamEvent]: ...
+    def _start_next_batch(self, completions: Completions) -> int: ...
     def reply(self) -> Optional[Reply]: ...
 
 class _Common:
@@ -191,34 +197,34 @@ class AsyncClient(_Common):
         env: Optional[Mapping[str, str]] = None,
         vault: Optional[Any] = None,
     ) -> Self: ...
-    async def chat(
+    def _start_chat(
         self,
+        completions: Completions,
         model: str,
         prompt: Prompt,
-        *,
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
-    ) -> Reply: ...
-    async def stream(
+    ) -> int: ...
+    def _start_stream(
         self,
+        completions: Completions,
         model: str,
         prompt: Prompt,
-        *,
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
-    ) -> NativeAsyncStream: ...
-    async def ask(
+    ) -> int: ...
+    def _start_ask(
         self,
+        completions: Completions,
         prompt: str,
-        *,
         category: Optional[str] = None,
         system: Optional[str] = None,
         validate: Optional[Sequence[str]] = None,
         test_cmd: Optional[str] = None,
         scheduled: bool = False,
         read_only: bool = False,
-    ) -> AskReply: ...
+    ) -> int: ...
 
 def error_codes() -> list[str]: ...
