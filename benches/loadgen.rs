@@ -102,7 +102,7 @@ async fn nexus(args: &Args) -> Report {
         burst: 1_000_000,
         ..Limits::default()
     };
-    let broker = Arc::new(Broker::new(store, Arc::new(SystemClock), limits));
+    let broker = Arc::new(Broker::new(store, Arc::new(SystemClock), limits).with_group_commit());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let _task = server::serve(listener, broker);

@@ -50,6 +50,26 @@ pub enum Out {
     Send(ConnId, Vec<u8>),
     /// Close a connection (a blocked peer).
     Close(ConnId),
+    /// Store this topic message, then carry out its outputs: only from a
+    /// broker built [`Broker::with_group_commit`], whose host collects these
+    /// and hands them to [`Broker::commit`] in batches.
+    Persist(Box<PendingAppend>),
+}
+
+/// A topic message waiting to be stored, and what follows once it is
+/// (the fan-out to subscribers and the publisher's acknowledgement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAppend {
+    /// The publisher's connection (told if storing fails).
+    pub conn: ConnId,
+    /// The mesh.
+    pub mesh: String,
+    /// The topic.
+    pub topic: String,
+    /// The encoded frame.
+    pub frame: Vec<u8>,
+    /// What to do once it is stored.
+    pub then: Vec<Out>,
 }
 
 struct Conn {
@@ -108,6 +128,8 @@ pub struct Broker {
     /// path (every frame checks its sender, every publish fans out) never
     /// reads the database.
     members: Mutex<HashMap<String, Arc<HashMap<String, Member>>>>,
+    /// Topic appends are returned as [`Out::Persist`] for group commit.
+    group_commit: bool,
 }
 
 impl std::fmt::Debug for Broker {
@@ -138,6 +160,39 @@ impl Broker {
             online: Mutex::new(HashMap::new()),
             next: Mutex::new(0),
             members: Mutex::new(HashMap::new()),
+            group_commit: false,
+        }
+    }
+
+    /// Returns topic appends as [`Out::Persist`] instead of storing each
+    /// in its own transaction: the host batches them into
+    /// [`Broker::commit`], one transaction for many messages. Nothing is
+    /// fanned out or acknowledged before it is stored.
+    pub fn with_group_commit(mut self) -> Self {
+        self.group_commit = true;
+        self
+    }
+
+    /// Stores a batch of topic messages in one transaction, then returns
+    /// what follows them; if storing fails, each publisher gets an error
+    /// frame instead (and, unacknowledged, sends again).
+    pub fn commit(&self, batch: Vec<PendingAppend>) -> Vec<Out> {
+        let items: Vec<(&str, &str, &[u8])> = batch
+            .iter()
+            .map(|p| (p.mesh.as_str(), p.topic.as_str(), p.frame.as_slice()))
+            .collect();
+        match self.store.append_topics(&items) {
+            Ok(_) => batch.into_iter().flat_map(|p| p.then).collect(),
+            Err(e) => batch
+                .into_iter()
+                .flat_map(|p| {
+                    err(
+                        p.conn,
+                        "internal",
+                        format!("the broker could not store the message: {e}"),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -580,7 +635,9 @@ impl Broker {
                     ));
                 }
                 let bytes = frame.encode();
-                self.store.append_topic(mesh, topic, &bytes)?;
+                if !self.group_commit {
+                    self.store.append_topic(mesh, topic, &bytes)?;
+                }
                 let members = self.mesh_members(mesh)?;
                 let online = lock(&self.online);
                 let mut out: Vec<Out> = members
@@ -593,6 +650,15 @@ impl Broker {
                     })
                     .collect();
                 out.push(Out::Send(conn, Frame::Ack { id: id.clone() }.encode()));
+                if self.group_commit {
+                    return Ok(vec![Out::Persist(Box::new(PendingAppend {
+                        conn,
+                        mesh: mesh.to_string(),
+                        topic: topic.clone(),
+                        frame: bytes,
+                        then: out,
+                    }))]);
+                }
                 Ok(out)
             }
             Frame::Ack { id } => {
@@ -770,7 +836,7 @@ mod tests {
         out.iter()
             .filter_map(|o| match o {
                 Out::Send(_, b) => Frame::decode(b).ok(),
-                Out::Close(_) => None,
+                Out::Close(_) | Out::Persist(_) => None,
             })
             .collect()
     }

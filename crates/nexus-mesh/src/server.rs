@@ -11,16 +11,61 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::broker::{Broker, ConnId, Out};
+use crate::broker::{Broker, ConnId, Out, PendingAppend};
 
 type Senders = Arc<Mutex<HashMap<ConnId, mpsc::UnboundedSender<Message>>>>;
+type Persist = std::sync::mpsc::Sender<PendingAppend>;
 
-fn route(senders: &Senders, outs: Vec<Out>) {
+/// The most topic messages stored in one transaction.
+const MAX_GROUP: usize = 1024;
+
+/// Stores topic messages in batches on its own thread (SQLite blocks):
+/// whatever queued while the last transaction ran goes into the next one,
+/// so under load one commit covers many messages, and alone a message
+/// waits for nobody. Acks and fan-out follow the commit.
+fn spawn_committer(broker: Arc<Broker>, senders: Senders) -> Persist {
+    let (tx, rx) = std::sync::mpsc::channel::<PendingAppend>();
+    let spawned = std::thread::Builder::new()
+        .name("nexus-broker-commit".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let outs = broker.commit(batch);
+                route(&senders, None, outs);
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("nexus-broker: cannot start the commit thread: {e}");
+    }
+    tx
+}
+
+fn route(senders: &Senders, persist: Option<&Persist>, outs: Vec<Out>) {
     let s = senders
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for o in outs {
         match o {
+            Out::Persist(p) => {
+                if let Some(tx) = persist {
+                    let conn = p.conn;
+                    if tx.send(*p).is_err() {
+                        if let Some(c) = s.get(&conn) {
+                            let f = crate::frame::Frame::error(
+                                "internal",
+                                "the broker cannot store messages; try again",
+                            );
+                            let _ = c.send(Message::Binary(f.encode().into()));
+                        }
+                    }
+                }
+            }
             Out::Send(c, bytes) => {
                 if let Some(tx) = s.get(&c) {
                     let _ = tx.send(Message::Binary(bytes.into()));
@@ -38,6 +83,7 @@ fn route(senders: &Senders, outs: Vec<Out>) {
 /// Serves `broker` on `listener` until the task is aborted.
 pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
     let senders: Senders = Arc::new(Mutex::new(HashMap::new()));
+    let persist = spawn_committer(broker.clone(), senders.clone());
     tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
@@ -46,6 +92,7 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
             let _ = sock.set_nodelay(true);
             let broker = broker.clone();
             let senders = senders.clone();
+            let persist = persist.clone();
             tokio::spawn(async move {
                 // Frames over the broker's limit still arrive, to be refused
                 // with an error frame; only absurd ones break the socket.
@@ -71,7 +118,7 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
                         Message::Close(_) => break,
                         _ => continue,
                     };
-                    route(&senders, broker.handle(conn, &bytes));
+                    route(&senders, Some(&persist), broker.handle(conn, &bytes));
                 }
                 broker.disconnect(conn);
                 senders
@@ -92,11 +139,14 @@ pub async fn start(
     db: &std::path::Path,
 ) -> Result<(String, tokio::task::JoinHandle<()>), crate::MeshError> {
     let store = Arc::new(crate::store::SqliteStore::open(db)?);
-    let broker = Arc::new(Broker::new(
-        store,
-        Arc::new(nexus_core::SystemClock),
-        crate::broker::Limits::default(),
-    ));
+    let broker = Arc::new(
+        Broker::new(
+            store,
+            Arc::new(nexus_core::SystemClock),
+            crate::broker::Limits::default(),
+        )
+        .with_group_commit(),
+    );
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| crate::MeshError::Io(format!("cannot listen on {listen}: {e}")))?;

@@ -79,6 +79,14 @@ pub trait BrokerStore: Send + Sync {
     fn ack(&self, mesh: &str, to: &str, id: &str) -> Result<(), MeshError>;
     /// Appends to a topic's history; returns its sequence number.
     fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError>;
+    /// Appends many `(mesh, topic, frame)`, all or none, in order; returns
+    /// their sequence numbers. Stores with transactions make this one.
+    fn append_topics(&self, items: &[(&str, &str, &[u8])]) -> Result<Vec<u64>, MeshError> {
+        items
+            .iter()
+            .map(|(m, t, f)| self.append_topic(m, t, f))
+            .collect()
+    }
     /// Stores a full invite code under its short code.
     fn put_invite_code(&self, short: &str, code: &str) -> Result<(), MeshError>;
     /// The full invite code for a short code.
@@ -463,6 +471,25 @@ impl BrokerStore for SqliteStore {
                 .execute(params![mesh, topic, seq, frame])?;
             tx.commit()?;
             Ok(u64::try_from(seq).unwrap_or(0))
+        })
+    }
+    fn append_topics(&self, items: &[(&str, &str, &[u8])]) -> Result<Vec<u64>, MeshError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut seqs = Vec::with_capacity(items.len());
+            {
+                let mut next = tx.prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM topics WHERE mesh = ?1 AND topic = ?2",
+                )?;
+                let mut insert = tx.prepare_cached("INSERT INTO topics VALUES (?1, ?2, ?3, ?4)")?;
+                for (mesh, topic, frame) in items {
+                    let seq: i64 = next.query_row(params![mesh, topic], |r| r.get(0))?;
+                    insert.execute(params![mesh, topic, seq, frame])?;
+                    seqs.push(u64::try_from(seq).unwrap_or(0));
+                }
+            }
+            tx.commit()?;
+            Ok(seqs)
         })
     }
     fn history(

@@ -28,7 +28,9 @@ struct Running {
 
 async fn start(db: &Path) -> Running {
     let store = Arc::new(SqliteStore::open(db).unwrap());
-    let broker = Arc::new(Broker::new(store, Arc::new(SystemClock), Limits::default()));
+    // As `nexus up` runs it: topic messages stored by group commit.
+    let broker =
+        Arc::new(Broker::new(store, Arc::new(SystemClock), Limits::default()).with_group_commit());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     Running {
