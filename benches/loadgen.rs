@@ -15,6 +15,12 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
+
+// The broker binaries use mimalloc (glibc's allocator contends on its
+// arena locks across the broker's threads); measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
