@@ -15,7 +15,6 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
-
 // The broker binaries use mimalloc (glibc's allocator contends on its
 // arena locks across the broker's threads); measure what ships.
 #[global_allocator]

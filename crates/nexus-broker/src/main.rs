@@ -1,7 +1,6 @@
 //! `nexus-broker`: runs the mesh broker library on a WebSocket listener
 //! with its SQLite store. Thin: everything is in `nexus_mesh`.
 
-
 // glibc's allocator contends on its arena locks across the broker's
 // threads; mimalloc took mesh throughput up by a fifth (docs/PERFORMANCE.md).
 #[global_allocator]

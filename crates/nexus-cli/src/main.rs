@@ -6,7 +6,6 @@ mod commands;
 mod exit;
 mod output;
 
-
 // glibc's allocator contends on its arena locks across the broker's
 // threads; mimalloc took mesh throughput up by a fifth (docs/PERFORMANCE.md).
 #[global_allocator]
