@@ -356,52 +356,18 @@ pub struct StreamEvent {
 }
 
 pub(crate) fn event(e: sdk::StreamEvent) -> StreamEvent {
-    let mut ev = StreamEvent {
-        kind: String::new(),
-        text: None,
-        model: None,
-        index: None,
-        id: None,
-        name: None,
-        arguments: None,
-        usage: None,
-        stop_reason: None,
-    };
-    match e {
-        sdk::StreamEvent::Start { model, .. } => {
-            ev.kind = "start".into();
-            ev.model = Some(model);
-        }
-        sdk::StreamEvent::TextDelta { text } => {
-            ev.kind = "text".into();
-            ev.text = Some(text);
-        }
-        sdk::StreamEvent::ReasoningDelta { text } => {
-            ev.kind = "reasoning".into();
-            ev.text = Some(text);
-        }
-        sdk::StreamEvent::ToolCallDelta {
-            index,
-            id,
-            name,
-            arguments,
-        } => {
-            ev.kind = "tool_call".into();
-            ev.index = Some(index);
-            ev.id = id;
-            ev.name = name;
-            ev.arguments = Some(arguments);
-        }
-        sdk::StreamEvent::Usage { usage: u, .. } => {
-            ev.kind = "usage".into();
-            ev.usage = Some(usage(u));
-        }
-        sdk::StreamEvent::Stop { reason } => {
-            ev.kind = "stop".into();
-            ev.stop_reason = Some(sdk::stop_reason_str(&reason));
-        }
+    let f = sdk::FlatEvent::from(e);
+    StreamEvent {
+        kind: f.kind.to_string(),
+        text: f.text,
+        model: f.model,
+        index: f.index,
+        id: f.id,
+        name: f.name,
+        arguments: f.arguments,
+        usage: f.usage.map(usage),
+        stop_reason: f.stop_reason,
     }
-    ev
 }
 
 /// A prompt string, or an array of `{role, content}`.
@@ -426,27 +392,9 @@ pub(crate) fn input(v: Unknown<'_>) -> Result<sdk::Input> {
     }
 }
 
-fn class_name(code: sdk::ErrorCode) -> &'static str {
-    use sdk::ErrorCode as C;
-    match code {
-        C::Auth => "AuthError",
-        C::RateLimited => "RateLimitError",
-        C::QuotaExceeded => "QuotaExceededError",
-        C::BudgetExceeded => "BudgetExceeded",
-        C::InvalidRequest => "InvalidRequestError",
-        C::Network => "NetworkError",
-        C::Timeout => "TimeoutError",
-        C::Provider => "ProviderError",
-        C::NoAcceptableAnswer => "NoAcceptableAnswer",
-        C::Config => "ConfigError",
-        C::Vault => "VaultError",
-        _ => "InternalError",
-    }
-}
-
 fn error_object<'env>(env: &'env Env, e: &sdk::Error, slot: &ErrorSlot) -> Result<Object<'env>> {
     let mut obj = env.create_error(Error::new(Status::GenericFailure, e.message()))?;
-    obj.set_named_property("name", class_name(e.code()))?;
+    obj.set_named_property("name", e.code().class_name())?;
     obj.set_named_property("code", e.code().as_str())?;
     obj.set_named_property("provider", e.provider())?;
     obj.set_named_property("status", e.status())?;

@@ -263,52 +263,18 @@ impl StreamEvent {
 }
 
 pub(crate) fn event(e: sdk::StreamEvent) -> StreamEvent {
-    let mut ev = StreamEvent {
-        r#type: "",
-        text: None,
-        model: None,
-        index: None,
-        id: None,
-        name: None,
-        arguments: None,
-        usage: None,
-        stop_reason: None,
-    };
-    match e {
-        sdk::StreamEvent::Start { model, .. } => {
-            ev.r#type = "start";
-            ev.model = Some(model);
-        }
-        sdk::StreamEvent::TextDelta { text } => {
-            ev.r#type = "text";
-            ev.text = Some(text);
-        }
-        sdk::StreamEvent::ReasoningDelta { text } => {
-            ev.r#type = "reasoning";
-            ev.text = Some(text);
-        }
-        sdk::StreamEvent::ToolCallDelta {
-            index,
-            id,
-            name,
-            arguments,
-        } => {
-            ev.r#type = "tool_call";
-            ev.index = Some(index);
-            ev.id = id;
-            ev.name = name;
-            ev.arguments = Some(arguments);
-        }
-        sdk::StreamEvent::Usage { usage: u, .. } => {
-            ev.r#type = "usage";
-            ev.usage = Some(usage(u));
-        }
-        sdk::StreamEvent::Stop { reason } => {
-            ev.r#type = "stop";
-            ev.stop_reason = Some(sdk::stop_reason_str(&reason));
-        }
+    let f = sdk::FlatEvent::from(e);
+    StreamEvent {
+        r#type: f.kind,
+        text: f.text,
+        model: f.model,
+        index: f.index,
+        id: f.id,
+        name: f.name,
+        arguments: f.arguments,
+        usage: f.usage.map(usage),
+        stop_reason: f.stop_reason,
     }
-    ev
 }
 
 /// A prompt string, or a list of `{"role", "content"}` dicts.
@@ -345,24 +311,6 @@ pub(crate) fn json_to_py<'py, T: serde::Serialize>(
     py.import("json")?.call_method1("loads", (s,))
 }
 
-fn class_name(code: sdk::ErrorCode) -> &'static str {
-    use sdk::ErrorCode as C;
-    match code {
-        C::Auth => "AuthError",
-        C::RateLimited => "RateLimitError",
-        C::QuotaExceeded => "QuotaExceededError",
-        C::BudgetExceeded => "BudgetExceeded",
-        C::InvalidRequest => "InvalidRequestError",
-        C::Network => "NetworkError",
-        C::Timeout => "TimeoutError",
-        C::Provider => "ProviderError",
-        C::NoAcceptableAnswer => "NoAcceptableAnswer",
-        C::Config => "ConfigError",
-        C::Vault => "VaultError",
-        _ => "InternalError",
-    }
-}
-
 /// The SDK error as an instance of its `nexus.errors` class, with the
 /// cause chained: the last provider error of a failed `ask`, or the
 /// exception a Python vault raised.
@@ -375,7 +323,7 @@ pub(crate) fn to_py_err(py: Python<'_>, e: sdk::Error, vault_errors: &VaultError
 
 fn build_err(py: Python<'_>, e: &sdk::Error, slot: &VaultErrorSlot) -> PyResult<PyErr> {
     let errors = py.import("nexus.errors")?;
-    let cls = errors.getattr(class_name(e.code()))?;
+    let cls = errors.getattr(e.code().class_name())?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("code", e.code().as_str())?;
     kwargs.set_item("provider", e.provider())?;

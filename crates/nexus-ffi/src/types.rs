@@ -414,50 +414,16 @@ pub struct StreamEvent {
 }
 
 pub(crate) fn event(e: sdk::StreamEvent) -> StreamEvent {
-    let mut ev = StreamEvent {
-        kind: String::new(),
-        text: None,
-        model: None,
-        index: None,
-        id: None,
-        name: None,
-        arguments: None,
-        usage: None,
-        stop_reason: None,
-    };
-    match e {
-        sdk::StreamEvent::Start { model, .. } => {
-            ev.kind = "start".into();
-            ev.model = Some(model);
-        }
-        sdk::StreamEvent::TextDelta { text } => {
-            ev.kind = "text".into();
-            ev.text = Some(text);
-        }
-        sdk::StreamEvent::ReasoningDelta { text } => {
-            ev.kind = "reasoning".into();
-            ev.text = Some(text);
-        }
-        sdk::StreamEvent::ToolCallDelta {
-            index,
-            id,
-            name,
-            arguments,
-        } => {
-            ev.kind = "tool_call".into();
-            ev.index = Some(index);
-            ev.id = id;
-            ev.name = name;
-            ev.arguments = Some(arguments);
-        }
-        sdk::StreamEvent::Usage { usage: u, .. } => {
-            ev.kind = "usage".into();
-            ev.usage = Some(usage(u));
-        }
-        sdk::StreamEvent::Stop { reason } => {
-            ev.kind = "stop".into();
-            ev.stop_reason = Some(sdk::stop_reason_str(&reason));
-        }
+    let f = sdk::FlatEvent::from(e);
+    StreamEvent {
+        kind: f.kind.to_string(),
+        text: f.text,
+        model: f.model,
+        index: f.index,
+        id: f.id,
+        name: f.name,
+        arguments: f.arguments,
+        usage: f.usage.map(usage),
+        stop_reason: f.stop_reason,
     }
-    ev
 }

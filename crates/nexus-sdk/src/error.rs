@@ -77,6 +77,24 @@ impl ErrorCode {
         }
     }
 
+    /// The class name bindings give this code (`RateLimitError`).
+    pub fn class_name(self) -> &'static str {
+        match self {
+            ErrorCode::Auth => "AuthError",
+            ErrorCode::RateLimited => "RateLimitError",
+            ErrorCode::QuotaExceeded => "QuotaExceededError",
+            ErrorCode::BudgetExceeded => "BudgetExceeded",
+            ErrorCode::InvalidRequest => "InvalidRequestError",
+            ErrorCode::Network => "NetworkError",
+            ErrorCode::Timeout => "TimeoutError",
+            ErrorCode::Provider => "ProviderError",
+            ErrorCode::NoAcceptableAnswer => "NoAcceptableAnswer",
+            ErrorCode::Config => "ConfigError",
+            ErrorCode::Vault => "VaultError",
+            ErrorCode::Internal => "InternalError",
+        }
+    }
+
     fn from_kind(k: ErrorKind) -> ErrorCode {
         match k {
             ErrorKind::Auth => ErrorCode::Auth,

@@ -26,7 +26,7 @@ pub use client::{Client, ClientOptions, ReadAhead, ReplyStream};
 pub use error::{Error, ErrorCode, Result};
 pub use types::stop_reason_str;
 pub use types::{
-    AskOptions, AskReply, AttemptInfo, CategoryStats, ChatOptions, HierarchyInfo, Input,
+    AskOptions, AskReply, AttemptInfo, CategoryStats, ChatOptions, FlatEvent, HierarchyInfo, Input,
     PresetInfo, Reply, Route, Stats, TierInfo, TierStats,
 };
 pub use vault::VaultHandle;

@@ -286,3 +286,74 @@ pub struct HierarchyInfo {
 }
 
 pub use nexus_hierarchy::ledger::{CategoryStats, HierarchyStats as Stats, TierStats};
+
+/// A stream event as flat fields, the shape every binding exposes: `kind`
+/// (`start`, `text`, `reasoning`, `tool_call`, `usage` or `stop`) and the
+/// fields that kind sets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlatEvent {
+    /// What happened.
+    pub kind: &'static str,
+    /// Text of `text` and `reasoning`.
+    pub text: Option<String>,
+    /// The answering model, on `start`.
+    pub model: Option<String>,
+    /// Which tool call, on `tool_call`.
+    pub index: Option<u32>,
+    /// The tool call's id, on its first delta.
+    pub id: Option<String>,
+    /// The tool's name, on its first delta.
+    pub name: Option<String>,
+    /// A fragment of the tool call's JSON arguments.
+    pub arguments: Option<String>,
+    /// Usage so far, on `usage`.
+    pub usage: Option<Usage>,
+    /// Why it stopped, on `stop`.
+    pub stop_reason: Option<String>,
+}
+
+impl From<nexus_core::StreamEvent> for FlatEvent {
+    fn from(e: nexus_core::StreamEvent) -> Self {
+        use nexus_core::StreamEvent as E;
+        match e {
+            E::Start { model, .. } => FlatEvent {
+                kind: "start",
+                model: Some(model),
+                ..Default::default()
+            },
+            E::TextDelta { text } => FlatEvent {
+                kind: "text",
+                text: Some(text),
+                ..Default::default()
+            },
+            E::ReasoningDelta { text } => FlatEvent {
+                kind: "reasoning",
+                text: Some(text),
+                ..Default::default()
+            },
+            E::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } => FlatEvent {
+                kind: "tool_call",
+                index: Some(index),
+                id,
+                name,
+                arguments: Some(arguments),
+                ..Default::default()
+            },
+            E::Usage { usage, .. } => FlatEvent {
+                kind: "usage",
+                usage: Some(usage),
+                ..Default::default()
+            },
+            E::Stop { reason } => FlatEvent {
+                kind: "stop",
+                stop_reason: Some(stop_reason_str(&reason)),
+                ..Default::default()
+            },
+        }
+    }
+}

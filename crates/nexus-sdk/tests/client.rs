@@ -285,3 +285,34 @@ async fn a_key_in_the_given_vault_is_used() {
         .unwrap();
     assert_eq!(r.text, "echo: hi");
 }
+
+#[test]
+fn flat_events_and_class_names_are_what_the_bindings_show() {
+    use nexus_sdk::FlatEvent;
+    let f = FlatEvent::from(StreamEvent::Stop {
+        reason: nexus_core::StopReason::MaxTokens,
+    });
+    assert_eq!(
+        (f.kind, f.stop_reason.as_deref()),
+        ("stop", Some("max_tokens"))
+    );
+    let f = FlatEvent::from(StreamEvent::TextDelta { text: "hi".into() });
+    assert_eq!((f.kind, f.text.as_deref()), ("text", Some("hi")));
+    let names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.class_name()).collect();
+    assert_eq!(names.len(), 12);
+    assert!(names.iter().all(|n| n.ends_with("Error")
+        || n.starts_with("BudgetExceeded")
+        || *n == "NoAcceptableAnswer"));
+    // Python's nexus.errors defines every one of them.
+    let errors = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../bindings/python/python/nexus/errors.py"),
+    )
+    .unwrap();
+    for n in names {
+        assert!(
+            errors.contains(&format!("class {n}(")),
+            "nexus.errors lacks {n}"
+        );
+    }
+}
