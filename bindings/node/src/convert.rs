@@ -210,8 +210,10 @@ pub(crate) fn ask_reply(a: sdk::AskReply) -> AskReply {
     }
 }
 
+// Built by `fast::Obj` in `Client::route`; declared here for index.d.ts.
 /// The router's decision.
 #[napi(object)]
+#[allow(dead_code)]
 pub struct Route {
     pub category: String,
     pub basis: String,
@@ -220,18 +222,10 @@ pub struct Route {
     pub estimate: f64,
 }
 
-pub(crate) fn route(r: sdk::Route) -> Route {
-    Route {
-        category: r.category,
-        basis: r.basis,
-        tier: r.tier,
-        model: r.model,
-        estimate: r.estimate.dollars(),
-    }
-}
-
+// Built by `fast::Obj` in `Client::classify`; declared here for index.d.ts.
 /// A category and why it was chosen.
 #[napi(object)]
+#[allow(dead_code)]
 pub struct Classification {
     pub category: String,
     pub basis: String,

@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod convert;
+pub mod fast;
 mod vault;
 
 use std::collections::{HashMap, VecDeque};
@@ -18,8 +19,8 @@ use napi_derive::napi;
 use nexus_sdk as sdk;
 
 use convert::{
-    ask_reply, event, input, js_err, reply, route, AskOptions, AskReply, ChatOptions,
-    Classification, Hierarchy, Preset, Reply, Route, Stats, StreamEvent,
+    ask_reply, event, input, js_err, reply, AskOptions, AskReply, ChatOptions, Hierarchy, Preset,
+    Reply, Stats, StreamEvent,
 };
 use vault::{ErrorSlot, JsVault};
 
@@ -184,23 +185,34 @@ impl Client {
     }
 
     /// What `ask` would do with `prompt`, decided without calling a model.
-    #[napi]
-    pub fn route(&self, env: Env, prompt: String, category: Option<String>) -> Result<Route> {
-        self.shared
+    #[napi(ts_return_type = "Route")]
+    pub fn route(&self, env: Env, prompt: String, category: Option<String>) -> Result<fast::Built> {
+        let r = self
+            .shared
             .client
             .route(&prompt, category.as_deref())
-            .map(route)
-            .map_err(|e| fail(&env, &self.shared, e))
+            .map_err(|e| fail(&env, &self.shared, e))?;
+        fast::Obj::new(&env)
+            .str(c"category", &r.category)?
+            .str(c"basis", &r.basis)?
+            .opt_num(c"tier", r.tier.map(f64::from))?
+            .opt_str(c"model", r.model.as_deref())?
+            .num(c"estimate", r.estimate.dollars())?
+            .done()
     }
 
     /// The category of `prompt`, and why.
-    #[napi]
-    pub fn classify(&self, env: Env, prompt: String) -> Result<Classification> {
-        self.shared
+    #[napi(ts_return_type = "Classification")]
+    pub fn classify(&self, env: Env, prompt: String) -> Result<fast::Built> {
+        let (category, basis) = self
+            .shared
             .client
             .classify(&prompt)
-            .map(|(category, basis)| Classification { category, basis })
-            .map_err(|e| fail(&env, &self.shared, e))
+            .map_err(|e| fail(&env, &self.shared, e))?;
+        fast::Obj::new(&env)
+            .str(c"category", &category)?
+            .str(c"basis", &basis)?
+            .done()
     }
 
     /// The built-in presets.
