@@ -544,23 +544,6 @@ impl ReplyStream {
         }
     }
 
-    /// Every event already received, without waiting (bindings use this to
-    /// hand events over in batches).
-    pub fn next_ready(&mut self, max: usize) -> Vec<Result<StreamEvent>> {
-        let mut out = Vec::new();
-        let waker = futures_util::task::noop_waker();
-        let mut cx = std::task::Context::from_waker(&waker);
-        while out.len() < max {
-            let fut = self.next();
-            futures_util::pin_mut!(fut);
-            match std::future::Future::poll(fut.as_mut(), &mut cx) {
-                std::task::Poll::Ready(Some(r)) => out.push(r),
-                std::task::Poll::Ready(None) | std::task::Poll::Pending => break,
-            }
-        }
-        out
-    }
-
     /// The whole answer, once [`ReplyStream::next`] has returned `None`.
     pub fn reply(&self) -> Option<&Reply> {
         self.reply.as_ref()
