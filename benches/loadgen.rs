@@ -31,7 +31,7 @@ use nexus_mesh::auth::Invite;
 use nexus_mesh::broker::{Broker, Limits};
 use nexus_mesh::client::Connection;
 use nexus_mesh::frame::Frame;
-use nexus_mesh::identity::{hex, unhex};
+use nexus_mesh::identity::hex;
 use nexus_mesh::store::SqliteStore;
 use nexus_mesh::{server, topic, Identity};
 
@@ -135,9 +135,7 @@ async fn nexus(args: &Args) -> Report {
                     from, nonce, body, ..
                 } = f
                 {
-                    let n: [u8; 24] = unhex(&nonce).unwrap().try_into().unwrap();
-                    let plain =
-                        topic::open(&key, "load", 0, &from, &n, &unhex(&body).unwrap()).unwrap();
+                    let plain = topic::open(&key, "load", 0, &from, &nonce, &body).unwrap();
                     let sent = u64::from_be_bytes(plain[..8].try_into().unwrap());
                     lat.push(micros().saturating_sub(sent));
                     received.fetch_add(1, Ordering::Relaxed);
@@ -181,8 +179,8 @@ async fn nexus(args: &Args) -> Report {
                     from: from.clone(),
                     topic: "load".into(),
                     epoch: 0,
-                    nonce: hex(&n),
-                    body: hex(&ct),
+                    nonce: n,
+                    body: ct,
                 })
                 .unwrap();
                 outstanding += 1;

@@ -19,8 +19,6 @@
 //! `nacl.pwhash.argon2id.kdf(32, passphrase, salt, opslimit, memlimit)` and
 //! `nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, header, nonce, key)`.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -120,16 +118,10 @@ pub fn create(
     out.extend_from_slice(&salt);
     out.extend_from_slice(&nonce);
     let k = key(passphrase, &salt, kdf)?;
-    let ct = XChaCha20Poly1305::new((&*k).into())
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: &plain,
-                aad: &out[..HEADER],
-            },
-        )
+    let header: [u8; HEADER] = out[..HEADER]
+        .try_into()
         .map_err(|_| MeshError::Crypto("encryption failed".into()))?;
-    out.extend_from_slice(&ct);
+    crate::xchacha::seal_into(&k, &nonce, &header, &plain, &mut out)?;
     Ok(out)
 }
 
@@ -154,16 +146,12 @@ pub fn restore(bytes: &[u8], passphrase: &str) -> Result<(Identity, serde_json::
     let mut salt = [0u8; 16];
     salt.copy_from_slice(&bytes[16..32]);
     let k = key(passphrase, &salt, kdf)?;
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&bytes[32..56]);
     let plain = Zeroizing::new(
-        XChaCha20Poly1305::new((&*k).into())
-            .decrypt(
-                XNonce::from_slice(&bytes[32..56]),
-                Payload {
-                    msg: &bytes[HEADER..],
-                    aad: &bytes[..HEADER],
-                },
-            )
-            .map_err(|_| MeshError::Crypto("wrong passphrase, or the backup was damaged".into()))?,
+        crate::xchacha::open(&k, &nonce, &bytes[..HEADER], &bytes[HEADER..]).ok_or_else(|| {
+            MeshError::Crypto("wrong passphrase, or the backup was damaged".into())
+        })?,
     );
     let c: BackupContents = serde_json::from_slice(&plain)
         .map_err(|e| MeshError::Invalid(format!("backup contents: {e}")))?;

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use nexus_core::Clock;
 
 use crate::auth::{check_hello, Capability, Invite, ReplayCache, MAX_SKEW_MS};
@@ -46,8 +47,9 @@ impl Default for Limits {
 /// Where the broker wants bytes sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
-    /// Send this encoded frame to a connection.
-    Send(ConnId, Vec<u8>),
+    /// Send this encoded frame to a connection (shared, not copied, when
+    /// one message fans out to many).
+    Send(ConnId, Bytes),
     /// Close a connection (a blocked peer).
     Close(ConnId),
     /// Store this topic message, then carry out its outputs: only from a
@@ -67,13 +69,19 @@ pub struct PendingAppend {
     /// The topic.
     pub topic: String,
     /// The encoded frame.
-    pub frame: Vec<u8>,
+    pub frame: Bytes,
     /// What to do once it is stored.
     pub then: Vec<Out>,
 }
 
+/// Who a connection is: `(mesh, peer)`.
+type Who = Arc<(String, String)>;
+
+/// Online readers of a mesh's topics: `(peer, connection)`.
+type Readers = Arc<Vec<(String, ConnId)>>;
+
 struct Conn {
-    who: Option<(String, String)>,
+    who: Option<Who>,
     tokens: f64,
     last_ms: u64,
 }
@@ -127,7 +135,10 @@ pub struct Broker {
     /// Members by mesh, loaded once per mesh and written through: the hot
     /// path (every frame checks its sender, every publish fans out) never
     /// reads the database.
-    members: Mutex<HashMap<String, Arc<HashMap<String, Member>>>>,
+    members: Mutex<HashMap<String, Arc<HashMap<String, Arc<Member>>>>>,
+    /// Who receives a mesh's topic messages now, rebuilt on the first
+    /// publish after anyone connects, disconnects or changes grants.
+    readers: Mutex<HashMap<String, Readers>>,
     /// Topic appends are returned as [`Out::Persist`] for group commit.
     group_commit: bool,
 }
@@ -145,7 +156,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn err(conn: ConnId, code: &str, msg: impl Into<String>) -> Vec<Out> {
-    vec![Out::Send(conn, Frame::error(code, msg).encode())]
+    vec![Out::Send(conn, Frame::error(code, msg).encode().into())]
 }
 
 impl Broker {
@@ -160,6 +171,7 @@ impl Broker {
             online: Mutex::new(HashMap::new()),
             next: Mutex::new(0),
             members: Mutex::new(HashMap::new()),
+            readers: Mutex::new(HashMap::new()),
             group_commit: false,
         }
     }
@@ -179,7 +191,7 @@ impl Broker {
     pub fn commit(&self, batch: Vec<PendingAppend>) -> Vec<Out> {
         let items: Vec<(&str, &str, &[u8])> = batch
             .iter()
-            .map(|p| (p.mesh.as_str(), p.topic.as_str(), p.frame.as_slice()))
+            .map(|p| (p.mesh.as_str(), p.topic.as_str(), &p.frame[..]))
             .collect();
         match self.store.append_topics(&items) {
             Ok(_) => batch.into_iter().flat_map(|p| p.then).collect(),
@@ -196,31 +208,62 @@ impl Broker {
         }
     }
 
-    fn mesh_members(&self, mesh: &str) -> Result<Arc<HashMap<String, Member>>, crate::MeshError> {
+    fn mesh_members(
+        &self,
+        mesh: &str,
+    ) -> Result<Arc<HashMap<String, Arc<Member>>>, crate::MeshError> {
         if let Some(m) = lock(&self.members).get(mesh) {
             return Ok(m.clone());
         }
-        let loaded: HashMap<String, Member> = self
+        let loaded: HashMap<String, Arc<Member>> = self
             .store
             .members(mesh)?
             .into_iter()
-            .map(|m| (m.peer.clone(), m))
+            .map(|m| (m.peer.clone(), Arc::new(m)))
             .collect();
         let loaded = Arc::new(loaded);
         lock(&self.members).insert(mesh.to_string(), loaded.clone());
         Ok(loaded)
     }
 
-    fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, crate::MeshError> {
+    fn member(&self, mesh: &str, peer: &str) -> Result<Option<Arc<Member>>, crate::MeshError> {
         Ok(self.mesh_members(mesh)?.get(peer).cloned())
+    }
+
+    /// The connections a topic message in `mesh` goes to (every online
+    /// member with the read grant who is not blocked), cached.
+    fn readers(&self, mesh: &str) -> Result<Readers, crate::MeshError> {
+        if let Some(r) = lock(&self.readers).get(mesh) {
+            return Ok(r.clone());
+        }
+        let members = self.mesh_members(mesh)?;
+        let online = lock(&self.online);
+        let mut list: Vec<(String, ConnId)> = members
+            .values()
+            .filter(|m| !m.blocked && m.caps.contains(&Capability::Read))
+            .filter_map(|m| {
+                online
+                    .get(&(mesh.to_string(), m.peer.clone()))
+                    .map(|c| (m.peer.clone(), *c))
+            })
+            .collect();
+        list.sort_unstable();
+        let list = Arc::new(list);
+        lock(&self.readers).insert(mesh.to_string(), list.clone());
+        Ok(list)
+    }
+
+    fn readers_changed(&self, mesh: &str) {
+        lock(&self.readers).remove(mesh);
     }
 
     fn put_member(&self, m: &Member) -> Result<(), crate::MeshError> {
         self.store.put_member(m)?;
         let current = self.mesh_members(&m.mesh)?;
         let mut next = (*current).clone();
-        next.insert(m.peer.clone(), m.clone());
+        next.insert(m.peer.clone(), Arc::new(m.clone()));
         lock(&self.members).insert(m.mesh.clone(), Arc::new(next));
+        self.readers_changed(&m.mesh);
         Ok(())
     }
 
@@ -247,9 +290,11 @@ impl Broker {
         if let Some(c) = lock(&self.conns).remove(&conn) {
             if let Some(who) = c.who {
                 let mut online = lock(&self.online);
-                if online.get(&who) == Some(&conn) {
-                    online.remove(&who);
+                if online.get(&*who) == Some(&conn) {
+                    online.remove(&*who);
                 }
+                drop(online);
+                self.readers_changed(&who.0);
             }
         }
     }
@@ -278,6 +323,12 @@ impl Broker {
 
     /// Handles one frame from `conn`.
     pub fn handle(&self, conn: ConnId, bytes: &[u8]) -> Vec<Out> {
+        self.receive(conn, Bytes::copy_from_slice(bytes))
+    }
+
+    /// Handles one frame from `conn`, given as shared bytes: a topic
+    /// message is stored and fanned out as these very bytes.
+    pub fn receive(&self, conn: ConnId, bytes: Bytes) -> Vec<Out> {
         if bytes.len() > self.limits.max_frame {
             return err(
                 conn,
@@ -288,23 +339,24 @@ impl Broker {
         if !self.admit(conn) {
             return err(conn, "rate_limited", "too many frames; slow down");
         }
-        let frame = match Frame::decode(bytes) {
+        let frame = match Frame::decode(&bytes) {
             Ok(f) => f,
             Err(e) => return err(conn, "malformed", e.to_string()),
         };
         let who = lock(&self.conns).get(&conn).and_then(|c| c.who.clone());
         let result = match who {
             None => self.unauthenticated(conn, frame),
-            Some((mesh, peer)) => self.authenticated(conn, &mesh, &peer, frame),
+            Some(who) => self.authenticated(conn, &who.0, &who.1, frame, &bytes),
         };
         result.unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")))
     }
 
     fn authed(&self, conn: ConnId, mesh: &str, peer: &str) -> Result<Vec<Out>, crate::MeshError> {
         if let Some(c) = lock(&self.conns).get_mut(&conn) {
-            c.who = Some((mesh.to_string(), peer.to_string()));
+            c.who = Some(Arc::new((mesh.to_string(), peer.to_string())));
         }
         let old = lock(&self.online).insert((mesh.to_string(), peer.to_string()), conn);
+        self.readers_changed(mesh);
         let pending = self.store.pending(mesh, peer)?;
         let mut out = Vec::new();
         if let Some(old) = old.filter(|o| *o != conn) {
@@ -315,9 +367,14 @@ impl Broker {
             Frame::Welcome {
                 queued: pending.len() as u32,
             }
-            .encode(),
+            .encode()
+            .into(),
         ));
-        out.extend(pending.into_iter().map(|q| Out::Send(conn, q.frame)));
+        out.extend(
+            pending
+                .into_iter()
+                .map(|q| Out::Send(conn, Bytes::from(q.frame))),
+        );
         Ok(out)
     }
 
@@ -501,7 +558,8 @@ impl Broker {
                     name: name.clone(),
                     x25519: x25519.clone(),
                 };
-                let admins: Vec<Member> = self.mesh_members(&inv.mesh)?.values().cloned().collect();
+                let admins: Vec<Arc<Member>> =
+                    self.mesh_members(&inv.mesh)?.values().cloned().collect();
                 for admin in admins
                     .into_iter()
                     .filter(|a| a.caps.contains(&Capability::Admin) && a.peer != peer)
@@ -518,7 +576,7 @@ impl Broker {
             Frame::GetInvite { short } => {
                 let short = crate::auth::normalize_short(short);
                 Ok(match self.store.invite_code(&short)? {
-                    Some(code) => vec![Out::Send(conn, Frame::InviteCode { code }.encode())],
+                    Some(code) => vec![Out::Send(conn, Frame::InviteCode { code }.encode().into())],
                     None => err(
                         conn,
                         "unknown_invite",
@@ -553,7 +611,7 @@ impl Broker {
         )?;
         Ok(
             match lock(&self.online).get(&(mesh.to_string(), to.to_string())) {
-                Some(c) => vec![Out::Send(*c, bytes)],
+                Some(c) => vec![Out::Send(*c, bytes.into())],
                 None => Vec::new(),
             },
         )
@@ -565,6 +623,7 @@ impl Broker {
         mesh: &str,
         me: &str,
         frame: Frame,
+        raw: &Bytes,
     ) -> Result<Vec<Out>, crate::MeshError> {
         let member = match self.member(mesh, me)? {
             Some(m) if !m.blocked => m,
@@ -572,7 +631,9 @@ impl Broker {
                 return Ok(vec![
                     Out::Send(
                         conn,
-                        Frame::error("blocked", "this peer is no longer a member").encode(),
+                        Frame::error("blocked", "this peer is no longer a member")
+                            .encode()
+                            .into(),
                     ),
                     Out::Close(conn),
                 ])
@@ -611,7 +672,10 @@ impl Broker {
                     }
                 }
                 let mut out = self.deliver(mesh, to, id, &frame)?;
-                out.push(Out::Send(conn, Frame::Ack { id: id.clone() }.encode()));
+                out.push(Out::Send(
+                    conn,
+                    Frame::Ack { id: id.clone() }.encode().into(),
+                ));
                 Ok(out)
             }
             Frame::Publish {
@@ -634,22 +698,28 @@ impl Broker {
                         "a message's sender must be the connected peer",
                     ));
                 }
-                let bytes = frame.encode();
+                // Binary frames are canonical: store and forward the bytes
+                // as received. (A version-1 frame is re-encoded.)
+                let bytes = if raw.first() == Some(&crate::frame::VERSION) {
+                    raw.clone()
+                } else {
+                    Bytes::from(frame.encode())
+                };
                 if !self.group_commit {
                     self.store.append_topic(mesh, topic, &bytes)?;
                 }
-                let members = self.mesh_members(mesh)?;
-                let online = lock(&self.online);
-                let mut out: Vec<Out> = members
-                    .values()
-                    .filter(|m| m.peer != me && !m.blocked && m.caps.contains(&Capability::Read))
-                    .filter_map(|m| {
-                        online
-                            .get(&(mesh.to_string(), m.peer.clone()))
-                            .map(|c| Out::Send(*c, bytes.clone()))
-                    })
-                    .collect();
-                out.push(Out::Send(conn, Frame::Ack { id: id.clone() }.encode()));
+                let readers = self.readers(mesh)?;
+                let mut out: Vec<Out> = Vec::with_capacity(readers.len() + 1);
+                out.extend(
+                    readers
+                        .iter()
+                        .filter(|(peer, _)| peer != me)
+                        .map(|(_, c)| Out::Send(*c, bytes.clone())),
+                );
+                out.push(Out::Send(
+                    conn,
+                    Frame::Ack { id: id.clone() }.encode().into(),
+                ));
                 if self.group_commit {
                     return Ok(vec![Out::Persist(Box::new(PendingAppend {
                         conn,
@@ -666,7 +736,11 @@ impl Broker {
                 Ok(Vec::new())
             }
             Frame::ListPeers => {
-                let mut all: Vec<Member> = self.mesh_members(mesh)?.values().cloned().collect();
+                let mut all: Vec<Member> = self
+                    .mesh_members(mesh)?
+                    .values()
+                    .map(|m| (**m).clone())
+                    .collect();
                 all.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let online = lock(&self.online);
                 let peers = all
@@ -687,10 +761,13 @@ impl Broker {
                         blocked: m.blocked,
                     })
                     .collect();
-                Ok(vec![Out::Send(conn, Frame::PeerList { peers }.encode())])
+                Ok(vec![Out::Send(
+                    conn,
+                    Frame::PeerList { peers }.encode().into(),
+                )])
             }
             Frame::SetPresence { status, summary } => {
-                let mut m = member;
+                let mut m = (*member).clone();
                 if let Some(s) = status {
                     m.status = s.chars().take(200).collect();
                 }
@@ -703,20 +780,22 @@ impl Broker {
                     Frame::Done {
                         what: "presence".into(),
                     }
-                    .encode(),
+                    .encode()
+                    .into(),
                 )])
             }
             Frame::Grant { peer, caps, revoke } => {
                 if !can(Capability::Admin) {
                     return Ok(err(conn, "forbidden", "only admins change grants"));
                 }
-                let Some(mut target) = self.member(mesh, &peer)? else {
+                let Some(target) = self.member(mesh, &peer)? else {
                     return Ok(err(
                         conn,
                         "unknown_peer",
                         format!("`{peer}` is not a member"),
                     ));
                 };
+                let mut target = (*target).clone();
                 for c in &caps {
                     let c = match Capability::parse(c) {
                         Ok(c) => c,
@@ -734,20 +813,22 @@ impl Broker {
                     Frame::Done {
                         what: "grant".into(),
                     }
-                    .encode(),
+                    .encode()
+                    .into(),
                 )])
             }
             Frame::Block { peer, blocked } => {
                 if !can(Capability::Admin) {
                     return Ok(err(conn, "forbidden", "only admins block peers"));
                 }
-                let Some(mut target) = self.member(mesh, &peer)? else {
+                let Some(target) = self.member(mesh, &peer)? else {
                     return Ok(err(
                         conn,
                         "unknown_peer",
                         format!("`{peer}` is not a member"),
                     ));
                 };
+                let mut target = (*target).clone();
                 target.blocked = blocked;
                 self.put_member(&target)?;
                 let mut out = vec![Out::Send(
@@ -755,12 +836,14 @@ impl Broker {
                     Frame::Done {
                         what: "block".into(),
                     }
-                    .encode(),
+                    .encode()
+                    .into(),
                 )];
                 if blocked {
                     if let Some(c) = lock(&self.online).remove(&(mesh.to_string(), peer)) {
                         out.push(Out::Close(c));
                     }
+                    self.readers_changed(mesh);
                 }
                 Ok(out)
             }
@@ -788,7 +871,8 @@ impl Broker {
                     Frame::Done {
                         what: "invite".into(),
                     }
-                    .encode(),
+                    .encode()
+                    .into(),
                 )])
             }
             Frame::History {
@@ -807,7 +891,7 @@ impl Broker {
                     .collect();
                 Ok(vec![Out::Send(
                     conn,
-                    Frame::HistoryPage { topic, entries }.encode(),
+                    Frame::HistoryPage { topic, entries }.encode().into(),
                 )])
             }
             Frame::Hello { .. } | Frame::CreateMesh { .. } | Frame::Join { .. } => Ok(err(

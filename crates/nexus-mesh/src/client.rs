@@ -223,8 +223,8 @@ impl Connection {
             id: id.clone(),
             from: me.peer_id().to_string(),
             to: to_peer.to_string(),
-            nonce: hex(&sealed.nonce),
-            body: hex(&sealed.ciphertext),
+            nonce: sealed.nonce,
+            body: sealed.ciphertext,
         })?;
         Ok(id)
     }
@@ -239,10 +239,8 @@ pub fn open_dm(me: &Identity, sender_x25519_hex: &str, f: &Frame) -> Result<Vec<
         .try_into()
         .map_err(|_| MeshError::Invalid("the sender's key is not 32 bytes".into()))?;
     let sealed = Sealed {
-        nonce: unhex(nonce)?
-            .try_into()
-            .map_err(|_| MeshError::Invalid("bad nonce".into()))?,
-        ciphertext: unhex(body)?,
+        nonce: *nonce,
+        ciphertext: body.clone(),
     };
     dm::open(me, &x, &sealed)
 }

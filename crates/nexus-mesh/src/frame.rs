@@ -1,14 +1,25 @@
 //! The wire frames: versioned and typed. A frame is one byte of protocol
-//! version, one byte of kind, and a JSON body for that kind. Decoding never
-//! panics: unknown versions and kinds, and malformed bodies, are errors the
-//! broker answers with an error frame.
+//! version, one byte of kind, and a binary body for that kind (the layout
+//! is in docs/MESH.md): strings and byte strings are a LEB128 length and
+//! the bytes, integers are LEB128, a nonce is its 24 raw bytes. Message
+//! bodies are raw ciphertext, so the broker forwards and stores a frame as
+//! the bytes it received, without re-encoding it.
+//!
+//! Decoding is strict and never panics: unknown versions and kinds,
+//! truncated or trailing bytes and invalid UTF-8 are errors the broker
+//! answers with an error frame. Version 1 frames (JSON bodies, hex
+//! ciphertext) are still read, so queues and history stored by older
+//! brokers stay readable.
 
 use serde::{Deserialize, Serialize};
 
 use crate::MeshError;
 
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+
+/// The JSON-bodied version older builds wrote; still decoded.
+pub const LEGACY_VERSION: u8 = 1;
 
 /// The most bytes a frame may have.
 pub const MAX_FRAME: usize = 256 * 1024;
@@ -45,10 +56,12 @@ pub enum Frame {
         from: String,
         /// Recipient peer id.
         to: String,
-        /// Nonce, hex.
-        nonce: String,
-        /// Ciphertext, hex.
-        body: String,
+        /// The `crypto_box` nonce.
+        #[serde(with = "hex_nonce")]
+        nonce: [u8; 24],
+        /// The `crypto_box` ciphertext (MAC first, as libsodium writes it).
+        #[serde(with = "hex_bytes")]
+        body: Vec<u8>,
     },
     /// A topic message, sealed with the topic key.
     Publish {
@@ -60,10 +73,12 @@ pub enum Frame {
         topic: String,
         /// The key epoch.
         epoch: u32,
-        /// Nonce, hex.
-        nonce: String,
-        /// Ciphertext, hex.
-        body: String,
+        /// The XChaCha20-Poly1305 nonce.
+        #[serde(with = "hex_nonce")]
+        nonce: [u8; 24],
+        /// The ciphertext and its tag.
+        #[serde(with = "hex_bytes")]
+        body: Vec<u8>,
     },
     /// Acknowledges a message id.
     Ack {
@@ -243,10 +258,176 @@ impl Frame {
 
     /// Encodes the frame.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![VERSION, self.kind()];
-        // Serializing these plain types cannot fail.
-        out.extend_from_slice(&serde_json::to_vec(self).unwrap_or_default());
-        out
+        let mut w = Vec::with_capacity(self.size_hint());
+        w.push(VERSION);
+        w.push(self.kind());
+        self.put_body(&mut w);
+        w
+    }
+
+    fn size_hint(&self) -> usize {
+        match self {
+            Frame::Dm {
+                id, from, to, body, ..
+            } => 40 + id.len() + from.len() + to.len() + body.len(),
+            Frame::Publish {
+                id,
+                from,
+                topic,
+                body,
+                ..
+            } => 40 + id.len() + from.len() + topic.len() + body.len(),
+            _ => 128,
+        }
+    }
+
+    fn put_body(&self, w: &mut Vec<u8>) {
+        match self {
+            Frame::Hello {
+                mesh,
+                peer,
+                key,
+                ts,
+                nonce,
+                sig,
+            } => {
+                put_str(w, mesh);
+                put_str(w, peer);
+                put_str(w, key);
+                put_uint(w, *ts);
+                put_str(w, nonce);
+                put_str(w, sig);
+            }
+            Frame::Welcome { queued } => put_uint(w, u64::from(*queued)),
+            Frame::Dm {
+                id,
+                from,
+                to,
+                nonce,
+                body,
+            } => {
+                put_str(w, id);
+                put_str(w, from);
+                put_str(w, to);
+                w.extend_from_slice(nonce);
+                put_bytes(w, body);
+            }
+            Frame::Publish {
+                id,
+                from,
+                topic,
+                epoch,
+                nonce,
+                body,
+            } => {
+                put_str(w, id);
+                put_str(w, from);
+                put_str(w, topic);
+                put_uint(w, u64::from(*epoch));
+                w.extend_from_slice(nonce);
+                put_bytes(w, body);
+            }
+            Frame::Ack { id } => put_str(w, id),
+            Frame::CreateMesh {
+                mesh,
+                key,
+                x25519,
+                name,
+                ts,
+                sig,
+            } => {
+                put_str(w, mesh);
+                put_str(w, key);
+                put_str(w, x25519);
+                put_str(w, name);
+                put_uint(w, *ts);
+                put_str(w, sig);
+            }
+            Frame::Join {
+                invite,
+                key,
+                x25519,
+                name,
+                ts,
+                sig,
+            } => {
+                put_str(w, invite);
+                put_str(w, key);
+                put_str(w, x25519);
+                put_str(w, name);
+                put_uint(w, *ts);
+                put_str(w, sig);
+            }
+            Frame::MemberJoined { peer, name, x25519 } => {
+                put_str(w, peer);
+                put_str(w, name);
+                put_str(w, x25519);
+            }
+            Frame::ListPeers => {}
+            Frame::PeerList { peers } => {
+                put_uint(w, peers.len() as u64);
+                for p in peers {
+                    put_str(w, &p.peer);
+                    put_str(w, &p.name);
+                    put_str(w, &p.ed25519);
+                    put_str(w, &p.x25519);
+                    w.push(u8::from(p.online));
+                    put_str(w, &p.status);
+                    put_str(w, &p.summary);
+                    put_uint(w, p.caps.len() as u64);
+                    for c in &p.caps {
+                        put_str(w, c);
+                    }
+                    w.push(u8::from(p.blocked));
+                }
+            }
+            Frame::SetPresence { status, summary } => {
+                put_opt_str(w, status.as_deref());
+                put_opt_str(w, summary.as_deref());
+            }
+            Frame::Grant { peer, caps, revoke } => {
+                put_str(w, peer);
+                put_uint(w, caps.len() as u64);
+                for c in caps {
+                    put_str(w, c);
+                }
+                w.push(u8::from(*revoke));
+            }
+            Frame::Block { peer, blocked } => {
+                put_str(w, peer);
+                w.push(u8::from(*blocked));
+            }
+            Frame::History {
+                topic,
+                before,
+                limit,
+            } => {
+                put_str(w, topic);
+                match before {
+                    Some(b) => {
+                        w.push(1);
+                        put_uint(w, *b);
+                    }
+                    None => w.push(0),
+                }
+                put_uint(w, u64::from(*limit));
+            }
+            Frame::HistoryPage { topic, entries } => {
+                put_str(w, topic);
+                put_uint(w, entries.len() as u64);
+                for (seq, f) in entries {
+                    put_uint(w, *seq);
+                    put_bytes(w, &f.encode());
+                }
+            }
+            Frame::PutInvite { code } | Frame::InviteCode { code } => put_str(w, code),
+            Frame::GetInvite { short } => put_str(w, short),
+            Frame::Done { what } => put_str(w, what),
+            Frame::Error { code, message } => {
+                put_str(w, code);
+                put_str(w, message);
+            }
+        }
     }
 
     /// Decodes a frame.
@@ -260,30 +441,336 @@ impl Frame {
         let [version, kind, body @ ..] = bytes else {
             return Err(MeshError::Frame("frame shorter than its header".into()));
         };
-        if *version != VERSION {
-            return Err(MeshError::Frame(format!(
-                "protocol version {version} is not supported (this build speaks {VERSION})"
-            )));
+        match *version {
+            VERSION => {
+                let mut r = Reader(body);
+                let f = Self::take_body(*kind, &mut r)?;
+                if !r.0.is_empty() {
+                    return Err(MeshError::Frame(format!(
+                        "{} unexpected bytes after the frame",
+                        r.0.len()
+                    )));
+                }
+                Ok(f)
+            }
+            LEGACY_VERSION => {
+                let f: Frame = serde_json::from_slice(body)
+                    .map_err(|e| MeshError::Frame(format!("malformed frame body: {e}")))?;
+                if f.kind() != *kind {
+                    return Err(MeshError::Frame(
+                        "frame kind does not match its body".into(),
+                    ));
+                }
+                Ok(f)
+            }
+            v => Err(MeshError::Frame(format!(
+                "protocol version {v} is not supported (this build speaks {VERSION})"
+            ))),
         }
-        let f: Frame = serde_json::from_slice(body)
-            .map_err(|e| MeshError::Frame(format!("malformed frame body: {e}")))?;
-        if f.kind() != *kind {
-            return Err(MeshError::Frame(
-                "frame kind does not match its body".into(),
-            ));
+    }
+
+    fn take_body(kind: u8, r: &mut Reader<'_>) -> Result<Frame, MeshError> {
+        Ok(match kind {
+            1 => Frame::Hello {
+                mesh: r.str()?,
+                peer: r.str()?,
+                key: r.str()?,
+                ts: r.uint()?,
+                nonce: r.str()?,
+                sig: r.str()?,
+            },
+            2 => Frame::Welcome { queued: r.u32()? },
+            3 => Frame::Dm {
+                id: r.str()?,
+                from: r.str()?,
+                to: r.str()?,
+                nonce: r.nonce()?,
+                body: r.bytes()?.to_vec(),
+            },
+            4 => Frame::Publish {
+                id: r.str()?,
+                from: r.str()?,
+                topic: r.str()?,
+                epoch: r.u32()?,
+                nonce: r.nonce()?,
+                body: r.bytes()?.to_vec(),
+            },
+            5 => Frame::Ack { id: r.str()? },
+            6 => Frame::Error {
+                code: r.str()?,
+                message: r.str()?,
+            },
+            7 => Frame::CreateMesh {
+                mesh: r.str()?,
+                key: r.str()?,
+                x25519: r.str()?,
+                name: r.str()?,
+                ts: r.uint()?,
+                sig: r.str()?,
+            },
+            8 => Frame::Join {
+                invite: r.str()?,
+                key: r.str()?,
+                x25519: r.str()?,
+                name: r.str()?,
+                ts: r.uint()?,
+                sig: r.str()?,
+            },
+            9 => Frame::MemberJoined {
+                peer: r.str()?,
+                name: r.str()?,
+                x25519: r.str()?,
+            },
+            10 => Frame::ListPeers,
+            11 => {
+                let n = r.count()?;
+                let mut peers = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    peers.push(PeerInfo {
+                        peer: r.str()?,
+                        name: r.str()?,
+                        ed25519: r.str()?,
+                        x25519: r.str()?,
+                        online: r.bool()?,
+                        status: r.str()?,
+                        summary: r.str()?,
+                        caps: r.strs()?,
+                        blocked: r.bool()?,
+                    });
+                }
+                Frame::PeerList { peers }
+            }
+            12 => Frame::SetPresence {
+                status: r.opt_str()?,
+                summary: r.opt_str()?,
+            },
+            13 => Frame::Grant {
+                peer: r.str()?,
+                caps: r.strs()?,
+                revoke: r.bool()?,
+            },
+            14 => Frame::Block {
+                peer: r.str()?,
+                blocked: r.bool()?,
+            },
+            15 => Frame::History {
+                topic: r.str()?,
+                before: if r.bool()? { Some(r.uint()?) } else { None },
+                limit: r.u32()?,
+            },
+            16 => {
+                let topic = r.str()?;
+                let n = r.count()?;
+                let mut entries = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let seq = r.uint()?;
+                    entries.push((seq, Frame::decode(r.bytes()?)?));
+                }
+                Frame::HistoryPage { topic, entries }
+            }
+            17 => Frame::Done { what: r.str()? },
+            18 => Frame::PutInvite { code: r.str()? },
+            19 => Frame::GetInvite { short: r.str()? },
+            20 => Frame::InviteCode { code: r.str()? },
+            k => return Err(MeshError::Frame(format!("unknown frame kind {k}"))),
+        })
+    }
+}
+
+fn put_uint(w: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        w.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    w.push(v as u8);
+}
+
+fn put_bytes(w: &mut Vec<u8>, b: &[u8]) {
+    put_uint(w, b.len() as u64);
+    w.extend_from_slice(b);
+}
+
+fn put_str(w: &mut Vec<u8>, s: &str) {
+    put_bytes(w, s.as_bytes());
+}
+
+fn put_opt_str(w: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            w.push(1);
+            put_str(w, s);
         }
-        Ok(f)
+        None => w.push(0),
+    }
+}
+
+/// Reads a frame body; every method fails cleanly on short input.
+struct Reader<'a>(&'a [u8]);
+
+fn truncated() -> MeshError {
+    MeshError::Frame("the frame ends in the middle of a field".into())
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, MeshError> {
+        let (&b, rest) = self.0.split_first().ok_or_else(truncated)?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn uint(&mut self) -> Result<u64, MeshError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let part = u64::from(b & 0x7f);
+            if shift == 63 && part > 1 {
+                break;
+            }
+            v |= part << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(MeshError::Frame(
+            "an integer in the frame is too large".into(),
+        ))
+    }
+
+    fn u32(&mut self) -> Result<u32, MeshError> {
+        u32::try_from(self.uint()?)
+            .map_err(|_| MeshError::Frame("an integer in the frame is too large".into()))
+    }
+
+    fn count(&mut self) -> Result<usize, MeshError> {
+        let n = self.uint()?;
+        // Every element takes at least one byte.
+        if n > self.0.len() as u64 {
+            return Err(truncated());
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], MeshError> {
+        let n = self.count()?;
+        let (b, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn str(&mut self) -> Result<String, MeshError> {
+        std::str::from_utf8(self.bytes()?)
+            .map(str::to_owned)
+            .map_err(|_| MeshError::Frame("a text field in the frame is not UTF-8".into()))
+    }
+
+    fn opt_str(&mut self) -> Result<Option<String>, MeshError> {
+        Ok(if self.bool()? {
+            Some(self.str()?)
+        } else {
+            None
+        })
+    }
+
+    fn strs(&mut self) -> Result<Vec<String>, MeshError> {
+        let n = self.count()?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.str()?);
+        }
+        Ok(v)
+    }
+
+    fn bool(&mut self) -> Result<bool, MeshError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(MeshError::Frame(format!(
+                "a flag in the frame is {b}, not 0 or 1"
+            ))),
+        }
+    }
+
+    fn nonce(&mut self) -> Result<[u8; 24], MeshError> {
+        if self.0.len() < 24 {
+            return Err(truncated());
+        }
+        let (n, rest) = self.0.split_at(24);
+        self.0 = rest;
+        let mut out = [0u8; 24];
+        out.copy_from_slice(n);
+        Ok(out)
+    }
+}
+
+/// Version-1 (JSON) form of byte fields: lowercase hex.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::identity::hex(b))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::identity::unhex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Version-1 (JSON) form of a nonce: 48 hex digits.
+mod hex_nonce {
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(b: &[u8; 24], s: S) -> Result<S::Ok, S::Error> {
+        super::hex_bytes::serialize(b, s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 24], D::Error> {
+        super::hex_bytes::deserialize(d)?
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a nonce is 24 bytes"))
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..300)
+    }
+
+    fn peer_info() -> impl Strategy<Value = PeerInfo> {
+        let s = ".{0,20}";
+        (
+            (s, s, s, s),
+            any::<bool>(),
+            (s, s),
+            proptest::collection::vec(s, 0..4),
+            any::<bool>(),
+        )
+            .prop_map(
+                |((peer, name, ed25519, x25519), online, (status, summary), caps, blocked)| {
+                    PeerInfo {
+                        peer,
+                        name,
+                        ed25519,
+                        x25519,
+                        online,
+                        status,
+                        summary,
+                        caps,
+                        blocked,
+                    }
+                },
+            )
+    }
+
+    /// Every kind of frame, with arbitrary (also non-ASCII) text.
     fn frame() -> impl Strategy<Value = Frame> {
-        let s = "[a-z0-9]{0,40}";
-        prop_oneof![
+        let s = ".{0,40}";
+        let leaf = prop_oneof![
             (s, s, s, any::<u64>(), s, s).prop_map(|(mesh, peer, key, ts, nonce, sig)| {
                 Frame::Hello {
                     mesh,
@@ -295,15 +782,17 @@ mod tests {
                 }
             }),
             any::<u32>().prop_map(|queued| Frame::Welcome { queued }),
-            (s, s, s, s, s).prop_map(|(id, from, to, nonce, body)| Frame::Dm {
-                id,
-                from,
-                to,
-                nonce,
-                body
+            (s, s, s, any::<[u8; 24]>(), bytes()).prop_map(|(id, from, to, nonce, body)| {
+                Frame::Dm {
+                    id,
+                    from,
+                    to,
+                    nonce,
+                    body,
+                }
             }),
-            (s, s, s, any::<u32>(), s, s).prop_map(|(id, from, topic, epoch, nonce, body)| {
-                Frame::Publish {
+            (s, s, s, any::<u32>(), any::<[u8; 24]>(), bytes()).prop_map(
+                |(id, from, topic, epoch, nonce, body)| Frame::Publish {
                     id,
                     from,
                     topic,
@@ -311,10 +800,57 @@ mod tests {
                     nonce,
                     body,
                 }
-            }),
+            ),
             s.prop_map(|id| Frame::Ack { id }),
-            (s, ".{0,80}").prop_map(|(code, message)| Frame::Error { code, message }),
-        ]
+            (s, s).prop_map(|(code, message)| Frame::Error { code, message }),
+            (s, s, s, s, any::<u64>(), s).prop_map(|(mesh, key, x25519, name, ts, sig)| {
+                Frame::CreateMesh {
+                    mesh,
+                    key,
+                    x25519,
+                    name,
+                    ts,
+                    sig,
+                }
+            }),
+            (s, s, s, s, any::<u64>(), s).prop_map(|(invite, key, x25519, name, ts, sig)| {
+                Frame::Join {
+                    invite,
+                    key,
+                    x25519,
+                    name,
+                    ts,
+                    sig,
+                }
+            }),
+            (s, s, s).prop_map(|(peer, name, x25519)| Frame::MemberJoined { peer, name, x25519 }),
+            Just(Frame::ListPeers),
+            proptest::collection::vec(peer_info(), 0..4)
+                .prop_map(|peers| Frame::PeerList { peers }),
+            (proptest::option::of(s), proptest::option::of(s))
+                .prop_map(|(status, summary)| Frame::SetPresence { status, summary }),
+            (s, proptest::collection::vec(s, 0..4), any::<bool>())
+                .prop_map(|(peer, caps, revoke)| Frame::Grant { peer, caps, revoke }),
+            (s, any::<bool>()).prop_map(|(peer, blocked)| Frame::Block { peer, blocked }),
+            (s, proptest::option::of(any::<u64>()), any::<u32>()).prop_map(
+                |(topic, before, limit)| Frame::History {
+                    topic,
+                    before,
+                    limit
+                }
+            ),
+            s.prop_map(|code| Frame::PutInvite { code }),
+            s.prop_map(|short| Frame::GetInvite { short }),
+            s.prop_map(|code| Frame::InviteCode { code }),
+            s.prop_map(|what| Frame::Done { what }),
+        ];
+        leaf.prop_recursive(2, 16, 4, |inner| {
+            (
+                ".{0,20}",
+                proptest::collection::vec((any::<u64>(), inner), 0..4),
+            )
+                .prop_map(|(topic, entries)| Frame::HistoryPage { topic, entries })
+        })
     }
 
     proptest! {
@@ -324,27 +860,87 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = Frame::decode(&bytes);
+        fn the_legacy_json_encoding_still_decodes(f in frame()) {
+            let mut v1 = vec![LEGACY_VERSION, f.kind()];
+            v1.extend_from_slice(&serde_json::to_vec(&f).unwrap());
+            prop_assert_eq!(Frame::decode(&v1).unwrap(), f);
         }
 
         #[test]
-        fn a_changed_kind_byte_is_refused(f in frame(), k in 0u8..=255) {
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Frame::decode(&bytes);
+            let mut v2 = vec![VERSION];
+            v2.extend_from_slice(&bytes);
+            let _ = Frame::decode(&v2);
+        }
+
+        #[test]
+        fn every_truncation_is_refused(f in frame()) {
+            let b = f.encode();
+            for cut in 0..b.len() {
+                // A shorter valid frame could only come from a prefix that
+                // is itself a whole frame of the same kind; ListPeers is.
+                if let Ok(g) = Frame::decode(&b[..cut]) {
+                    prop_assert_eq!(g.encode(), b[..cut].to_vec());
+                    prop_assert!(cut >= 2);
+                }
+            }
+        }
+
+        #[test]
+        fn trailing_bytes_are_refused(f in frame(), extra in proptest::collection::vec(any::<u8>(), 1..8)) {
+            let mut b = f.encode();
+            b.extend_from_slice(&extra);
+            prop_assert!(Frame::decode(&b).is_err());
+        }
+
+        #[test]
+        fn a_changed_kind_byte_never_decodes_to_the_same_frame(f in frame(), k in 0u8..=255) {
             let mut b = f.encode();
             prop_assume!(b[1] != k);
             b[1] = k;
-            prop_assert!(Frame::decode(&b).is_err());
+            if let Ok(g) = Frame::decode(&b) {
+                prop_assert_eq!(g.kind(), k);
+            }
         }
     }
 
     #[test]
-    fn oversized_and_wrong_version_are_errors() {
-        assert!(Frame::decode(&vec![1u8; MAX_FRAME + 1]).is_err());
+    fn a_publish_is_its_header_fields_and_raw_ciphertext() {
+        let f = Frame::Publish {
+            id: "m1".into(),
+            from: "p".into(),
+            topic: "t".into(),
+            epoch: 300,
+            nonce: [7; 24],
+            body: vec![9; 200],
+        };
+        let b = f.encode();
+        let mut want = vec![VERSION, 4, 2, b'm', b'1', 1, b'p', 1, b't', 0xac, 0x02];
+        want.extend_from_slice(&[7; 24]);
+        want.extend_from_slice(&[0xc8, 0x01]);
+        want.extend_from_slice(&[9; 200]);
+        assert_eq!(b, want);
+    }
+
+    #[test]
+    fn oversized_wrong_version_and_bad_fields_are_errors() {
+        assert!(Frame::decode(&vec![VERSION; MAX_FRAME + 1]).is_err());
         let mut b = Frame::Ack { id: "x".into() }.encode();
         b[0] = 9;
         assert!(Frame::decode(&b)
             .unwrap_err()
             .to_string()
             .contains("version 9"));
+        let msg = |b: &[u8]| Frame::decode(b).unwrap_err().to_string();
+        assert!(msg(&[VERSION, 99]).contains("unknown frame kind 99"));
+        assert!(msg(&[VERSION, 5, 2, 0xff, 0xfe]).contains("UTF-8"));
+        assert!(msg(&[VERSION, 14, 0, 7]).contains("not 0 or 1"));
+        assert!(msg(&[VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0x7f]).contains("too large"));
+        assert!(
+            msg(&[VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])
+                .contains("too large")
+        );
+        assert!(msg(&[VERSION, 5, 40, b'a']).contains("middle of a field"));
     }
 }

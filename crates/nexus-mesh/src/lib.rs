@@ -21,6 +21,7 @@ pub mod server;
 pub mod store;
 pub mod topic;
 mod ws;
+pub mod xchacha;
 
 pub use identity::{Identity, PeerId, PublicIdentity};
 

@@ -500,10 +500,7 @@ impl Peer {
                     }));
                 };
                 let key = topic::topic_key(&root, &t, epoch)?;
-                let n: [u8; 24] = unhex(&nonce)?
-                    .try_into()
-                    .map_err(|_| MeshError::Invalid("bad nonce".into()))?;
-                let plain = topic::open(&key, &t, epoch, &from, &n, &unhex(&body)?)?;
+                let plain = topic::open(&key, &t, epoch, &from, &nonce, &body)?;
                 Ok(Some(Incoming::Topic {
                     id,
                     topic: t,
@@ -694,8 +691,8 @@ impl Peer {
             from,
             topic: topic_name.to_string(),
             epoch,
-            nonce: hex(&n),
-            body: hex(&ct),
+            nonce: n,
+            body: ct,
         })?;
         Self::await_ack(&c, &id).await?;
         Ok(id)

@@ -68,7 +68,7 @@ fn route(senders: &Senders, persist: Option<&Persist>, outs: Vec<Out>) {
             }
             Out::Send(c, bytes) => {
                 if let Some(tx) = s.get(&c) {
-                    let _ = tx.send(Message::Binary(bytes.into()));
+                    let _ = tx.send(Message::Binary(bytes));
                 }
             }
             Out::Close(c) => {
@@ -113,12 +113,12 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
                 let writer = tokio::spawn(crate::ws::pump(sink, rx));
                 while let Some(Ok(m)) = stream.next().await {
                     let bytes = match m {
-                        Message::Binary(b) => b.to_vec(),
-                        Message::Text(t) => t.as_bytes().to_vec(),
+                        Message::Binary(b) => b,
+                        Message::Text(t) => t.into(),
                         Message::Close(_) => break,
                         _ => continue,
                     };
-                    route(&senders, Some(&persist), broker.handle(conn, &bytes));
+                    route(&senders, Some(&persist), broker.receive(conn, bytes));
                 }
                 broker.disconnect(conn);
                 senders

@@ -4,8 +4,6 @@
 //! and sender bound in as associated data. Removing a member bumps the
 //! epoch: the new key is unrelated to the old for anyone without the root.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ring::hkdf;
 use zeroize::Zeroizing;
 
@@ -59,15 +57,7 @@ pub fn seal(
     let mut nonce = [0u8; 24];
     getrandom::getrandom(&mut nonce)
         .map_err(|e| MeshError::Crypto(format!("no randomness: {e}")))?;
-    let ct = XChaCha20Poly1305::new(key.into())
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: &aad(topic, epoch, sender),
-            },
-        )
-        .map_err(|_| MeshError::Crypto("sealing failed".into()))?;
+    let ct = crate::xchacha::seal(key, &nonce, &aad(topic, epoch, sender), plaintext)?;
     Ok((nonce, ct))
 }
 
@@ -80,19 +70,11 @@ pub fn open(
     nonce: &[u8; 24],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, MeshError> {
-    XChaCha20Poly1305::new(key.into())
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad: &aad(topic, epoch, sender),
-            },
+    crate::xchacha::open(key, nonce, &aad(topic, epoch, sender), ciphertext).ok_or_else(|| {
+        MeshError::Crypto(
+            "the topic message failed authentication (wrong epoch or key, or tampered)".into(),
         )
-        .map_err(|_| {
-            MeshError::Crypto(
-                "the topic message failed authentication (wrong epoch or key, or tampered)".into(),
-            )
-        })
+    })
 }
 
 #[cfg(test)]

@@ -154,8 +154,8 @@ async fn three_peers_exchange_direct_and_topic_messages() {
         from: from.clone(),
         topic: "builds".into(),
         epoch: 0,
-        nonce: hex(&nonce),
-        body: hex(&ct),
+        nonce,
+        body: ct,
     })
     .unwrap();
     for (c, _) in [(&o, "owner"), (&b, "bob")] {
@@ -165,19 +165,7 @@ async fn three_peers_exchange_direct_and_topic_messages() {
         else {
             unreachable!()
         };
-        let n: [u8; 24] = nexus_mesh::identity::unhex(&nonce)
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let plain = topic::open(
-            &key,
-            "builds",
-            0,
-            &from,
-            &n,
-            &nexus_mesh::identity::unhex(&body).unwrap(),
-        )
-        .unwrap();
+        let plain = topic::open(&key, "builds", 0, &from, &nonce, &body).unwrap();
         assert_eq!(plain, b"build 412 green");
     }
     // History pages.
@@ -423,8 +411,8 @@ async fn the_database_holds_no_plaintext() {
         from,
         topic: "t".into(),
         epoch: 0,
-        nonce: hex(&n),
-        body: hex(&ct),
+        nonce: n,
+        body: ct,
     })
     .unwrap();
     until(&a, |f| matches!(f, Frame::Ack { .. })).await;
