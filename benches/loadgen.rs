@@ -52,6 +52,9 @@ struct Args {
     /// Total publish rate, msgs/s (0: as fast as acknowledgements allow).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Unacknowledged publishes each Nexus publisher keeps in flight.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
     /// Instead: connect this many peers at once and report.
     #[arg(long, default_value_t = 0)]
     peers: usize,
@@ -110,7 +113,7 @@ async fn nexus(args: &Args) -> Report {
     let broker = Arc::new(Broker::new(store, Arc::new(SystemClock), limits).with_group_commit());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
-    let _task = server::serve(listener, broker);
+    let _task = server::serve(listener, broker.clone());
     let owner = Identity::generate("owner").unwrap();
     let oc = Connection::open(&url).await.unwrap();
     oc.create_mesh(&owner, "bench").await.unwrap();
@@ -157,9 +160,10 @@ async fn nexus(args: &Args) -> Report {
         let key = key.clone();
         let size = args.size;
         let gap = pacing(args);
+        let window = args.window;
         pubs.push(tokio::spawn(async move {
             let from = id.peer_id().to_string();
-            let window = 64usize;
+            let window = window.max(1);
             let mut outstanding = 0usize;
             let mut next = Instant::now();
             for k in 0..per {
@@ -203,6 +207,14 @@ async fn nexus(args: &Args) -> Report {
         p.await.unwrap();
     }
     let (lat, end) = collect(subs).await;
+    let st = broker.stats();
+    println!(
+        "broker  {} frames in, {} messages stored in {} commits ({:.1} a commit)",
+        st.frames,
+        st.committed,
+        st.commits,
+        st.committed as f64 / st.commits.max(1) as f64
+    );
     Report {
         name: "nexus",
         delivered: lat.len(),

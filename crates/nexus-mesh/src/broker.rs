@@ -141,6 +141,25 @@ pub struct Broker {
     readers: Mutex<HashMap<String, Readers>>,
     /// Topic appends are returned as [`Out::Persist`] for group commit.
     group_commit: bool,
+    stats: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    frames: std::sync::atomic::AtomicU64,
+    commits: std::sync::atomic::AtomicU64,
+    committed: std::sync::atomic::AtomicU64,
+}
+
+/// What a broker has done since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BrokerStats {
+    /// Frames received.
+    pub frames: u64,
+    /// Group commits (transactions of topic messages).
+    pub commits: u64,
+    /// Topic messages stored by group commits.
+    pub committed: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -173,6 +192,7 @@ impl Broker {
             members: Mutex::new(HashMap::new()),
             readers: Mutex::new(HashMap::new()),
             group_commit: false,
+            stats: Counters::default(),
         }
     }
 
@@ -189,6 +209,9 @@ impl Broker {
     /// what follows them; if storing fails, each publisher gets an error
     /// frame instead (and, unacknowledged, sends again).
     pub fn commit(&self, batch: Vec<PendingAppend>) -> Vec<Out> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.commits.fetch_add(1, Relaxed);
+        self.stats.committed.fetch_add(batch.len() as u64, Relaxed);
         let items: Vec<(&str, &str, &[u8])> = batch
             .iter()
             .map(|p| (p.mesh.as_str(), p.topic.as_str(), &p.frame[..]))
@@ -299,6 +322,16 @@ impl Broker {
         }
     }
 
+    /// Counters since the broker started.
+    pub fn stats(&self) -> BrokerStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        BrokerStats {
+            frames: self.stats.frames.load(Relaxed),
+            commits: self.stats.commits.load(Relaxed),
+            committed: self.stats.committed.load(Relaxed),
+        }
+    }
+
     /// Connections currently open.
     pub fn connections(&self) -> usize {
         lock(&self.conns).len()
@@ -329,6 +362,9 @@ impl Broker {
     /// Handles one frame from `conn`, given as shared bytes: a topic
     /// message is stored and fanned out as these very bytes.
     pub fn receive(&self, conn: ConnId, bytes: Bytes) -> Vec<Out> {
+        self.stats
+            .frames
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if bytes.len() > self.limits.max_frame {
             return err(
                 conn,

@@ -1,7 +1,7 @@
 //! A mesh client connection: frames in and out over WebSocket, with direct
 //! messages acknowledged and de-duplicated (delivery is at-least-once).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
@@ -13,15 +13,23 @@ use crate::broker::{create_payload, join_payload};
 use crate::dm::{self, Sealed};
 use crate::frame::Frame;
 use crate::identity::{hex, random32, unhex, Identity};
+use crate::ws::Outbound;
 use crate::MeshError;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A connection to a broker.
 pub struct Connection {
-    out: mpsc::UnboundedSender<Message>,
-    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
+    out: mpsc::UnboundedSender<Outbound>,
+    /// Frames as the reader decoded them, a WebSocket message's worth at a time.
+    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<Frame>>>,
+    /// Frames taken off the inbox, not yet returned.
+    ready: Mutex<VecDeque<Frame>>,
     seen: Mutex<HashSet<String>>,
     /// Frames set aside while waiting for a particular answer.
-    stash: Mutex<std::collections::VecDeque<Frame>>,
+    stash: Mutex<VecDeque<Frame>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -48,16 +56,19 @@ impl Connection {
             .await
             .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
         let (sink, mut stream) = ws.split();
-        let (out, out_rx) = mpsc::unbounded_channel::<Message>();
-        let (in_tx, inbox) = mpsc::unbounded_channel::<Frame>();
+        let (out, out_rx) = mpsc::unbounded_channel::<Outbound>();
+        let (in_tx, inbox) = mpsc::unbounded_channel::<Vec<Frame>>();
         tokio::spawn(crate::ws::pump(sink, out_rx));
         tokio::spawn(async move {
             while let Some(Ok(m)) = stream.next().await {
                 if let Message::Binary(b) = m {
-                    if let Ok(f) = Frame::decode(&b) {
-                        if in_tx.send(f).is_err() {
-                            break;
-                        }
+                    let Ok(parts) = crate::ws::frames_of(b) else {
+                        continue;
+                    };
+                    let frames: Vec<Frame> =
+                        parts.iter().filter_map(|p| Frame::decode(p).ok()).collect();
+                    if !frames.is_empty() && in_tx.send(frames).is_err() {
+                        break;
                     }
                 }
             }
@@ -65,8 +76,9 @@ impl Connection {
         Ok(Connection {
             out,
             inbox: tokio::sync::Mutex::new(inbox),
+            ready: Mutex::new(VecDeque::new()),
             seen: Mutex::new(HashSet::new()),
-            stash: Mutex::new(std::collections::VecDeque::new()),
+            stash: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -78,7 +90,7 @@ impl Connection {
     /// Sends raw bytes (tests send malformed frames this way).
     pub fn send_raw(&self, bytes: Vec<u8>) -> Result<(), MeshError> {
         self.out
-            .send(Message::Binary(bytes.into()))
+            .send(Outbound::Frame(bytes.into()))
             .map_err(|_| MeshError::Io("the connection to the broker is closed".into()))
     }
 
@@ -86,12 +98,7 @@ impl Connection {
     /// Direct messages are acknowledged, and repeats of one already seen
     /// are skipped.
     pub async fn recv(&self) -> Option<Frame> {
-        if let Some(f) = self
-            .stash
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop_front()
-        {
+        if let Some(f) = lock(&self.stash).pop_front() {
             return Some(f);
         }
         self.next_fresh().await
@@ -101,14 +108,27 @@ impl Connection {
     /// repeats of one already seen are skipped (delivery is at-least-once).
     async fn next_fresh(&self) -> Option<Frame> {
         loop {
-            let f = self.inbox.lock().await.recv().await?;
+            let next = lock(&self.ready).pop_front();
+            let f = match next {
+                Some(f) => f,
+                None => {
+                    let mut inbox = self.inbox.lock().await;
+                    // Another task may have filled `ready` while this one waited.
+                    let next = lock(&self.ready).pop_front();
+                    match next {
+                        Some(f) => f,
+                        None => {
+                            let mut frames = inbox.recv().await?.into_iter();
+                            let first = frames.next()?;
+                            lock(&self.ready).extend(frames);
+                            first
+                        }
+                    }
+                }
+            };
             if let Frame::Dm { id, .. } = &f {
                 let _ = self.send(&Frame::Ack { id: id.clone() });
-                let fresh = self
-                    .seen
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(id.clone());
+                let fresh = lock(&self.seen).insert(id.clone());
                 if !fresh {
                     continue;
                 }
@@ -139,10 +159,7 @@ impl Connection {
                 Err(_) => break Err(MeshError::Io("the broker did not answer in time".into())),
             }
         };
-        self.stash
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(aside);
+        lock(&self.stash).extend(aside);
         result
     }
 

@@ -24,6 +24,58 @@ pub const LEGACY_VERSION: u8 = 1;
 /// The most bytes a frame may have.
 pub const MAX_FRAME: usize = 256 * 1024;
 
+/// The kind byte of a batch: several frames in one WebSocket message,
+/// each a LEB128 length and the frame. Batching is the transport's
+/// business (whoever has many frames queued for one connection sends them
+/// as one batch); receivers unpack a batch with [`split_batch`] before the
+/// frames reach the protocol state machines, which never see it.
+pub const BATCH: u8 = 21;
+
+/// The most bytes a batch may have.
+pub const MAX_BATCH: usize = 4 << 20;
+
+/// Whether `bytes` is a batch of frames (see [`BATCH`]).
+pub fn is_batch(bytes: &[u8]) -> bool {
+    matches!(bytes, [VERSION, BATCH, ..])
+}
+
+/// Encodes `frames` (each already encoded) as one batch.
+pub fn encode_batch<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
+    let len: usize = frames.iter().map(|f| f.as_ref().len() + 3).sum();
+    let mut w = Vec::with_capacity(2 + len);
+    w.push(VERSION);
+    w.push(BATCH);
+    for f in frames {
+        put_bytes(&mut w, f.as_ref());
+    }
+    w
+}
+
+/// The frames in a batch, as slices of it (no copies). A batch that is
+/// too large, truncated, or holds another batch is an error.
+pub fn split_batch(batch: &bytes::Bytes) -> Result<Vec<bytes::Bytes>, MeshError> {
+    if batch.len() > MAX_BATCH {
+        return Err(MeshError::Frame(format!(
+            "batch of {} bytes exceeds the {MAX_BATCH}-byte limit",
+            batch.len()
+        )));
+    }
+    if !is_batch(batch) {
+        return Err(MeshError::Frame("not a batch".into()));
+    }
+    let mut r = Reader(&batch[2..]);
+    let mut out = Vec::new();
+    while !r.0.is_empty() {
+        let f = r.bytes()?;
+        if is_batch(f) {
+            return Err(MeshError::Frame("a batch may not hold a batch".into()));
+        }
+        let start = f.as_ptr() as usize - batch.as_ptr() as usize;
+        out.push(batch.slice(start..start + f.len()));
+    }
+    Ok(out)
+}
+
 /// A frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -572,6 +624,11 @@ impl Frame {
             18 => Frame::PutInvite { code: r.str()? },
             19 => Frame::GetInvite { short: r.str()? },
             20 => Frame::InviteCode { code: r.str()? },
+            BATCH => {
+                return Err(MeshError::Frame(
+                    "a batch holds frames; unpack it with split_batch".into(),
+                ))
+            }
             k => return Err(MeshError::Frame(format!("unknown frame kind {k}"))),
         })
     }
@@ -903,6 +960,40 @@ mod tests {
                 prop_assert_eq!(g.kind(), k);
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn batches_round_trip(fs in proptest::collection::vec(frame(), 0..8)) {
+            let encoded: Vec<Vec<u8>> = fs.iter().map(Frame::encode).collect();
+            let batch = bytes::Bytes::from(encode_batch(&encoded));
+            prop_assert!(is_batch(&batch));
+            let parts = split_batch(&batch).unwrap();
+            let back: Vec<Frame> = parts.iter().map(|p| Frame::decode(p).unwrap()).collect();
+            prop_assert_eq!(back, fs);
+        }
+
+        #[test]
+        fn arbitrary_batches_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut b = vec![VERSION, BATCH];
+            b.extend_from_slice(&body);
+            if let Ok(parts) = split_batch(&bytes::Bytes::from(b)) {
+                for p in parts {
+                    let _ = Frame::decode(&p);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nested_truncated_and_bare_batches_are_refused() {
+        let inner = encode_batch(&[Frame::ListPeers.encode()]);
+        let nested = bytes::Bytes::from(encode_batch(&[inner.clone()]));
+        assert!(split_batch(&nested).unwrap_err().to_string().contains("may not hold a batch"));
+        let mut cut = encode_batch(&[Frame::Ack { id: "abc".into() }.encode()]);
+        cut.pop();
+        assert!(split_batch(&bytes::Bytes::from(cut)).is_err());
+        assert!(Frame::decode(&inner).unwrap_err().to_string().contains("split_batch"));
     }
 
     #[test]

@@ -12,8 +12,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::broker::{Broker, ConnId, Out, PendingAppend};
+use crate::ws::Outbound;
 
-type Senders = Arc<Mutex<HashMap<ConnId, mpsc::UnboundedSender<Message>>>>;
+type Senders = Arc<Mutex<HashMap<ConnId, mpsc::UnboundedSender<Outbound>>>>;
 type Persist = std::sync::mpsc::Sender<PendingAppend>;
 
 /// The most topic messages stored in one transaction.
@@ -61,19 +62,19 @@ fn route(senders: &Senders, persist: Option<&Persist>, outs: Vec<Out>) {
                                 "internal",
                                 "the broker cannot store messages; try again",
                             );
-                            let _ = c.send(Message::Binary(f.encode().into()));
+                            let _ = c.send(Outbound::Frame(f.encode().into()));
                         }
                     }
                 }
             }
             Out::Send(c, bytes) => {
                 if let Some(tx) = s.get(&c) {
-                    let _ = tx.send(Message::Binary(bytes));
+                    let _ = tx.send(Outbound::Frame(bytes));
                 }
             }
             Out::Close(c) => {
                 if let Some(tx) = s.get(&c) {
-                    let _ = tx.send(Message::Close(None));
+                    let _ = tx.send(Outbound::Close);
                 }
             }
         }
@@ -105,7 +106,7 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
                 };
                 let (sink, mut stream) = ws.split();
                 let conn = broker.connect();
-                let (tx, rx) = mpsc::unbounded_channel::<Message>();
+                let (tx, rx) = mpsc::unbounded_channel::<Outbound>();
                 senders
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -118,7 +119,19 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
                         Message::Close(_) => break,
                         _ => continue,
                     };
-                    route(&senders, Some(&persist), broker.receive(conn, bytes));
+                    match crate::ws::frames_of(bytes) {
+                        Ok(frames) => {
+                            let mut outs = Vec::new();
+                            for f in frames {
+                                outs.extend(broker.receive(conn, f));
+                            }
+                            route(&senders, Some(&persist), outs);
+                        }
+                        Err(e) => {
+                            let f = crate::frame::Frame::error("malformed", e.to_string());
+                            route(&senders, None, vec![Out::Send(conn, f.encode().into())]);
+                        }
+                    }
                 }
                 broker.disconnect(conn);
                 senders

@@ -6,7 +6,7 @@
 //! run one [conformance suite](conformance). A Postgres store for several
 //! brokers behind a load balancer implements the same trait.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -237,7 +237,9 @@ impl BrokerStore for MemoryStore {
 
 /// Storage in one SQLite file, WAL mode.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    /// The connection, and topic numbers already looked up (they never
+    /// change once assigned).
+    conn: Mutex<(Connection, HashMap<(String, String), i64>)>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -261,9 +263,64 @@ CREATE TABLE IF NOT EXISTS invites (mesh TEXT NOT NULL, invite TEXT NOT NULL, us
 CREATE TABLE IF NOT EXISTS invite_codes (short TEXT PRIMARY KEY, code TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY, mesh TEXT NOT NULL, recipient TEXT NOT NULL,
     id TEXT NOT NULL, frame BLOB NOT NULL, UNIQUE (mesh, recipient, id));
-CREATE TABLE IF NOT EXISTS topics (mesh TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL,
-    frame BLOB NOT NULL, PRIMARY KEY (mesh, topic, seq));
+CREATE TABLE IF NOT EXISTS topic_names (id INTEGER PRIMARY KEY, mesh TEXT NOT NULL,
+    topic TEXT NOT NULL, UNIQUE (mesh, topic));
+CREATE TABLE IF NOT EXISTS topic_log (id INTEGER PRIMARY KEY, topic INTEGER NOT NULL,
+    seq INTEGER NOT NULL, frame BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS topic_log_seq ON topic_log (topic, seq);
 ";
+
+/// The schema version `SCHEMA` is (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a database written by an older broker to [`SCHEMA_VERSION`], in
+/// one transaction: version 1 kept topic history in `topics` with the mesh
+/// and topic names in every row (and its primary key); version 2 appends to
+/// a rowid table keyed by a topic number, with a small `(topic, seq)` index,
+/// which costs a commit about half the page writes.
+fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let old: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'topics'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO topic_names (mesh, topic) SELECT DISTINCT mesh, topic FROM topics;
+             INSERT INTO topic_log (topic, seq, frame)
+                 SELECT n.id, t.seq, t.frame FROM topics t
+                 JOIN topic_names n ON n.mesh = t.mesh AND n.topic = t.topic
+                 ORDER BY n.id, t.seq;
+             DROP TABLE topics;",
+        )?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+/// The number standing for `(mesh, topic)`, assigned on first use.
+fn topic_number(
+    tx: &rusqlite::Transaction<'_>,
+    names: &mut HashMap<(String, String), i64>,
+    mesh: &str,
+    topic: &str,
+) -> rusqlite::Result<i64> {
+    if let Some(id) = names.get(&(mesh.to_string(), topic.to_string())) {
+        return Ok(*id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO topic_names (mesh, topic) VALUES (?1, ?2)")?
+        .execute(params![mesh, topic])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM topic_names WHERE mesh = ?1 AND topic = ?2")?
+        .query_row(params![mesh, topic], |r| r.get(0))?;
+    names.insert((mesh.to_string(), topic.to_string()), id);
+    Ok(id)
+}
 
 impl SqliteStore {
     /// Opens (or creates) the store at `path`.
@@ -276,7 +333,9 @@ impl SqliteStore {
             .map_err(db)?;
         c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        let mut c = c;
         c.execute_batch(SCHEMA).map_err(db)?;
+        migrate(&mut c).map_err(db)?;
         // Checkpoints fsync; run them off the message path, on their own
         // connection, instead of inside whichever commit crosses the
         // threshold (that commit's latency would spike).
@@ -301,7 +360,7 @@ impl SqliteStore {
             })
             .map_err(|e| MeshError::Storage(e.to_string()))?;
         Ok(SqliteStore {
-            conn: Mutex::new(c),
+            conn: Mutex::new((c, HashMap::new())),
         })
     }
 
@@ -309,11 +368,19 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, MeshError> {
-        let mut c = self
+        self.with_names(|c, _| f(c))
+    }
+
+    fn with_names<T>(
+        &self,
+        f: impl FnOnce(&mut Connection, &mut HashMap<(String, String), i64>) -> rusqlite::Result<T>,
+    ) -> Result<T, MeshError> {
+        let mut g = self
             .conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut c).map_err(db)
+        let (c, names) = &mut *g;
+        f(c, names).map_err(db)
     }
 }
 
@@ -460,36 +527,49 @@ impl BrokerStore for SqliteStore {
         })
     }
     fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let seq: i64 = tx
-                .prepare_cached(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM topics WHERE mesh = ?1 AND topic = ?2",
-                )?
-                .query_row(params![mesh, topic], |r| r.get(0))?;
-            tx.prepare_cached("INSERT INTO topics VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![mesh, topic, seq, frame])?;
-            tx.commit()?;
-            Ok(u64::try_from(seq).unwrap_or(0))
-        })
+        let seqs = self.append_topics(&[(mesh, topic, frame)])?;
+        seqs.first()
+            .copied()
+            .ok_or_else(|| MeshError::Storage("nothing was appended".into()))
     }
     fn append_topics(&self, items: &[(&str, &str, &[u8])]) -> Result<Vec<u64>, MeshError> {
-        self.with(|c| {
+        self.with_names(|c, names| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut seqs = Vec::with_capacity(items.len());
             {
-                let mut next = tx.prepare_cached(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM topics WHERE mesh = ?1 AND topic = ?2",
+                // The next sequence number of each topic in the batch, read
+                // once inside the transaction (so another writer cannot race).
+                let mut next: HashMap<i64, i64> = HashMap::new();
+                let mut max = tx.prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) FROM topic_log WHERE topic = ?1",
                 )?;
-                let mut insert = tx.prepare_cached("INSERT INTO topics VALUES (?1, ?2, ?3, ?4)")?;
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO topic_log (topic, seq, frame) VALUES (?1, ?2, ?3)")?;
                 for (mesh, topic, frame) in items {
-                    let seq: i64 = next.query_row(params![mesh, topic], |r| r.get(0))?;
-                    insert.execute(params![mesh, topic, seq, frame])?;
-                    seqs.push(u64::try_from(seq).unwrap_or(0));
+                    let t = topic_number(&tx, names, mesh, topic)?;
+                    let seq = match next.get_mut(&t) {
+                        Some(n) => n,
+                        None => {
+                            let last: i64 = max.query_row(params![t], |r| r.get(0))?;
+                            next.entry(t).or_insert(last)
+                        }
+                    };
+                    *seq += 1;
+                    insert.execute(params![t, *seq, frame])?;
+                    seqs.push(u64::try_from(*seq).unwrap_or(0));
                 }
             }
             tx.commit()?;
             Ok(seqs)
+        })
+        .inspect_err(|_| {
+            // A failed transaction may have assigned topic numbers that
+            // rolled back: forget them all.
+            self.conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .1
+                .clear();
         })
     }
     fn history(
@@ -503,7 +583,8 @@ impl BrokerStore for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(|c| {
             let mut st = c.prepare_cached(
-                "SELECT seq, frame FROM topics WHERE mesh = ?1 AND topic = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+                "SELECT l.seq, l.frame FROM topic_log l JOIN topic_names n ON n.id = l.topic
+                 WHERE n.mesh = ?1 AND n.topic = ?2 AND l.seq < ?3 ORDER BY l.seq DESC LIMIT ?4",
             )?;
             let rows = st.query_map(params![mesh, topic, before, limit], |r| {
                 Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
@@ -618,5 +699,58 @@ mod tests {
         let again = SqliteStore::open(&p).unwrap();
         assert_eq!(again.pending("lab", "b").unwrap().len(), 1);
         assert_eq!(again.append_topic("lab", "t", b"x").unwrap(), 6);
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_without_losing_history() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("old.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(
+                "CREATE TABLE topics (mesh TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL,
+                     frame BLOB NOT NULL, PRIMARY KEY (mesh, topic, seq));
+                 INSERT INTO topics VALUES ('lab', 't', 1, x'01'), ('lab', 't', 2, x'02'),
+                     ('lab', 'u', 1, x'0a'), ('ops', 't', 1, x'0b');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&p).unwrap();
+        let page = s.history("lab", "t", None, 10).unwrap();
+        assert_eq!(page, [(2, vec![2]), (1, vec![1])]);
+        assert_eq!(s.history("lab", "u", None, 10).unwrap(), [(1, vec![10])]);
+        assert_eq!(s.history("ops", "t", None, 10).unwrap(), [(1, vec![11])]);
+        assert_eq!(s.append_topic("lab", "t", b"x").unwrap(), 3);
+        assert_eq!(
+            s.append_topics(&[("ops", "t", b"y"), ("new", "n", b"z"), ("ops", "t", b"w")])
+                .unwrap(),
+            [2, 1, 3]
+        );
+        drop(s);
+        // Opening again migrates nothing twice.
+        let s = SqliteStore::open(&p).unwrap();
+        assert_eq!(s.history("lab", "t", None, 10).unwrap().len(), 3);
+        assert_eq!(s.history("ops", "t", Some(3), 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn history_reads_through_the_topic_index() {
+        let d = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&d.path().join("b.db")).unwrap();
+        let plan: Vec<String> = s
+            .with(|c| {
+                let mut st = c.prepare(
+                    "EXPLAIN QUERY PLAN SELECT l.seq, l.frame FROM topic_log l JOIN topic_names n ON n.id = l.topic
+                     WHERE n.mesh = 'a' AND n.topic = 'b' AND l.seq < 9 ORDER BY l.seq DESC LIMIT 5",
+                )?;
+                let rows = st.query_map([], |r| r.get::<_, String>(3))?;
+                rows.collect()
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("topic_log_seq")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.contains("SCAN l")), "{plan:?}");
     }
 }
