@@ -132,8 +132,13 @@ async fn nexus(args: &Args) -> Report {
         let key = key.clone();
         let received = received.clone();
         subs.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while let Some(f) = c.recv_timeout(Duration::from_secs(10)).await {
+            let mut lat = Vec::with_capacity(expected as usize);
+            // Take what has arrived without a timer; wait (with one) only
+            // when nothing has.
+            while let Some(f) = match c.try_recv() {
+                Some(f) => Some(f),
+                None => c.recv_timeout(Duration::from_secs(10)).await,
+            } {
                 if let Frame::Publish {
                     from, nonce, body, ..
                 } = f
@@ -188,6 +193,11 @@ async fn nexus(args: &Args) -> Report {
                 })
                 .unwrap();
                 outstanding += 1;
+                while let Some(f) = c.try_recv() {
+                    if let Frame::Ack { .. } = f {
+                        outstanding -= 1;
+                    }
+                }
                 while outstanding >= window {
                     if let Some(Frame::Ack { .. }) = c.recv_timeout(Duration::from_secs(10)).await {
                         outstanding -= 1;
@@ -260,7 +270,7 @@ async fn nats(args: &Args) -> Option<Report> {
         let received = received.clone();
         subs.push(tokio::spawn(async move {
             let _keep = c;
-            let mut lat = Vec::new();
+            let mut lat = Vec::with_capacity(expected as usize);
             let mut last = Instant::now();
             while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(10), sub.next()).await
             {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use nexus_core::Clock;
 
 use crate::auth::{check_hello, Capability, Invite, ReplayCache, MAX_SKEW_MS};
-use crate::frame::{Frame, PeerInfo, MAX_FRAME};
+use crate::frame::{Frame, PeerInfo, PublishView, MAX_FRAME};
 use crate::identity::{unhex, verify, PeerId};
 use crate::store::{BrokerStore, Member, MeshRecord, Queued};
 
@@ -174,6 +174,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+const SAY_HELLO: &str = "say hello (or create or join a mesh) first";
+
 fn err(conn: ConnId, code: &str, msg: impl Into<String>) -> Vec<Out> {
     vec![Out::Send(conn, Frame::error(code, msg).encode().into())]
 }
@@ -217,7 +219,13 @@ impl Broker {
             .map(|p| (p.mesh.as_str(), p.topic.as_str(), &p.frame[..]))
             .collect();
         match self.store.append_topics(&items) {
-            Ok(_) => batch.into_iter().flat_map(|p| p.then).collect(),
+            Ok(_) => {
+                let mut outs = Vec::with_capacity(batch.iter().map(|p| p.then.len()).sum());
+                for p in batch {
+                    outs.extend(p.then);
+                }
+                outs
+            }
             Err(e) => batch
                 .into_iter()
                 .flat_map(|p| {
@@ -337,21 +345,21 @@ impl Broker {
         lock(&self.conns).len()
     }
 
-    fn admit(&self, conn: ConnId) -> bool {
+    /// Spends a token of `conn`'s rate limit: who the connection is
+    /// (`None` before its hello), or `None` if the frame is refused.
+    fn admit(&self, conn: ConnId) -> Option<Option<Who>> {
         let now = self.clock.now_millis();
         let mut conns = lock(&self.conns);
-        let Some(c) = conns.get_mut(&conn) else {
-            return false;
-        };
+        let c = conns.get_mut(&conn)?;
         let elapsed = now.saturating_sub(c.last_ms) as f64 / 1000.0;
         c.last_ms = now;
         c.tokens = (c.tokens + elapsed * f64::from(self.limits.rate_per_sec))
             .min(f64::from(self.limits.burst));
         if c.tokens < 1.0 {
-            return false;
+            return None;
         }
         c.tokens -= 1.0;
-        true
+        Some(c.who.clone())
     }
 
     /// Handles one frame from `conn`.
@@ -372,14 +380,29 @@ impl Broker {
                 format!("frames are limited to {} bytes", self.limits.max_frame),
             );
         }
-        if !self.admit(conn) {
+        let Some(who) = self.admit(conn) else {
             return err(conn, "rate_limited", "too many frames; slow down");
+        };
+        // The hot path: a topic message is routed from its encoding.
+        if let Some(view) = PublishView::parse(&bytes) {
+            let result = match (view, who) {
+                (Err(e), _) => return err(conn, "malformed", e.to_string()),
+                (Ok(_), None) => return err(conn, "unauthenticated", SAY_HELLO),
+                (Ok(v), Some(who)) => {
+                    let (mesh, me) = (&who.0, &who.1);
+                    self.sender(conn, mesh, me).and_then(|sender| match sender {
+                        Ok(member) => self.publish(conn, mesh, me, &member, &v, bytes.clone()),
+                        Err(refused) => Ok(refused),
+                    })
+                }
+            };
+            return result
+                .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")));
         }
         let frame = match Frame::decode(&bytes) {
             Ok(f) => f,
             Err(e) => return err(conn, "malformed", e.to_string()),
         };
-        let who = lock(&self.conns).get(&conn).and_then(|c| c.who.clone());
         let result = match who {
             None => self.unauthenticated(conn, frame),
             Some(who) => self.authenticated(conn, &who.0, &who.1, frame, &bytes),
@@ -620,11 +643,7 @@ impl Broker {
                     ),
                 })
             }
-            _ => Ok(err(
-                conn,
-                "unauthenticated",
-                "say hello (or create or join a mesh) first",
-            )),
+            _ => Ok(err(conn, "unauthenticated", SAY_HELLO)),
         }
     }
 
@@ -653,6 +672,83 @@ impl Broker {
         )
     }
 
+    /// The connected member, or what to send when it may no longer speak.
+    fn sender(
+        &self,
+        conn: ConnId,
+        mesh: &str,
+        me: &str,
+    ) -> Result<Result<Arc<Member>, Vec<Out>>, crate::MeshError> {
+        Ok(match self.member(mesh, me)? {
+            Some(m) if !m.blocked => Ok(m),
+            _ => Err(vec![
+                Out::Send(
+                    conn,
+                    Frame::error("blocked", "this peer is no longer a member")
+                        .encode()
+                        .into(),
+                ),
+                Out::Close(conn),
+            ]),
+        })
+    }
+
+    /// A topic message from `me`, to be stored and fanned out as `bytes`
+    /// (its encoding as received).
+    fn publish(
+        &self,
+        conn: ConnId,
+        mesh: &str,
+        me: &str,
+        member: &Member,
+        p: &PublishView<'_>,
+        bytes: Bytes,
+    ) -> Result<Vec<Out>, crate::MeshError> {
+        if !member.caps.contains(&Capability::Broadcast) {
+            return Ok(err(
+                conn,
+                "forbidden",
+                "this peer may not publish to topics",
+            ));
+        }
+        if p.from != me {
+            return Ok(err(
+                conn,
+                "spoofed",
+                "a message's sender must be the connected peer",
+            ));
+        }
+        if !self.group_commit {
+            self.store.append_topic(mesh, p.topic, &bytes)?;
+        }
+        let readers = self.readers(mesh)?;
+        let mut out: Vec<Out> = Vec::with_capacity(readers.len() + 1);
+        out.extend(
+            readers
+                .iter()
+                .filter(|(peer, _)| peer != me)
+                .map(|(_, c)| Out::Send(*c, bytes.clone())),
+        );
+        out.push(Out::Send(
+            conn,
+            Frame::Ack {
+                id: p.id.to_owned(),
+            }
+            .encode()
+            .into(),
+        ));
+        if self.group_commit {
+            return Ok(vec![Out::Persist(Box::new(PendingAppend {
+                conn,
+                mesh: mesh.to_string(),
+                topic: p.topic.to_owned(),
+                frame: bytes,
+                then: out,
+            }))]);
+        }
+        Ok(out)
+    }
+
     fn authenticated(
         &self,
         conn: ConnId,
@@ -661,19 +757,9 @@ impl Broker {
         frame: Frame,
         raw: &Bytes,
     ) -> Result<Vec<Out>, crate::MeshError> {
-        let member = match self.member(mesh, me)? {
-            Some(m) if !m.blocked => m,
-            _ => {
-                return Ok(vec![
-                    Out::Send(
-                        conn,
-                        Frame::error("blocked", "this peer is no longer a member")
-                            .encode()
-                            .into(),
-                    ),
-                    Out::Close(conn),
-                ])
-            }
+        let member = match self.sender(conn, mesh, me)? {
+            Ok(m) => m,
+            Err(refused) => return Ok(refused),
         };
         let can = |c: Capability| member.caps.contains(&c);
         match frame {
@@ -718,54 +804,25 @@ impl Broker {
                 ref id,
                 ref from,
                 ref topic,
-                ..
+                epoch,
+                ref nonce,
+                ref body,
             } => {
-                if !can(Capability::Broadcast) {
-                    return Ok(err(
-                        conn,
-                        "forbidden",
-                        "this peer may not publish to topics",
-                    ));
-                }
-                if from != me {
-                    return Ok(err(
-                        conn,
-                        "spoofed",
-                        "a message's sender must be the connected peer",
-                    ));
-                }
-                // Binary frames are canonical: store and forward the bytes
-                // as received. (A version-1 frame is re-encoded.)
+                // A version-1 frame (current ones take the path in `receive`).
+                let view = PublishView {
+                    id,
+                    from,
+                    topic,
+                    epoch,
+                    nonce,
+                    body,
+                };
                 let bytes = if raw.first() == Some(&crate::frame::VERSION) {
                     raw.clone()
                 } else {
                     Bytes::from(frame.encode())
                 };
-                if !self.group_commit {
-                    self.store.append_topic(mesh, topic, &bytes)?;
-                }
-                let readers = self.readers(mesh)?;
-                let mut out: Vec<Out> = Vec::with_capacity(readers.len() + 1);
-                out.extend(
-                    readers
-                        .iter()
-                        .filter(|(peer, _)| peer != me)
-                        .map(|(_, c)| Out::Send(*c, bytes.clone())),
-                );
-                out.push(Out::Send(
-                    conn,
-                    Frame::Ack { id: id.clone() }.encode().into(),
-                ));
-                if self.group_commit {
-                    return Ok(vec![Out::Persist(Box::new(PendingAppend {
-                        conn,
-                        mesh: mesh.to_string(),
-                        topic: topic.clone(),
-                        frame: bytes,
-                        then: out,
-                    }))]);
-                }
-                Ok(out)
+                self.publish(conn, mesh, me, &member, &view, bytes)
             }
             Frame::Ack { id } => {
                 self.store.ack(mesh, me, &id)?;

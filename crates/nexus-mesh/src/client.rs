@@ -52,7 +52,7 @@ pub fn message_id() -> Result<String, MeshError> {
 impl Connection {
     /// Opens a WebSocket to `url` (`ws://host:port`).
     pub async fn open(url: &str) -> Result<Connection, MeshError> {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(crate::ws::config()), true)
             .await
             .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
         let (sink, mut stream) = ws.split();
@@ -104,8 +104,53 @@ impl Connection {
         self.next_fresh().await
     }
 
-    /// The next frame off the wire: direct messages are acknowledged, and
-    /// repeats of one already seen are skipped (delivery is at-least-once).
+    /// A frame that has already arrived, without waiting (`None` if none
+    /// has): drains a burst without a timer per frame. The same rules as
+    /// [`recv`](Self::recv) apply.
+    pub fn try_recv(&self) -> Option<Frame> {
+        if let Some(f) = lock(&self.stash).pop_front() {
+            return Some(f);
+        }
+        loop {
+            let next = lock(&self.ready).pop_front();
+            let f = match next {
+                Some(f) => f,
+                None => {
+                    let mut inbox = self.inbox.try_lock().ok()?;
+                    let frames = inbox.try_recv().ok()?;
+                    self.take_ready(frames)?
+                }
+            };
+            if let Some(f) = self.accept(f) {
+                return Some(f);
+            }
+        }
+    }
+
+    /// Keeps a message's worth of frames, returning the first.
+    fn take_ready(&self, frames: Vec<Frame>) -> Option<Frame> {
+        let mut ready = lock(&self.ready);
+        if ready.is_empty() {
+            *ready = VecDeque::from(frames);
+        } else {
+            ready.extend(frames);
+        }
+        ready.pop_front()
+    }
+
+    /// Acknowledges a direct message, and drops one already seen
+    /// (delivery is at-least-once).
+    fn accept(&self, f: Frame) -> Option<Frame> {
+        if let Frame::Dm { id, .. } = &f {
+            let _ = self.send(&Frame::Ack { id: id.clone() });
+            if !lock(&self.seen).insert(id.clone()) {
+                return None;
+            }
+        }
+        Some(f)
+    }
+
+    /// The next frame off the wire, through [`accept`](Self::accept).
     async fn next_fresh(&self) -> Option<Frame> {
         loop {
             let next = lock(&self.ready).pop_front();
@@ -117,23 +162,13 @@ impl Connection {
                     let next = lock(&self.ready).pop_front();
                     match next {
                         Some(f) => f,
-                        None => {
-                            let mut frames = inbox.recv().await?.into_iter();
-                            let first = frames.next()?;
-                            lock(&self.ready).extend(frames);
-                            first
-                        }
+                        None => self.take_ready(inbox.recv().await?)?,
                     }
                 }
             };
-            if let Frame::Dm { id, .. } = &f {
-                let _ = self.send(&Frame::Ack { id: id.clone() });
-                let fresh = lock(&self.seen).insert(id.clone());
-                if !fresh {
-                    continue;
-                }
+            if let Some(f) = self.accept(f) {
+                return Some(f);
             }
-            return Some(f);
         }
     }
 

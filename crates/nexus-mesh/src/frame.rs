@@ -539,14 +539,17 @@ impl Frame {
                 nonce: r.nonce()?,
                 body: r.bytes()?.to_vec(),
             },
-            4 => Frame::Publish {
-                id: r.str()?,
-                from: r.str()?,
-                topic: r.str()?,
-                epoch: r.u32()?,
-                nonce: r.nonce()?,
-                body: r.bytes()?.to_vec(),
-            },
+            4 => {
+                let v = PublishView::read(r)?;
+                Frame::Publish {
+                    id: v.id.to_owned(),
+                    from: v.from.to_owned(),
+                    topic: v.topic.to_owned(),
+                    epoch: v.epoch,
+                    nonce: *v.nonce,
+                    body: v.body.to_vec(),
+                }
+            }
             5 => Frame::Ack { id: r.str()? },
             6 => Frame::Error {
                 code: r.str()?,
@@ -634,6 +637,64 @@ impl Frame {
     }
 }
 
+/// A topic message read in place: its fields borrow the encoded frame.
+/// The broker routes and stores a publish through this, without copying
+/// it or allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishView<'a> {
+    /// Message id.
+    pub id: &'a str,
+    /// Sender peer id.
+    pub from: &'a str,
+    /// The topic.
+    pub topic: &'a str,
+    /// The key epoch.
+    pub epoch: u32,
+    /// The nonce.
+    pub nonce: &'a [u8; 24],
+    /// The ciphertext and its tag.
+    pub body: &'a [u8],
+}
+
+impl<'a> PublishView<'a> {
+    /// Reads `bytes` if they are a current-version publish frame (`None`
+    /// for any other kind or version: decode those with [`Frame::decode`]).
+    /// As strict as [`Frame::decode`].
+    pub fn parse(bytes: &'a [u8]) -> Option<Result<PublishView<'a>, MeshError>> {
+        let [VERSION, 4, body @ ..] = bytes else {
+            return None;
+        };
+        if bytes.len() > MAX_FRAME {
+            return Some(Err(MeshError::Frame(format!(
+                "frame of {} bytes exceeds the {MAX_FRAME}-byte limit",
+                bytes.len()
+            ))));
+        }
+        let mut r = Reader(body);
+        Some(PublishView::read(&mut r).and_then(|v| {
+            if r.0.is_empty() {
+                Ok(v)
+            } else {
+                Err(MeshError::Frame(format!(
+                    "{} unexpected bytes after the frame",
+                    r.0.len()
+                )))
+            }
+        }))
+    }
+
+    fn read(r: &mut Reader<'a>) -> Result<PublishView<'a>, MeshError> {
+        Ok(PublishView {
+            id: r.str_ref()?,
+            from: r.str_ref()?,
+            topic: r.str_ref()?,
+            epoch: r.u32()?,
+            nonce: r.nonce_ref()?,
+            body: r.bytes()?,
+        })
+    }
+}
+
 fn put_uint(w: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         w.push((v as u8) | 0x80);
@@ -714,10 +775,13 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn str(&mut self) -> Result<String, MeshError> {
+    fn str_ref(&mut self) -> Result<&'a str, MeshError> {
         std::str::from_utf8(self.bytes()?)
-            .map(str::to_owned)
             .map_err(|_| MeshError::Frame("a text field in the frame is not UTF-8".into()))
+    }
+
+    fn str(&mut self) -> Result<String, MeshError> {
+        self.str_ref().map(str::to_owned)
     }
 
     fn opt_str(&mut self) -> Result<Option<String>, MeshError> {
@@ -747,15 +811,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn nonce(&mut self) -> Result<[u8; 24], MeshError> {
-        if self.0.len() < 24 {
-            return Err(truncated());
-        }
-        let (n, rest) = self.0.split_at(24);
+    fn nonce_ref(&mut self) -> Result<&'a [u8; 24], MeshError> {
+        let (n, rest) = self.0.split_first_chunk::<24>().ok_or_else(truncated)?;
         self.0 = rest;
-        let mut out = [0u8; 24];
-        out.copy_from_slice(n);
-        Ok(out)
+        Ok(n)
+    }
+
+    fn nonce(&mut self) -> Result<[u8; 24], MeshError> {
+        self.nonce_ref().copied()
     }
 }
 
@@ -921,6 +984,26 @@ mod tests {
             let mut v1 = vec![LEGACY_VERSION, f.kind()];
             v1.extend_from_slice(&serde_json::to_vec(&f).unwrap());
             prop_assert_eq!(Frame::decode(&v1).unwrap(), f);
+        }
+
+        #[test]
+        fn the_publish_view_agrees_with_decode(f in frame(), cut in any::<prop::sample::Index>()) {
+            let b = f.encode();
+            match (&f, PublishView::parse(&b)) {
+                (Frame::Publish { id, from, topic, epoch, nonce, body }, Some(Ok(v))) => {
+                    prop_assert_eq!(
+                        (v.id, v.from, v.topic, v.epoch, v.nonce, v.body),
+                        (id.as_str(), from.as_str(), topic.as_str(), *epoch, nonce, body.as_slice())
+                    );
+                }
+                (Frame::Publish { .. }, other) => prop_assert!(false, "{:?}", other),
+                (_, v) => prop_assert!(v.is_none()),
+            }
+            // Truncated, the view fails exactly when decoding fails.
+            let short = &b[..cut.index(b.len())];
+            if let Some(v) = PublishView::parse(short) {
+                prop_assert_eq!(v.is_ok(), Frame::decode(short).is_ok());
+            }
         }
 
         #[test]

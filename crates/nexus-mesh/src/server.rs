@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::broker::{Broker, ConnId, Out, PendingAppend};
@@ -97,10 +96,9 @@ pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHan
             tokio::spawn(async move {
                 // Frames over the broker's limit still arrive, to be refused
                 // with an error frame; only absurd ones break the socket.
-                let mut cfg = WebSocketConfig::default();
-                cfg.max_message_size = Some(16 << 20);
-                cfg.max_frame_size = Some(16 << 20);
-                let Ok(ws) = tokio_tungstenite::accept_async_with_config(sock, Some(cfg)).await
+                let Ok(ws) =
+                    tokio_tungstenite::accept_async_with_config(sock, Some(crate::ws::config()))
+                        .await
                 else {
                     return;
                 };

@@ -22,7 +22,16 @@ pub(crate) enum Outbound {
 const TAKE: usize = 512;
 
 /// A batch stops growing at this many bytes.
-const BATCH_BYTES: usize = 64 * 1024;
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// The WebSocket settings both ends use. Frames over the broker's limit
+/// still arrive (to be refused with an error frame); only absurd ones
+/// break the connection.
+pub(crate) fn config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(16 << 20))
+}
 
 /// Writes what arrives on `rx` to `sink`. Frames that queued up while the
 /// writer was busy go out as batches (one WebSocket message each, see
