@@ -132,6 +132,7 @@ async fn nexus(args: &Args) -> Report {
         let key = key.clone();
         let received = received.clone();
         subs.push(tokio::spawn(async move {
+            let mut opener = topic::Opener::new(&key, "load", 0);
             let mut lat = Vec::with_capacity(expected as usize);
             // Take what has arrived without a timer; wait (with one) only
             // when nothing has.
@@ -143,7 +144,7 @@ async fn nexus(args: &Args) -> Report {
                     from, nonce, body, ..
                 } = f
                 {
-                    let plain = topic::open(&key, "load", 0, &from, &nonce, &body).unwrap();
+                    let plain = opener.open(&from, &nonce, body).unwrap();
                     let sent = u64::from_be_bytes(plain[..8].try_into().unwrap());
                     lat.push(micros().saturating_sub(sent));
                     received.fetch_add(1, Ordering::Relaxed);
@@ -168,6 +169,7 @@ async fn nexus(args: &Args) -> Report {
         let window = args.window;
         pubs.push(tokio::spawn(async move {
             let from = id.peer_id().to_string();
+            let mut sealer = topic::Sealer::new(&key, "load", 0, &from).unwrap();
             let window = window.max(1);
             let mut outstanding = 0usize;
             let mut next = Instant::now();
@@ -182,7 +184,7 @@ async fn nexus(args: &Args) -> Report {
                 }
                 let mut payload = vec![0u8; size.max(8)];
                 payload[..8].copy_from_slice(&micros().to_be_bytes());
-                let (n, ct) = topic::seal(&key, "load", 0, &from, &payload).unwrap();
+                let (n, ct) = sealer.seal(&payload).unwrap();
                 c.send(&Frame::Publish {
                     id: format!("{from}-{k}"),
                     from: from.clone(),

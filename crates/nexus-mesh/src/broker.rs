@@ -23,6 +23,28 @@ use crate::store::{BrokerStore, Member, MeshRecord, Queued};
 /// A connection's handle.
 pub type ConnId = u64;
 
+/// Hashes connection ids: the broker assigns them (sequentially), so
+/// nobody can pick colliding ones, and a multiply spreads them enough.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnHasher(u64);
+
+impl std::hash::Hasher for ConnHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by connection.
+pub type ConnMap<V> = HashMap<ConnId, V, std::hash::BuildHasherDefault<ConnHasher>>;
+
 /// Limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -129,7 +151,7 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     limits: Limits,
     replay: Mutex<ReplayCache>,
-    conns: Mutex<HashMap<ConnId, Conn>>,
+    conns: Mutex<ConnMap<Conn>>,
     online: Mutex<HashMap<(String, String), ConnId>>,
     next: Mutex<ConnId>,
     /// Members by mesh, loaded once per mesh and written through: the hot
@@ -188,7 +210,7 @@ impl Broker {
             clock,
             limits,
             replay: Mutex::new(ReplayCache::default()),
-            conns: Mutex::new(HashMap::new()),
+            conns: Mutex::new(ConnMap::default()),
             online: Mutex::new(HashMap::new()),
             next: Mutex::new(0),
             members: Mutex::new(HashMap::new()),
@@ -210,7 +232,15 @@ impl Broker {
     /// Stores a batch of topic messages in one transaction, then returns
     /// what follows them; if storing fails, each publisher gets an error
     /// frame instead (and, unacknowledged, sends again).
-    pub fn commit(&self, batch: Vec<PendingAppend>) -> Vec<Out> {
+    pub fn commit(&self, mut batch: Vec<PendingAppend>) -> Vec<Out> {
+        let mut out = Vec::new();
+        self.commit_into(&mut batch, &mut out);
+        out
+    }
+
+    /// [`commit`](Self::commit), draining `batch` and appending the outputs
+    /// to `out`: a host reuses both buffers instead of allocating per batch.
+    pub fn commit_into(&self, batch: &mut Vec<PendingAppend>, out: &mut Vec<Out>) {
         use std::sync::atomic::Ordering::Relaxed;
         self.stats.commits.fetch_add(1, Relaxed);
         self.stats.committed.fetch_add(batch.len() as u64, Relaxed);
@@ -218,24 +248,24 @@ impl Broker {
             .iter()
             .map(|p| (p.mesh.as_str(), p.topic.as_str(), &p.frame[..]))
             .collect();
-        match self.store.append_topics(&items) {
+        let stored = self.store.append_topics(&items);
+        drop(items);
+        match stored {
             Ok(_) => {
-                let mut outs = Vec::with_capacity(batch.iter().map(|p| p.then.len()).sum());
-                for p in batch {
-                    outs.extend(p.then);
+                out.reserve(batch.iter().map(|p| p.then.len()).sum());
+                for p in batch.drain(..) {
+                    out.extend(p.then);
                 }
-                outs
             }
-            Err(e) => batch
-                .into_iter()
-                .flat_map(|p| {
-                    err(
+            Err(e) => {
+                for p in batch.drain(..) {
+                    out.extend(err(
                         p.conn,
                         "internal",
                         format!("the broker could not store the message: {e}"),
-                    )
-                })
-                .collect(),
+                    ));
+                }
+            }
         }
     }
 

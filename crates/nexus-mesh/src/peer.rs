@@ -500,7 +500,7 @@ impl Peer {
                     }));
                 };
                 let key = topic::topic_key(&root, &t, epoch)?;
-                let plain = topic::open(&key, &t, epoch, &from, &nonce, &body)?;
+                let plain = topic::open_owned(&key, &t, epoch, &from, &nonce, body)?;
                 Ok(Some(Incoming::Topic {
                     id,
                     topic: t,

@@ -2,7 +2,6 @@
 //! [`Broker`] core, and nothing else. `nexus-broker serve` and `nexus up`
 //! both run [`serve`].
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
@@ -10,10 +9,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::broker::{Broker, ConnId, Out, PendingAppend};
+use crate::broker::{Broker, ConnMap, Out, PendingAppend};
 use crate::ws::Outbound;
 
-type Senders = Arc<Mutex<HashMap<ConnId, mpsc::UnboundedSender<Outbound>>>>;
+type Senders = Arc<Mutex<ConnMap<mpsc::UnboundedSender<Outbound>>>>;
 type Persist = std::sync::mpsc::Sender<PendingAppend>;
 
 /// The most topic messages stored in one transaction.
@@ -28,16 +27,18 @@ fn spawn_committer(broker: Arc<Broker>, senders: Senders) -> Persist {
     let spawned = std::thread::Builder::new()
         .name("nexus-broker-commit".into())
         .spawn(move || {
+            let mut batch = Vec::with_capacity(MAX_GROUP);
+            let mut outs = Vec::new();
             while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
+                batch.push(first);
                 while batch.len() < MAX_GROUP {
                     match rx.try_recv() {
                         Ok(p) => batch.push(p),
                         Err(_) => break,
                     }
                 }
-                let outs = broker.commit(batch);
-                route(&senders, None, outs);
+                broker.commit_into(&mut batch, &mut outs);
+                route(&senders, None, outs.drain(..));
             }
         });
     if let Err(e) = spawned {
@@ -46,7 +47,7 @@ fn spawn_committer(broker: Arc<Broker>, senders: Senders) -> Persist {
     tx
 }
 
-fn route(senders: &Senders, persist: Option<&Persist>, outs: Vec<Out>) {
+fn route(senders: &Senders, persist: Option<&Persist>, outs: impl IntoIterator<Item = Out>) {
     let s = senders
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -82,7 +83,7 @@ fn route(senders: &Senders, persist: Option<&Persist>, outs: Vec<Out>) {
 
 /// Serves `broker` on `listener` until the task is aborted.
 pub fn serve(listener: TcpListener, broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
-    let senders: Senders = Arc::new(Mutex::new(HashMap::new()));
+    let senders: Senders = Arc::new(Mutex::new(ConnMap::default()));
     let persist = spawn_committer(broker.clone(), senders.clone());
     tokio::spawn(async move {
         loop {

@@ -331,6 +331,10 @@ impl SqliteStore {
         let c = Connection::open(path).map_err(db)?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;
+        // 16 KiB pages (for a new file; an existing one keeps its own):
+        // a group commit writes a quarter as many WAL frames, each a
+        // pwrite, as with 4 KiB (docs/PERFORMANCE.md).
+        c.pragma_update(None, "page_size", 16384).map_err(db)?;
         c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         let mut c = c;
