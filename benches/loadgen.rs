@@ -1,15 +1,18 @@
 //! `nexus-loadgen`: N publishers, M subscribers, messages of S bytes over
 //! loopback, against the Nexus broker (WebSocket, SQLite persistence on,
-//! topic messages encrypted with XChaCha20-Poly1305) and, in the same run,
+//! topic messages encrypted with XChaCha20-Poly1305: a `topic::Sealer` per
+//! publisher, a `topic::Opener` per subscriber) and, in the same run,
 //! against `nats-server` core pub/sub driven through `async-nats` with the
 //! same shape. Reports delivered msgs/s and p50/p99 publish-to-receive
-//! latency for each.
+//! latency for each. A Nexus publish counts as sent when the broker has
+//! stored it and acknowledged it; each publisher keeps `--window` of them
+//! in flight. NATS core publishes without acknowledgement.
 //!
 //! ```sh
 //! apt-get install nats-server     # Debian
 //! cargo run --release -p nexus-benches --bin nexus-loadgen -- \
-//!     --publishers 4 --subscribers 4 --size 256 --messages 20000
-//! cargo run --release -p nexus-benches --bin nexus-loadgen -- --rate 10000 --messages 50000
+//!     --publishers 4 --subscribers 4 --size 256 --messages 300000
+//! cargo run --release -p nexus-benches --bin nexus-loadgen -- --rate 2500 --messages 40000
 //! cargo run --release -p nexus-benches --bin nexus-loadgen -- --peers 1000
 //! ```
 
@@ -47,13 +50,15 @@ struct Args {
     #[arg(long, default_value_t = 256)]
     size: usize,
     /// Messages in total, across publishers.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 300_000)]
     messages: usize,
     /// Total publish rate, msgs/s (0: as fast as acknowledgements allow).
     #[arg(long, default_value_t = 0)]
     rate: u64,
-    /// Unacknowledged publishes each Nexus publisher keeps in flight.
-    #[arg(long, default_value_t = 64)]
+    /// Unacknowledged publishes each Nexus publisher keeps in flight (a
+    /// persistent publish waits for its ack; NATS JetStream's async
+    /// publish allows 4,000 pending by default).
+    #[arg(long, default_value_t = 1024)]
     window: usize,
     /// Instead: connect this many peers at once and report.
     #[arg(long, default_value_t = 0)]

@@ -65,8 +65,8 @@ impl Connection {
                     let Ok(parts) = crate::ws::frames_of(b) else {
                         continue;
                     };
-                    let frames: Vec<Frame> =
-                        parts.iter().filter_map(|p| Frame::decode(p).ok()).collect();
+                    let mut frames = Vec::with_capacity(parts.len());
+                    frames.extend(parts.iter().filter_map(|p| Frame::decode(p).ok()));
                     if !frames.is_empty() && in_tx.send(frames).is_err() {
                         break;
                     }
