@@ -46,6 +46,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("open_256B", |b| {
         b.iter(|| topic::open(&key, "load", 0, "peer", &nonce, &ct).unwrap())
     });
+    let mut sealer = topic::Sealer::new(&key, "load", 0, "peer").unwrap();
+    g.bench_function("sealer_seal_256B", |b| {
+        b.iter(|| sealer.seal(&[1u8; 256]).unwrap())
+    });
+    let (snonce, sct) = sealer.seal(&[1u8; 256]).unwrap();
+    let mut opener = topic::Opener::new(&key, "load", 0);
+    g.bench_function("opener_open_256B", |b| {
+        b.iter_batched(
+            || sct.clone(),
+            |ct| opener.open("peer", &snonce, ct).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
 
     let dir = tempfile::tempdir().unwrap();

@@ -96,6 +96,9 @@ pub struct PendingAppend {
     pub then: Vec<Out>,
 }
 
+/// A mesh's members by peer id, shared by readers while a writer replaces it.
+type Members = Arc<HashMap<String, Arc<Member>>>;
+
 /// Who a connection is: `(mesh, peer)`.
 type Who = Arc<(String, String)>;
 
@@ -157,7 +160,7 @@ pub struct Broker {
     /// Members by mesh, loaded once per mesh and written through: the hot
     /// path (every frame checks its sender, every publish fans out) never
     /// reads the database.
-    members: Mutex<HashMap<String, Arc<HashMap<String, Arc<Member>>>>>,
+    members: Mutex<HashMap<String, Members>>,
     /// Who receives a mesh's topic messages now, rebuilt on the first
     /// publish after anyone connects, disconnects or changes grants.
     readers: Mutex<HashMap<String, Readers>>,
@@ -269,10 +272,7 @@ impl Broker {
         }
     }
 
-    fn mesh_members(
-        &self,
-        mesh: &str,
-    ) -> Result<Arc<HashMap<String, Arc<Member>>>, crate::MeshError> {
+    fn mesh_members(&self, mesh: &str) -> Result<Members, crate::MeshError> {
         if let Some(m) = lock(&self.members).get(mesh) {
             return Ok(m.clone());
         }

@@ -52,9 +52,10 @@ pub fn message_id() -> Result<String, MeshError> {
 impl Connection {
     /// Opens a WebSocket to `url` (`ws://host:port`).
     pub async fn open(url: &str) -> Result<Connection, MeshError> {
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(crate::ws::config()), true)
-            .await
-            .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(crate::ws::config()), true)
+                .await
+                .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
         let (sink, mut stream) = ws.split();
         let (out, out_rx) = mpsc::unbounded_channel::<Outbound>();
         let (in_tx, inbox) = mpsc::unbounded_channel::<Vec<Frame>>();

@@ -1071,12 +1071,18 @@ mod tests {
     #[test]
     fn nested_truncated_and_bare_batches_are_refused() {
         let inner = encode_batch(&[Frame::ListPeers.encode()]);
-        let nested = bytes::Bytes::from(encode_batch(&[inner.clone()]));
-        assert!(split_batch(&nested).unwrap_err().to_string().contains("may not hold a batch"));
+        let nested = bytes::Bytes::from(encode_batch(std::slice::from_ref(&inner)));
+        assert!(split_batch(&nested)
+            .unwrap_err()
+            .to_string()
+            .contains("may not hold a batch"));
         let mut cut = encode_batch(&[Frame::Ack { id: "abc".into() }.encode()]);
         cut.pop();
         assert!(split_batch(&bytes::Bytes::from(cut)).is_err());
-        assert!(Frame::decode(&inner).unwrap_err().to_string().contains("split_batch"));
+        assert!(Frame::decode(&inner)
+            .unwrap_err()
+            .to_string()
+            .contains("split_batch"));
     }
 
     #[test]

@@ -235,11 +235,14 @@ impl BrokerStore for MemoryStore {
     }
 }
 
+/// Topic numbers by `(mesh, topic)`.
+type TopicNumbers = HashMap<(String, String), i64>;
+
 /// Storage in one SQLite file, WAL mode.
 pub struct SqliteStore {
     /// The connection, and topic numbers already looked up (they never
     /// change once assigned).
-    conn: Mutex<(Connection, HashMap<(String, String), i64>)>,
+    conn: Mutex<(Connection, TopicNumbers)>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -315,7 +318,7 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
 /// The number standing for `(mesh, topic)`, assigned on first use.
 fn topic_number(
     tx: &rusqlite::Transaction<'_>,
-    names: &mut HashMap<(String, String), i64>,
+    names: &mut TopicNumbers,
     mesh: &str,
     topic: &str,
 ) -> rusqlite::Result<i64> {
@@ -391,7 +394,7 @@ impl SqliteStore {
 
     fn with_names<T>(
         &self,
-        f: impl FnOnce(&mut Connection, &mut HashMap<(String, String), i64>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut Connection, &mut TopicNumbers) -> rusqlite::Result<T>,
     ) -> Result<T, MeshError> {
         let mut g = self
             .conn
@@ -558,9 +561,8 @@ impl BrokerStore for SqliteStore {
                 // The next sequence number of each topic in the batch, read
                 // once inside the transaction (so another writer cannot race).
                 let mut next: HashMap<i64, i64> = HashMap::new();
-                let mut last = tx.prepare_cached(
-                    "SELECT MAX(key) FROM topic_log WHERE key BETWEEN ?1 AND ?2",
-                )?;
+                let mut last = tx
+                    .prepare_cached("SELECT MAX(key) FROM topic_log WHERE key BETWEEN ?1 AND ?2")?;
                 let mut insert =
                     tx.prepare_cached("INSERT INTO topic_log (key, frame) VALUES (?1, ?2)")?;
                 for (mesh, topic, frame) in items {
@@ -621,7 +623,10 @@ impl BrokerStore for SqliteStore {
             )?;
             let end = base + before.clamp(0, MAX_SEQ + 1);
             let rows = st.query_map(params![base, end, limit], |r| {
-                Ok((u64::try_from(r.get::<_, i64>(0)? - base).unwrap_or(0), r.get(1)?))
+                Ok((
+                    u64::try_from(r.get::<_, i64>(0)? - base).unwrap_or(0),
+                    r.get(1)?,
+                ))
             })?;
             rows.collect()
         })

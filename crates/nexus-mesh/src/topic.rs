@@ -190,7 +190,8 @@ impl Opener {
                 if self.subs.len() == OPENER_CACHE {
                     self.subs.remove(0);
                 }
-                self.subs.push(crate::xchacha::SubKey::new(&self.key, &head)?);
+                self.subs
+                    .push(crate::xchacha::SubKey::new(&self.key, &head)?);
                 self.subs.len() - 1
             }
         };
@@ -199,11 +200,14 @@ impl Opener {
         self.aad.push(0);
         self.aad.extend_from_slice(&self.epoch.to_be_bytes());
         self.aad.extend_from_slice(sender.as_bytes());
-        self.subs[i].open_vec(&tail, &self.aad, ciphertext).ok_or_else(|| {
-            MeshError::Crypto(
-                "the topic message failed authentication (wrong epoch or key, or tampered)".into(),
-            )
-        })
+        self.subs[i]
+            .open_vec(&tail, &self.aad, ciphertext)
+            .ok_or_else(|| {
+                MeshError::Crypto(
+                    "the topic message failed authentication (wrong epoch or key, or tampered)"
+                        .into(),
+                )
+            })
     }
 }
 
@@ -249,7 +253,11 @@ mod tests {
         let mut opener = Opener::new(&k, "load", 2);
         let mut nonces = std::collections::HashSet::new();
         for i in 0..50u8 {
-            let (s, who) = if i % 3 == 0 { (&mut b, "peer-b") } else { (&mut a, "peer-a") };
+            let (s, who) = if i % 3 == 0 {
+                (&mut b, "peer-b")
+            } else {
+                (&mut a, "peer-a")
+            };
             let (n, ct) = s.seal(&[i; 40]).unwrap();
             assert!(nonces.insert(n), "a nonce repeated");
             assert_eq!(open(&k, "load", 2, who, &n, &ct).unwrap(), [i; 40]);
