@@ -50,12 +50,19 @@ where
         for o in queued.drain(..) {
             match o {
                 Outbound::Frame(f) => {
-                    size += f.len();
-                    frames.push(f);
-                    if size >= BATCH_BYTES && feed(&mut sink, &mut frames).await.is_err() {
+                    // A batch already (a caller sent one raw) goes alone:
+                    // batches do not nest.
+                    let alone = is_batch(&f);
+                    if alone && feed(&mut sink, &mut frames).await.is_err() {
                         return;
                     }
-                    if size >= BATCH_BYTES {
+                    size += f.len();
+                    frames.push(f);
+                    if (alone || size >= BATCH_BYTES) && feed(&mut sink, &mut frames).await.is_err()
+                    {
+                        return;
+                    }
+                    if alone || size >= BATCH_BYTES {
                         size = 0;
                     }
                 }
@@ -102,5 +109,55 @@ pub(crate) fn frames_of(message: Bytes) -> Result<Vec<Bytes>, MeshError> {
         split_batch(&message)
     } else {
         Ok(vec![message])
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::frame::Frame;
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test]
+    async fn queued_frames_go_out_batched_in_order_and_batches_never_nest() {
+        let sent: Arc<Mutex<Vec<Message>>> = Arc::default();
+        let sink = futures_util::sink::unfold(sent.clone(), |s, m: Message| async move {
+            s.lock().unwrap().push(m);
+            Ok::<_, ()>(s)
+        });
+        let f = |id: &str| Bytes::from(Frame::Ack { id: id.into() }.encode());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tx.send(Outbound::Frame(f("a"))).unwrap();
+        tx.send(Outbound::Frame(f("b"))).unwrap();
+        let raw = Bytes::from(encode_batch(&[f("c"), f("d")]));
+        tx.send(Outbound::Frame(raw.clone())).unwrap();
+        tx.send(Outbound::Frame(f("e"))).unwrap();
+        tx.send(Outbound::Close).unwrap();
+        pump(Box::pin(sink), rx).await;
+        let sent = sent.lock().unwrap();
+        let ids = |m: &Message| -> Vec<String> {
+            let Message::Binary(b) = m else {
+                return vec!["close".into()];
+            };
+            frames_of(b.clone())
+                .unwrap()
+                .iter()
+                .map(|p| match Frame::decode(p).unwrap() {
+                    Frame::Ack { id } => id,
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        let got: Vec<Vec<String>> = sent.iter().map(ids).collect();
+        assert_eq!(
+            got,
+            [vec!["a", "b"], vec!["c", "d"], vec!["e"], vec!["close"]]
+        );
+        assert_eq!(
+            sent[1],
+            Message::Binary(raw),
+            "the caller's batch went as it was"
+        );
     }
 }

@@ -14,7 +14,7 @@ use nexus_core::SystemClock;
 use nexus_mesh::auth::{sign_hello, Invite};
 use nexus_mesh::broker::{Broker, Limits};
 use nexus_mesh::client::{open_dm, Connection};
-use nexus_mesh::frame::Frame;
+use nexus_mesh::frame::{self, Frame};
 use nexus_mesh::identity::hex;
 use nexus_mesh::store::SqliteStore;
 use nexus_mesh::{server, topic, Identity};
@@ -264,6 +264,30 @@ async fn bad_input_gets_error_frames_and_the_broker_stays_up() {
     assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "malformed");
     x.send_raw(vec![0u8; 300 * 1024]).unwrap();
     assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "too_large");
+    // Binary frames: a truncated publish, a publish before hello (the
+    // broker's fast path), a broken batch, and a batch of two frames (each
+    // answered on its own).
+    let publish = Frame::Publish {
+        id: "p0".into(),
+        from: m.alice.peer_id().to_string(),
+        topic: "t".into(),
+        epoch: 0,
+        nonce: [1; 24],
+        body: vec![2; 40],
+    }
+    .encode();
+    x.send_raw(publish[..publish.len() - 3].to_vec()).unwrap();
+    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "malformed");
+    x.send_raw(publish.clone()).unwrap();
+    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "unauthenticated");
+    x.send_raw(vec![frame::VERSION, frame::BATCH, 40, 1])
+        .unwrap();
+    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "malformed");
+    x.send_raw(frame::encode_batch(&[publish, Frame::ListPeers.encode()]))
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "unauthenticated");
+    }
 
     // A forged hello: alice's peer id and key, signed by someone else.
     let mallory = Identity::generate("mallory").unwrap();
