@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nexus_broker::ServeArgs;
+use nexus_mesh::broker::Limits;
 
 /// The Nexus mesh broker.
 #[derive(Debug, Parser)]
@@ -27,10 +29,9 @@ struct Cli {
 enum Command {
     /// Serve WebSocket clients.
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7447")]
-        listen: String,
-        /// The SQLite database (created if missing; WAL mode).
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The SQLite database (created if missing, mode 0600; WAL mode).
         #[arg(long, default_value = "broker.db")]
         db: PathBuf,
     },
@@ -39,17 +40,24 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let Cli {
-        command: Command::Serve { listen, db },
+        command: Command::Serve { serve, db },
     } = Cli::parse();
-    match nexus_mesh::server::start(&listen, &db).await {
-        Ok((url, task)) => {
+    let started = async {
+        let limits = serve.limits(Limits::default())?;
+        let options = serve.options()?;
+        let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
+        Ok::<_, nexus_mesh::MeshError>((url, task, limits))
+    };
+    match started.await {
+        Ok((url, task, limits)) => {
             println!(
-                "nexus-broker listening on {url} (database {})",
-                db.display()
+                "nexus-broker listening on {url} (database {})\n{}",
+                db.display(),
+                nexus_broker::describe(&limits)
             );
             tokio::select! {
                 _ = task => {}
-                _ = tokio::signal::ctrl_c() => println!("stopping"),
+                why = nexus_broker::shutdown_signal() => println!("stopping ({why})"),
             }
             ExitCode::SUCCESS
         }

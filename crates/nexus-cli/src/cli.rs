@@ -50,9 +50,8 @@ pub(crate) enum Command {
     Auth(AuthCommand),
     /// Run a mesh broker on embedded SQLite under NEXUS_HOME.
     Up {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7447")]
-        listen: String,
+        #[command(flatten)]
+        serve: nexus_broker::ServeArgs,
     },
     /// The agent mesh: end-to-end encrypted messages between peers.
     Mesh(MeshArgs),
@@ -434,6 +433,15 @@ pub(crate) enum MeshCommand {
     Block {
         /// The peer.
         peer: String,
+    },
+    /// Send the mesh key to a newcomer who joined through a multi-use
+    /// invite (owner); with no peer, list who is waiting.
+    Approve {
+        /// The newcomer: peer id, its first characters, or name.
+        peer: Option<String>,
+        /// Print the waiting list as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the safety number to compare with a peer.
     Verify {

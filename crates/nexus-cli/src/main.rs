@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Providers(c) => commands::providers::run(c),
         Command::Config(c) => commands::config::run(c).await,
         Command::Auth(c) => commands::vault::auth(c),
-        Command::Up { listen } => commands::mesh::up(&listen).await,
+        Command::Up { serve } => commands::mesh::up(&serve).await,
         Command::Mesh(m) => commands::mesh::run(m).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {

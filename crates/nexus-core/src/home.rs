@@ -58,9 +58,10 @@ impl NexusHome {
         self.root.join(rel)
     }
 
-    /// Creates the directory (mode 0700) if it is missing.
+    /// Creates the directory (mode 0700) if it is missing, and takes group
+    /// and other access away from one that exists.
     pub fn ensure(&self) -> Result<(), Error> {
-        create_private_dir(&self.root).map_err(|e| Error::io(&self.root, e))
+        private_dir(&self.root).map_err(|e| Error::io(&self.root, e))
     }
 }
 
@@ -77,6 +78,57 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     {
         std::fs::create_dir_all(dir)
     }
+}
+
+/// Creates `dir` (and missing parents) with mode 0700; an existing `dir`
+/// that group or others may enter is narrowed to 0700. Everything under
+/// `NEXUS_HOME` is the user's alone.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    create_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prepares a database file for a store that opens it itself (SQLite):
+/// its directory 0700, the file created 0600 when missing (SQLite gives
+/// its `-wal` and `-shm` files the database's mode) and narrowed to 0600,
+/// with those companions, when it exists.
+pub fn private_db_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        private_dir(dir)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        let mut companions = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            companions.push(PathBuf::from(p));
+        }
+        for p in companions {
+            match std::fs::metadata(&p) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// File permissions for [`atomic_write`].

@@ -21,7 +21,7 @@ pub use error::{Error, ErrorKind, ProviderError};
 pub use escalation::{
     Admission, AttemptOutcome, AttemptReport, Decision, EscalationPolicy, PolicyConfig,
 };
-pub use home::{atomic_write, FileMode, NexusHome};
+pub use home::{atomic_write, private_db_file, private_dir, FileMode, NexusHome};
 pub use model_ref::ModelRef;
 pub use money::{PricePerMillion, Usd};
 pub use provider::{EventStream, MemoryProvider, Provider, RemoteModel, Scripted};

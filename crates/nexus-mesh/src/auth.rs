@@ -304,6 +304,47 @@ pub fn normalize_short(s: &str) -> String {
         .join("-")
 }
 
+fn short_code_digest(label: &[u8], short: &str) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(label);
+    ctx.update(normalize_short(short).as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// What the broker files an invite under: a hash of its short code, so
+/// the database does not hold codes anyone could join with.
+pub fn short_code_lookup(short: &str) -> String {
+    hex(&short_code_digest(b"nexus-mesh/short-code/id/v1", short))
+}
+
+/// The invite `code` sealed with a key derived from its short code (hex):
+/// only someone who knows the short code can read it back.
+pub fn seal_invite_code(short: &str, code: &str) -> Result<String, MeshError> {
+    let key = short_code_digest(b"nexus-mesh/short-code/key/v1", short);
+    let nonce: [u8; 24] = crate::identity::random32()?[..24]
+        .try_into()
+        .map_err(|_| MeshError::Crypto("nonce".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend(crate::xchacha::seal(
+        &key,
+        &nonce,
+        b"invite",
+        code.as_bytes(),
+    )?);
+    Ok(hex(&out))
+}
+
+/// Opens what [`seal_invite_code`] made; `None` if it is not that.
+pub fn open_invite_code(short: &str, sealed: &str) -> Option<String> {
+    let bytes = unhex(sealed).ok()?;
+    let (nonce, ct) = bytes.split_first_chunk::<24>()?;
+    let key = short_code_digest(b"nexus-mesh/short-code/key/v1", short);
+    let plain = crate::xchacha::open(&key, nonce, b"invite", ct)?;
+    String::from_utf8(plain).ok()
+}
+
 /// Whether `s` looks like a short code rather than a link or full code.
 pub fn is_short_code(s: &str) -> bool {
     let hex: Vec<char> = s.chars().filter(|c| *c != '-').collect();
@@ -411,6 +452,22 @@ mod tests {
             sig,
         };
         check_hello(&genuine, now, &mut cache).unwrap();
+    }
+
+    #[test]
+    fn invite_codes_are_filed_by_hash_and_sealed_with_the_short_code() {
+        let short = "abcd-ef01-2345-6789";
+        let id = short_code_lookup(short);
+        assert_eq!(id, short_code_lookup("ABCD-EF01-2345-6789"));
+        assert!(!id.to_uppercase().contains("ABCDEF0123456789"));
+        let sealed = seal_invite_code(short, "nexus://join/full").unwrap();
+        assert!(!sealed.contains("full") && !sealed.contains(&hex(b"full")));
+        assert_eq!(
+            open_invite_code(short, &sealed).unwrap(),
+            "nexus://join/full"
+        );
+        assert_eq!(open_invite_code("ABCD-EF01-2345-6788", &sealed), None);
+        assert_eq!(open_invite_code(short, "00"), None);
     }
 
     #[test]

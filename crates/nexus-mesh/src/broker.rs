@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use nexus_core::Clock;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{check_hello, Capability, Invite, ReplayCache, MAX_SKEW_MS};
 use crate::frame::{Frame, PeerInfo, PublishView, MAX_FRAME};
@@ -45,24 +46,88 @@ impl std::hash::Hasher for ConnHasher {
 /// A map keyed by connection.
 pub type ConnMap<V> = HashMap<ConnId, V, std::hash::BuildHasherDefault<ConnHasher>>;
 
-/// Limits.
-#[derive(Debug, Clone, Copy)]
+/// The broker's limits: what one connection, one address and everyone
+/// together may cost it. `nexus up` and `nexus-broker serve` take each from
+/// a flag or the `[broker]` table of config.toml; the defaults are below
+/// (and in SECURITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest frame, bytes.
+    /// Largest frame a peer may send, bytes (at most [`MAX_PUBLISH`]).
     pub max_frame: usize,
     /// Sustained frames per second per connection.
     pub rate_per_sec: u32,
     /// Burst allowance.
     pub burst: u32,
+    /// Open connections, all addresses together.
+    pub max_connections: usize,
+    /// Open connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Connections that have not yet authenticated, all together: each
+    /// may hold a partly received message, so this bounds the memory a
+    /// stranger can make the broker spend.
+    pub max_unauthenticated: usize,
+    /// Time for the WebSocket handshake, then for the hello (or create or
+    /// join), milliseconds; a connection that takes longer is closed.
+    pub handshake_timeout_ms: u64,
+    /// Bytes queued for one connection that it has not read yet. A reader
+    /// that falls this far behind is disconnected (its direct messages stay
+    /// queued at the broker and topic messages stay in history, so it
+    /// catches up when it reconnects); the queue never grows past this.
+    pub max_queued_bytes: usize,
+    /// Bytes of messages in one history page; a client pages on for more.
+    pub history_page_bytes: usize,
 }
+
+/// The largest topic or direct message frame: one always fits in a history
+/// page (a frame of [`MAX_FRAME`] bytes) with room for the page's header.
+pub const MAX_PUBLISH: usize = MAX_FRAME - 4096;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_frame: MAX_FRAME,
+            max_frame: MAX_PUBLISH,
             rate_per_sec: 2000,
             burst: 4000,
+            max_connections: 10_000,
+            max_connections_per_ip: 2_000,
+            max_unauthenticated: 256,
+            handshake_timeout_ms: 10_000,
+            max_queued_bytes: 16 << 20,
+            history_page_bytes: 192 * 1024,
         }
+    }
+}
+
+impl Limits {
+    /// Checks the limits make sense together; says which one does not.
+    pub fn validate(&self) -> Result<(), crate::MeshError> {
+        let bad = |what: &str| Err(crate::MeshError::Invalid(format!("broker limits: {what}")));
+        if self.max_frame < 1024 || self.max_frame > MAX_PUBLISH {
+            return bad(&format!("max_frame must be 1024 to {MAX_PUBLISH} bytes"));
+        }
+        if self.rate_per_sec == 0 || self.burst == 0 {
+            return bad("rate_per_sec and burst must be at least 1");
+        }
+        if self.max_connections == 0
+            || self.max_connections_per_ip == 0
+            || self.max_unauthenticated == 0
+        {
+            return bad("connection limits must be at least 1");
+        }
+        if self.handshake_timeout_ms < 100 {
+            return bad("handshake_timeout_ms must be at least 100");
+        }
+        if self.max_queued_bytes < 2 * MAX_FRAME {
+            return bad(&format!(
+                "max_queued_bytes must be at least {}",
+                2 * MAX_FRAME
+            ));
+        }
+        if self.history_page_bytes < 1024 || self.history_page_bytes > MAX_PUBLISH {
+            return bad(&format!("history_page_bytes must be 1024 to {MAX_PUBLISH}"));
+        }
+        Ok(())
     }
 }
 
@@ -109,32 +174,54 @@ struct Conn {
     who: Option<Who>,
     tokens: f64,
     last_ms: u64,
+    /// Refused and being closed: nothing more it sends is read.
+    closing: bool,
+    /// Told it is rate limited, and not refilled since: further refusals
+    /// are silent (a batch of bad frames gets one answer, not thousands).
+    told_rate: bool,
 }
 
-/// The bytes a `CreateMesh` signs.
-pub fn create_payload(mesh: &str, key: &str, x25519: &str, name: &str, ts: u64) -> Vec<u8> {
+/// The bytes a `CreateMesh` signs: its fields, and a nonce the broker
+/// remembers, so a captured request cannot be sent again.
+pub fn create_payload(
+    mesh: &str,
+    key: &str,
+    x25519: &str,
+    name: &str,
+    ts: u64,
+    nonce: &str,
+) -> Vec<u8> {
     framed(
-        b"nexus-mesh/create/v1",
+        b"nexus-mesh/create/v2",
         &[
             mesh.as_bytes(),
             key.as_bytes(),
             x25519.as_bytes(),
             name.as_bytes(),
             &ts.to_be_bytes(),
+            nonce.as_bytes(),
         ],
     )
 }
 
-/// The bytes a `Join` signs.
-pub fn join_payload(invite_id: &str, key: &str, x25519: &str, name: &str, ts: u64) -> Vec<u8> {
+/// The bytes a `Join` signs: its fields and a nonce (as for a create).
+pub fn join_payload(
+    invite_id: &str,
+    key: &str,
+    x25519: &str,
+    name: &str,
+    ts: u64,
+    nonce: &str,
+) -> Vec<u8> {
     framed(
-        b"nexus-mesh/join/v1",
+        b"nexus-mesh/join/v2",
         &[
             invite_id.as_bytes(),
             key.as_bytes(),
             x25519.as_bytes(),
             name.as_bytes(),
             &ts.to_be_bytes(),
+            nonce.as_bytes(),
         ],
     )
 }
@@ -200,6 +287,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 const SAY_HELLO: &str = "say hello (or create or join a mesh) first";
+
+/// The kind byte of an error frame.
+const ERROR_KIND: u8 = 6;
+
+/// The largest frame a connection may send before it authenticates.
+const MAX_PRE_AUTH_FRAME: usize = 16 * 1024;
+
+/// What the rate limiter says about a frame.
+enum Admit {
+    /// Go ahead; who the connection is (`None` before it authenticates).
+    Ok(Option<Who>),
+    /// Over the limit; `tell` for the first refusal of a spell.
+    Limited { tell: bool },
+    /// The connection is gone or being closed.
+    Closed,
+}
+
+/// What a stranger is told when the broker will not let it in, whatever
+/// the reason: nothing about which meshes exist or who is a member.
+const REFUSED: &str = "the broker refused: no such mesh here, not a member, blocked, or the invite is spent or revoked; ask the mesh's owner";
 
 fn err(conn: ConnId, code: &str, msg: impl Into<String>) -> Vec<Out> {
     vec![Out::Send(conn, Frame::error(code, msg).encode().into())]
@@ -341,6 +448,8 @@ impl Broker {
                 who: None,
                 tokens: f64::from(self.limits.burst),
                 last_ms: self.clock.now_millis(),
+                closing: false,
+                told_rate: false,
             },
         );
         id
@@ -375,21 +484,41 @@ impl Broker {
         lock(&self.conns).len()
     }
 
-    /// Spends a token of `conn`'s rate limit: who the connection is
-    /// (`None` before its hello), or `None` if the frame is refused.
-    fn admit(&self, conn: ConnId) -> Option<Option<Who>> {
+    /// The limits this broker enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether `conn` has authenticated (said a good hello, created or
+    /// joined a mesh).
+    pub fn is_authenticated(&self, conn: ConnId) -> bool {
+        lock(&self.conns)
+            .get(&conn)
+            .is_some_and(|c| c.who.is_some())
+    }
+
+    /// Spends a token of `conn`'s rate limit.
+    fn admit(&self, conn: ConnId) -> Admit {
         let now = self.clock.now_millis();
         let mut conns = lock(&self.conns);
-        let c = conns.get_mut(&conn)?;
+        let Some(c) = conns.get_mut(&conn) else {
+            return Admit::Closed;
+        };
+        if c.closing {
+            return Admit::Closed;
+        }
         let elapsed = now.saturating_sub(c.last_ms) as f64 / 1000.0;
         c.last_ms = now;
         c.tokens = (c.tokens + elapsed * f64::from(self.limits.rate_per_sec))
             .min(f64::from(self.limits.burst));
         if c.tokens < 1.0 {
-            return None;
+            let tell = !c.told_rate;
+            c.told_rate = true;
+            return Admit::Limited { tell };
         }
         c.tokens -= 1.0;
-        Some(c.who.clone())
+        c.told_rate = false;
+        Admit::Ok(c.who.clone())
     }
 
     /// Handles one frame from `conn`.
@@ -399,10 +528,25 @@ impl Broker {
 
     /// Handles one frame from `conn`, given as shared bytes: a topic
     /// message is stored and fanned out as these very bytes.
+    ///
+    /// Before a connection authenticates, only the kinds byte of a frame is
+    /// looked at unless it is a hello, create, join or invite look-up
+    /// ([`crate::frame::is_pre_auth`]); any refusal then closes it.
     pub fn receive(&self, conn: ConnId, bytes: Bytes) -> Vec<Out> {
         self.stats
             .frames
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let who = match self.admit(conn) {
+            Admit::Closed => return Vec::new(),
+            Admit::Limited { tell: true } => {
+                return err(conn, "rate_limited", "too many frames; slow down")
+            }
+            Admit::Limited { tell: false } => return Vec::new(),
+            Admit::Ok(who) => who,
+        };
+        let Some(who) = who else {
+            return self.stranger(conn, &bytes);
+        };
         if bytes.len() > self.limits.max_frame {
             return err(
                 conn,
@@ -410,21 +554,15 @@ impl Broker {
                 format!("frames are limited to {} bytes", self.limits.max_frame),
             );
         }
-        let Some(who) = self.admit(conn) else {
-            return err(conn, "rate_limited", "too many frames; slow down");
-        };
         // The hot path: a topic message is routed from its encoding.
         if let Some(view) = PublishView::parse(&bytes) {
-            let result = match (view, who) {
-                (Err(e), _) => return err(conn, "malformed", e.to_string()),
-                (Ok(_), None) => return err(conn, "unauthenticated", SAY_HELLO),
-                (Ok(v), Some(who)) => {
-                    let (mesh, me) = (&who.0, &who.1);
-                    self.sender(conn, mesh, me).and_then(|sender| match sender {
-                        Ok(member) => self.publish(conn, mesh, me, &member, &v, bytes.clone()),
-                        Err(refused) => Ok(refused),
-                    })
-                }
+            let (mesh, me) = (&who.0, &who.1);
+            let result = match view {
+                Err(e) => return err(conn, "malformed", e.to_string()),
+                Ok(v) => self.sender(conn, mesh, me).and_then(|sender| match sender {
+                    Ok(member) => self.publish(conn, mesh, me, &member, &v, bytes.clone()),
+                    Err(refused) => Ok(refused),
+                }),
             };
             return result
                 .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")));
@@ -433,11 +571,49 @@ impl Broker {
             Ok(f) => f,
             Err(e) => return err(conn, "malformed", e.to_string()),
         };
-        let result = match who {
-            None => self.unauthenticated(conn, frame),
-            Some(who) => self.authenticated(conn, &who.0, &who.1, frame, &bytes),
+        self.authenticated(conn, &who.0, &who.1, frame, &bytes)
+            .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")))
+    }
+
+    /// A frame from a connection that has not authenticated.
+    fn stranger(&self, conn: ConnId, bytes: &[u8]) -> Vec<Out> {
+        if !crate::frame::is_pre_auth(bytes) {
+            return self.refuse(conn, err(conn, "unauthenticated", SAY_HELLO));
+        }
+        if bytes.len() > MAX_PRE_AUTH_FRAME {
+            return self.refuse(
+                conn,
+                err(
+                    conn,
+                    "too_large",
+                    "a hello, create or join is a few hundred bytes",
+                ),
+            );
+        }
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(e) => return self.refuse(conn, err(conn, "malformed", e.to_string())),
         };
-        result.unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")))
+        let out = self
+            .unauthenticated(conn, frame)
+            .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")));
+        let refused = out.iter().any(
+            |o| matches!(o, Out::Send(c, b) if *c == conn && Frame::kind_of(b) == Some(ERROR_KIND)),
+        );
+        if refused && !self.is_authenticated(conn) {
+            return self.refuse(conn, out);
+        }
+        out
+    }
+
+    /// Sends `out` and closes the connection; nothing it sends after this
+    /// is read (a batch of bad frames gets one answer).
+    fn refuse(&self, conn: ConnId, mut out: Vec<Out>) -> Vec<Out> {
+        if let Some(c) = lock(&self.conns).get_mut(&conn) {
+            c.closing = true;
+        }
+        out.push(Out::Close(conn));
+        out
     }
 
     fn authed(&self, conn: ConnId, mesh: &str, peer: &str) -> Result<Vec<Out>, crate::MeshError> {
@@ -467,40 +643,38 @@ impl Broker {
         Ok(out)
     }
 
+    /// Spends a create's or join's nonce (after its signature verified, so
+    /// forgeries cannot burn nonces): a captured request cannot be replayed.
+    fn fresh_nonce(&self, nonce: &str, now: u64) -> Result<(), &'static str> {
+        if nonce.len() < 16 || nonce.len() > 128 {
+            return Err("the request's nonce must be 16 to 128 characters");
+        }
+        if !lock(&self.replay).insert(nonce, now) {
+            return Err("this request was already used (replay)");
+        }
+        Ok(())
+    }
+
+    /// A hello, create or join (or an invite look-up) from a stranger.
+    /// Signatures are checked before anything is looked up, and whatever
+    /// the broker holds (meshes, members, blocks) shows only as one
+    /// uniform refusal until the request proves who sent it.
     fn unauthenticated(&self, conn: ConnId, frame: Frame) -> Result<Vec<Out>, crate::MeshError> {
         let now = self.clock.now_millis();
         match &frame {
             Frame::Hello {
                 mesh, peer, key, ..
             } => {
-                let Some(_) = self.store.mesh(mesh)? else {
-                    return Ok(err(
-                        conn,
-                        "unknown_mesh",
-                        format!("this broker has no mesh `{mesh}`"),
-                    ));
-                };
-                let Some(member) = self.member(mesh, peer)? else {
-                    return Ok(err(
-                        conn,
-                        "not_a_member",
-                        "this peer is not a member of the mesh; join with an invite",
-                    ));
-                };
-                if member.blocked {
-                    return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
-                }
-                if &member.ed25519 != key {
-                    return Ok(err(
-                        conn,
-                        "bad_hello",
-                        "the hello's key is not the member's key",
-                    ));
-                }
                 if let Err(e) = check_hello(&frame, now, &mut lock(&self.replay)) {
                     return Ok(err(conn, "bad_hello", e.to_string()));
                 }
-                self.authed(conn, mesh, peer)
+                if self.store.mesh(mesh)?.is_none() {
+                    return Ok(err(conn, "refused", REFUSED));
+                }
+                match self.member(mesh, peer)? {
+                    Some(m) if !m.blocked && &m.ed25519 == key => self.authed(conn, mesh, peer),
+                    _ => Ok(err(conn, "refused", REFUSED)),
+                }
             }
             Frame::CreateMesh {
                 mesh,
@@ -509,12 +683,13 @@ impl Broker {
                 name,
                 ts,
                 sig,
+                nonce,
             } => {
                 if ts.abs_diff(now) > MAX_SKEW_MS {
                     return Ok(err(
                         conn,
                         "bad_request",
-                        "the request's clock is off by more than 60s",
+                        "the request's clock is off by more than 60s; fix the system clock",
                     ));
                 }
                 if mesh.is_empty()
@@ -535,7 +710,7 @@ impl Broker {
                 };
                 if verify(
                     &ed,
-                    &create_payload(mesh, key, x25519, name, *ts),
+                    &create_payload(mesh, key, x25519, name, *ts, nonce),
                     &unhex(sig).unwrap_or_default(),
                 )
                 .is_err()
@@ -546,6 +721,9 @@ impl Broker {
                         "the create request is not signed by its key",
                     ));
                 }
+                if let Err(e) = self.fresh_nonce(nonce, now) {
+                    return Ok(err(conn, "bad_request", e));
+                }
                 if !self.store.create_mesh(&MeshRecord {
                     mesh: mesh.clone(),
                     owner_key: key.clone(),
@@ -553,7 +731,7 @@ impl Broker {
                     return Ok(err(
                         conn,
                         "mesh_exists",
-                        format!("a mesh named `{mesh}` exists on this broker"),
+                        format!("a mesh named `{mesh}` exists on this broker; pick another name"),
                     ));
                 }
                 let peer = PeerId::of(&ed).to_string();
@@ -567,6 +745,7 @@ impl Broker {
                     blocked: false,
                     status: String::new(),
                     summary: String::new(),
+                    invite: String::new(),
                 })?;
                 self.authed(conn, mesh, &peer)
             }
@@ -577,25 +756,16 @@ impl Broker {
                 name,
                 ts,
                 sig,
+                nonce,
             } => {
                 let Ok(inv) = Invite::parse(invite) else {
                     return Ok(err(conn, "bad_invite", "the invite code is not valid"));
                 };
-                let Some(m) = self.store.mesh(&inv.mesh)? else {
-                    return Ok(err(
-                        conn,
-                        "unknown_mesh",
-                        format!("this broker has no mesh `{}`", inv.mesh),
-                    ));
-                };
-                if let Err(e) = inv.verify(&m.owner_key, now) {
-                    return Ok(err(conn, "bad_invite", e.to_string()));
-                }
                 if ts.abs_diff(now) > MAX_SKEW_MS {
                     return Ok(err(
                         conn,
                         "bad_request",
-                        "the request's clock is off by more than 60s",
+                        "the request's clock is off by more than 60s; fix the system clock",
                     ));
                 }
                 let ed: [u8; 32] = match unhex(key).ok().and_then(|k| k.try_into().ok()) {
@@ -604,7 +774,7 @@ impl Broker {
                 };
                 if verify(
                     &ed,
-                    &join_payload(&inv.id, key, x25519, name, *ts),
+                    &join_payload(&inv.id, key, x25519, name, *ts, nonce),
                     &unhex(sig).unwrap_or_default(),
                 )
                 .is_err()
@@ -613,6 +783,25 @@ impl Broker {
                         conn,
                         "bad_signature",
                         "the join request is not signed by its key",
+                    ));
+                }
+                if let Err(e) = self.fresh_nonce(nonce, now) {
+                    return Ok(err(conn, "bad_request", e));
+                }
+                // An invite the mesh's owner did not sign, or for a mesh
+                // this broker does not have, gets the uniform refusal.
+                let genuine = match self.store.mesh(&inv.mesh)? {
+                    Some(m) => inv.verify(&m.owner_key, 0).is_ok(),
+                    None => false,
+                };
+                if !genuine {
+                    return Ok(err(conn, "refused", REFUSED));
+                }
+                if now >= inv.expires_ms {
+                    return Ok(err(
+                        conn,
+                        "invite_expired",
+                        "the invite has expired; ask for a new one",
                     ));
                 }
                 let peer = PeerId::of(&ed).to_string();
@@ -625,7 +814,7 @@ impl Broker {
                         return Ok(err(
                             conn,
                             "invite_spent",
-                            "the invite has been used its maximum number of times",
+                            "the invite has been used up or revoked; ask for a new one",
                         ));
                     }
                     self.put_member(&Member {
@@ -638,6 +827,7 @@ impl Broker {
                         blocked: false,
                         status: String::new(),
                         summary: String::new(),
+                        invite: inv.id.clone(),
                     })?;
                 }
                 let mut out = self.authed(conn, &inv.mesh, &peer)?;
@@ -646,6 +836,7 @@ impl Broker {
                     peer: peer.clone(),
                     name: name.clone(),
                     x25519: x25519.clone(),
+                    invite: inv.id.clone(),
                 };
                 let admins: Vec<Arc<Member>> =
                     self.mesh_members(&inv.mesh)?.values().cloned().collect();
@@ -664,7 +855,11 @@ impl Broker {
             }
             Frame::GetInvite { short } => {
                 let short = crate::auth::normalize_short(short);
-                Ok(match self.store.invite_code(&short)? {
+                let found = self
+                    .store
+                    .invite_code(&crate::auth::short_code_lookup(&short))?
+                    .and_then(|sealed| crate::auth::open_invite_code(&short, &sealed));
+                Ok(match found {
                     Some(code) => vec![Out::Send(conn, Frame::InviteCode { code }.encode().into())],
                     None => err(
                         conn,
@@ -954,6 +1149,10 @@ impl Broker {
                 let mut target = (*target).clone();
                 target.blocked = blocked;
                 self.put_member(&target)?;
+                // The invite it came in with brings no one back.
+                if blocked && !target.invite.is_empty() {
+                    self.store.revoke_invite(mesh, &target.invite)?;
+                }
                 let mut out = vec![Out::Send(
                     conn,
                     Frame::Done {
@@ -988,7 +1187,11 @@ impl Broker {
                 if let Err(e) = inv.verify(&owner, self.clock.now_millis()) {
                     return Ok(err(conn, "bad_invite", e.to_string()));
                 }
-                self.store.put_invite_code(&inv.short_code(), &code)?;
+                let short = inv.short_code();
+                self.store.put_invite_code(
+                    &crate::auth::short_code_lookup(&short),
+                    &crate::auth::seal_invite_code(&short, &code)?,
+                )?;
                 Ok(vec![Out::Send(
                     conn,
                     Frame::Done {
@@ -1008,7 +1211,13 @@ impl Broker {
                 }
                 let entries = self
                     .store
-                    .history(mesh, &topic, before, limit.clamp(1, 500) as usize)?
+                    .history(
+                        mesh,
+                        &topic,
+                        before,
+                        limit.clamp(1, 500) as usize,
+                        self.limits.history_page_bytes,
+                    )?
                     .into_iter()
                     .filter_map(|(seq, b)| Frame::decode(&b).ok().map(|f| (seq, f)))
                     .collect();
@@ -1051,7 +1260,8 @@ mod tests {
     fn create(b: &Broker, c: ConnId, owner: &Identity, now: u64) -> Vec<Frame> {
         let key = hex(&owner.ed25519_public());
         let x = hex(&owner.x25519_public());
-        let sig = hex(&owner.sign(&create_payload("lab", &key, &x, "o", now)));
+        let nonce = format!("create-nonce-{now}");
+        let sig = hex(&owner.sign(&create_payload("lab", &key, &x, "o", now, &nonce)));
         decode(
             &b.handle(
                 c,
@@ -1062,6 +1272,7 @@ mod tests {
                     name: "o".into(),
                     ts: now,
                     sig,
+                    nonce,
                 }
                 .encode(),
             ),
@@ -1088,17 +1299,19 @@ mod tests {
             Frame::Welcome { .. }
         ));
         let mut codes = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..7 {
             let f = decode(&b.handle(c, &Frame::ListPeers.encode()));
-            codes.push(match &f[0] {
-                Frame::Error { code, .. } => code.clone(),
-                _ => "ok".into(),
+            codes.push(match f.first() {
+                Some(Frame::Error { code, .. }) => code.clone(),
+                Some(_) => "ok".into(),
+                None => "silent".into(),
             });
         }
-        // Burst of 5, one spent on the create: 4 answers, then refusals.
+        // Burst of 5, one spent on the create: 4 answers, then one refusal
+        // (a flood gets one error frame, not one per frame).
         assert_eq!(
             codes,
-            ["ok", "ok", "ok", "ok", "rate_limited", "rate_limited"]
+            ["ok", "ok", "ok", "ok", "rate_limited", "silent", "silent"]
         );
         clock.advance(std::time::Duration::from_millis(500)); // +5 tokens
         assert!(matches!(
@@ -1124,10 +1337,15 @@ mod tests {
             clock.now_millis() - 61_000,
             "0123456789abcdef0123",
         );
-        let f = decode(&b.handle(c, &late.encode()));
+        let out = b.handle(c, &late.encode());
+        let f = decode(&out);
         assert!(
             matches!(&f[0], Frame::Error { code, message } if code == "bad_hello" && message.contains("clock"))
         );
+        // A stranger's refusal closes its connection; nothing more is read.
+        assert!(out.contains(&Out::Close(c)));
+        assert!(b.handle(c, &Frame::ListPeers.encode()).is_empty());
+        let c = b.connect();
         let ok = sign_hello(
             &owner,
             "lab",

@@ -24,7 +24,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Connection {
     out: mpsc::UnboundedSender<Outbound>,
     /// Frames as the reader decoded them, a WebSocket message's worth at a time.
-    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<Frame>>>,
+    inbox: tokio::sync::Mutex<mpsc::Receiver<Vec<Frame>>>,
     /// Frames taken off the inbox, not yet returned.
     ready: Mutex<VecDeque<Frame>>,
     seen: Mutex<HashSet<String>>,
@@ -44,22 +44,62 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// WebSocket messages read ahead of the consumer, at most.
+pub const INBOX_MESSAGES: usize = 256;
+
+/// Frames set aside while waiting for an answer, at most: a broker that
+/// floods a client while it waits gets the connection closed, not memory.
+const MAX_ASIDE: usize = 100_000;
+
+/// Time to connect and finish the WebSocket (and TLS) handshake.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A fresh message id.
 pub fn message_id() -> Result<String, MeshError> {
     Ok(hex(&random32()?[..16]))
 }
 
 impl Connection {
-    /// Opens a WebSocket to `url` (`ws://host:port`).
+    /// Opens a WebSocket to `url`: `ws://host:port`, or `wss://host:port`
+    /// for TLS (see [`crate::tls`]).
+    ///
+    /// What the broker sends is bounded: a WebSocket message of at most
+    /// [`crate::frame::MAX_BATCH`] bytes, frames decoded strictly, and at
+    /// most [`INBOX_MESSAGES`] messages read ahead of the consumer (the
+    /// socket waits, rather than memory growing).
     pub async fn open(url: &str) -> Result<Connection, MeshError> {
-        let (ws, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(crate::ws::config()), true)
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let request = url
+            .into_client_request()
+            .map_err(|e| MeshError::Invalid(format!("`{url}` is not a broker URL: {e}")))?;
+        let uri = request.uri();
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => {
+                return Err(MeshError::Invalid(format!(
+                    "`{url}` is not a broker URL: use ws://HOST:PORT or wss://HOST:PORT"
+                )))
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| MeshError::Invalid(format!("`{url}` has no host")))?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let s = crate::tls::connect(&host, port, tls).await?;
+            tokio_tungstenite::client_async_with_config(request, s, Some(crate::ws::config()))
                 .await
-                .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))?;
+                .map_err(|e| MeshError::Io(format!("cannot reach the broker at {url}: {e}")))
+        })
+        .await
+        .map_err(|_| MeshError::Io(format!("the broker at {url} did not answer in time")))??;
+        let (ws, _) = stream;
         let (sink, mut stream) = ws.split();
         let (out, out_rx) = mpsc::unbounded_channel::<Outbound>();
-        let (in_tx, inbox) = mpsc::unbounded_channel::<Vec<Frame>>();
-        tokio::spawn(crate::ws::pump(sink, out_rx));
+        let (in_tx, inbox) = mpsc::channel::<Vec<Frame>>(INBOX_MESSAGES);
+        tokio::spawn(crate::ws::pump(sink, out_rx, None));
         tokio::spawn(async move {
             while let Some(Ok(m)) = stream.next().await {
                 if let Message::Binary(b) = m {
@@ -68,7 +108,7 @@ impl Connection {
                     };
                     let mut frames = Vec::with_capacity(parts.len());
                     frames.extend(parts.iter().filter_map(|p| Frame::decode(p).ok()));
-                    if !frames.is_empty() && in_tx.send(frames).is_err() {
+                    if !frames.is_empty() && in_tx.send(frames).await.is_err() {
                         break;
                     }
                 }
@@ -190,7 +230,12 @@ impl Connection {
                 Ok(Some(Frame::Error { code, message })) => {
                     break Err(MeshError::Refused { code, message })
                 }
-                Ok(Some(f)) => aside.push(f),
+                Ok(Some(f)) if aside.len() < MAX_ASIDE => aside.push(f),
+                Ok(Some(_)) => {
+                    break Err(MeshError::Io(
+                        "the broker sent too many frames without answering; closing".into(),
+                    ))
+                }
                 Ok(None) => break Err(MeshError::Io("the broker closed the connection".into())),
                 Err(_) => break Err(MeshError::Io("the broker did not answer in time".into())),
             }
@@ -230,7 +275,8 @@ impl Connection {
         let key = hex(&id.ed25519_public());
         let x = hex(&id.x25519_public());
         let ts = now_ms();
-        let sig = hex(&id.sign(&create_payload(mesh, &key, &x, id.name(), ts)));
+        let nonce = hex(&random32()?[..16]);
+        let sig = hex(&id.sign(&create_payload(mesh, &key, &x, id.name(), ts, &nonce)));
         self.send(&Frame::CreateMesh {
             mesh: mesh.into(),
             key,
@@ -238,6 +284,7 @@ impl Connection {
             name: id.name().into(),
             ts,
             sig,
+            nonce,
         })?;
         self.expect_welcome().await.map(|_| ())
     }
@@ -247,7 +294,8 @@ impl Connection {
         let key = hex(&id.ed25519_public());
         let x = hex(&id.x25519_public());
         let ts = now_ms();
-        let sig = hex(&id.sign(&join_payload(&invite.id, &key, &x, id.name(), ts)));
+        let nonce = hex(&random32()?[..16]);
+        let sig = hex(&id.sign(&join_payload(&invite.id, &key, &x, id.name(), ts, &nonce)));
         self.send(&Frame::Join {
             invite: invite.code(),
             key,
@@ -255,6 +303,7 @@ impl Connection {
             name: id.name().into(),
             ts,
             sig,
+            nonce,
         })?;
         self.expect_welcome().await
     }

@@ -31,8 +31,9 @@ pub const MAX_FRAME: usize = 256 * 1024;
 /// frames reach the protocol state machines, which never see it.
 pub const BATCH: u8 = 21;
 
-/// The most bytes a batch may have.
-pub const MAX_BATCH: usize = 4 << 20;
+/// The most bytes a batch, or any WebSocket message, may have. Writers
+/// start a new batch at 16 KiB, so a batch is at most that plus one frame.
+pub const MAX_BATCH: usize = 1 << 20;
 
 /// Whether `bytes` is a batch of frames (see [`BATCH`]).
 pub fn is_batch(bytes: &[u8]) -> bool {
@@ -74,6 +75,13 @@ pub fn split_batch(batch: &bytes::Bytes) -> Result<Vec<bytes::Bytes>, MeshError>
         out.push(batch.slice(start..start + f.len()));
     }
     Ok(out)
+}
+
+/// Whether an encoded frame is one a connection may send before it has
+/// authenticated: a hello, a create or a join, or fetching an invite by its
+/// short code. The broker decodes nothing else from a stranger.
+pub fn is_pre_auth(bytes: &[u8]) -> bool {
+    matches!(bytes, [VERSION | LEGACY_VERSION, 1 | 7 | 8 | 19, ..])
 }
 
 /// A frame.
@@ -151,6 +159,9 @@ pub enum Frame {
         ts: u64,
         /// Signature over the fields, hex.
         sig: String,
+        /// A random nonce, hex, signed too (the broker's replay cache).
+        #[serde(default)]
+        nonce: String,
     },
     /// Joiner → broker: join with an owner-signed invite.
     Join {
@@ -166,6 +177,9 @@ pub enum Frame {
         ts: u64,
         /// Signature over the fields, hex.
         sig: String,
+        /// A random nonce, hex, signed too (the broker's replay cache).
+        #[serde(default)]
+        nonce: String,
     },
     /// Broker → admins: a peer joined (an admin seals the root key to it).
     MemberJoined {
@@ -175,6 +189,10 @@ pub enum Frame {
         name: String,
         /// X25519 key, hex.
         x25519: String,
+        /// The id of the invite it joined with (the owner's key hand-out
+        /// policy depends on it); empty in frames stored by older brokers.
+        #[serde(default)]
+        invite: String,
     },
     /// Asks for the member list.
     ListPeers,
@@ -274,6 +292,24 @@ pub struct PeerInfo {
     pub blocked: bool,
 }
 
+impl PeerInfo {
+    /// What a peer knows of a newcomer from a join notice: enough to seal
+    /// to its X25519 key.
+    pub fn newcomer(peer: &str, name: &str, x25519: &str) -> PeerInfo {
+        PeerInfo {
+            peer: peer.to_string(),
+            name: name.to_string(),
+            ed25519: String::new(),
+            x25519: x25519.to_string(),
+            online: false,
+            status: String::new(),
+            summary: String::new(),
+            caps: Vec::new(),
+            blocked: false,
+        }
+    }
+}
+
 impl Frame {
     fn kind(&self) -> u8 {
         match self {
@@ -298,6 +334,11 @@ impl Frame {
             Frame::GetInvite { .. } => 19,
             Frame::InviteCode { .. } => 20,
         }
+    }
+
+    /// The kind byte of an encoded frame, read without decoding it.
+    pub fn kind_of(bytes: &[u8]) -> Option<u8> {
+        bytes.get(1).copied()
     }
 
     /// An error frame.
@@ -387,6 +428,7 @@ impl Frame {
                 name,
                 ts,
                 sig,
+                nonce,
             } => {
                 put_str(w, mesh);
                 put_str(w, key);
@@ -394,6 +436,7 @@ impl Frame {
                 put_str(w, name);
                 put_uint(w, *ts);
                 put_str(w, sig);
+                put_str(w, nonce);
             }
             Frame::Join {
                 invite,
@@ -402,6 +445,7 @@ impl Frame {
                 name,
                 ts,
                 sig,
+                nonce,
             } => {
                 put_str(w, invite);
                 put_str(w, key);
@@ -409,11 +453,18 @@ impl Frame {
                 put_str(w, name);
                 put_uint(w, *ts);
                 put_str(w, sig);
+                put_str(w, nonce);
             }
-            Frame::MemberJoined { peer, name, x25519 } => {
+            Frame::MemberJoined {
+                peer,
+                name,
+                x25519,
+                invite,
+            } => {
                 put_str(w, peer);
                 put_str(w, name);
                 put_str(w, x25519);
+                put_str(w, invite);
             }
             Frame::ListPeers => {}
             Frame::PeerList { peers } => {
@@ -506,12 +557,24 @@ impl Frame {
                 Ok(f)
             }
             LEGACY_VERSION => {
+                // serde_json stops at 128 levels of nesting, and a page's
+                // entries must be topic messages, as in version 2.
                 let f: Frame = serde_json::from_slice(body)
                     .map_err(|e| MeshError::Frame(format!("malformed frame body: {e}")))?;
                 if f.kind() != *kind {
                     return Err(MeshError::Frame(
                         "frame kind does not match its body".into(),
                     ));
+                }
+                if let Frame::HistoryPage { entries, .. } = &f {
+                    if entries
+                        .iter()
+                        .any(|(_, e)| !matches!(e, Frame::Publish { .. }))
+                    {
+                        return Err(MeshError::Frame(
+                            "a history page may hold only topic messages".into(),
+                        ));
+                    }
                 }
                 Ok(f)
             }
@@ -539,17 +602,7 @@ impl Frame {
                 nonce: r.nonce()?,
                 body: r.bytes()?.to_vec(),
             },
-            4 => {
-                let v = PublishView::read(r)?;
-                Frame::Publish {
-                    id: v.id.to_owned(),
-                    from: v.from.to_owned(),
-                    topic: v.topic.to_owned(),
-                    epoch: v.epoch,
-                    nonce: *v.nonce,
-                    body: v.body.to_vec(),
-                }
-            }
+            4 => PublishView::read(r)?.to_frame(),
             5 => Frame::Ack { id: r.str()? },
             6 => Frame::Error {
                 code: r.str()?,
@@ -562,6 +615,7 @@ impl Frame {
                 name: r.str()?,
                 ts: r.uint()?,
                 sig: r.str()?,
+                nonce: r.str()?,
             },
             8 => Frame::Join {
                 invite: r.str()?,
@@ -570,11 +624,18 @@ impl Frame {
                 name: r.str()?,
                 ts: r.uint()?,
                 sig: r.str()?,
+                nonce: r.str()?,
             },
             9 => Frame::MemberJoined {
                 peer: r.str()?,
                 name: r.str()?,
                 x25519: r.str()?,
+                // Brokers before the invite field queued notices without it.
+                invite: if r.0.is_empty() {
+                    String::new()
+                } else {
+                    r.str()?
+                },
             },
             10 => Frame::ListPeers,
             11 => {
@@ -614,12 +675,21 @@ impl Frame {
                 limit: r.u32()?,
             },
             16 => {
+                // A page holds topic messages and nothing else: each entry
+                // is read as a publish, never decoded as a frame of any
+                // kind, so a page cannot nest pages (no recursion at all).
                 let topic = r.str()?;
                 let n = r.count()?;
                 let mut entries = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     let seq = r.uint()?;
-                    entries.push((seq, Frame::decode(r.bytes()?)?));
+                    let entry = r.bytes()?;
+                    let v = PublishView::parse(entry).unwrap_or_else(|| {
+                        Err(MeshError::Frame(
+                            "a history page may hold only topic messages".into(),
+                        ))
+                    })?;
+                    entries.push((seq, v.to_frame()));
                 }
                 Frame::HistoryPage { topic, entries }
             }
@@ -681,6 +751,18 @@ impl<'a> PublishView<'a> {
                 )))
             }
         }))
+    }
+
+    /// The frame this view reads (copies the fields).
+    pub fn to_frame(&self) -> Frame {
+        Frame::Publish {
+            id: self.id.to_owned(),
+            from: self.from.to_owned(),
+            topic: self.topic.to_owned(),
+            epoch: self.epoch,
+            nonce: *self.nonce,
+            body: self.body.to_vec(),
+        }
     }
 
     fn read(r: &mut Reader<'a>) -> Result<PublishView<'a>, MeshError> {
@@ -923,27 +1005,34 @@ mod tests {
             ),
             s.prop_map(|id| Frame::Ack { id }),
             (s, s).prop_map(|(code, message)| Frame::Error { code, message }),
-            (s, s, s, s, any::<u64>(), s).prop_map(|(mesh, key, x25519, name, ts, sig)| {
-                Frame::CreateMesh {
+            (s, s, s, s, any::<u64>(), s, s).prop_map(
+                |(mesh, key, x25519, name, ts, sig, nonce)| Frame::CreateMesh {
                     mesh,
                     key,
                     x25519,
                     name,
                     ts,
                     sig,
+                    nonce,
                 }
-            }),
-            (s, s, s, s, any::<u64>(), s).prop_map(|(invite, key, x25519, name, ts, sig)| {
-                Frame::Join {
+            ),
+            (s, s, s, s, any::<u64>(), s, s).prop_map(
+                |(invite, key, x25519, name, ts, sig, nonce)| Frame::Join {
                     invite,
                     key,
                     x25519,
                     name,
                     ts,
                     sig,
+                    nonce,
                 }
+            ),
+            (s, s, s, s).prop_map(|(peer, name, x25519, invite)| Frame::MemberJoined {
+                peer,
+                name,
+                x25519,
+                invite
             }),
-            (s, s, s).prop_map(|(peer, name, x25519)| Frame::MemberJoined { peer, name, x25519 }),
             Just(Frame::ListPeers),
             proptest::collection::vec(peer_info(), 0..4)
                 .prop_map(|peers| Frame::PeerList { peers }),
@@ -964,13 +1053,94 @@ mod tests {
             s.prop_map(|code| Frame::InviteCode { code }),
             s.prop_map(|what| Frame::Done { what }),
         ];
-        leaf.prop_recursive(2, 16, 4, |inner| {
-            (
-                ".{0,20}",
-                proptest::collection::vec((any::<u64>(), inner), 0..4),
-            )
-                .prop_map(|(topic, entries)| Frame::HistoryPage { topic, entries })
-        })
+        let page = (
+            ".{0,20}",
+            proptest::collection::vec((any::<u64>(), publish()), 0..4),
+        )
+            .prop_map(|(topic, entries)| Frame::HistoryPage { topic, entries });
+        prop_oneof![9 => leaf, 1 => page]
+    }
+
+    fn publish() -> impl Strategy<Value = Frame> {
+        let s = ".{0,40}";
+        (s, s, s, any::<u32>(), any::<[u8; 24]>(), bytes()).prop_map(
+            |(id, from, topic, epoch, nonce, body)| Frame::Publish {
+                id,
+                from,
+                topic,
+                epoch,
+                nonce,
+                body,
+            },
+        )
+    }
+
+    /// A version-2 history page whose one entry is a page, `depth` deep:
+    /// about 1,800 levels fit in 12 KB.
+    fn nested_page(depth: usize) -> Vec<u8> {
+        let mut f = Frame::Ack { id: "x".into() }.encode();
+        for _ in 0..depth {
+            let mut w = vec![VERSION, 16];
+            put_str(&mut w, "t");
+            put_uint(&mut w, 1);
+            put_uint(&mut w, 1);
+            put_bytes(&mut w, &f);
+            f = w;
+        }
+        f
+    }
+
+    /// Runs `f` on a thread with a small stack, as a fuzzer would: deep
+    /// recursion overflows it and aborts the test binary.
+    fn on_small_stack<T: Send + 'static>(kib: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(kib * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deeply_nested_pages_are_refused_without_recursing() {
+        for depth in [2, 1_800, 20_000] {
+            let b = nested_page(depth);
+            let err = on_small_stack(64, move || Frame::decode(&b).unwrap_err().to_string());
+            assert!(err.contains("only topic messages"), "{depth}: {err}");
+        }
+        // The same in the legacy JSON encoding.
+        let mut json = String::from("{\"ack\":{\"id\":\"x\"}}");
+        for _ in 0..2_000 {
+            json = format!("{{\"history_page\":{{\"topic\":\"t\",\"entries\":[[1,{json}]]}}}}");
+        }
+        let mut v1 = vec![LEGACY_VERSION, 16];
+        v1.extend_from_slice(json.as_bytes());
+        let err = on_small_stack(512, move || Frame::decode(&v1).unwrap_err().to_string());
+        assert!(
+            err.contains("malformed") || err.contains("only topic"),
+            "{err}"
+        );
+        // One level that is not a publish is refused too, in both versions.
+        let one = Frame::HistoryPage {
+            topic: "t".into(),
+            entries: vec![(1, Frame::ListPeers)],
+        };
+        let mut v1 = vec![LEGACY_VERSION, 16];
+        v1.extend_from_slice(&serde_json::to_vec(&one).unwrap());
+        assert!(Frame::decode(&v1)
+            .unwrap_err()
+            .to_string()
+            .contains("only topic"));
+        assert!(Frame::decode(&one.encode()).is_err());
+    }
+
+    #[test]
+    fn pre_auth_kinds_are_known_from_two_bytes() {
+        assert!(is_pre_auth(&[VERSION, 1]));
+        assert!(is_pre_auth(&[LEGACY_VERSION, 8, b'{']));
+        assert!(!is_pre_auth(&[VERSION, 16]));
+        assert!(!is_pre_auth(&[VERSION]));
+        assert!(!is_pre_auth(&Frame::ListPeers.encode()));
     }
 
     proptest! {
@@ -1021,6 +1191,12 @@ mod tests {
                 // A shorter valid frame could only come from a prefix that
                 // is itself a whole frame of the same kind; ListPeers is.
                 if let Ok(g) = Frame::decode(&b[..cut]) {
+                    // A member-joined notice from an older broker has no
+                    // invite field: it reads as one with an empty invite.
+                    if let Frame::MemberJoined { invite, .. } = &g {
+                        prop_assert!(invite.is_empty());
+                        continue;
+                    }
                     prop_assert_eq!(g.encode(), b[..cut].to_vec());
                     prop_assert!(cut >= 2);
                 }

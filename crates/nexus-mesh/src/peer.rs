@@ -16,9 +16,15 @@ use crate::auth::Invite;
 use crate::client::{open_dm, Connection};
 use crate::frame::{Frame, PeerInfo};
 use crate::identity::{hex, random32, unhex, Identity};
+use crate::policy::{
+    key_handout, root_key_arrival, Handout, IssuedInvite, KeyArrival, KeyPolicyState, PendingJoin,
+};
 use crate::{safety, topic, MeshError};
 
 const IDENTITY: &str = "mesh/identity";
+
+/// The most unseen topic messages one catch-up shows per topic.
+const CATCH_UP: usize = 10_000;
 
 /// What a direct message carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +61,10 @@ pub struct Membership {
     /// catches up from there, so messages sent while offline are not missed.
     #[serde(default)]
     pub seen: BTreeMap<String, u64>,
+    /// What the key policy needs: the owner's key, issued invites, the
+    /// last rotation and newcomers waiting for approval.
+    #[serde(default)]
+    pub keys: KeyPolicyState,
 }
 
 /// `mesh.json`.
@@ -206,7 +216,7 @@ impl Peer {
     fn save(&self) -> Result<(), MeshError> {
         let json = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| MeshError::Invalid(e.to_string()))?;
-        atomic_write(&self.home.join("mesh.json"), &json, FileMode::Normal)
+        atomic_write(&self.home.join("mesh.json"), &json, FileMode::Secret)
             .map_err(|e| MeshError::Io(e.to_string()))
     }
 
@@ -275,6 +285,10 @@ impl Peer {
             Membership {
                 broker: broker.to_string(),
                 owner: true,
+                keys: KeyPolicyState {
+                    owner_key: hex(&self.identity.ed25519_public()),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         );
@@ -286,7 +300,7 @@ impl Peer {
     /// An invite to `mesh` (owner only), registered at the broker so its
     /// short code works too.
     pub async fn invite(
-        &self,
+        &mut self,
         mesh: &str,
         expires: Duration,
         uses: u32,
@@ -308,6 +322,16 @@ impl Peer {
         )?;
         self.request(mesh, Frame::PutInvite { code: inv.code() })
             .await?;
+        if let Some(m) = self.state.meshes.get_mut(mesh) {
+            m.keys.invites.insert(
+                inv.id.clone(),
+                IssuedInvite {
+                    max_uses: uses,
+                    issued_ms: now_ms(),
+                },
+            );
+        }
+        self.save()?;
         Ok(inv)
     }
 
@@ -342,6 +366,10 @@ impl Peer {
             inv.mesh.clone(),
             Membership {
                 broker: inv.broker.clone(),
+                keys: KeyPolicyState {
+                    owner_key: inv.owner.clone(),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         );
@@ -470,16 +498,36 @@ impl Peer {
                         epoch,
                         key,
                     }) if m == mesh => {
-                        let k: [u8; 32] = unhex(&key)?
-                            .try_into()
-                            .map_err(|_| MeshError::Invalid("bad root key".into()))?;
-                        self.set_root(mesh, epoch, &k)?;
-                        Ok(Some(Incoming::Notice {
-                            text: format!(
-                                "received the {mesh} key (epoch {epoch}) from {}",
-                                sender.name
-                            ),
-                        }))
+                        let Ok(k) = <[u8; 32]>::try_from(unhex(&key).unwrap_or_default()) else {
+                            return Ok(Some(Incoming::Notice {
+                                text: format!(
+                                    "a malformed mesh key from {} was dropped",
+                                    sender.name
+                                ),
+                            }));
+                        };
+                        let membership = self.membership(mesh)?;
+                        match root_key_arrival(&membership.keys, membership.epoch, sender, epoch) {
+                            KeyArrival::Accept => {
+                                let rotated = membership.epoch.is_some();
+                                if rotated {
+                                    if let Some(m) = self.state.meshes.get_mut(mesh) {
+                                        m.keys.rotated_ms = Some(now_ms());
+                                    }
+                                }
+                                self.set_root(mesh, epoch, &k)?;
+                                Ok(Some(Incoming::Notice {
+                                    text: format!(
+                                        "received the {mesh} key (epoch {epoch}) from {}",
+                                        sender.name
+                                    ),
+                                }))
+                            }
+                            KeyArrival::Repeat => Ok(None),
+                            KeyArrival::Refuse(why) => Ok(Some(Incoming::Notice {
+                                text: format!("refused a mesh key: {why}"),
+                            })),
+                        }
                     }
                     _ => Ok(Some(Incoming::Notice {
                         text: format!("an unreadable message from {} was dropped", sender.name),
@@ -509,38 +557,56 @@ impl Peer {
                     text: String::from_utf8_lossy(&plain).into_owned(),
                 }))
             }
-            Frame::MemberJoined { peer, name, x25519 } => {
+            Frame::MemberJoined {
+                peer,
+                name,
+                x25519,
+                invite,
+            } => {
+                let joined = Frame::Ack {
+                    id: format!("joined-{peer}"),
+                };
                 let Some((epoch, root)) = self.root(mesh)? else {
                     return Ok(None);
                 };
-                let info = PeerInfo {
-                    peer: peer.clone(),
-                    name: name.clone(),
-                    ed25519: String::new(),
-                    x25519,
-                    online: false,
-                    status: String::new(),
-                    summary: String::new(),
-                    caps: vec![],
-                    blocked: false,
+                let label = format!("{name} ({})", crate::policy::short(&peer));
+                let notice = match key_handout(&self.membership(mesh)?.keys, &invite) {
+                    Handout::Send => {
+                        let id = self.send_envelope(
+                            c,
+                            &PeerInfo::newcomer(&peer, &name, &x25519),
+                            &Envelope::RootKey {
+                                mesh: mesh.to_string(),
+                                epoch,
+                                key: hex(&root),
+                            },
+                        )?;
+                        Self::await_ack(c, &id).await?;
+                        format!("{label} joined; sent them the mesh key")
+                    }
+                    Handout::Confirm => {
+                        if let Some(m) = self.state.meshes.get_mut(mesh) {
+                            m.keys.pending.insert(
+                                peer.clone(),
+                                PendingJoin {
+                                    name: name.clone(),
+                                    x25519,
+                                    invite,
+                                },
+                            );
+                        }
+                        self.save()?;
+                        format!(
+                            "{label} joined through a multi-use invite; run `nexus mesh approve {peer}` to send them the mesh key"
+                        )
+                    }
+                    Handout::Refuse(why) => {
+                        format!("{label} joined, but gets no mesh key: {why}")
+                    }
                 };
-                let id = self.send_envelope(
-                    c,
-                    &info,
-                    &Envelope::RootKey {
-                        mesh: mesh.to_string(),
-                        epoch,
-                        key: hex(&root),
-                    },
-                )?;
-                Self::await_ack(c, &id).await?;
-                // The notice itself was queued for us: acknowledge it.
-                c.send(&Frame::Ack {
-                    id: format!("joined-{peer}"),
-                })?;
-                Ok(Some(Incoming::Notice {
-                    text: format!("{name} joined; sent them the mesh key"),
-                }))
+                // Stored (or answered) first, then the notice is acknowledged.
+                c.send(&joined)?;
+                Ok(Some(Incoming::Notice { text: notice }))
             }
             Frame::Error { code, message } => Ok(Some(Incoming::Notice {
                 text: format!("broker: {code}: {message}"),
@@ -618,19 +684,48 @@ impl Peer {
         let mut out = Vec::new();
         for t in topics {
             let mark = self.membership(mesh)?.seen.get(&t).copied().unwrap_or(0);
-            c.send(&Frame::History {
-                topic: t.clone(),
-                before: None,
-                limit: 500,
-            })?;
-            let Frame::HistoryPage { entries, .. } = c
-                .wait_for(Duration::from_secs(10), |f| {
-                    matches!(f, Frame::HistoryPage { .. })
-                })
-                .await?
-            else {
-                continue;
-            };
+            // Pages are bounded in bytes by the broker: page back to the
+            // mark, up to CATCH_UP messages, and say what was left.
+            let mut entries = Vec::new();
+            let mut before = None;
+            let mut older = false;
+            loop {
+                c.send(&Frame::History {
+                    topic: t.clone(),
+                    before,
+                    limit: 500,
+                })?;
+                let Frame::HistoryPage { entries: page, .. } = c
+                    .wait_for(Duration::from_secs(10), |f| {
+                        matches!(f, Frame::HistoryPage { .. })
+                    })
+                    .await?
+                else {
+                    break;
+                };
+                let Some(&(oldest, _)) = page.last() else {
+                    break;
+                };
+                entries.extend(page.into_iter().filter(|(s, _)| *s > mark));
+                if oldest <= mark + 1 {
+                    break;
+                }
+                if entries.len() >= CATCH_UP {
+                    older = true;
+                    break;
+                }
+                before = Some(oldest);
+            }
+            if older {
+                out.push((
+                    0,
+                    Incoming::Notice {
+                        text: format!(
+                            "{t}: more than {CATCH_UP} unseen messages; older ones are in `nexus mesh topic history {t}`"
+                        ),
+                    },
+                ));
+            }
             let newest = entries.first().map_or(mark, |(s, _)| *s);
             for (seq, f) in entries.into_iter().rev().filter(|(s, _)| *s > mark) {
                 // Our own messages are not news to us.
@@ -768,6 +863,10 @@ impl Peer {
             .await?;
         let epoch = self.root(mesh)?.map_or(0, |(e, _)| e + 1);
         let root = random32()?;
+        if let Some(m) = self.state.meshes.get_mut(mesh) {
+            m.keys.rotated_ms = Some(now_ms());
+            m.keys.pending.remove(&target.peer);
+        }
         self.set_root(mesh, epoch, &root)?;
         let me = self.identity.peer_id().to_string();
         for p in peers
@@ -786,6 +885,69 @@ impl Peer {
             Self::await_ack(&c, &id).await?;
         }
         Ok(epoch)
+    }
+
+    /// Newcomers waiting for the key, by peer id.
+    pub fn pending(&self, mesh: &str) -> Result<Vec<(String, PendingJoin)>, MeshError> {
+        Ok(self
+            .membership(mesh)?
+            .keys
+            .pending
+            .iter()
+            .map(|(p, j)| (p.clone(), j.clone()))
+            .collect())
+    }
+
+    /// Sends the mesh key to a newcomer waiting for approval (`who` is a
+    /// peer id, a prefix of one, or a name), unless the key policy refuses
+    /// them. Returns their name.
+    pub async fn approve(&mut self, mesh: &str, who: &str) -> Result<String, MeshError> {
+        let m = self.membership(mesh)?;
+        let matches: Vec<(String, PendingJoin)> = m
+            .keys
+            .pending
+            .iter()
+            .filter(|(p, j)| *p == who || j.name == who || (who.len() >= 6 && p.starts_with(who)))
+            .map(|(p, j)| (p.clone(), j.clone()))
+            .collect();
+        let (peer, join) = match matches.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(MeshError::Invalid(format!(
+                    "no one named `{who}` is waiting for the key; see `nexus mesh approve` with no name"
+                )))
+            }
+            _ => {
+                return Err(MeshError::Invalid(format!(
+                    "`{who}` matches several newcomers; use the peer id"
+                )))
+            }
+        };
+        if let Handout::Refuse(why) = key_handout(&m.keys, &join.invite) {
+            return Err(MeshError::Invalid(format!(
+                "{} gets no mesh key: {why}",
+                join.name
+            )));
+        }
+        let (epoch, root) = self
+            .root(mesh)?
+            .ok_or_else(|| MeshError::Invalid("this peer holds no mesh key to send".into()))?;
+        let (c, _) = self.connect(mesh).await?;
+        let id = self.send_envelope(
+            &c,
+            &PeerInfo::newcomer(&peer, &join.name, &join.x25519),
+            &Envelope::RootKey {
+                mesh: mesh.to_string(),
+                epoch,
+                key: hex(&root),
+            },
+        )?;
+        Self::await_ack(&c, &id).await?;
+        if let Some(m) = self.state.meshes.get_mut(mesh) {
+            m.keys.pending.remove(&peer);
+        }
+        self.save()?;
+        Ok(join.name)
     }
 
     /// The safety number with `who`, in groups.

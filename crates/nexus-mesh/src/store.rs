@@ -46,6 +46,10 @@ pub struct Member {
     pub status: String,
     /// A one-line summary of what the peer is doing.
     pub summary: String,
+    /// The id of the invite it joined with (empty for the owner): blocking
+    /// the member revokes it, so the same invite cannot bring it back.
+    #[serde(default)]
+    pub invite: String,
 }
 
 /// A stored, still unacknowledged message for a peer.
@@ -69,8 +73,11 @@ pub trait BrokerStore: Send + Sync {
     fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, MeshError>;
     /// Every member, by peer id.
     fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError>;
-    /// Counts one use of an invite; false when `max_uses` are spent.
+    /// Counts one use of an invite; false when `max_uses` are spent or the
+    /// invite was revoked.
     fn use_invite(&self, mesh: &str, invite: &str, max_uses: u32) -> Result<bool, MeshError>;
+    /// Revokes an invite for good: no one joins with it again.
+    fn revoke_invite(&self, mesh: &str, invite: &str) -> Result<(), MeshError>;
     /// Queues a message for `to` until acknowledged (idempotent by id).
     fn enqueue(&self, mesh: &str, to: &str, q: &Queued) -> Result<(), MeshError>;
     /// Unacknowledged messages for `to`, oldest first.
@@ -87,22 +94,61 @@ pub trait BrokerStore: Send + Sync {
             .map(|(m, t, f)| self.append_topic(m, t, f))
             .collect()
     }
-    /// Stores a full invite code under its short code.
+    /// Stores an invite under a lookup key (the broker stores a hash of
+    /// the short code and the invite sealed with it, never either as is).
     fn put_invite_code(&self, short: &str, code: &str) -> Result<(), MeshError>;
-    /// The full invite code for a short code.
+    /// The invite stored under a lookup key.
     fn invite_code(&self, short: &str) -> Result<Option<String>, MeshError>;
-    /// Up to `limit` history entries before `before` (newest first).
+    /// Up to `limit` history entries before `before` (newest first), and no
+    /// more than `max_bytes` of frames, though always at least one entry
+    /// when there is one: a page is bounded in memory however large the
+    /// messages are.
     fn history(
         &self,
         mesh: &str,
         topic: &str,
         before: Option<u64>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, MeshError>;
 }
 
 /// A topic's history: `(sequence, encoded frame)`, oldest first.
 type History = Vec<(u64, Vec<u8>)>;
+
+/// The use count that marks an invite revoked.
+const REVOKED: u32 = u32::MAX;
+
+/// Bytes a history entry costs in a page beyond its frame (sequence number
+/// and length prefix, generously).
+pub const PAGE_ENTRY_OVERHEAD: usize = 16;
+
+/// Fills a history page up to a count and a byte budget.
+struct PageBudget {
+    entries: History,
+    limit: usize,
+    left: usize,
+}
+
+impl PageBudget {
+    fn new(limit: usize, max_bytes: usize) -> Self {
+        PageBudget {
+            entries: Vec::new(),
+            limit,
+            left: max_bytes,
+        }
+    }
+
+    /// Whether an entry of `len` bytes goes in (the first always does).
+    fn admit(&mut self, len: usize) -> bool {
+        let cost = len + PAGE_ENTRY_OVERHEAD;
+        if self.entries.len() >= self.limit || (!self.entries.is_empty() && cost > self.left) {
+            return false;
+        }
+        self.left = self.left.saturating_sub(cost);
+        true
+    }
+}
 
 /// Storage in memory.
 #[derive(Default)]
@@ -169,11 +215,17 @@ impl BrokerStore for MemoryStore {
     fn use_invite(&self, mesh: &str, invite: &str, max_uses: u32) -> Result<bool, MeshError> {
         let mut i = self.inner();
         let n = i.invites.entry((mesh.into(), invite.into())).or_insert(0);
-        if *n >= max_uses {
+        if *n >= max_uses || *n == REVOKED {
             return Ok(false);
         }
         *n += 1;
         Ok(true)
+    }
+    fn revoke_invite(&self, mesh: &str, invite: &str) -> Result<(), MeshError> {
+        self.inner()
+            .invites
+            .insert((mesh.into(), invite.into()), REVOKED);
+        Ok(())
     }
     fn enqueue(&self, mesh: &str, to: &str, q: &Queued) -> Result<(), MeshError> {
         let mut i = self.inner();
@@ -219,19 +271,23 @@ impl BrokerStore for MemoryStore {
         topic: &str,
         before: Option<u64>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, MeshError> {
         let i = self.inner();
-        Ok(i.topics
-            .get(&(mesh.into(), topic.into()))
-            .map(|l| {
-                l.iter()
-                    .rev()
-                    .filter(|(s, _)| before.is_none_or(|b| *s < b))
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default())
+        let mut page = PageBudget::new(limit, max_bytes);
+        if let Some(l) = i.topics.get(&(mesh.into(), topic.into())) {
+            for (seq, f) in l
+                .iter()
+                .rev()
+                .filter(|(s, _)| before.is_none_or(|b| *s < b))
+            {
+                if !page.admit(f.len()) {
+                    break;
+                }
+                page.entries.push((*seq, f.clone()));
+            }
+        }
+        Ok(page.entries)
     }
 }
 
@@ -260,7 +316,8 @@ CREATE TABLE IF NOT EXISTS meshes (mesh TEXT PRIMARY KEY, owner_key TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS members (
     mesh TEXT NOT NULL, peer TEXT NOT NULL, ed25519 TEXT NOT NULL, x25519 TEXT NOT NULL,
     name TEXT NOT NULL, caps TEXT NOT NULL, blocked INTEGER NOT NULL,
-    status TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (mesh, peer));
+    status TEXT NOT NULL, summary TEXT NOT NULL, invite TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (mesh, peer));
 CREATE TABLE IF NOT EXISTS invites (mesh TEXT NOT NULL, invite TEXT NOT NULL, uses INTEGER NOT NULL,
     PRIMARY KEY (mesh, invite));
 CREATE TABLE IF NOT EXISTS invite_codes (short TEXT PRIMARY KEY, code TEXT NOT NULL);
@@ -283,7 +340,7 @@ const MAX_SEQ: i64 = (1 << SEQ_BITS) - 1;
 const MAX_TOPIC: i64 = (1 << (63 - SEQ_BITS)) - 1;
 
 /// The schema version `SCHEMA` is (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a database written by an older broker to [`SCHEMA_VERSION`], in
 /// one transaction: version 1 kept topic history in `topics` with the mesh
@@ -311,9 +368,116 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
              DROP TABLE topics;",
         )?;
     }
+    // Version 3 records the invite each member joined with.
+    let has_invite: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('members') WHERE name = 'invite'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_invite {
+        tx.execute_batch("ALTER TABLE members ADD COLUMN invite TEXT NOT NULL DEFAULT '';")?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }
+
+/// Refuses a damaged database: `PRAGMA quick_check` reads every page
+/// (overwritten or torn pages, broken indexes) in a second or so per
+/// gigabyte, once at start.
+fn check_integrity(c: &Connection, path: &Path) -> Result<(), MeshError> {
+    let mut st = c
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| damaged(path, &e.to_string()))?;
+    let problems: Vec<String> = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(path, &e.to_string()))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    Err(damaged(path, &problems.join("; ")))
+}
+
+fn damaged(path: &Path, what: &str) -> MeshError {
+    MeshError::Storage(format!(
+        "the broker database {} is damaged ({what}); stop the broker, move the file (and its -wal and -shm files) aside, and restore a backup or start with a new database",
+        path.display()
+    ))
+}
+
+/// Checkpoints the WAL into the database every half second on its own
+/// connection. A failed checkpoint (a full disk, a reader holding the WAL)
+/// is retried with a growing pause, up to 30 s, and reported once per
+/// failure spell: the thread never gives up while the file exists, so the
+/// WAL cannot grow for good after one bad moment.
+fn spawn_checkpointer(path: std::path::PathBuf) -> Result<(), MeshError> {
+    std::thread::Builder::new()
+        .name("nexus-broker-checkpoint".into())
+        .spawn(move || {
+            let mut cp: Option<Connection> = None;
+            checkpoint_loop(
+                || path.exists(),
+                std::thread::sleep,
+                || {
+                    let c = match cp.take() {
+                        Some(c) => c,
+                        None => {
+                            let c = Connection::open(&path)?;
+                            c.busy_timeout(std::time::Duration::from_secs(1))?;
+                            c
+                        }
+                    };
+                    c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
+                    cp = Some(c);
+                    Ok(())
+                },
+                |e: Option<rusqlite::Error>| match e {
+                    Some(e) => eprintln!(
+                        "nexus-broker: checkpointing {} failed ({e}); retrying",
+                        path.display()
+                    ),
+                    None => eprintln!("nexus-broker: WAL checkpoints work again"),
+                },
+            );
+        })
+        .map(|_| ())
+        .map_err(|e| MeshError::Storage(e.to_string()))
+}
+
+/// The checkpointer's schedule, apart from SQLite and the clock: while
+/// `alive`, sleep and checkpoint; after a failure, pause twice as long each
+/// time (up to 30 s) and say so once; after a success, back to the normal
+/// pace. It returns only when `alive` says the database is gone.
+fn checkpoint_loop<E>(
+    mut alive: impl FnMut() -> bool,
+    mut sleep: impl FnMut(std::time::Duration),
+    mut checkpoint: impl FnMut() -> Result<(), E>,
+    mut report: impl FnMut(Option<E>),
+) {
+    let mut pause = CHECKPOINT_EVERY;
+    let mut failing = false;
+    while alive() {
+        sleep(pause);
+        match checkpoint() {
+            Ok(()) => {
+                if failing {
+                    report(None);
+                }
+                failing = false;
+                pause = CHECKPOINT_EVERY;
+            }
+            Err(e) => {
+                if !failing {
+                    report(Some(e));
+                }
+                failing = true;
+                pause = (pause * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The number standing for `(mesh, topic)`, assigned on first use.
 fn topic_number(
@@ -340,11 +504,16 @@ fn topic_number(
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, mode 0600 in a 0700
+    /// directory. The database is checked first: a damaged one is refused
+    /// with what to do, never half-used.
+    ///
+    /// Durability: `synchronous=FULL`, so a message the broker has
+    /// acknowledged survives a power loss as well as a crash (group commit
+    /// keeps that to one WAL fsync per batch; docs/PERFORMANCE.md).
     pub fn open(path: &Path) -> Result<Self, MeshError> {
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| MeshError::Storage(e.to_string()))?;
-        }
+        nexus_core::private_db_file(path)
+            .map_err(|e| MeshError::Storage(format!("cannot create {}: {e}", path.display())))?;
         let c = Connection::open(path).map_err(db)?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;
@@ -353,7 +522,8 @@ impl SqliteStore {
         // pwrite, as with 4 KiB (docs/PERFORMANCE.md).
         c.pragma_update(None, "page_size", 16384).map_err(db)?;
         c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        check_integrity(&c, path)?;
         let mut c = c;
         c.execute_batch(SCHEMA).map_err(db)?;
         migrate(&mut c).map_err(db)?;
@@ -361,25 +531,7 @@ impl SqliteStore {
         // connection, instead of inside whichever commit crosses the
         // threshold (that commit's latency would spike).
         c.pragma_update(None, "wal_autocheckpoint", 0).map_err(db)?;
-        let path = path.to_path_buf();
-        std::thread::Builder::new()
-            .name("nexus-broker-checkpoint".into())
-            .spawn(move || {
-                let Ok(cp) = Connection::open(&path) else {
-                    return;
-                };
-                let _ = cp.busy_timeout(std::time::Duration::from_secs(1));
-                loop {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    // PASSIVE never blocks writers; stop when the file is gone.
-                    if !path.exists()
-                        || cp.execute_batch("PRAGMA wal_checkpoint(PASSIVE);").is_err()
-                    {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| MeshError::Storage(e.to_string()))?;
+        spawn_checkpointer(path.to_path_buf())?;
         Ok(SqliteStore {
             conn: Mutex::new((c, HashMap::new())),
         })
@@ -417,6 +569,7 @@ fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
         blocked: r.get(6)?,
         status: r.get(7)?,
         summary: r.get(8)?,
+        invite: r.get(9)?,
     })
 }
 
@@ -449,10 +602,12 @@ impl BrokerStore for SqliteStore {
         let caps = serde_json::to_string(&m.caps).unwrap_or_else(|_| "[]".into());
         self.with(|c| {
             c.execute(
-                "INSERT OR REPLACE INTO members VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR REPLACE INTO members
+                 (mesh, peer, ed25519, x25519, name, caps, blocked, status, summary, invite)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     m.mesh, m.peer, m.ed25519, m.x25519, m.name, caps, m.blocked, m.status,
-                    m.summary
+                    m.summary, m.invite
                 ],
             )
             .map(|_| ())
@@ -461,7 +616,8 @@ impl BrokerStore for SqliteStore {
     fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, MeshError> {
         self.with(|c| {
             c.query_row(
-                "SELECT * FROM members WHERE mesh = ?1 AND peer = ?2",
+                "SELECT mesh, peer, ed25519, x25519, name, caps, blocked, status, summary, invite
+                 FROM members WHERE mesh = ?1 AND peer = ?2",
                 params![mesh, peer],
                 member_row,
             )
@@ -470,7 +626,10 @@ impl BrokerStore for SqliteStore {
     }
     fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT * FROM members WHERE mesh = ?1 ORDER BY peer")?;
+            let mut st = c.prepare(
+                "SELECT mesh, peer, ed25519, x25519, name, caps, blocked, status, summary, invite
+                 FROM members WHERE mesh = ?1 ORDER BY peer",
+            )?;
             let rows = st.query_map(params![mesh], member_row)?;
             rows.collect()
         })
@@ -486,7 +645,7 @@ impl BrokerStore for SqliteStore {
                 )
                 .optional()?
                 .unwrap_or(0);
-            if used >= max_uses {
+            if used >= max_uses || used == REVOKED {
                 return Ok(false);
             }
             tx.execute(
@@ -496,6 +655,16 @@ impl BrokerStore for SqliteStore {
             )?;
             tx.commit()?;
             Ok(true)
+        })
+    }
+    fn revoke_invite(&self, mesh: &str, invite: &str) -> Result<(), MeshError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO invites (mesh, invite, uses) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(mesh, invite) DO UPDATE SET uses = ?3",
+                params![mesh, invite, REVOKED],
+            )
+            .map(|_| ())
         })
     }
     fn enqueue(&self, mesh: &str, to: &str, q: &Queued) -> Result<(), MeshError> {
@@ -605,9 +774,9 @@ impl BrokerStore for SqliteStore {
         topic: &str,
         before: Option<u64>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, MeshError> {
         let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(|c| {
             let t: Option<i64> = c
                 .prepare_cached("SELECT id FROM topic_names WHERE mesh = ?1 AND topic = ?2")?
@@ -617,18 +786,26 @@ impl BrokerStore for SqliteStore {
                 return Ok(Vec::new());
             };
             let base = t << SEQ_BITS;
+            // Rows are read one at a time and the scan stops at the budget:
+            // a page never holds more than it may send.
             let mut st = c.prepare_cached(
-                "SELECT key, frame FROM topic_log WHERE key > ?1 AND key < ?2
-                 ORDER BY key DESC LIMIT ?3",
+                "SELECT key, length(frame) FROM topic_log WHERE key > ?1 AND key < ?2
+                 ORDER BY key DESC",
             )?;
+            let mut frame = c.prepare_cached("SELECT frame FROM topic_log WHERE key = ?1")?;
             let end = base + before.clamp(0, MAX_SEQ + 1);
-            let rows = st.query_map(params![base, end, limit], |r| {
-                Ok((
-                    u64::try_from(r.get::<_, i64>(0)? - base).unwrap_or(0),
-                    r.get(1)?,
-                ))
-            })?;
-            rows.collect()
+            let mut rows = st.query(params![base, end])?;
+            let mut page = PageBudget::new(limit, max_bytes);
+            while let Some(r) = rows.next()? {
+                let (key, len): (i64, i64) = (r.get(0)?, r.get(1)?);
+                if !page.admit(usize::try_from(len).unwrap_or(usize::MAX)) {
+                    break;
+                }
+                let f: Vec<u8> = frame.query_row(params![key], |r| r.get(0))?;
+                page.entries
+                    .push((u64::try_from(key - base).unwrap_or(0), f));
+            }
+            Ok(page.entries)
         })
     }
 }
@@ -649,6 +826,7 @@ pub mod conformance {
             blocked: false,
             status: String::new(),
             summary: String::new(),
+            invite: "i0".into(),
         }
     }
 
@@ -671,6 +849,12 @@ pub mod conformance {
         assert!(s.use_invite("lab", "i1", 2).unwrap());
         assert!(s.use_invite("lab", "i1", 2).unwrap());
         assert!(!s.use_invite("lab", "i1", 2).unwrap(), "max uses");
+        assert_eq!(s.member("lab", "b").unwrap().unwrap().invite, "i0");
+        assert!(s.use_invite("lab", "i2", 5).unwrap());
+        s.revoke_invite("lab", "i2").unwrap();
+        assert!(!s.use_invite("lab", "i2", 5).unwrap(), "revoked");
+        s.revoke_invite("lab", "i3").unwrap();
+        assert!(!s.use_invite("lab", "i3", 5).unwrap(), "revoked before use");
         s.put_invite_code("ABCD-0000-1111-2222", "full-code")
             .unwrap();
         assert_eq!(
@@ -703,10 +887,25 @@ pub mod conformance {
         for i in 0..5u8 {
             assert_eq!(s.append_topic("lab", "t", &[i]).unwrap(), u64::from(i) + 1);
         }
-        let page = s.history("lab", "t", None, 2).unwrap();
+        let page = s.history("lab", "t", None, 2, 1 << 20).unwrap();
         assert_eq!(page.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 4]);
-        let next = s.history("lab", "t", Some(4), 10).unwrap();
+        let next = s.history("lab", "t", Some(4), 10, 1 << 20).unwrap();
         assert_eq!(next.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3, 2, 1]);
+        // Pages are bounded in bytes too; a message larger than the budget
+        // still comes, alone.
+        for _ in 0..3 {
+            s.append_topic("lab", "big", &[7; 1000]).unwrap();
+        }
+        let seqs = |p: Vec<(u64, Vec<u8>)>| p.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(s.history("lab", "big", None, 500, 2100).unwrap()),
+            [3, 2]
+        );
+        assert_eq!(seqs(s.history("lab", "big", None, 500, 10).unwrap()), [3]);
+        assert_eq!(
+            seqs(s.history("lab", "big", Some(3), 500, 10).unwrap()),
+            [2]
+        );
     }
 }
 
@@ -755,10 +954,16 @@ mod tests {
             .unwrap();
         }
         let s = SqliteStore::open(&p).unwrap();
-        let page = s.history("lab", "t", None, 10).unwrap();
+        let page = s.history("lab", "t", None, 10, 1 << 20).unwrap();
         assert_eq!(page, [(2, vec![2]), (1, vec![1])]);
-        assert_eq!(s.history("lab", "u", None, 10).unwrap(), [(1, vec![10])]);
-        assert_eq!(s.history("ops", "t", None, 10).unwrap(), [(1, vec![11])]);
+        assert_eq!(
+            s.history("lab", "u", None, 10, 1 << 20).unwrap(),
+            [(1, vec![10])]
+        );
+        assert_eq!(
+            s.history("ops", "t", None, 10, 1 << 20).unwrap(),
+            [(1, vec![11])]
+        );
         assert_eq!(s.append_topic("lab", "t", b"x").unwrap(), 3);
         assert_eq!(
             s.append_topics(&[("ops", "t", b"y"), ("new", "n", b"z"), ("ops", "t", b"w")])
@@ -768,8 +973,89 @@ mod tests {
         drop(s);
         // Opening again migrates nothing twice.
         let s = SqliteStore::open(&p).unwrap();
-        assert_eq!(s.history("lab", "t", None, 10).unwrap().len(), 3);
-        assert_eq!(s.history("ops", "t", Some(3), 10).unwrap().len(), 2);
+        assert_eq!(s.history("lab", "t", None, 10, 1 << 20).unwrap().len(), 3);
+        assert_eq!(
+            s.history("ops", "t", Some(3), 10, 1 << 20).unwrap().len(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_checkpointer_outlives_failures_and_backs_off() {
+        let mut results = vec![
+            Ok(()),
+            Err("disk full"),
+            Err("disk full"),
+            Err("disk full"),
+            Ok(()),
+            Ok(()),
+        ];
+        results.reverse();
+        let (mut slept, mut reports, mut calls) = (Vec::new(), Vec::new(), 0);
+        let mut left = results.len();
+        checkpoint_loop(
+            || {
+                let go = left > 0;
+                left = left.saturating_sub(1);
+                go
+            },
+            |d| slept.push(d.as_millis()),
+            || {
+                calls += 1;
+                results.pop().unwrap()
+            },
+            |e| reports.push(e),
+        );
+        assert_eq!(calls, 6, "it kept checkpointing after failures");
+        assert_eq!(slept, [500, 500, 1000, 2000, 4000, 500]);
+        assert_eq!(reports, [Some("disk full"), None], "one report per spell");
+    }
+
+    #[test]
+    fn a_damaged_database_is_refused_at_start_with_what_to_do() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("b.db");
+        {
+            let s = SqliteStore::open(&p).unwrap();
+            for i in 0..200u32 {
+                s.append_topic("lab", "t", &i.to_be_bytes().repeat(500))
+                    .unwrap();
+            }
+            s.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
+                .unwrap();
+        }
+        // Overwrite a page in the middle of the file, as a bad disk would.
+        let mut bytes = std::fs::read(&p).unwrap();
+        assert!(bytes.len() > 5 * 16384);
+        for b in &mut bytes[16384..3 * 16384] {
+            *b = 0xa5;
+        }
+        std::fs::write(&p, &bytes).unwrap();
+        let e = SqliteStore::open(&p).unwrap_err().to_string();
+        assert!(e.contains("damaged") && e.contains("move the file"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("home");
+        let p = dir.join("broker.db");
+        let s = SqliteStore::open(&p).unwrap();
+        s.append_topic("lab", "t", b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for f in ["broker.db", "broker.db-wal", "broker.db-shm"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        drop(s);
+        // An older broker's 0644 files are narrowed on the next start.
+        for f in ["broker.db", "broker.db-wal"] {
+            let _ = std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644));
+        }
+        let _s = SqliteStore::open(&p).unwrap();
+        assert_eq!(mode(&p), 0o600);
     }
 
     #[test]

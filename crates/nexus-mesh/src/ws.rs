@@ -1,6 +1,9 @@
 //! The WebSocket transport both ends share: a writer that batches, and
 //! the reader's unpacking of batches.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt};
 use tokio::sync::mpsc;
@@ -24,13 +27,14 @@ const TAKE: usize = 512;
 /// A batch stops growing at this many bytes.
 const BATCH_BYTES: usize = 16 * 1024;
 
-/// The WebSocket settings both ends use. Frames over the broker's limit
-/// still arrive (to be refused with an error frame); only absurd ones
-/// break the connection.
+/// The WebSocket settings both ends use: a message (a frame or a batch)
+/// is at most [`crate::frame::MAX_BATCH`] bytes; a frame over the broker's
+/// limit but under that arrives, to be refused with an error frame, and a
+/// larger message breaks the connection.
 pub(crate) fn config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(16 << 20))
-        .max_frame_size(Some(16 << 20))
+        .max_message_size(Some(crate::frame::MAX_BATCH))
+        .max_frame_size(Some(crate::frame::MAX_BATCH))
 }
 
 /// Writes what arrives on `rx` to `sink`. Frames that queued up while the
@@ -38,10 +42,18 @@ pub(crate) fn config() -> tokio_tungstenite::tungstenite::protocol::WebSocketCon
 /// [`crate::frame::BATCH`]) and all of them in one flush: under load, one
 /// syscall and one message header carry many frames; alone, a frame goes
 /// out at once, unbatched. Ends after a `Close` or a write error.
-pub(crate) async fn pump<S>(mut sink: S, mut rx: mpsc::UnboundedReceiver<Outbound>)
-where
+///
+/// `queued`, when given, counts the bytes handed to this writer and not
+/// yet written: the writer takes off each frame's bytes once the socket has
+/// it (the server disconnects a reader whose count grows too large).
+pub(crate) async fn pump<S>(
+    mut sink: S,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    queued: Option<Arc<AtomicUsize>>,
+) where
     S: Sink<Message> + Unpin,
 {
+    let counter = queued.as_deref();
     let mut queued: Vec<Outbound> = Vec::with_capacity(TAKE);
     let mut frames: Vec<Bytes> = Vec::new();
     while rx.recv_many(&mut queued, TAKE).await > 0 {
@@ -53,12 +65,13 @@ where
                     // A batch already (a caller sent one raw) goes alone:
                     // batches do not nest.
                     let alone = is_batch(&f);
-                    if alone && feed(&mut sink, &mut frames).await.is_err() {
+                    if alone && feed(&mut sink, &mut frames, counter).await.is_err() {
                         return;
                     }
                     size += f.len();
                     frames.push(f);
-                    if (alone || size >= BATCH_BYTES) && feed(&mut sink, &mut frames).await.is_err()
+                    if (alone || size >= BATCH_BYTES)
+                        && feed(&mut sink, &mut frames, counter).await.is_err()
                     {
                         return;
                     }
@@ -72,7 +85,7 @@ where
                 }
             }
         }
-        if feed(&mut sink, &mut frames).await.is_err() {
+        if feed(&mut sink, &mut frames, counter).await.is_err() {
             return;
         }
         if close {
@@ -87,10 +100,15 @@ where
 
 /// Feeds `frames` to the sink as one message (a batch if several) and
 /// empties it.
-async fn feed<S>(sink: &mut S, frames: &mut Vec<Bytes>) -> Result<(), ()>
+async fn feed<S>(
+    sink: &mut S,
+    frames: &mut Vec<Bytes>,
+    queued: Option<&AtomicUsize>,
+) -> Result<(), ()>
 where
     S: Sink<Message> + Unpin,
 {
+    let bytes: usize = frames.iter().map(Bytes::len).sum();
     let m = match frames.len() {
         0 => return Ok(()),
         1 => frames.pop().unwrap_or_default(),
@@ -100,7 +118,11 @@ where
             b
         }
     };
-    sink.feed(Message::Binary(m)).await.map_err(|_| ())
+    let fed = sink.feed(Message::Binary(m)).await.map_err(|_| ());
+    if let Some(q) = queued {
+        q.fetch_sub(bytes, Ordering::Relaxed);
+    }
+    fed
 }
 
 /// The frames one WebSocket message carries: itself, or a batch's frames.
@@ -134,7 +156,7 @@ mod tests {
         tx.send(Outbound::Frame(raw.clone())).unwrap();
         tx.send(Outbound::Frame(f("e"))).unwrap();
         tx.send(Outbound::Close).unwrap();
-        pump(Box::pin(sink), rx).await;
+        pump(Box::pin(sink), rx, None).await;
         let sent = sent.lock().unwrap();
         let ids = |m: &Message| -> Vec<String> {
             let Message::Binary(b) = m else {

@@ -259,14 +259,27 @@ async fn bad_input_gets_error_frames_and_the_broker_stays_up() {
     let srv = start(&d.path().join("broker.db")).await;
     let (m, o, a, _b) = setup(&srv.url).await;
 
-    let x = Connection::open(&srv.url).await.unwrap();
-    x.send_raw(b"\x01\x03{not json".to_vec()).unwrap();
-    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "malformed");
-    x.send_raw(vec![0u8; 300 * 1024]).unwrap();
-    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "too_large");
-    // Binary frames: a truncated publish, a publish before hello (the
-    // broker's fast path), a broken batch, and a batch of two frames (each
-    // answered on its own).
+    // Strangers: each refusal is one error frame, then the connection is
+    // closed (nothing more it sends is read).
+    let url = srv.url.clone();
+    let refused = |bytes: Vec<u8>, want: &'static str, answers: usize| {
+        let url = url.clone();
+        async move {
+            let x = Connection::open(&url).await.unwrap();
+            x.send_raw(bytes).unwrap();
+            for _ in 0..answers {
+                assert_eq!(code(&x.recv_timeout(T).await.unwrap()), want);
+            }
+            assert!(x.recv_timeout(T).await.is_none(), "closed after {want}");
+        }
+    };
+    refused(b"\x01\x07{not json".to_vec(), "malformed", 1).await;
+    refused(vec![0u8; 300 * 1024], "unauthenticated", 1).await;
+    let mut big_hello = vec![frame::VERSION, 1];
+    big_hello.resize(20 * 1024, b'a');
+    refused(big_hello, "too_large", 1).await;
+    // Binary frames: a truncated publish, a publish before hello (never
+    // decoded), a broken batch, and a batch of two frames (one answer).
     let publish = Frame::Publish {
         id: "p0".into(),
         from: m.alice.peer_id().to_string(),
@@ -276,18 +289,15 @@ async fn bad_input_gets_error_frames_and_the_broker_stays_up() {
         body: vec![2; 40],
     }
     .encode();
-    x.send_raw(publish[..publish.len() - 3].to_vec()).unwrap();
-    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "malformed");
-    x.send_raw(publish.clone()).unwrap();
-    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "unauthenticated");
-    x.send_raw(vec![frame::VERSION, frame::BATCH, 40, 1])
-        .unwrap();
-    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "malformed");
-    x.send_raw(frame::encode_batch(&[publish, Frame::ListPeers.encode()]))
-        .unwrap();
-    for _ in 0..2 {
-        assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "unauthenticated");
-    }
+    refused(publish[..publish.len() - 3].to_vec(), "unauthenticated", 1).await;
+    refused(publish.clone(), "unauthenticated", 1).await;
+    refused(vec![frame::VERSION, frame::BATCH, 40, 1], "malformed", 1).await;
+    refused(
+        frame::encode_batch(&[publish, Frame::ListPeers.encode()]),
+        "unauthenticated",
+        1,
+    )
+    .await;
 
     // A forged hello: alice's peer id and key, signed by someone else.
     let mallory = Identity::generate("mallory").unwrap();
@@ -296,16 +306,15 @@ async fn bad_input_gets_error_frames_and_the_broker_stays_up() {
     else {
         unreachable!()
     };
-    x.send(&Frame::Hello {
+    let forged = Frame::Hello {
         mesh: "lab".into(),
         peer: m.alice.peer_id().to_string(),
         key: hex(&m.alice.ed25519_public()),
         ts,
         nonce,
         sig,
-    })
-    .unwrap();
-    assert_eq!(code(&x.recv_timeout(T).await.unwrap()), "bad_hello");
+    };
+    refused(forged.encode(), "bad_hello", 1).await;
 
     // A replayed hello.
     let hello = sign_hello(&m.bob, "lab", now_ms(), "fedcba9876543210fedc");
@@ -321,24 +330,18 @@ async fn bad_input_gets_error_frames_and_the_broker_stays_up() {
     assert_eq!(code(&f), "bad_hello");
     assert!(format!("{f:?}").contains("replay"));
 
-    // The wrong mesh, and a stranger.
-    let w = Connection::open(&srv.url).await.unwrap();
-    w.send(&sign_hello(
-        &m.alice,
-        "elsewhere",
-        now_ms(),
-        "aaaaaaaaaaaaaaaaaaaa",
-    ))
-    .unwrap();
-    assert_eq!(code(&w.recv_timeout(T).await.unwrap()), "unknown_mesh");
-    w.send(&sign_hello(
-        &mallory,
-        "lab",
-        now_ms(),
-        "bbbbbbbbbbbbbbbbbbbb",
-    ))
-    .unwrap();
-    assert_eq!(code(&w.recv_timeout(T).await.unwrap()), "not_a_member");
+    // The wrong mesh, and a stranger: the same refusal, which tells
+    // neither whether the mesh exists nor who is a member.
+    let wrong_mesh = sign_hello(&m.alice, "elsewhere", now_ms(), "aaaaaaaaaaaaaaaaaaaa");
+    let stranger = sign_hello(&mallory, "lab", now_ms(), "bbbbbbbbbbbbbbbbbbbb");
+    let mut said = Vec::new();
+    for h in [wrong_mesh, stranger] {
+        let w = Connection::open(&srv.url).await.unwrap();
+        w.send(&h).unwrap();
+        said.push(w.recv_timeout(T).await.unwrap());
+    }
+    assert_eq!(code(&said[0]), "refused");
+    assert_eq!(said[0], said[1], "uniform refusals");
 
     // A revoked grant.
     o.send(&Frame::Grant {
@@ -395,6 +398,7 @@ async fn spent_and_expired_invites_and_blocks() {
     let e = c2.join(&other, &spent).await.unwrap_err().to_string();
     assert!(e.contains("invite_spent"), "{e}");
     let expired = Invite::new(owner, "lab", &srv.url, "member", now_ms() - 1, 5).unwrap();
+    let c2 = Connection::open(&srv.url).await.unwrap();
     let e = c2.join(&other, &expired).await.unwrap_err().to_string();
     assert!(e.contains("expired"), "{e}");
     // Blocking disconnects and keeps the peer out.

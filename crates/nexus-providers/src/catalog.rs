@@ -134,7 +134,7 @@ pub async fn update(
     let (current, _, _) = load(home);
     let path = home.join(CACHE_FILE);
     home.ensure()?;
-    nexus_core::atomic_write(&path, text.as_bytes(), nexus_core::FileMode::Normal)?;
+    nexus_core::atomic_write(&path, text.as_bytes(), nexus_core::FileMode::Secret)?;
     Ok(UpdateReport {
         models: candidate.len(),
         previous: current.len(),

@@ -387,13 +387,14 @@ impl FileVault {
     /// file never lose each other's changes.
     fn modify<T>(&self, f: impl FnOnce(&mut Contents) -> T) -> Result<T, VaultError> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
+            nexus_core::private_dir(dir)
                 .map_err(|e| self.io("cannot create the directory of", e))?;
         }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut opts = File::options();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let lock = opts
             .open(&self.lock_path)
             .map_err(|e| self.io("cannot open the lock of", e))?;
         lock.lock().map_err(|e| self.io("cannot lock", e))?;

@@ -11,19 +11,24 @@ use crate::cli::{MeshArgs, MeshCommand, PresenceCommand, TopicCommand};
 use crate::exit::CliError;
 use crate::output;
 
-/// Runs the broker under NEXUS_HOME until Ctrl-C.
-pub(crate) async fn up(listen: &str) -> Result<(), CliError> {
+/// Runs the broker under NEXUS_HOME until Ctrl-C or SIGTERM, with the
+/// limits of config.toml's `[broker]` table under the flags.
+pub(crate) async fn up(serve: &nexus_broker::ServeArgs) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     home.ensure()?;
+    let config = Config::load(&home)?;
+    let limits = serve.limits(config.section("broker")?)?;
     let db = home.join("broker.db");
-    let (url, task) = nexus_mesh::server::start(listen, &db).await?;
+    let (url, task) =
+        nexus_mesh::server::start(&serve.listen, &db, limits, serve.options()?).await?;
     output::print_str(&format!(
-        "Nexus mesh broker listening on {url}\n  database: {}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
-        db.display()
+        "Nexus mesh broker listening on {url}\n  database: {}\n  {}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
+        db.display(),
+        nexus_broker::describe(&limits)
     ))?;
     tokio::select! {
         _ = task => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("stopping the broker"),
+        why = nexus_broker::shutdown_signal() => eprintln!("stopping the broker ({why})"),
     }
     Ok(())
 }
@@ -322,6 +327,30 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             let epoch = peer.block(&mesh, &who).await?;
             eprintln!("blocked {who}; the mesh key rotated to epoch {epoch} and was sent to the remaining members");
             Ok(())
+        }
+        MeshCommand::Approve { peer: who, json } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            if let Some(who) = who {
+                let name = peer.approve(&mesh, &who).await?;
+                eprintln!("sent the {mesh} key to {name}");
+                return Ok(());
+            }
+            let waiting = peer.pending(&mesh)?;
+            if json {
+                let list: Vec<_> = waiting
+                    .iter()
+                    .map(|(p, j)| json!({"peer": p, "name": j.name, "invite": j.invite}))
+                    .collect();
+                return output::json(&list);
+            }
+            if waiting.is_empty() {
+                return output::print_str("no one is waiting for the mesh key\n");
+            }
+            let mut text = String::from("waiting for the mesh key (`nexus mesh approve PEER`):\n");
+            for (p, j) in &waiting {
+                text.push_str(&format!("  {}  {p}  (invite {})\n", j.name, j.invite));
+            }
+            output::print_str(&text)
         }
         MeshCommand::Verify { peer: who } => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;

@@ -89,12 +89,10 @@ impl SqliteLedger {
             path: path.display().to_string(),
             message: e.to_string(),
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| LedgerError {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        }
+        nexus_core::private_db_file(path).map_err(|e| LedgerError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;

@@ -1,0 +1,161 @@
+//! The mesh broker's serving options, shared by `nexus-broker serve` and
+//! `nexus up`: where to listen, TLS, and every limit as a flag (over the
+//! `[broker]` table of config.toml for `nexus up`, over the defaults in
+//! [`Limits`]). Also the shutdown both use: Ctrl-C or SIGTERM (what
+//! systemd sends), whichever comes first.
+
+use std::path::PathBuf;
+
+use nexus_mesh::broker::Limits;
+use nexus_mesh::server::ServeOptions;
+use nexus_mesh::MeshError;
+
+/// How to serve the broker.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7447")]
+    pub listen: String,
+    /// Serve wss:// with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Sustained frames per second per connection [default: 2000].
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Frames a connection may send in a burst [default: 4000].
+    #[arg(long)]
+    pub burst: Option<u32>,
+    /// Open connections in all [default: 10000].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Open connections from one IP address [default: 2000].
+    #[arg(long)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Connections not yet authenticated, in all [default: 256].
+    #[arg(long)]
+    pub max_unauthenticated: Option<usize>,
+    /// Largest frame a peer may send, bytes [default: 258048].
+    #[arg(long)]
+    pub max_frame: Option<usize>,
+    /// Bytes queued for a peer that does not read before it is
+    /// disconnected [default: 16 MiB].
+    #[arg(long)]
+    pub max_queued_bytes: Option<usize>,
+}
+
+impl ServeArgs {
+    /// `base` with the limits given as flags put over it, checked.
+    pub fn limits(&self, base: Limits) -> Result<Limits, MeshError> {
+        let mut l = base;
+        if let Some(v) = self.rate {
+            l.rate_per_sec = v;
+        }
+        if let Some(v) = self.burst {
+            l.burst = v;
+        }
+        if let Some(v) = self.max_connections {
+            l.max_connections = v;
+        }
+        if let Some(v) = self.max_connections_per_ip {
+            l.max_connections_per_ip = v;
+        }
+        if let Some(v) = self.max_unauthenticated {
+            l.max_unauthenticated = v;
+        }
+        if let Some(v) = self.max_frame {
+            l.max_frame = v;
+        }
+        if let Some(v) = self.max_queued_bytes {
+            l.max_queued_bytes = v;
+        }
+        l.validate()?;
+        Ok(l)
+    }
+
+    /// TLS, when asked for.
+    pub fn options(&self) -> Result<ServeOptions, MeshError> {
+        Ok(ServeOptions {
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(c), Some(k)) => Some(nexus_mesh::tls::acceptor(c, k)?),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// One line saying which limits a broker runs with.
+pub fn describe(l: &Limits) -> String {
+    format!(
+        "limits: {} frames/s (burst {}) per connection, {} connections ({} per IP, {} unauthenticated), frames up to {} bytes, {} bytes queued per reader",
+        l.rate_per_sec,
+        l.burst,
+        l.max_connections,
+        l.max_connections_per_ip,
+        l.max_unauthenticated,
+        l.max_frame,
+        l.max_queued_bytes
+    )
+}
+
+/// Waits for Ctrl-C or SIGTERM; says which.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupt",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "interrupt"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: ServeArgs,
+    }
+
+    #[test]
+    fn flags_go_over_the_base_and_are_checked() {
+        let t = T::parse_from(["t", "--rate", "50000", "--burst", "90000"]);
+        let base = Limits {
+            max_connections: 7,
+            ..Limits::default()
+        };
+        let l = t.a.limits(base).unwrap();
+        assert_eq!(
+            (l.rate_per_sec, l.burst, l.max_connections),
+            (50_000, 90_000, 7)
+        );
+        let bad = T::parse_from(["t", "--max-frame", "10"]);
+        assert!(bad
+            .a
+            .limits(Limits::default())
+            .unwrap_err()
+            .to_string()
+            .contains("max_frame"));
+        assert!(
+            T::try_parse_from(["t", "--tls-cert", "c.pem"]).is_err(),
+            "needs the key"
+        );
+    }
+}
