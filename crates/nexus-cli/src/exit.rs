@@ -74,7 +74,7 @@ impl Class {
             ErrorKind::ContentPolicy => Class::ContentPolicy,
             ErrorKind::Network => Class::Network,
             ErrorKind::Timeout => Class::Timeout,
-            ErrorKind::Protocol => Class::Protocol,
+            ErrorKind::Protocol | ErrorKind::TooLarge => Class::Protocol,
         }
     }
 }

@@ -60,6 +60,14 @@ pub struct HttpConfig {
     pub stream_idle_timeout_secs: u64,
     /// Retries after the first attempt, for retryable failures.
     pub max_retries: u32,
+    /// Bytes a whole (non-streamed) response may have; error bodies are
+    /// read up to 1 MiB of it.
+    pub max_response_bytes: u64,
+    /// Bytes one streamed reply may have in all.
+    pub max_stream_bytes: u64,
+    /// Seconds one streamed reply may take in all, however steadily it
+    /// trickles.
+    pub stream_total_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -69,6 +77,9 @@ impl Default for HttpConfig {
             request_timeout_secs: 600,
             stream_idle_timeout_secs: 90,
             max_retries: 2,
+            max_response_bytes: 32 << 20,
+            max_stream_bytes: 64 << 20,
+            stream_total_timeout_secs: 1800,
         }
     }
 }

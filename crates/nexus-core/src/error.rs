@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Timeout,
     /// The provider sent something that does not follow its own protocol.
     Protocol,
+    /// A response, or a stream in all, was larger or lasted longer than
+    /// the client's limits (`[http]` in config.toml) allow.
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -63,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::TooLarge => "too_large",
         }
     }
 
@@ -82,6 +86,9 @@ impl ErrorKind {
             ErrorKind::Timeout => "retry, or raise the timeout in config.toml",
             ErrorKind::Protocol => {
                 "the server's reply did not follow the API; check the base URL points at the right API"
+            }
+            ErrorKind::TooLarge => {
+                "the reply passed a limit; raise max_response_bytes, max_stream_bytes or stream_total_timeout_secs under [http] in config.toml if it is expected"
             }
         }
     }

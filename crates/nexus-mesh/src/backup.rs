@@ -43,6 +43,37 @@ impl BackupKdf {
         opslimit: 3,
         memlimit: 64 * 1024 * 1024,
     };
+
+    /// The most memory a backup may ask for: 256 MiB (libsodium's
+    /// "moderate").
+    pub const MAX_MEMLIMIT: u32 = 256 << 20;
+    /// The most passes a backup may ask for.
+    pub const MAX_OPSLIMIT: u32 = 10;
+    /// The most memory × passes (MiB): about a second or two of work.
+    pub const MAX_WORK_MIB: u64 = 1024;
+
+    /// Refuses costs a genuine backup would not have, before deriving:
+    /// the header is read before the passphrase authenticates anything.
+    pub fn check(&self) -> Result<(), MeshError> {
+        let work = u64::from(self.memlimit >> 20) * u64::from(self.opslimit);
+        if self.memlimit < 8192
+            || self.memlimit > Self::MAX_MEMLIMIT
+            || self.memlimit % 1024 != 0
+            || self.opslimit == 0
+            || self.opslimit > Self::MAX_OPSLIMIT
+            || work > Self::MAX_WORK_MIB
+        {
+            return Err(MeshError::Invalid(format!(
+                "the backup asks for key-derivation costs out of bounds ({} bytes, {} passes; at most {} bytes, {} passes, {} MiB x passes): it is damaged or not from Nexus",
+                self.memlimit,
+                self.opslimit,
+                Self::MAX_MEMLIMIT,
+                Self::MAX_OPSLIMIT,
+                Self::MAX_WORK_MIB
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What a backup holds.
@@ -102,6 +133,7 @@ pub fn create(
         x25519_secret: hex(&*identity.x25519_secret()),
         meshes,
     };
+    kdf.check()?;
     let plain = Zeroizing::new(
         serde_json::to_vec(&contents).map_err(|e| MeshError::Invalid(e.to_string()))?,
     );
@@ -138,11 +170,7 @@ pub fn restore(bytes: &[u8], passphrase: &str) -> Result<(Identity, serde_json::
         opslimit: u32_at(8),
         memlimit: u32_at(12),
     };
-    if kdf.memlimit > 1 << 30 || kdf.opslimit > 64 {
-        return Err(MeshError::Invalid(
-            "the backup asks for unreasonable KDF costs; refusing".into(),
-        ));
-    }
+    kdf.check()?;
     let mut salt = [0u8; 16];
     salt.copy_from_slice(&bytes[16..32]);
     let k = key(passphrase, &salt, kdf)?;
@@ -188,5 +216,30 @@ mod tests {
         bad[9] ^= 1; // a header byte: authenticated
         assert!(restore(&bad, "long passphrase").is_err());
         assert!(create(&id, serde_json::Value::Null, "short", FAST).is_err());
+    }
+
+    #[test]
+    fn crafted_costs_are_refused_before_any_work() {
+        // A 120-byte file asking for 1 GiB and many passes: refused at once.
+        let mut b = vec![0u8; 120];
+        b[..8].copy_from_slice(MAGIC);
+        for (ops, mem) in [
+            (64u32, 1u32 << 30),
+            (1, 1 << 30),
+            (255, 64 << 20),
+            (8, 256 << 20),
+            (0, 64 << 20),
+            (3, 1000),
+        ] {
+            b[8..12].copy_from_slice(&ops.to_le_bytes());
+            b[12..16].copy_from_slice(&mem.to_le_bytes());
+            let t = std::time::Instant::now();
+            let e = restore(&b, "long passphrase").err().unwrap().to_string();
+            assert!(e.contains("out of bounds"), "{ops} {mem}: {e}");
+            assert!(t.elapsed() < std::time::Duration::from_millis(50));
+        }
+        // What Nexus writes is within bounds.
+        BackupKdf::DEFAULT.check().unwrap();
+        FAST.check().unwrap();
     }
 }

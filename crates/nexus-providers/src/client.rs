@@ -28,9 +28,22 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Time a stream may go without a byte.
     pub stream_idle_timeout: Duration,
+    /// Time a stream may take in all.
+    pub stream_total_timeout: Duration,
+    /// Bytes a whole response may have.
+    pub max_response_bytes: usize,
+    /// Bytes a stream may have in all.
+    pub max_stream_bytes: usize,
     /// The retry policy.
     pub retry: RetryPolicy,
 }
+
+/// Bytes of an error body that are read (the rest is not needed to say
+/// what went wrong).
+const MAX_ERROR_BODY: usize = 1 << 20;
+
+/// Redirects followed within one origin, at most.
+const MAX_REDIRECTS: usize = 5;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -45,6 +58,10 @@ impl HttpOptions {
             connect_timeout: Duration::from_secs(c.connect_timeout_secs.max(1)),
             request_timeout: Duration::from_secs(c.request_timeout_secs.max(1)),
             stream_idle_timeout: Duration::from_secs(c.stream_idle_timeout_secs.max(1)),
+            stream_total_timeout: Duration::from_secs(c.stream_total_timeout_secs.max(1)),
+            max_response_bytes: usize::try_from(c.max_response_bytes.max(1024))
+                .unwrap_or(usize::MAX),
+            max_stream_bytes: usize::try_from(c.max_stream_bytes.max(1024)).unwrap_or(usize::MAX),
             retry: RetryPolicy {
                 max_retries: c.max_retries,
                 ..RetryPolicy::default()
@@ -53,9 +70,25 @@ impl HttpOptions {
     }
 }
 
-/// Builds the shared reqwest client.
+/// Builds the shared reqwest client. It follows redirects only within the
+/// same origin (scheme, host and port): reqwest drops `Authorization` on a
+/// cross-host redirect but not `x-api-key` or `x-goog-api-key`, and a 307
+/// would carry the prompt along, so a redirect elsewhere is not followed
+/// and becomes an error that names where it pointed.
 pub fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.origin() == attempt.url().origin());
+        if !same_origin || attempt.previous().len() > MAX_REDIRECTS {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
     reqwest::Client::builder()
+        .redirect(policy)
         .connect_timeout(opts.connect_timeout)
         .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(90))
@@ -115,13 +148,8 @@ impl HttpProvider {
         self
     }
 
-    fn redact(&self, mut e: ProviderError) -> ProviderError {
-        if let Some(s) = &self.secret {
-            if e.message.contains(s.as_str()) {
-                e.message = e.message.replace(s.as_str(), "[REDACTED]");
-            }
-        }
-        e
+    fn redact(&self, e: ProviderError) -> ProviderError {
+        redact(e, self.secret.as_deref(), None)
     }
 
     fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> ProviderError {
@@ -167,13 +195,15 @@ impl HttpProvider {
         }
     }
 
-    /// One attempt: the response with a success status, or a typed error
-    /// (plus `x-should-retry`).
+    /// One attempt: the response with a success status (and the bearer
+    /// token it was sent with, to scrub from later errors), or a typed
+    /// error (plus `x-should-retry`).
     async fn send_once(
         &self,
         req: &HttpRequest,
         stream: bool,
-    ) -> Result<(reqwest::Response, ResponseMeta), (ProviderError, Option<bool>)> {
+    ) -> Result<(reqwest::Response, ResponseMeta, Option<String>), (ProviderError, Option<bool>)>
+    {
         let mut rb = match req.method {
             Method::Get => self.client.get(&req.url),
             Method::Post => self.client.post(&req.url),
@@ -217,21 +247,48 @@ impl HttpProvider {
         } else {
             rb.timeout(self.opts.request_timeout).send().await
         };
-        let resp = send.map_err(|e| (self.transport_error(&e), None))?;
+        let bearer = bearer.map(|b| b.expose().to_string());
+        let scrub = |e: ProviderError| redact(e, self.secret.as_deref(), bearer.as_deref());
+        let resp = send.map_err(|e| (scrub(self.transport_error(&e)), None))?;
         let meta = self.meta(&resp);
         if resp.status().is_success() {
-            return Ok((resp, meta));
+            return Ok((resp, meta, bearer));
         }
-        let body = match tokio::time::timeout(self.opts.request_timeout, resp.bytes()).await {
+        if resp.status().is_redirection() {
+            let to = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?")
+                .chars()
+                .take(200)
+                .collect::<String>();
+            let e = self.err(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "the server redirected ({}) to {to}; Nexus sends credentials to one origin only and does not follow it: set the provider's base_url to where the API really is",
+                    resp.status().as_u16()
+                ),
+            );
+            return Err((scrub(e), Some(false)));
+        }
+        // Error bodies are read up to a bound, and within the request time.
+        let body = match tokio::time::timeout(
+            self.opts.request_timeout,
+            read_capped(resp, MAX_ERROR_BODY, false),
+        )
+        .await
+        {
             Ok(Ok(b)) => b,
-            Ok(Err(e)) => return Err((self.transport_error(&e), meta.should_retry)),
-            Err(_) => Bytes::new(),
+            Ok(Err(ReadError::Transport(e))) => {
+                return Err((scrub(self.transport_error(&e)), meta.should_retry))
+            }
+            Ok(Err(ReadError::TooLarge)) | Err(_) => Bytes::new(),
         };
-        let mut e = self.redact(self.dialect.parse_error(&body, &meta));
-        if let Some(b) = &bearer {
-            e.message = e.message.replace(b.expose(), "[REDACTED]");
-        }
-        Err((e, meta.should_retry))
+        Err((
+            scrub(self.dialect.parse_error(&body, &meta)),
+            meta.should_retry,
+        ))
     }
 
     async fn backoff(&self, attempt: u32, e: &ProviderError) {
@@ -239,18 +296,38 @@ impl HttpProvider {
         tokio::time::sleep(d).await;
     }
 
-    /// Sends with retries and returns the body of the successful response.
+    /// Sends with retries and returns the body of the successful response
+    /// (at most `max_response_bytes` of it), and the bearer token it was
+    /// sent with.
     async fn send_with_retries(
         &self,
         req: &HttpRequest,
-    ) -> Result<(Bytes, ResponseMeta), ProviderError> {
+    ) -> Result<(Bytes, ResponseMeta, Option<String>), ProviderError> {
         let mut attempt = 0;
         loop {
             let (e, should) = match self.send_once(req, false).await {
-                Ok((resp, meta)) => match resp.bytes().await {
-                    Ok(b) => return Ok((b, meta)),
-                    Err(e) => (self.transport_error(&e), None),
-                },
+                Ok((resp, meta, bearer)) => {
+                    match read_capped(resp, self.opts.max_response_bytes, true).await {
+                        Ok(b) => return Ok((b, meta, bearer)),
+                        Err(ReadError::Transport(e)) => (
+                            redact(
+                                self.transport_error(&e),
+                                self.secret.as_deref(),
+                                bearer.as_deref(),
+                            ),
+                            None,
+                        ),
+                        Err(ReadError::TooLarge) => {
+                            return Err(self.err(
+                                ErrorKind::TooLarge,
+                                format!(
+                                    "the response is larger than {} bytes (max_response_bytes)",
+                                    self.opts.max_response_bytes
+                                ),
+                            ))
+                        }
+                    }
+                }
                 Err(e) => e,
             };
             if !self.opts.retry.should_retry(attempt, &e, should) {
@@ -275,17 +352,21 @@ impl Provider for HttpProvider {
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let http = self.dialect.chat_request(request, false)?;
-        let (body, meta) = self.send_with_retries(&http).await?;
-        self.dialect
-            .parse_chat(&body, &meta)
-            .map_err(|e| self.redact(e.with_request_id(meta.request_id.clone())))
+        let (body, meta, bearer) = self.send_with_retries(&http).await?;
+        self.dialect.parse_chat(&body, &meta).map_err(|e| {
+            redact(
+                e.with_request_id(meta.request_id.clone()),
+                self.secret.as_deref(),
+                bearer.as_deref(),
+            )
+        })
     }
 
     async fn stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         let http = self.dialect.chat_request(request, true)?;
         let mut attempt = 0;
         loop {
-            let (resp, meta) = match self.send_once(&http, true).await {
+            let (resp, meta, bearer) = match self.send_once(&http, true).await {
                 Ok(ok) => ok,
                 Err((e, should)) => {
                     if !self.opts.retry.should_retry(attempt, &e, should) {
@@ -305,10 +386,15 @@ impl Provider for HttpProvider {
                 out: Vec::new(),
                 pending_error: None,
                 idle: self.opts.stream_idle_timeout,
+                deadline: tokio::time::Instant::now() + self.opts.stream_total_timeout,
+                total: self.opts.stream_total_timeout,
+                bytes_left: self.opts.max_stream_bytes,
+                max_bytes: self.opts.max_stream_bytes,
                 done: false,
                 provider: self.dialect.provider().to_string(),
                 request_id: meta.request_id.clone(),
                 secret: self.secret.clone(),
+                bearer,
             };
             // Read until the first piece of the answer. An error before it
             // may still be retried; after it, never.
@@ -344,9 +430,58 @@ impl Provider for HttpProvider {
 
     async fn list_models(&self) -> Result<Vec<RemoteModel>, ProviderError> {
         let http = self.dialect.models_request();
-        let (body, _meta) = self.send_with_retries(&http).await?;
-        self.dialect.parse_models(&body)
+        let (body, _meta, bearer) = self.send_with_retries(&http).await?;
+        self.dialect
+            .parse_models(&body)
+            .map_err(|e| redact(e, self.secret.as_deref(), bearer.as_deref()))
     }
+}
+
+/// Removes the API key and the bearer token from an error's text, on every
+/// path that can carry a server's words (error bodies, parse errors of a
+/// 200 reply, stream decoding, transport errors).
+fn redact(mut e: ProviderError, secret: Option<&str>, bearer: Option<&str>) -> ProviderError {
+    for s in [secret, bearer]
+        .into_iter()
+        .flatten()
+        .filter(|s| s.len() >= 4)
+    {
+        if e.message.contains(s) {
+            e.message = e.message.replace(s, "[REDACTED]");
+        }
+    }
+    e
+}
+
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body, refusing more than `cap` bytes: a `Content-Length` over it
+/// is refused before reading, and a body without one is stopped there.
+/// With `strict` false, a larger body is cut at `cap` instead (error
+/// bodies: the start says what went wrong).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    strict: bool,
+) -> Result<Bytes, ReadError> {
+    if strict && resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if buf.len() + chunk.len() > cap {
+            if strict {
+                return Err(ReadError::TooLarge);
+            }
+            buf.extend_from_slice(&chunk[..cap - buf.len()]);
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -361,10 +496,17 @@ struct Pump {
     out: Vec<StreamEvent>,
     pending_error: Option<ProviderError>,
     idle: Duration,
+    /// When the whole stream must have ended.
+    deadline: tokio::time::Instant,
+    total: Duration,
+    /// Bytes the stream may still send, of `max_bytes`.
+    bytes_left: usize,
+    max_bytes: usize,
     done: bool,
     provider: String,
     request_id: Option<String>,
     secret: Option<String>,
+    bearer: Option<String>,
 }
 
 impl Pump {
@@ -374,10 +516,7 @@ impl Pump {
         if e.request_id.is_none() {
             e.request_id.clone_from(&self.request_id);
         }
-        if let Some(s) = &self.secret {
-            e.message = e.message.replace(s.as_str(), "[REDACTED]");
-        }
-        e
+        redact(e, self.secret.as_deref(), self.bearer.as_deref())
     }
 
     async fn next(&mut self) -> Option<Result<StreamEvent, ProviderError>> {
@@ -391,7 +530,21 @@ impl Pump {
             if self.done {
                 return None;
             }
-            match tokio::time::timeout(self.idle, self.body.next()).await {
+            let now = tokio::time::Instant::now();
+            if now >= self.deadline {
+                let e = ProviderError::new(
+                    ErrorKind::TooLarge,
+                    self.provider.clone(),
+                    format!(
+                        "the stream went on for more than {}s (stream_total_timeout_secs)",
+                        self.total.as_secs()
+                    ),
+                );
+                return Some(Err(self.fail(e)));
+            }
+            let wait = self.idle.min(self.deadline - now);
+            match tokio::time::timeout(wait, self.body.next()).await {
+                Err(_) if wait < self.idle => continue,
                 Err(_) => {
                     let e = ProviderError::new(
                         ErrorKind::Timeout,
@@ -420,6 +573,18 @@ impl Pump {
                     return Some(Err(self.fail(e)));
                 }
                 Ok(Some(Ok(bytes))) => {
+                    if bytes.len() > self.bytes_left {
+                        let e = ProviderError::new(
+                            ErrorKind::TooLarge,
+                            self.provider.clone(),
+                            format!(
+                                "the stream sent more than {} bytes (max_stream_bytes)",
+                                self.max_bytes
+                            ),
+                        );
+                        return Some(Err(self.fail(e)));
+                    }
+                    self.bytes_left -= bytes.len();
                     if self.sse.feed(&bytes, &mut self.scratch).is_err() {
                         let e = ProviderError::new(
                             ErrorKind::Protocol,

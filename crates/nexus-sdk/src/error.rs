@@ -108,7 +108,8 @@ impl ErrorCode {
             ErrorKind::Overloaded
             | ErrorKind::Server
             | ErrorKind::ContentPolicy
-            | ErrorKind::Protocol => ErrorCode::Provider,
+            | ErrorKind::Protocol
+            | ErrorKind::TooLarge => ErrorCode::Provider,
         }
     }
 }

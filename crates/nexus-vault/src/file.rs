@@ -66,6 +66,39 @@ impl KdfParams {
         t_cost: 1,
         p_cost: 1,
     };
+
+    /// The most memory a vault file may ask for (KiB): 256 MiB, four times
+    /// what Nexus writes.
+    pub const MAX_M_COST_KIB: u32 = 256 * 1024;
+    /// The most passes a vault file may ask for.
+    pub const MAX_T_COST: u32 = 10;
+    /// The most lanes a vault file may ask for.
+    pub const MAX_P_COST: u32 = 4;
+
+    /// Refuses costs outside those bounds. The header is read before
+    /// anything in the file is authenticated (the key it derives is what
+    /// authenticates it), so a damaged or crafted header must not make the
+    /// derivation take gigabytes or hours.
+    pub fn check(&self) -> Result<(), VaultError> {
+        if self.m_cost_kib < 8 * self.p_cost.max(1)
+            || self.m_cost_kib > Self::MAX_M_COST_KIB
+            || self.t_cost == 0
+            || self.t_cost > Self::MAX_T_COST
+            || self.p_cost == 0
+            || self.p_cost > Self::MAX_P_COST
+        {
+            return Err(VaultError::Corrupt(format!(
+                "the vault file asks for key-derivation costs out of bounds ({} KiB, {} passes, {} lanes; at most {} KiB, {} passes, {} lanes): the file is damaged or not from Nexus; restore it from a backup",
+                self.m_cost_kib,
+                self.t_cost,
+                self.p_cost,
+                Self::MAX_M_COST_KIB,
+                Self::MAX_T_COST,
+                Self::MAX_P_COST
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Where the file's key comes from.
@@ -168,6 +201,7 @@ fn derive(
     match source {
         KeySource::Raw(k) => Ok(k.clone()),
         KeySource::Passphrase(p) => {
+            kdf.check()?;
             let params = argon2::Params::new(kdf.m_cost_kib, kdf.t_cost, kdf.p_cost, Some(32))
                 .map_err(|e| {
                     VaultError::Corrupt(format!(
@@ -590,6 +624,35 @@ mod tests {
         }
         std::fs::write(&path, &good).unwrap();
         assert!(open(d.path(), "pw").is_ok());
+    }
+
+    #[test]
+    fn out_of_bounds_costs_in_the_header_are_refused_before_deriving() {
+        let d = tempfile::tempdir().unwrap();
+        FileVault::open_with(&d.path().join("vault.enc"), pass("pw"), KdfParams::DEFAULT)
+            .unwrap()
+            .set("a/b", &Secret::new("value"))
+            .unwrap();
+        let path = d.path().join("vault.enc");
+        let good = std::fs::read(&path).unwrap();
+        // One bit flipped in the memory cost (64 MiB -> 8 GiB), in the
+        // passes (3 -> 268 M) and in the lanes.
+        for (i, bit) in [(11, 0x80u8), (16, 0x10), (20, 0x01), (17, 0x20)] {
+            let mut bad = good.clone();
+            bad[i] ^= bit;
+            std::fs::write(&path, &bad).unwrap();
+            let t = std::time::Instant::now();
+            let e = FileVault::open_with(&path, pass("pw"), KdfParams::DEFAULT)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("out of bounds"), "byte {i}: {e}");
+            assert!(
+                t.elapsed() < std::time::Duration::from_millis(100),
+                "byte {i}"
+            );
+        }
+        KdfParams::DEFAULT.check().unwrap();
+        KdfParams::INSECURE_FOR_TESTS.check().unwrap();
     }
 
     #[test]

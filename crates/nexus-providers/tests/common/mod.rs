@@ -15,6 +15,9 @@ pub fn fast_opts() -> HttpOptions {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         stream_idle_timeout: Duration::from_secs(2),
+        stream_total_timeout: Duration::from_secs(30),
+        max_response_bytes: 1 << 20,
+        max_stream_bytes: 4 << 20,
         retry: RetryPolicy {
             max_retries: 2,
             initial_backoff: Duration::from_millis(5),
