@@ -109,13 +109,30 @@ async fn three_peers_through_the_cli() {
         .await;
     assert!(o.status.success(), "{}", stderr(&o));
 
-    // The owner comes online and seals the mesh key to the newcomers.
+    // The owner comes online. Alice and bob came through a two-use
+    // invite: the owner is asked first. Carol's was single-use: she gets
+    // the key at once.
     let o = owner.run(&["mesh", "inbox"]).await;
+    let said = stdout(&o);
     assert!(
-        stdout(&o).contains("alice joined; sent them the mesh key"),
-        "{}",
-        stdout(&o)
+        said.contains("alice (") && said.contains("nexus mesh approve"),
+        "{said}"
     );
+    assert!(
+        said.lines()
+            .any(|l| l.contains("carol (") && l.contains("sent them the mesh key")),
+        "{said}"
+    );
+    let o = owner.run(&["mesh", "approve", "--json"]).await;
+    let waiting: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(waiting.as_array().unwrap().len(), 2, "{waiting}");
+    for who in ["alice", "bob"] {
+        let o = owner.run(&["mesh", "approve", who]).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("sent the team key to {who}")));
+    }
+    let o = owner.run(&["mesh", "approve"]).await;
+    assert!(stdout(&o).contains("no one is waiting"), "{}", stdout(&o));
     for r in [&alice, &bob] {
         let o = r.run(&["mesh", "inbox"]).await;
         assert!(
@@ -256,4 +273,69 @@ async fn three_peers_through_the_cli() {
         "the restored peer reads with the restored keys: {}",
         stdout(&o)
     );
+
+    // Everything under each NEXUS_HOME is the user's alone.
+    for r in [&owner, &alice, &bob, &carol] {
+        assert_private(&r.home.path().join("nexus"));
+    }
+}
+
+/// NEXUS_HOME is 0700 and every file in it 0600 (the broker's database,
+/// its WAL and shared memory, mesh.json, the vault and its lock).
+fn assert_private(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            assert_private(&p);
+        } else {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_stops_cleanly_on_sigterm_and_says_its_limits() {
+    let r = peer();
+    let mut c = r.cmd(&[
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate",
+        "50000",
+        "--burst",
+        "90000",
+    ]);
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    for _ in 0..3 {
+        out.read_line(&mut text).unwrap();
+    }
+    assert!(text.contains("50000 frames/s (burst 90000)"), "{text}");
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("SIGTERM"), "{err}");
+    assert_private(&r.home.path().join("nexus"));
+    // Limits that make no sense are refused with the reason.
+    let o = r
+        .run(&["up", "--listen", "127.0.0.1:0", "--max-frame", "5"])
+        .await;
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("max_frame"), "{}", stderr(&o));
 }
