@@ -81,7 +81,7 @@ pub fn split_batch(batch: &bytes::Bytes) -> Result<Vec<bytes::Bytes>, MeshError>
 /// authenticated: a hello, a create or a join, or fetching an invite by its
 /// short code. The broker decodes nothing else from a stranger.
 pub fn is_pre_auth(bytes: &[u8]) -> bool {
-    matches!(bytes, [VERSION | LEGACY_VERSION, 1 | 7 | 8 | 19, ..])
+    matches!(bytes, [VERSION, 1 | 7 | 8 | 19, ..])
 }
 
 /// A frame.
@@ -557,24 +557,21 @@ impl Frame {
                 Ok(f)
             }
             LEGACY_VERSION => {
-                // serde_json stops at 128 levels of nesting, and a page's
-                // entries must be topic messages, as in version 2.
+                // Version 1 is read only for what older brokers stored and
+                // now forward: direct messages, topic messages and join
+                // notices, none of which nests a frame. Anything else in
+                // version 1 is refused before any JSON is parsed.
+                if !matches!(*kind, 3 | 4 | 9) {
+                    return Err(MeshError::Frame(format!(
+                        "version-1 frames of kind {kind} are no longer read; upgrade the peer"
+                    )));
+                }
                 let f: Frame = serde_json::from_slice(body)
                     .map_err(|e| MeshError::Frame(format!("malformed frame body: {e}")))?;
                 if f.kind() != *kind {
                     return Err(MeshError::Frame(
                         "frame kind does not match its body".into(),
                     ));
-                }
-                if let Frame::HistoryPage { entries, .. } = &f {
-                    if entries
-                        .iter()
-                        .any(|(_, e)| !matches!(e, Frame::Publish { .. }))
-                    {
-                        return Err(MeshError::Frame(
-                            "a history page may hold only topic messages".into(),
-                        ));
-                    }
                 }
                 Ok(f)
             }
@@ -1115,29 +1112,23 @@ mod tests {
         }
         let mut v1 = vec![LEGACY_VERSION, 16];
         v1.extend_from_slice(json.as_bytes());
-        let err = on_small_stack(512, move || Frame::decode(&v1).unwrap_err().to_string());
-        assert!(
-            err.contains("malformed") || err.contains("only topic"),
-            "{err}"
-        );
-        // One level that is not a publish is refused too, in both versions.
+        let err = on_small_stack(64, move || Frame::decode(&v1).unwrap_err().to_string());
+        assert!(err.contains("no longer read"), "{err}");
+        // One level that is not a publish is refused too.
         let one = Frame::HistoryPage {
             topic: "t".into(),
             entries: vec![(1, Frame::ListPeers)],
         };
-        let mut v1 = vec![LEGACY_VERSION, 16];
-        v1.extend_from_slice(&serde_json::to_vec(&one).unwrap());
-        assert!(Frame::decode(&v1)
-            .unwrap_err()
-            .to_string()
-            .contains("only topic"));
         assert!(Frame::decode(&one.encode()).is_err());
     }
 
     #[test]
     fn pre_auth_kinds_are_known_from_two_bytes() {
         assert!(is_pre_auth(&[VERSION, 1]));
-        assert!(is_pre_auth(&[LEGACY_VERSION, 8, b'{']));
+        assert!(
+            !is_pre_auth(&[LEGACY_VERSION, 8, b'{']),
+            "version 1 is for stored frames"
+        );
         assert!(!is_pre_auth(&[VERSION, 16]));
         assert!(!is_pre_auth(&[VERSION]));
         assert!(!is_pre_auth(&Frame::ListPeers.encode()));
@@ -1150,10 +1141,14 @@ mod tests {
         }
 
         #[test]
-        fn the_legacy_json_encoding_still_decodes(f in frame()) {
+        fn the_legacy_json_encoding_still_decodes_what_was_stored(f in frame()) {
             let mut v1 = vec![LEGACY_VERSION, f.kind()];
             v1.extend_from_slice(&serde_json::to_vec(&f).unwrap());
-            prop_assert_eq!(Frame::decode(&v1).unwrap(), f);
+            if matches!(f, Frame::Dm { .. } | Frame::Publish { .. } | Frame::MemberJoined { .. }) {
+                prop_assert_eq!(Frame::decode(&v1).unwrap(), f);
+            } else {
+                prop_assert!(Frame::decode(&v1).unwrap_err().to_string().contains("no longer read"));
+            }
         }
 
         #[test]

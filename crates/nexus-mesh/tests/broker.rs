@@ -273,7 +273,8 @@ async fn bad_input_gets_error_frames_and_the_broker_stays_up() {
             assert!(x.recv_timeout(T).await.is_none(), "closed after {want}");
         }
     };
-    refused(b"\x01\x07{not json".to_vec(), "malformed", 1).await;
+    refused(b"\x02\x07\x05short".to_vec(), "malformed", 1).await;
+    refused(b"\x01\x07{\"json\":1}".to_vec(), "unauthenticated", 1).await;
     refused(vec![0u8; 300 * 1024], "unauthenticated", 1).await;
     let mut big_hello = vec![frame::VERSION, 1];
     big_hello.resize(20 * 1024, b'a');

@@ -1,0 +1,204 @@
+//! One function per decoder of bytes from outside: what each fuzz target
+//! in `fuzz/` runs, and what this crate's stable tests run over seed
+//! corpora and property-generated inputs. Each function must return (not
+//! panic, not overflow its stack, not allocate without bound) for any
+//! input; a few also check what must hold of what decodes.
+
+use std::sync::Arc;
+
+use nexus_core::{ChatRequest, Secret};
+use nexus_mesh::frame::{self, Frame};
+use nexus_providers::dialect::{Dialect, ResponseMeta};
+use nexus_providers::sse::SseDecoder;
+use nexus_providers::Credential;
+
+/// The stack the frame decoder gets: a fraction of a tokio worker's, so
+/// recursion shows up as a crash here long before it could in the broker.
+pub const SMALL_STACK: usize = 128 * 1024;
+
+/// A mesh frame, version 1 or 2, decoded on a small stack; what decodes
+/// re-encodes to a frame that decodes to the same.
+pub fn frame(data: &[u8]) {
+    let data = data.to_vec();
+    let run = move || {
+        if let Ok(f) = Frame::decode(&data) {
+            let again = Frame::decode(&f.encode());
+            assert_eq!(
+                again.ok().as_ref(),
+                Some(&f),
+                "re-encoding changed the frame"
+            );
+        }
+        let _ = frame::PublishView::parse(&data);
+        let _ = frame::is_pre_auth(&data);
+    };
+    let joined = std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(run)
+        .map(std::thread::JoinHandle::join);
+    if let Ok(Err(panic)) = joined {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A transport batch, and every frame in it.
+pub fn batch(data: &[u8]) {
+    let mut b = vec![frame::VERSION, frame::BATCH];
+    b.extend_from_slice(data);
+    for bytes in [bytes::Bytes::copy_from_slice(data), bytes::Bytes::from(b)] {
+        if let Ok(parts) = frame::split_batch(&bytes) {
+            for p in parts {
+                assert!(!frame::is_batch(&p), "a batch inside a batch");
+                let _ = Frame::decode(&p);
+            }
+        }
+    }
+}
+
+/// An invite link or code, a short code, and a sealed short-code entry.
+pub fn invite(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    if let Ok(i) = nexus_mesh::auth::Invite::parse(&s) {
+        let _ = i.verify(&i.owner, 0);
+        let _ = i.short_code();
+    }
+    let _ = nexus_mesh::auth::is_short_code(&s);
+    let _ = nexus_mesh::auth::normalize_short(&s);
+    let _ = nexus_mesh::auth::open_invite_code("ABCD-EF01-2345-6789", &s);
+}
+
+/// The SSE decoder, fed `data` in pieces split where its first byte says.
+pub fn sse(data: &[u8]) {
+    let Some((&step, rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(step).max(1);
+    let mut d = SseDecoder::new();
+    let mut out = Vec::new();
+    for chunk in rest.chunks(step) {
+        if d.feed(chunk, &mut out).is_err() {
+            return;
+        }
+    }
+}
+
+fn dialects() -> Vec<Arc<dyn Dialect>> {
+    use nexus_providers::openai::Flavor;
+    let key = || Credential::ApiKey(Secret::new("sk-fuzz-0123456789"));
+    let mut v: Vec<Arc<dyn Dialect>> = vec![
+        Arc::new(nexus_providers::anthropic::Anthropic::new(
+            "anthropic",
+            "http://127.0.0.1:1",
+            key(),
+        )),
+        Arc::new(nexus_providers::gemini::Gemini::new(
+            "gemini",
+            "http://127.0.0.1:1",
+            key(),
+        )),
+    ];
+    for f in [
+        Flavor::OpenAi,
+        Flavor::OpenRouter,
+        Flavor::Xai,
+        Flavor::DeepSeek,
+        Flavor::Compatible,
+    ] {
+        v.push(Arc::new(nexus_providers::openai::OpenAi::new(
+            "openai",
+            "http://127.0.0.1:1/v1",
+            key(),
+            f,
+        )));
+    }
+    v
+}
+
+/// Each dialect's parsers (chat answer, error body, model list) and its
+/// stream decoder over `data`: the first byte picks the dialect and the
+/// status, the rest is the body (or the SSE stream).
+pub fn provider(data: &[u8]) {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let all = dialects();
+    let d = &all[usize::from(pick) % all.len()];
+    let meta = ResponseMeta {
+        status: [200, 400, 401, 429, 500, 529][usize::from(pick >> 4) % 6],
+        ..ResponseMeta::default()
+    };
+    let _ = d.parse_chat(body, &meta);
+    let _ = d.parse_error(body, &meta);
+    let _ = d.parse_models(body);
+    let mut sse = SseDecoder::new();
+    let mut events = Vec::new();
+    if sse.feed(body, &mut events).is_err() {
+        return;
+    }
+    let mut dec = d.stream_decoder(&ChatRequest::new("m", "hi"), &meta);
+    let mut out = Vec::new();
+    for ev in &events {
+        if dec.on_event(ev, &mut out).is_err() {
+            return;
+        }
+    }
+    let _ = dec.finish(&mut out);
+}
+
+/// A vault file: opened with a passphrase, it is refused (or, were it a
+/// forgery that authenticates, read) without panicking or deriving past
+/// the KDF bounds.
+pub fn vault_file(data: &[u8]) {
+    use nexus_vault::file::{FileVault, KdfParams, KeySource};
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let path = dir.path().join("vault.enc");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let source = KeySource::Passphrase(Secret::new("fuzz passphrase"));
+    if let Ok(v) = FileVault::open_with(&path, source, KdfParams::INSECURE_FOR_TESTS) {
+        let _ = nexus_core::Vault::list(&v, "");
+    }
+}
+
+/// A mesh backup file.
+pub fn backup_file(data: &[u8]) {
+    let _ = nexus_mesh::backup::restore(data, "fuzz passphrase");
+}
+
+/// A history page `depth` deep, as an attacker writes it (the seed that
+/// found the broker's stack overflow).
+pub fn nested_page(depth: usize) -> Vec<u8> {
+    fn put(w: &mut Vec<u8>, b: &[u8]) {
+        let mut n = b.len() as u64;
+        while n >= 0x80 {
+            w.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        w.push(n as u8);
+        w.extend_from_slice(b);
+    }
+    let mut f = Frame::Ack { id: "x".into() }.encode();
+    for _ in 0..depth {
+        let mut w = vec![frame::VERSION, 16];
+        put(&mut w, b"t");
+        w.push(1);
+        w.push(1);
+        put(&mut w, &f);
+        f = w;
+    }
+    f
+}
+
+/// The same in the version-1 JSON encoding.
+pub fn nested_page_json(depth: usize) -> Vec<u8> {
+    let mut json = String::from("{\"ack\":{\"id\":\"x\"}}");
+    for _ in 0..depth {
+        json = format!("{{\"history_page\":{{\"topic\":\"t\",\"entries\":[[1,{json}]]}}}}");
+    }
+    let mut v = vec![frame::LEGACY_VERSION, 16];
+    v.extend_from_slice(json.as_bytes());
+    v
+}

@@ -1,0 +1,102 @@
+//! The fuzz targets on stable: each over its committed seed corpus
+//! (fuzz/corpus/TARGET, the deep-nesting bombs among them) and over
+//! property-generated inputs, in the normal test run.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use proptest::prelude::*;
+
+fn corpus(target: &str, run: fn(&[u8])) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        run(&std::fs::read(&p).unwrap());
+        n += 1;
+    }
+    assert!(n > 0, "no seeds in {}", dir.display());
+}
+
+#[test]
+fn seed_corpora() {
+    corpus("frame", nexus_fuzz::frame);
+    corpus("batch", nexus_fuzz::batch);
+    corpus("invite", nexus_fuzz::invite);
+    corpus("sse", nexus_fuzz::sse);
+    corpus("provider", nexus_fuzz::provider);
+    corpus("vault_file", nexus_fuzz::vault_file);
+    corpus("backup_file", nexus_fuzz::backup_file);
+}
+
+#[test]
+fn nesting_bombs_of_every_depth_return() {
+    for depth in [1, 100, 1_800, 20_000] {
+        nexus_fuzz::frame(&nexus_fuzz::nested_page(depth));
+    }
+    for depth in [1, 127, 129, 2_000] {
+        nexus_fuzz::frame(&nexus_fuzz::nested_page_json(depth));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn frames(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::frame(&data);
+        let mut v2 = vec![nexus_mesh::frame::VERSION];
+        v2.extend_from_slice(&data);
+        nexus_fuzz::frame(&v2);
+    }
+
+    #[test]
+    fn batches(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::batch(&data);
+    }
+
+    #[test]
+    fn invites(s in ".{0,400}", b in proptest::collection::vec(any::<u8>(), 0..400)) {
+        nexus_fuzz::invite(s.as_bytes());
+        nexus_fuzz::invite(&b);
+        nexus_fuzz::invite(format!("nexus://join/{s}").as_bytes());
+    }
+
+    #[test]
+    fn sse_streams(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        nexus_fuzz::sse(&data);
+    }
+
+    #[test]
+    fn provider_replies(pick in any::<u8>(), body in "(data: )?[{}\\[\\]\":,a-z0-9 \\n]{0,600}") {
+        let mut data = vec![pick];
+        data.extend_from_slice(body.as_bytes());
+        nexus_fuzz::provider(&data);
+    }
+
+    #[test]
+    fn provider_bytes(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::provider(&data);
+    }
+
+    #[test]
+    fn backups(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut b = b"NXMBAK01".to_vec();
+        b.extend_from_slice(&data);
+        nexus_fuzz::backup_file(&b);
+        nexus_fuzz::backup_file(&data);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn vault_files(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut v = b"NXVAULT1".to_vec();
+        v.extend_from_slice(&data);
+        nexus_fuzz::vault_file(&v);
+        nexus_fuzz::vault_file(&data);
+    }
+}
