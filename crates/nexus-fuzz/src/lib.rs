@@ -148,8 +148,24 @@ pub fn provider(data: &[u8]) {
 /// A vault file: opened with a passphrase, it is refused (or, were it a
 /// forgery that authenticates, read) without panicking or deriving past
 /// the KDF bounds.
+///
+/// Costs the bounds allow but that would make one input take seconds
+/// (up to 256 MiB × 10 passes) are checked against the bounds only: the
+/// fuzzer looks for crashes, not for slow but legal derivations.
 pub fn vault_file(data: &[u8]) {
     use nexus_vault::file::{FileVault, KdfParams, KeySource};
+    let u32_at = |i: usize| {
+        data.get(i..i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let kdf = KdfParams {
+        m_cost_kib: u32_at(9),
+        t_cost: u32_at(13),
+        p_cost: u32_at(17),
+    };
+    if kdf.check().is_ok() && u64::from(kdf.m_cost_kib) * u64::from(kdf.t_cost) > 8192 {
+        return;
+    }
     let Ok(dir) = tempfile::tempdir() else {
         return;
     };
@@ -164,7 +180,20 @@ pub fn vault_file(data: &[u8]) {
 }
 
 /// A mesh backup file.
+///
+/// As with the vault, legal but slow costs are only checked.
 pub fn backup_file(data: &[u8]) {
+    let u32_at = |i: usize| {
+        data.get(i..i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let kdf = nexus_mesh::backup::BackupKdf {
+        opslimit: u32_at(8),
+        memlimit: u32_at(12),
+    };
+    if kdf.check().is_ok() && u64::from(kdf.memlimit >> 20) * u64::from(kdf.opslimit) > 8 {
+        return;
+    }
     let _ = nexus_mesh::backup::restore(data, "fuzz passphrase");
 }
 

@@ -58,7 +58,7 @@ impl BackupKdf {
         let work = u64::from(self.memlimit >> 20) * u64::from(self.opslimit);
         if self.memlimit < 8192
             || self.memlimit > Self::MAX_MEMLIMIT
-            || self.memlimit % 1024 != 0
+            || !self.memlimit.is_multiple_of(1024)
             || self.opslimit == 0
             || self.opslimit > Self::MAX_OPSLIMIT
             || work > Self::MAX_WORK_MIB
