@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use nexus_mesh::broker::Limits;
 use nexus_mesh::server::ServeOptions;
+use nexus_mesh::store::Durability;
 use nexus_mesh::MeshError;
 
 /// How to serve the broker.
@@ -44,6 +45,12 @@ pub struct ServeArgs {
     /// disconnected [default: 16 MiB].
     #[arg(long)]
     pub max_queued_bytes: Option<usize>,
+    /// When a message is acknowledged: `normal` once it is in the database
+    /// (survives the broker crashing; the last 500 ms may be lost on power
+    /// loss), `full` once it would survive a power loss (an fsync per group
+    /// commit; slower) [default: normal].
+    #[arg(long, value_parser = ["full", "normal"])]
+    pub durability: Option<String>,
 }
 
 impl ServeArgs {
@@ -75,21 +82,28 @@ impl ServeArgs {
         Ok(l)
     }
 
-    /// TLS, when asked for.
-    pub fn options(&self) -> Result<ServeOptions, MeshError> {
+    /// TLS when asked for, and the durability (the flag, else `base`,
+    /// else normal).
+    pub fn options(&self, base: Option<&str>) -> Result<ServeOptions, MeshError> {
+        let durability = match self.durability.as_deref().or(base) {
+            Some(d) => Durability::parse(d)?,
+            None => Durability::default(),
+        };
         Ok(ServeOptions {
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(c), Some(k)) => Some(nexus_mesh::tls::acceptor(c, k)?),
                 _ => None,
             },
+            durability,
         })
     }
 }
 
 /// One line saying which limits a broker runs with.
-pub fn describe(l: &Limits) -> String {
+pub fn describe(l: &Limits, o: &ServeOptions) -> String {
     format!(
-        "limits: {} frames/s (burst {}) per connection, {} connections ({} per IP, {} unauthenticated), frames up to {} bytes, {} bytes queued per reader",
+        "durability: {:?}; limits: {} frames/s (burst {}) per connection, {} connections ({} per IP, {} unauthenticated), frames up to {} bytes, {} bytes queued per reader",
+        o.durability,
         l.rate_per_sec,
         l.burst,
         l.max_connections,

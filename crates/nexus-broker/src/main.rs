@@ -44,16 +44,17 @@ async fn main() -> ExitCode {
     } = Cli::parse();
     let started = async {
         let limits = serve.limits(Limits::default())?;
-        let options = serve.options()?;
+        let options = serve.options(None)?;
+        let line = nexus_broker::describe(&limits, &options);
         let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
-        Ok::<_, nexus_mesh::MeshError>((url, task, limits))
+        Ok::<_, nexus_mesh::MeshError>((url, task, line))
     };
     match started.await {
-        Ok((url, task, limits)) => {
+        Ok((url, task, line)) => {
             println!(
                 "nexus-broker listening on {url} (database {})\n{}",
                 db.display(),
-                nexus_broker::describe(&limits)
+                line
             );
             tokio::select! {
                 _ = task => {}

@@ -299,6 +299,15 @@ fn assert_private(dir: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_stops_cleanly_on_sigterm_and_says_its_limits() {
     let r = peer();
+    // config.toml's [broker] table, under the flags.
+    for (k, v) in [
+        ("broker.burst", "70000"),
+        ("broker.max_connections", "321"),
+        ("broker.durability", "full"),
+    ] {
+        let o = r.run(&["config", "set", k, v]).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
     let mut c = r.cmd(&[
         "up",
         "--listen",
@@ -320,6 +329,8 @@ async fn up_stops_cleanly_on_sigterm_and_says_its_limits() {
         out.read_line(&mut text).unwrap();
     }
     assert!(text.contains("50000 frames/s (burst 90000)"), "{text}");
+    assert!(text.contains("321 connections"), "{text}");
+    assert!(text.contains("durability: Full"), "{text}");
     let pid = child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -313,6 +313,18 @@ fn short_code_digest(label: &[u8], short: &str) -> [u8; 32] {
     out
 }
 
+/// What the broker knows an invite by once it is used (its use count, the
+/// members who joined with it): a hash of its id, since the id begins with
+/// the short code, which would let anyone who reads the broker's files
+/// fetch a multi-use invite and join. The owner files the invites it
+/// issued under the same reference, for the key policy.
+pub fn invite_ref(id: &str) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"nexus-mesh/invite-ref/v1");
+    ctx.update(id.as_bytes());
+    hex(&ctx.finish().as_ref()[..16])
+}
+
 /// What the broker files an invite under: a hash of its short code, so
 /// the database does not hold codes anyone could join with.
 pub fn short_code_lookup(short: &str) -> String {

@@ -805,12 +805,13 @@ impl Broker {
                     ));
                 }
                 let peer = PeerId::of(&ed).to_string();
+                let inv_ref = crate::auth::invite_ref(&inv.id);
                 if let Some(existing) = self.member(&inv.mesh, &peer)? {
                     if existing.blocked {
                         return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
                     }
                 } else {
-                    if !self.store.use_invite(&inv.mesh, &inv.id, inv.max_uses)? {
+                    if !self.store.use_invite(&inv.mesh, &inv_ref, inv.max_uses)? {
                         return Ok(err(
                             conn,
                             "invite_spent",
@@ -827,7 +828,7 @@ impl Broker {
                         blocked: false,
                         status: String::new(),
                         summary: String::new(),
-                        invite: inv.id.clone(),
+                        invite: inv_ref.clone(),
                     })?;
                 }
                 let mut out = self.authed(conn, &inv.mesh, &peer)?;
@@ -836,7 +837,7 @@ impl Broker {
                     peer: peer.clone(),
                     name: name.clone(),
                     x25519: x25519.clone(),
-                    invite: inv.id.clone(),
+                    invite: inv_ref,
                 };
                 let admins: Vec<Arc<Member>> =
                     self.mesh_members(&inv.mesh)?.values().cloned().collect();

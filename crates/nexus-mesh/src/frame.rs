@@ -189,8 +189,9 @@ pub enum Frame {
         name: String,
         /// X25519 key, hex.
         x25519: String,
-        /// The id of the invite it joined with (the owner's key hand-out
-        /// policy depends on it); empty in frames stored by older brokers.
+        /// The invite it joined with, as [`crate::auth::invite_ref`] (the
+        /// owner's key hand-out policy depends on it); empty in frames
+        /// stored by older brokers.
         #[serde(default)]
         invite: String,
     },

@@ -324,7 +324,7 @@ impl Peer {
             .await?;
         if let Some(m) = self.state.meshes.get_mut(mesh) {
             m.keys.invites.insert(
-                inv.id.clone(),
+                crate::auth::invite_ref(&inv.id),
                 IssuedInvite {
                     max_uses: uses,
                     issued_ms: now_ms(),

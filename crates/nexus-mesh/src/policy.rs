@@ -32,7 +32,7 @@ pub struct PendingJoin {
     pub name: String,
     /// X25519 key, hex (the key is sealed to it).
     pub x25519: String,
-    /// The invite it joined with.
+    /// The invite it joined with ([`crate::auth::invite_ref`]).
     pub invite: String,
 }
 
@@ -42,7 +42,7 @@ pub struct KeyPolicyState {
     /// The owner's Ed25519 key, hex, from the invite (or our own).
     #[serde(default)]
     pub owner_key: String,
-    /// Invites issued (owner only), by id.
+    /// Invites issued (owner only), by [`crate::auth::invite_ref`].
     #[serde(default)]
     pub invites: BTreeMap<String, IssuedInvite>,
     /// When the key last rotated (a block), ms since the epoch.

@@ -126,12 +126,16 @@ fn route(
 pub struct ServeOptions {
     /// Serve `wss://` with this certificate; plain `ws://` without.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// When an acknowledged message is on disk ([`start`] opens the store
+    /// with it).
+    pub durability: crate::store::Durability,
 }
 
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeOptions")
             .field("tls", &self.tls.is_some())
+            .field("durability", &self.durability)
             .finish()
     }
 }
@@ -345,7 +349,10 @@ pub async fn start(
     options: ServeOptions,
 ) -> Result<(String, tokio::task::JoinHandle<()>), crate::MeshError> {
     limits.validate()?;
-    let store = Arc::new(crate::store::SqliteStore::open(db)?);
+    let store = Arc::new(crate::store::SqliteStore::open_with(
+        db,
+        options.durability,
+    )?);
     let broker =
         Arc::new(Broker::new(store, Arc::new(nexus_core::SystemClock), limits).with_group_commit());
     let listener = TcpListener::bind(listen)

@@ -420,8 +420,26 @@ async fn the_database_holds_no_plaintext() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("broker.db");
     let srv = start(&db).await;
-    let (m, _o, a, b) = setup(&srv.url).await;
+    let (m, o, a, b) = setup(&srv.url).await;
     let secret = b"PLAINTEXT-CANARY-7f3e";
+    // A registered short code is stored so that no one reading the files
+    // can join with it, yet it still works for whoever has it.
+    // A multi-use invite, registered and used once: still good for more.
+    let inv = Invite::new(&m.owner, "lab", &srv.url, "member", now_ms() + 60_000, 3).unwrap();
+    o.send(&Frame::PutInvite { code: inv.code() }).unwrap();
+    until(&o, |f| matches!(f, Frame::Done { .. })).await;
+    let g = Connection::open(&srv.url).await.unwrap();
+    g.send(&Frame::GetInvite {
+        short: inv.short_code().to_lowercase(),
+    })
+    .unwrap();
+    assert_eq!(
+        until(&g, |f| matches!(f, Frame::InviteCode { .. })).await,
+        Frame::InviteCode { code: inv.code() }
+    );
+    let carol = Identity::generate("carol").unwrap();
+    let cc = Connection::open(&srv.url).await.unwrap();
+    cc.join(&carol, &inv).await.unwrap();
     drop(b);
     tokio::time::sleep(Duration::from_millis(100)).await;
     a.send_dm(
@@ -453,15 +471,23 @@ async fn the_database_holds_no_plaintext() {
     }
     let hex_secret = hex(secret);
     let root_hex = hex(&m.root);
+    let short = inv.short_code();
+    let short_bare = short.replace('-', "");
+    let code = inv.code();
     for needle in [
         &secret[..],
         hex_secret.as_bytes(),
         root_hex.as_bytes(),
         &m.root[..],
+        short.as_bytes(),
+        short_bare.as_bytes(),
+        short_bare.to_lowercase().as_bytes(),
+        code.as_bytes(),
+        inv.id.as_bytes(),
     ] {
         assert!(
             !all.windows(needle.len()).any(|w| w == needle),
-            "plaintext or a key is in the broker's files"
+            "plaintext, a key or an invite is in the broker's files"
         );
     }
 }

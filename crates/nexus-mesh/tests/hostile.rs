@@ -660,6 +660,7 @@ async fn tls_end_to_end_and_refusals() {
         Limits::default(),
         ServeOptions {
             tls: Some(nexus_mesh::tls::acceptor(&cert, &key).unwrap()),
+            ..ServeOptions::default()
         },
     )
     .await;

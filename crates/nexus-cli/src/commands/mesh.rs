@@ -17,14 +17,29 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs) -> Result<(), CliError> 
     let home = NexusHome::from_env()?;
     home.ensure()?;
     let config = Config::load(&home)?;
-    let limits = serve.limits(config.section("broker")?)?;
+    // `durability` sits in the same [broker] table as the limits.
+    let mut table: toml::Table = config.section("broker")?;
+    let durability = match table.remove("durability") {
+        Some(toml::Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(CliError::config(format!(
+                "broker.durability is `{other}`; use \"full\" or \"normal\""
+            )))
+        }
+        None => None,
+    };
+    let base: nexus_mesh::broker::Limits = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| CliError::config(format!("the [broker] table of config.toml: {e}")))?;
+    let limits = serve.limits(base)?;
+    let options = serve.options(durability.as_deref())?;
+    let line = nexus_broker::describe(&limits, &options);
     let db = home.join("broker.db");
-    let (url, task) =
-        nexus_mesh::server::start(&serve.listen, &db, limits, serve.options()?).await?;
+    let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
     output::print_str(&format!(
         "Nexus mesh broker listening on {url}\n  database: {}\n  {}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
         db.display(),
-        nexus_broker::describe(&limits)
+        line
     ))?;
     tokio::select! {
         _ = task => {}
