@@ -350,3 +350,85 @@ async fn up_stops_cleanly_on_sigterm_and_says_its_limits() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("max_frame"), "{}", stderr(&o));
 }
+
+/// CPU time (user + system, clock ticks) the process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_file_descriptors_the_broker_waits_instead_of_spinning() {
+    let r = peer();
+    let exe = env!("CARGO_BIN_EXE_nexus");
+    let mut c = r.cmd(&[]);
+    c.arg("-c").arg(format!(
+        "ulimit -n 64 && exec {exe} up --listen 127.0.0.1:0"
+    ));
+    let mut c = {
+        // Same environment, run through a shell that lowers the limit.
+        let mut sh = std::process::Command::new("bash");
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        sh.args(c.get_args());
+        sh
+    };
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ws://"))
+        .unwrap()
+        .to_string();
+    // Far more connections than descriptors: accept fails with EMFILE.
+    let mut held = Vec::new();
+    for _ in 0..150 {
+        if let Ok(s) = std::net::TcpStream::connect(&addr) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    // A spinning accept loop burns a whole core: 200 ticks in 2 s.
+    assert!(
+        used < 40,
+        "the broker used {used} ticks of CPU in 2 s while out of descriptors"
+    );
+    // Once connections close, it serves again.
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let url = format!("ws://{addr}");
+    let owner = peer();
+    let o = owner
+        .run(&[
+            "mesh", "create", "team", "--broker", &url, "--name", "owner",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("accept failed") && err.contains("backing off"),
+        "{err}"
+    );
+}
