@@ -397,7 +397,15 @@ pub(crate) enum MeshCommand {
         /// The message.
         text: String,
     },
+    /// Unread messages in the local inbox, per topic and for direct ones.
+    Unread {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch messages waiting for you; with --follow, keep listening.
+    /// Each is kept in the local inbox before the broker lets it go, and
+    /// marked read only once printed.
     Inbox {
         /// Print JSON lines.
         #[arg(long)]

@@ -37,6 +37,13 @@ pub(crate) fn json(v: &impl serde::Serialize) -> Result<(), CliError> {
     print_str(&format!("{s}\n"))
 }
 
+/// Writes to stdout and says whether it got there (the inbox marks a
+/// message shown only then).
+pub(crate) fn write_str(s: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes()).and_then(|()| out.flush())
+}
+
 /// Writes to stdout; a closed pipe (`nexus models list | head`) is not an error.
 pub(crate) fn print_str(s: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();

@@ -432,3 +432,95 @@ async fn out_of_file_descriptors_the_broker_waits_instead_of_spinning() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_message_is_lost_to_other_verbs_or_a_closed_stdout() {
+    let owner = peer();
+    let (_broker, url) = up(&owner);
+    let o = owner
+        .run(&[
+            "mesh", "create", "team", "--broker", &url, "--name", "owner",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (alice, bob) = (peer(), peer());
+    for (r, name) in [(&alice, "alice"), (&bob, "bob")] {
+        let o = owner.run(&["mesh", "invite", "--json"]).await;
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let link = v["link"].as_str().unwrap().to_string();
+        let o = r.run(&["mesh", "join", &link, "--name", name]).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // The owner seals the key; bob runs other verbs before his inbox: the
+    // key waits for him at the broker.
+    let o = owner.run(&["mesh", "inbox"]).await;
+    assert!(
+        stdout(&o).contains("sent them the mesh key"),
+        "{}",
+        stdout(&o)
+    );
+    for args in [&["mesh", "peers"][..], &["mesh", "status", "set", "busy"]] {
+        assert!(bob.run(args).await.status.success());
+    }
+    let o = bob.run(&["mesh", "inbox"]).await;
+    assert!(
+        stdout(&o).contains("received the team key"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Direct messages while bob runs every other verb first.
+    for text in ["one", "two", "three"] {
+        let o = alice.run(&["mesh", "send", "bob", text]).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for args in [
+        &["mesh", "peers"][..],
+        &["mesh", "send", "alice", "hi"],
+        &["mesh", "status", "set", "away"],
+        &["mesh", "summary", "set", "testing"],
+        &["mesh", "topic", "history", "builds"],
+        &["mesh", "verify", "alice"],
+    ] {
+        let o = bob.run(args).await;
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    let o = bob.run(&["mesh", "inbox", "--json"]).await;
+    let texts: Vec<String> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "dm")
+        .map(|v| v["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["one", "two", "three"], "{}", stdout(&o));
+
+    // A closed stdout: the messages are kept, unread, and shown next time.
+    for text in ["four", "five"] {
+        assert!(alice
+            .run(&["mesh", "send", "bob", text])
+            .await
+            .status
+            .success());
+    }
+    let mut c = bob.cmd(&["mesh", "inbox"]);
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait().unwrap();
+    let o = bob.run(&["mesh", "unread", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["direct"], 2, "{v}");
+    let o = bob.run(&["mesh", "inbox"]).await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("[dm] alice: four") && out.contains("[dm] alice: five"),
+        "{out}"
+    );
+    assert!(!out.contains("three"), "shown once: {out}");
+    let o = bob.run(&["mesh", "unread"]).await;
+    assert!(stdout(&o).contains("nothing unread"), "{}", stdout(&o));
+}

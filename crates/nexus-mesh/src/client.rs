@@ -1,7 +1,10 @@
-//! A mesh client connection: frames in and out over WebSocket, with direct
-//! messages acknowledged and de-duplicated (delivery is at-least-once).
+//! A mesh client connection: frames in and out over WebSocket. It
+//! acknowledges nothing by itself: a direct message stays queued at the
+//! broker until whoever received it has stored it and calls
+//! [`Connection::ack`] (delivery is at-least-once; the peer's inbox keeps a
+//! message id once).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
@@ -27,7 +30,6 @@ pub struct Connection {
     inbox: tokio::sync::Mutex<mpsc::Receiver<Vec<Frame>>>,
     /// Frames taken off the inbox, not yet returned.
     ready: Mutex<VecDeque<Frame>>,
-    seen: Mutex<HashSet<String>>,
     /// Frames set aside while waiting for a particular answer.
     stash: Mutex<VecDeque<Frame>>,
 }
@@ -118,7 +120,6 @@ impl Connection {
             out,
             inbox: tokio::sync::Mutex::new(inbox),
             ready: Mutex::new(VecDeque::new()),
-            seen: Mutex::new(HashSet::new()),
             stash: Mutex::new(VecDeque::new()),
         })
     }
@@ -126,6 +127,18 @@ impl Connection {
     /// Sends a frame.
     pub fn send(&self, f: &Frame) -> Result<(), MeshError> {
         self.send_raw(f.encode())
+    }
+
+    /// Tells the broker a direct message is safely stored: it leaves the
+    /// broker's queue. Call it only after the message is committed
+    /// somewhere that survives a crash.
+    pub fn ack(&self, id: &str) -> Result<(), MeshError> {
+        self.send(&Frame::Ack { id: id.to_string() })
+    }
+
+    /// Frames received and not yet taken (set aside or read ahead).
+    pub fn pending(&self) -> usize {
+        lock(&self.stash).len() + lock(&self.ready).len()
     }
 
     /// Sends raw bytes (tests send malformed frames this way).
@@ -136,8 +149,6 @@ impl Connection {
     }
 
     /// The next frame, or `None` when the broker closed the connection.
-    /// Direct messages are acknowledged, and repeats of one already seen
-    /// are skipped.
     pub async fn recv(&self) -> Option<Frame> {
         if let Some(f) = lock(&self.stash).pop_front() {
             return Some(f);
@@ -152,18 +163,13 @@ impl Connection {
         if let Some(f) = lock(&self.stash).pop_front() {
             return Some(f);
         }
-        loop {
-            let next = lock(&self.ready).pop_front();
-            let f = match next {
-                Some(f) => f,
-                None => {
-                    let mut inbox = self.inbox.try_lock().ok()?;
-                    let frames = inbox.try_recv().ok()?;
-                    self.take_ready(frames)?
-                }
-            };
-            if let Some(f) = self.accept(f) {
-                return Some(f);
+        let next = lock(&self.ready).pop_front();
+        match next {
+            Some(f) => Some(f),
+            None => {
+                let mut inbox = self.inbox.try_lock().ok()?;
+                let frames = inbox.try_recv().ok()?;
+                self.take_ready(frames)
             }
         }
     }
@@ -179,36 +185,19 @@ impl Connection {
         ready.pop_front()
     }
 
-    /// Acknowledges a direct message, and drops one already seen
-    /// (delivery is at-least-once).
-    fn accept(&self, f: Frame) -> Option<Frame> {
-        if let Frame::Dm { id, .. } = &f {
-            let _ = self.send(&Frame::Ack { id: id.clone() });
-            if !lock(&self.seen).insert(id.clone()) {
-                return None;
-            }
-        }
-        Some(f)
-    }
-
-    /// The next frame off the wire, through [`accept`](Self::accept).
+    /// The next frame off the wire.
     async fn next_fresh(&self) -> Option<Frame> {
-        loop {
-            let next = lock(&self.ready).pop_front();
-            let f = match next {
-                Some(f) => f,
-                None => {
-                    let mut inbox = self.inbox.lock().await;
-                    // Another task may have filled `ready` while this one waited.
-                    let next = lock(&self.ready).pop_front();
-                    match next {
-                        Some(f) => f,
-                        None => self.take_ready(inbox.recv().await?)?,
-                    }
+        let next = lock(&self.ready).pop_front();
+        match next {
+            Some(f) => Some(f),
+            None => {
+                let mut inbox = self.inbox.lock().await;
+                // Another task may have filled `ready` while this one waited.
+                let next = lock(&self.ready).pop_front();
+                match next {
+                    Some(f) => Some(f),
+                    None => self.take_ready(inbox.recv().await?),
                 }
-            };
-            if let Some(f) = self.accept(f) {
-                return Some(f);
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod dm;
 pub mod frame;
 pub mod identity;
+pub mod inbox;
 pub mod peer;
 pub mod policy;
 pub mod safety;

@@ -98,6 +98,10 @@ async fn setup(url: &str) -> (Mesh, Connection, Connection, Connection) {
         let dm = until(c, |f| matches!(f, Frame::Dm { .. })).await;
         let key = open_dm(me, &hex(&owner.x25519_public()), &dm).unwrap();
         assert_eq!(key, root);
+        let Frame::Dm { id, .. } = dm else {
+            unreachable!()
+        };
+        c.ack(&id).unwrap();
     }
     (
         Mesh {
@@ -238,6 +242,15 @@ async fn offline_delivery_and_a_broker_restart_lose_nothing_acknowledged() {
         open_dm(&m.bob, &hex(&m.alice.x25519_public()), &dm).unwrap(),
         b"while you were out"
     );
+    // Received but not acknowledged (not stored yet): it stays queued.
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = Connection::open(&srv.url).await.unwrap();
+    assert_eq!(b.hello(&m.bob, "lab").await.unwrap(), 1);
+    let Frame::Dm { id, .. } = until(&b, |f| matches!(f, Frame::Dm { .. })).await else {
+        unreachable!()
+    };
+    b.ack(&id).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // let the ack land
     drop(b);
     // Acknowledged: not delivered again.

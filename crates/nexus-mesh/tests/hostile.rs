@@ -106,7 +106,8 @@ async fn inbox(p: &mut Peer, mesh: &str) -> Vec<String> {
             Incoming::Notice { text } => format!("notice: {text}"),
             Incoming::Dm { text, .. } => format!("dm: {text}"),
             Incoming::Topic { text, .. } => format!("topic: {text}"),
-        })
+        });
+        Ok(())
     })
     .await
     .unwrap();
@@ -266,6 +267,44 @@ async fn a_member_cannot_plant_mesh_keys() {
         "the key is unchanged"
     );
     assert_eq!(alice.peer.state().meshes["lab"].epoch, Some(0));
+
+    // A garbage direct message, then a real one: the garbage is kept and
+    // shown as such, and does not stop the rest.
+    c.send(&Frame::Dm {
+        id: "garbage-1".into(),
+        from: eve.peer.identity().peer_id().to_string(),
+        to: alice.peer.identity().peer_id().to_string(),
+        nonce: [3; 24],
+        body: vec![0xab; 80],
+    })
+    .unwrap();
+    c.wait_for(T, |f| matches!(f, Frame::Ack { id } if id == "garbage-1"))
+        .await
+        .unwrap();
+    let text = Envelope::Text {
+        text: "after the garbage".into(),
+    };
+    let id = c
+        .send_dm(
+            eve.peer.identity(),
+            alice.peer.identity().peer_id().as_str(),
+            &hex(&alice.peer.identity().x25519_public()),
+            &serde_json::to_vec(&text).unwrap(),
+        )
+        .unwrap();
+    c.wait_for(T, |f| matches!(f, Frame::Ack { id: a } if *a == id))
+        .await
+        .unwrap();
+    let said = inbox(&mut alice.peer, "lab").await;
+    assert!(
+        said.iter().any(|s| s.contains("does not decrypt")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s == "dm: after the garbage"),
+        "{said:?}"
+    );
+    assert!(alice.peer.unread("lab").unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

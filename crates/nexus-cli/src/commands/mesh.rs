@@ -82,9 +82,10 @@ fn passphrase(what: &str, confirm: bool) -> Result<String, CliError> {
     Ok(p)
 }
 
-fn render(i: &Incoming, json: bool) -> Result<(), CliError> {
+/// Prints one inbox item; an error (stdout closed) leaves it unread.
+fn render(i: &Incoming, json: bool) -> std::io::Result<()> {
     if json {
-        return output::print_str(&format!(
+        return output::write_str(&format!(
             "{}\n",
             serde_json::to_string(i).unwrap_or_default()
         ));
@@ -101,7 +102,7 @@ fn render(i: &Incoming, json: bool) -> Result<(), CliError> {
         } => format!("[#{topic}] {from_name}: {text}\n"),
         Incoming::Notice { text } => format!("* {text}\n"),
     };
-    output::print_str(&line)
+    output::write_str(&line)
 }
 
 pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
@@ -213,14 +214,38 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
         }
         MeshCommand::Inbox { json, follow } => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let mut failed = None;
-            peer.inbox(&mesh, follow, &mut |i| {
-                if let Err(e) = render(i, json) {
-                    failed.get_or_insert(e);
-                }
-            })
-            .await?;
-            failed.map_or(Ok(()), Err)
+            let mut closed = None;
+            let result = peer
+                .inbox(&mesh, follow, &mut |i| {
+                    render(i, json).map_err(|e| {
+                        let m = nexus_mesh::MeshError::Io(format!("cannot write to stdout: {e}"));
+                        closed = Some(e);
+                        m
+                    })
+                })
+                .await;
+            match (result, closed) {
+                // `inbox | head -1`: what was not printed stays unread.
+                (Err(_), Some(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                (r, _) => r.map_err(Into::into),
+            }
+        }
+        MeshCommand::Unread { json } => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let counts = peer.unread(&mesh)?;
+            if json {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect();
+                return output::json(&m);
+            }
+            if counts.is_empty() {
+                return output::print_str("nothing unread\n");
+            }
+            let rows: Vec<Vec<String>> = counts
+                .iter()
+                .map(|(k, n)| vec![k.clone(), n.to_string()])
+                .collect();
+            output::table(&["WHERE", "UNREAD"], &rows)
         }
         MeshCommand::Topic(t) => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
@@ -268,8 +293,12 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
                         );
                     }
                     for (seq, i) in &page {
-                        output::print_str(&format!("{seq:>6} "))?;
-                        render(i, false)?;
+                        // History is read, not consumed: a closed pipe just ends it.
+                        if output::write_str(&format!("{seq:>6} ")).is_err()
+                            || render(i, false).is_err()
+                        {
+                            break;
+                        }
                     }
                     Ok(())
                 }

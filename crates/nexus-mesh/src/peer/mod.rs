@@ -4,6 +4,10 @@
 //! or a mesh root key sealed to the recipient (sent by an admin when a peer
 //! joins, and to everyone left when a member is blocked: the epoch rotates).
 
+mod receive;
+
+pub use receive::Show;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +17,15 @@ use serde::{Deserialize, Serialize};
 use nexus_core::{atomic_write, FileMode, NexusHome, Secret, Vault};
 
 use crate::auth::Invite;
-use crate::client::{open_dm, Connection};
+use crate::client::Connection;
 use crate::frame::{Frame, PeerInfo};
 use crate::identity::{hex, random32, unhex, Identity};
-use crate::policy::{
-    key_handout, root_key_arrival, Handout, IssuedInvite, KeyArrival, KeyPolicyState, PendingJoin,
-};
+use crate::policy::{key_handout, Handout, IssuedInvite, KeyPolicyState, PendingJoin};
 use crate::{safety, topic, MeshError};
 
 const IDENTITY: &str = "mesh/identity";
 
-/// The most unseen topic messages one catch-up shows per topic.
+/// The most unseen topic messages one catch-up stores per topic.
 const CATCH_UP: usize = 10_000;
 
 /// What a direct message carries.
@@ -117,6 +119,8 @@ pub struct Peer {
     vault: Arc<dyn Vault>,
     identity: Identity,
     state: MeshState,
+    /// Every message received, kept before it is acknowledged.
+    inbox: crate::inbox::Inbox,
 }
 
 impl std::fmt::Debug for Peer {
@@ -131,7 +135,7 @@ fn vault_err(e: nexus_core::VaultError) -> MeshError {
     MeshError::Invalid(e.to_string())
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -195,11 +199,13 @@ impl Peer {
                 .map_err(|e| MeshError::Invalid(format!("mesh.json: {e}")))?,
             Err(_) => MeshState::default(),
         };
+        let inbox = crate::inbox::Inbox::open(&home.join("inbox.db"))?;
         Ok(Peer {
             home,
             vault,
             identity,
             state,
+            inbox,
         })
     }
 
@@ -375,15 +381,13 @@ impl Peer {
         );
         self.state.current = Some(inv.mesh.clone());
         self.save()?;
-        // The owner may be online to send the mesh key now.
-        let mut got = Vec::new();
+        // The owner may be online to send the mesh key now: keep what
+        // comes (acknowledged once stored) and take the key.
         while let Some(f) = c.recv_timeout(Duration::from_millis(500)).await {
-            got.push(f);
+            self.absorb(&inv.mesh, &c, f).await?;
         }
         let peers = self.peers_on(&c).await.unwrap_or_default();
-        for f in got {
-            self.process(&inv.mesh, &c, &peers, f).await?;
-        }
+        self.take_keys(&inv.mesh, &peers)?;
         Ok(inv.mesh)
     }
 
@@ -460,314 +464,6 @@ impl Peer {
         Ok(id)
     }
 
-    /// Handles one frame: decrypts messages, stores keys, and (as an admin)
-    /// sends the root key to peers that joined.
-    async fn process(
-        &mut self,
-        mesh: &str,
-        c: &Connection,
-        peers: &[PeerInfo],
-        f: Frame,
-    ) -> Result<Option<Incoming>, MeshError> {
-        let name_of = |id: &str| {
-            peers
-                .iter()
-                .find(|p| p.peer == id)
-                .map_or_else(|| id.to_string(), |p| p.name.clone())
-        };
-        match f {
-            Frame::Dm {
-                ref id, ref from, ..
-            } => {
-                let sender = peers.iter().find(|p| &p.peer == from);
-                let Some(sender) = sender else {
-                    return Ok(Some(Incoming::Notice {
-                        text: format!("a message from unknown peer {from} was dropped"),
-                    }));
-                };
-                let plain = open_dm(&self.identity, &sender.x25519, &f)?;
-                match serde_json::from_slice::<Envelope>(&plain) {
-                    Ok(Envelope::Text { text }) => Ok(Some(Incoming::Dm {
-                        id: id.clone(),
-                        from: from.clone(),
-                        from_name: sender.name.clone(),
-                        text,
-                    })),
-                    Ok(Envelope::RootKey {
-                        mesh: m,
-                        epoch,
-                        key,
-                    }) if m == mesh => {
-                        let Ok(k) = <[u8; 32]>::try_from(unhex(&key).unwrap_or_default()) else {
-                            return Ok(Some(Incoming::Notice {
-                                text: format!(
-                                    "a malformed mesh key from {} was dropped",
-                                    sender.name
-                                ),
-                            }));
-                        };
-                        let membership = self.membership(mesh)?;
-                        match root_key_arrival(&membership.keys, membership.epoch, sender, epoch) {
-                            KeyArrival::Accept => {
-                                let rotated = membership.epoch.is_some();
-                                if rotated {
-                                    if let Some(m) = self.state.meshes.get_mut(mesh) {
-                                        m.keys.rotated_ms = Some(now_ms());
-                                    }
-                                }
-                                self.set_root(mesh, epoch, &k)?;
-                                Ok(Some(Incoming::Notice {
-                                    text: format!(
-                                        "received the {mesh} key (epoch {epoch}) from {}",
-                                        sender.name
-                                    ),
-                                }))
-                            }
-                            KeyArrival::Repeat => Ok(None),
-                            KeyArrival::Refuse(why) => Ok(Some(Incoming::Notice {
-                                text: format!("refused a mesh key: {why}"),
-                            })),
-                        }
-                    }
-                    _ => Ok(Some(Incoming::Notice {
-                        text: format!("an unreadable message from {} was dropped", sender.name),
-                    })),
-                }
-            }
-            Frame::Publish {
-                id,
-                from,
-                topic: t,
-                epoch,
-                nonce,
-                body,
-            } => {
-                let Some(root) = self.root_at(mesh, epoch)? else {
-                    return Ok(Some(Incoming::Notice {
-                        text: format!("a {t} message for key epoch {epoch} arrived before its key"),
-                    }));
-                };
-                let key = topic::topic_key(&root, &t, epoch)?;
-                let plain = topic::open_owned(&key, &t, epoch, &from, &nonce, body)?;
-                Ok(Some(Incoming::Topic {
-                    id,
-                    topic: t,
-                    from_name: name_of(&from),
-                    from,
-                    text: String::from_utf8_lossy(&plain).into_owned(),
-                }))
-            }
-            Frame::MemberJoined {
-                peer,
-                name,
-                x25519,
-                invite,
-            } => {
-                let joined = Frame::Ack {
-                    id: format!("joined-{peer}"),
-                };
-                let Some((epoch, root)) = self.root(mesh)? else {
-                    return Ok(None);
-                };
-                let label = format!("{name} ({})", crate::policy::short(&peer));
-                let notice = match key_handout(&self.membership(mesh)?.keys, &invite) {
-                    Handout::Send => {
-                        let id = self.send_envelope(
-                            c,
-                            &PeerInfo::newcomer(&peer, &name, &x25519),
-                            &Envelope::RootKey {
-                                mesh: mesh.to_string(),
-                                epoch,
-                                key: hex(&root),
-                            },
-                        )?;
-                        Self::await_ack(c, &id).await?;
-                        format!("{label} joined; sent them the mesh key")
-                    }
-                    Handout::Confirm => {
-                        if let Some(m) = self.state.meshes.get_mut(mesh) {
-                            m.keys.pending.insert(
-                                peer.clone(),
-                                PendingJoin {
-                                    name: name.clone(),
-                                    x25519,
-                                    invite,
-                                },
-                            );
-                        }
-                        self.save()?;
-                        format!(
-                            "{label} joined through a multi-use invite; run `nexus mesh approve {peer}` to send them the mesh key"
-                        )
-                    }
-                    Handout::Refuse(why) => {
-                        format!("{label} joined, but gets no mesh key: {why}")
-                    }
-                };
-                // Stored (or answered) first, then the notice is acknowledged.
-                c.send(&joined)?;
-                Ok(Some(Incoming::Notice { text: notice }))
-            }
-            Frame::Error { code, message } => Ok(Some(Incoming::Notice {
-                text: format!("broker: {code}: {message}"),
-            })),
-            _ => Ok(None),
-        }
-    }
-
-    /// Fetches what is waiting (and, with `follow`, keeps listening),
-    /// calling `on` for each message.
-    pub async fn inbox(
-        &mut self,
-        mesh: &str,
-        follow: bool,
-        on: &mut dyn FnMut(&Incoming),
-    ) -> Result<(), MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let mut peers = self.peers_on(&c).await?;
-        // Queued DMs and notices arrive first; then catch up on topics.
-        let mut live_ids = std::collections::HashSet::new();
-        for f in self.drain(&c, Duration::from_millis(300)).await {
-            if let Some(i) = self.process(mesh, &c, &peers, f).await? {
-                on(&i);
-            }
-        }
-        for (_, i) in self.catch_up(mesh, &c, &peers).await? {
-            on(&i);
-        }
-        let idle = if follow {
-            Duration::from_secs(3600 * 24 * 365)
-        } else {
-            Duration::from_millis(700)
-        };
-        while let Some(f) = c.recv_timeout(idle).await {
-            if let Frame::Dm { from, .. } | Frame::Publish { from, .. } = &f {
-                if !peers.iter().any(|p| &p.peer == from) {
-                    peers = self.peers_on(&c).await?;
-                }
-            }
-            if matches!(f, Frame::MemberJoined { .. }) {
-                peers = self.peers_on(&c).await.unwrap_or(peers);
-            }
-            if let Frame::Publish { id, .. } = &f {
-                live_ids.insert(id.clone());
-            }
-            if let Some(i) = self.process(mesh, &c, &peers, f).await? {
-                on(&i);
-            }
-        }
-        // What arrived live is in history too: move the marks past it.
-        if !live_ids.is_empty() {
-            self.catch_up_silently(mesh, &c).await?;
-        }
-        Ok(())
-    }
-
-    /// Frames that arrive within `quiet` of each other.
-    async fn drain(&self, c: &Connection, quiet: Duration) -> Vec<Frame> {
-        let mut out = Vec::new();
-        while let Some(f) = c.recv_timeout(quiet).await {
-            out.push(f);
-        }
-        out
-    }
-
-    /// History of each joined topic after its mark, oldest first; moves the marks.
-    async fn catch_up(
-        &mut self,
-        mesh: &str,
-        c: &Connection,
-        peers: &[PeerInfo],
-    ) -> Result<Vec<(u64, Incoming)>, MeshError> {
-        let topics = self.membership(mesh)?.topics.clone();
-        let me = self.identity.peer_id().to_string();
-        let mut out = Vec::new();
-        for t in topics {
-            let mark = self.membership(mesh)?.seen.get(&t).copied().unwrap_or(0);
-            // Pages are bounded in bytes by the broker: page back to the
-            // mark, up to CATCH_UP messages, and say what was left.
-            let mut entries = Vec::new();
-            let mut before = None;
-            let mut older = false;
-            loop {
-                c.send(&Frame::History {
-                    topic: t.clone(),
-                    before,
-                    limit: 500,
-                })?;
-                let Frame::HistoryPage { entries: page, .. } = c
-                    .wait_for(Duration::from_secs(10), |f| {
-                        matches!(f, Frame::HistoryPage { .. })
-                    })
-                    .await?
-                else {
-                    break;
-                };
-                let Some(&(oldest, _)) = page.last() else {
-                    break;
-                };
-                entries.extend(page.into_iter().filter(|(s, _)| *s > mark));
-                if oldest <= mark + 1 {
-                    break;
-                }
-                if entries.len() >= CATCH_UP {
-                    older = true;
-                    break;
-                }
-                before = Some(oldest);
-            }
-            if older {
-                out.push((
-                    0,
-                    Incoming::Notice {
-                        text: format!(
-                            "{t}: more than {CATCH_UP} unseen messages; older ones are in `nexus mesh topic history {t}`"
-                        ),
-                    },
-                ));
-            }
-            let newest = entries.first().map_or(mark, |(s, _)| *s);
-            for (seq, f) in entries.into_iter().rev().filter(|(s, _)| *s > mark) {
-                // Our own messages are not news to us.
-                if matches!(&f, Frame::Publish { from, .. } if *from == me) {
-                    continue;
-                }
-                if let Some(i) = self.process(mesh, c, peers, f).await? {
-                    out.push((seq, i));
-                }
-            }
-            if let Some(m) = self.state.meshes.get_mut(mesh) {
-                m.seen.insert(t, newest);
-            }
-        }
-        self.save()?;
-        Ok(out)
-    }
-
-    async fn catch_up_silently(&mut self, mesh: &str, c: &Connection) -> Result<(), MeshError> {
-        let topics = self.membership(mesh)?.topics.clone();
-        for t in topics {
-            c.send(&Frame::History {
-                topic: t.clone(),
-                before: None,
-                limit: 1,
-            })?;
-            if let Ok(Frame::HistoryPage { entries, .. }) = c
-                .wait_for(Duration::from_secs(10), |f| {
-                    matches!(f, Frame::HistoryPage { .. })
-                })
-                .await
-            {
-                if let (Some((seq, _)), Some(m)) =
-                    (entries.first(), self.state.meshes.get_mut(mesh))
-                {
-                    m.seen.insert(t, *seq);
-                }
-            }
-        }
-        self.save()
-    }
-
     /// Publishes `text` to `topic_name` under the current key epoch.
     pub async fn publish(
         &self,
@@ -791,38 +487,6 @@ impl Peer {
         })?;
         Self::await_ack(&c, &id).await?;
         Ok(id)
-    }
-
-    /// A page of `topic_name`'s history, newest first, decrypted.
-    pub async fn history(
-        &mut self,
-        mesh: &str,
-        topic_name: &str,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<(u64, Incoming)>, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let peers = self.peers_on(&c).await?;
-        c.send(&Frame::History {
-            topic: topic_name.to_string(),
-            before,
-            limit,
-        })?;
-        let Frame::HistoryPage { entries, .. } = c
-            .wait_for(Duration::from_secs(10), |f| {
-                matches!(f, Frame::HistoryPage { .. })
-            })
-            .await?
-        else {
-            return Err(MeshError::Io("no history from the broker".into()));
-        };
-        let mut out = Vec::new();
-        for (seq, f) in entries {
-            if let Some(i) = self.process(mesh, &c, &peers, f).await? {
-                out.push((seq, i));
-            }
-        }
-        Ok(out)
     }
 
     /// Records topic membership (topics are names; the key derives from the root).

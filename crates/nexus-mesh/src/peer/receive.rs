@@ -1,0 +1,483 @@
+//! What arrives, and how it is kept: every direct message goes into the
+//! local [`Inbox`](crate::inbox::Inbox) and only then is acknowledged to
+//! the broker; topic messages are stored too (caught up from history, or
+//! live); a mesh key in a direct message is taken by the key policy; and
+//! a message is marked shown only after the caller has shown it. A command
+//! that does not read the inbox acknowledges nothing, so what arrived
+//! during it stays queued at the broker: no path drops a message.
+
+use std::time::Duration;
+
+use crate::client::{open_dm, Connection};
+use crate::frame::{Frame, PeerInfo};
+use crate::identity::{hex, unhex};
+use crate::policy::{key_handout, root_key_arrival, Handout, KeyArrival, PendingJoin};
+use crate::{topic, MeshError};
+
+use super::{now_ms, Envelope, Incoming, Peer, CATCH_UP};
+
+/// What shows one message; an error (a closed stdout, say) stops the
+/// showing and leaves that message and the rest unshown, for next time.
+pub type Show<'a> = dyn FnMut(&Incoming) -> Result<(), MeshError> + 'a;
+
+fn name_of(peers: &[PeerInfo], id: &str) -> String {
+    peers
+        .iter()
+        .find(|p| p.peer == id)
+        .map_or_else(|| id.to_string(), |p| p.name.clone())
+}
+
+impl Peer {
+    /// Takes in one frame from the broker: a direct message is committed
+    /// to the inbox and then acknowledged; a topic message is stored; a
+    /// join notice is answered by the key policy and then acknowledged.
+    /// Returns a notice to show, if any.
+    pub(super) async fn absorb(
+        &mut self,
+        mesh: &str,
+        c: &Connection,
+        f: Frame,
+    ) -> Result<Option<Incoming>, MeshError> {
+        match f {
+            Frame::Dm { ref id, .. } => {
+                self.inbox.store(mesh, &f)?;
+                c.ack(id)?;
+                Ok(None)
+            }
+            Frame::Publish { ref from, .. } => {
+                if *from != self.identity.peer_id().as_str() {
+                    self.inbox.store(mesh, &f)?;
+                }
+                Ok(None)
+            }
+            Frame::MemberJoined {
+                peer,
+                name,
+                x25519,
+                invite,
+            } => {
+                let joined = Frame::Ack {
+                    id: format!("joined-{peer}"),
+                };
+                let Some((epoch, root)) = self.root(mesh)? else {
+                    return Ok(None);
+                };
+                let label = format!("{name} ({})", crate::policy::short(&peer));
+                let notice = match key_handout(&self.membership(mesh)?.keys, &invite) {
+                    Handout::Send => {
+                        let id = self.send_envelope(
+                            c,
+                            &PeerInfo::newcomer(&peer, &name, &x25519),
+                            &Envelope::RootKey {
+                                mesh: mesh.to_string(),
+                                epoch,
+                                key: hex(&root),
+                            },
+                        )?;
+                        Self::await_ack(c, &id).await?;
+                        format!("{label} joined; sent them the mesh key")
+                    }
+                    Handout::Confirm => {
+                        if let Some(m) = self.state.meshes.get_mut(mesh) {
+                            m.keys.pending.insert(
+                                peer.clone(),
+                                PendingJoin {
+                                    name: name.clone(),
+                                    x25519,
+                                    invite,
+                                },
+                            );
+                        }
+                        self.save()?;
+                        format!(
+                            "{label} joined through a multi-use invite; run `nexus mesh approve {peer}` to send them the mesh key"
+                        )
+                    }
+                    Handout::Refuse(why) => {
+                        format!("{label} joined, but gets no mesh key: {why}")
+                    }
+                };
+                // Answered (and recorded) first, then acknowledged.
+                c.send(&joined)?;
+                Ok(Some(Incoming::Notice { text: notice }))
+            }
+            Frame::Error { code, message } => Ok(Some(Incoming::Notice {
+                text: format!("broker: {code}: {message}"),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes the mesh keys waiting in the inbox (by the key policy), in
+    /// arrival order; returns what to say about each.
+    pub(super) fn take_keys(
+        &mut self,
+        mesh: &str,
+        peers: &[PeerInfo],
+    ) -> Result<Vec<Incoming>, MeshError> {
+        let mut said = Vec::new();
+        for s in self.inbox.unshown(mesh)? {
+            let Frame::Dm { from, .. } = &s.frame else {
+                continue;
+            };
+            let Some(sender) = peers.iter().find(|p| &p.peer == from) else {
+                continue;
+            };
+            let Ok(plain) = open_dm(&self.identity, &sender.x25519, &s.frame) else {
+                continue;
+            };
+            let Ok(Envelope::RootKey {
+                mesh: m,
+                epoch,
+                key,
+            }) = serde_json::from_slice::<Envelope>(&plain)
+            else {
+                continue;
+            };
+            let text = if m != mesh {
+                format!(
+                    "a key for another mesh (`{m}`) from {} was ignored",
+                    sender.name
+                )
+            } else if let Ok(k) = <[u8; 32]>::try_from(unhex(&key).unwrap_or_default()) {
+                let membership = self.membership(mesh)?;
+                match root_key_arrival(&membership.keys, membership.epoch, sender, epoch) {
+                    KeyArrival::Accept => {
+                        if membership.epoch.is_some() {
+                            if let Some(m) = self.state.meshes.get_mut(mesh) {
+                                m.keys.rotated_ms = Some(now_ms());
+                            }
+                        }
+                        self.set_root(mesh, epoch, &k)?;
+                        format!(
+                            "received the {mesh} key (epoch {epoch}) from {}",
+                            sender.name
+                        )
+                    }
+                    KeyArrival::Repeat => String::new(),
+                    KeyArrival::Refuse(why) => format!("refused a mesh key: {why}"),
+                }
+            } else {
+                format!("a malformed mesh key from {} was dropped", sender.name)
+            };
+            self.inbox.mark_shown(s.seq)?;
+            if !text.is_empty() {
+                said.push(Incoming::Notice { text });
+            }
+        }
+        Ok(said)
+    }
+
+    /// A topic message decrypted, or why it cannot be (yet): `Ok(None)`
+    /// when its key has not arrived.
+    fn open_topic(
+        &self,
+        mesh: &str,
+        peers: &[PeerInfo],
+        f: Frame,
+    ) -> Result<Option<Incoming>, MeshError> {
+        let Frame::Publish {
+            id,
+            from,
+            topic: t,
+            epoch,
+            nonce,
+            body,
+        } = f
+        else {
+            return Ok(None);
+        };
+        let Some(root) = self.root_at(mesh, epoch)? else {
+            return Ok(None);
+        };
+        let key = topic::topic_key(&root, &t, epoch)?;
+        Ok(Some(
+            match topic::open_owned(&key, &t, epoch, &from, &nonce, body) {
+                Ok(plain) => Incoming::Topic {
+                    id,
+                    topic: t,
+                    from_name: name_of(peers, &from),
+                    from,
+                    text: String::from_utf8_lossy(&plain).into_owned(),
+                },
+                Err(_) => Incoming::Notice {
+                    text: format!(
+                        "a #{t} message from {} does not decrypt (forged or damaged); kept in the inbox",
+                        name_of(peers, &from)
+                    ),
+                },
+            },
+        ))
+    }
+
+    /// Shows what the inbox holds unshown: keys first (taken by the key
+    /// policy), then direct and topic messages in arrival order. Each is
+    /// marked shown only after `show` returned; one that cannot be read is
+    /// shown as such; a topic message whose key has not arrived waits.
+    pub(super) fn show_inbox(
+        &mut self,
+        mesh: &str,
+        peers: &[PeerInfo],
+        show: &mut Show<'_>,
+    ) -> Result<(), MeshError> {
+        for n in self.take_keys(mesh, peers)? {
+            show(&n)?;
+        }
+        let mut waiting = 0;
+        for s in self.inbox.unshown(mesh)? {
+            let shown = match s.frame {
+                Frame::Dm {
+                    ref from, ref id, ..
+                } => {
+                    let sender = peers.iter().find(|p| &p.peer == from);
+                    let plain = sender.map(|p| open_dm(&self.identity, &p.x25519, &s.frame));
+                    Some(match (sender, plain) {
+                        (Some(p), Some(Ok(plain))) => {
+                            match serde_json::from_slice::<Envelope>(&plain) {
+                                Ok(Envelope::Text { text }) => Incoming::Dm {
+                                    id: id.clone(),
+                                    from: from.clone(),
+                                    from_name: p.name.clone(),
+                                    text,
+                                },
+                                _ => Incoming::Notice {
+                                    text: format!("a message from {} is not one this version reads", p.name),
+                                },
+                            }
+                        }
+                        (Some(p), _) => Incoming::Notice {
+                            text: format!(
+                                "a message from {} does not decrypt (forged or damaged); kept in the inbox",
+                                p.name
+                            ),
+                        },
+                        (None, _) => Incoming::Notice {
+                            text: format!("a message from {from}, who is not a member, was kept but not opened"),
+                        },
+                    })
+                }
+                Frame::Publish { .. } => {
+                    let opened = self.open_topic(mesh, peers, s.frame.clone())?;
+                    if opened.is_none() {
+                        waiting += 1;
+                    }
+                    opened
+                }
+                _ => None,
+            };
+            if let Some(i) = shown {
+                show(&i)?;
+                self.inbox.mark_shown(s.seq)?;
+            }
+        }
+        if waiting > 0 {
+            show(&Incoming::Notice {
+                text: format!(
+                    "{waiting} topic message(s) wait for their mesh key; they show once it arrives"
+                ),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Fetches what is waiting (and, with `follow`, keeps listening), keeps
+    /// it in the local inbox, and shows what is new through `show`.
+    pub async fn inbox(
+        &mut self,
+        mesh: &str,
+        follow: bool,
+        show: &mut Show<'_>,
+    ) -> Result<(), MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let mut peers = self.peers_on(&c).await?;
+        // Queued DMs and notices arrive first; then catch up on topics.
+        let mut live = false;
+        for f in self.drain(&c, Duration::from_millis(300)).await {
+            if let Some(n) = self.absorb(mesh, &c, f).await? {
+                show(&n)?;
+            }
+        }
+        let older = self.catch_up(mesh, &c).await?;
+        self.show_inbox(mesh, &peers, show)?;
+        if let Some(n) = older {
+            show(&n)?;
+        }
+        let idle = if follow {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            Duration::from_millis(700)
+        };
+        while let Some(f) = c.recv_timeout(idle).await {
+            let stranger = match &f {
+                Frame::Dm { from, .. } | Frame::Publish { from, .. } => {
+                    !peers.iter().any(|p| &p.peer == from)
+                }
+                Frame::MemberJoined { .. } => true,
+                _ => false,
+            };
+            if stranger {
+                peers = self.peers_on(&c).await.unwrap_or(peers);
+            }
+            live |= matches!(f, Frame::Publish { .. });
+            if let Some(n) = self.absorb(mesh, &c, f).await? {
+                show(&n)?;
+            }
+            if c.pending() == 0 {
+                self.show_inbox(mesh, &peers, show)?;
+            }
+        }
+        self.show_inbox(mesh, &peers, show)?;
+        // What arrived live is in history too: move the marks past it.
+        if live {
+            self.catch_up_silently(mesh, &c).await?;
+        }
+        Ok(())
+    }
+
+    /// Frames that arrive within `quiet` of each other.
+    async fn drain(&self, c: &Connection, quiet: Duration) -> Vec<Frame> {
+        let mut out = Vec::new();
+        while let Some(f) = c.recv_timeout(quiet).await {
+            out.push(f);
+        }
+        out
+    }
+
+    /// Stores each joined topic's history after its mark (paging back, up
+    /// to [`CATCH_UP`] messages a topic), then moves the marks: what is
+    /// stored is kept, so the marks move only past stored messages.
+    /// Returns a notice if older messages were left in history.
+    async fn catch_up(
+        &mut self,
+        mesh: &str,
+        c: &Connection,
+    ) -> Result<Option<Incoming>, MeshError> {
+        let topics = self.membership(mesh)?.topics.clone();
+        let mut left = Vec::new();
+        for t in topics {
+            let mark = self.membership(mesh)?.seen.get(&t).copied().unwrap_or(0);
+            let mut newest = mark;
+            let mut before = None;
+            let mut taken = 0;
+            loop {
+                c.send(&Frame::History {
+                    topic: t.clone(),
+                    before,
+                    limit: 500,
+                })?;
+                let Frame::HistoryPage { entries, .. } = c
+                    .wait_for(Duration::from_secs(10), |f| {
+                        matches!(f, Frame::HistoryPage { .. })
+                    })
+                    .await?
+                else {
+                    break;
+                };
+                let Some(&(oldest, _)) = entries.last() else {
+                    break;
+                };
+                newest = newest.max(entries[0].0);
+                for (seq, f) in entries {
+                    if seq > mark {
+                        self.absorb(mesh, c, f).await?;
+                        taken += 1;
+                    }
+                }
+                if oldest <= mark + 1 {
+                    break;
+                }
+                if taken >= CATCH_UP {
+                    left.push(t.clone());
+                    break;
+                }
+                before = Some(oldest);
+            }
+            if let Some(m) = self.state.meshes.get_mut(mesh) {
+                m.seen.insert(t, newest);
+            }
+        }
+        self.save()?;
+        Ok((!left.is_empty()).then(|| Incoming::Notice {
+            text: format!(
+                "more than {CATCH_UP} unseen messages in {}; older ones are in `nexus mesh topic history`",
+                left.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(", ")
+            ),
+        }))
+    }
+
+    async fn catch_up_silently(&mut self, mesh: &str, c: &Connection) -> Result<(), MeshError> {
+        let topics = self.membership(mesh)?.topics.clone();
+        for t in topics {
+            c.send(&Frame::History {
+                topic: t.clone(),
+                before: None,
+                limit: 1,
+            })?;
+            if let Ok(Frame::HistoryPage { entries, .. }) = c
+                .wait_for(Duration::from_secs(10), |f| {
+                    matches!(f, Frame::HistoryPage { .. })
+                })
+                .await
+            {
+                // Only past messages the inbox has.
+                if let (Some((seq, f)), Some(m)) = (entries.first(), self.state.meshes.get(mesh)) {
+                    let id = match f {
+                        Frame::Publish { id, .. } => id.as_str(),
+                        _ => "",
+                    };
+                    let mine = matches!(f, Frame::Publish { from, .. } if *from == self.identity.peer_id().as_str());
+                    if (mine || self.inbox.contains(mesh, id)?) && m.seen.get(&t) < Some(seq) {
+                        let seq = *seq;
+                        if let Some(m) = self.state.meshes.get_mut(mesh) {
+                            m.seen.insert(t, seq);
+                        }
+                    }
+                }
+            }
+        }
+        self.save()
+    }
+
+    /// Unread counts of `mesh` in the local inbox: `("direct", n)` and
+    /// `("#topic", n)`.
+    pub fn unread(&self, mesh: &str) -> Result<Vec<(String, u64)>, MeshError> {
+        self.inbox.unread(mesh)
+    }
+
+    /// A page of `topic_name`'s history, newest first, decrypted.
+    pub async fn history(
+        &mut self,
+        mesh: &str,
+        topic_name: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, Incoming)>, MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let peers = self.peers_on(&c).await?;
+        c.send(&Frame::History {
+            topic: topic_name.to_string(),
+            before,
+            limit,
+        })?;
+        let Frame::HistoryPage { entries, .. } = c
+            .wait_for(Duration::from_secs(10), |f| {
+                matches!(f, Frame::HistoryPage { .. })
+            })
+            .await?
+        else {
+            return Err(MeshError::Io("no history from the broker".into()));
+        };
+        let mut out = Vec::new();
+        for (seq, f) in entries {
+            let epoch = match &f {
+                Frame::Publish { epoch, .. } => *epoch,
+                _ => continue,
+            };
+            let i = self.open_topic(mesh, &peers, f)?.unwrap_or_else(|| Incoming::Notice {
+                text: format!("a #{topic_name} message for key epoch {epoch}, which this peer does not hold"),
+            });
+            out.push((seq, i));
+        }
+        Ok(out)
+    }
+}
