@@ -465,6 +465,9 @@ pub(crate) enum MeshCommand {
     Restore {
         /// The backup file.
         file: std::path::PathBuf,
+        /// Replace an existing, different identity (a copy of it is kept).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -167,7 +167,7 @@ async fn three_peers_through_the_cli() {
     // Alice was offline when bob published: her inbox catches up, once.
     let o = alice.run(&["mesh", "inbox"]).await;
     assert!(
-        stdout(&o).contains("[#builds] bob: build 99 green"),
+        stdout(&o).contains("[#builds] bob (") && stdout(&o).contains("): build 99 green"),
         "{}",
         stdout(&o)
     );
@@ -517,10 +517,132 @@ async fn no_message_is_lost_to_other_verbs_or_a_closed_stdout() {
     let o = bob.run(&["mesh", "inbox"]).await;
     let out = stdout(&o);
     assert!(
-        out.contains("[dm] alice: four") && out.contains("[dm] alice: five"),
+        out.contains("[dm] alice (") && out.contains("): four") && out.contains("): five"),
         "{out}"
     );
     assert!(!out.contains("three"), "shown once: {out}");
     let o = bob.run(&["mesh", "unread"]).await;
     assert!(stdout(&o).contains("nothing unread"), "{}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_verbs_rejoins_names_and_restores_lose_nothing() {
+    let owner = peer();
+    let (_broker, url) = up(&owner);
+    let o = owner
+        .run(&["mesh", "create", "team", "--broker", &url, "--name", "ana"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Ten processes change mesh.json at once: every change is kept.
+    let joins: Vec<_> = (0..10)
+        .map(|i| {
+            let name = format!("t{i}");
+            let r = &owner;
+            async move { r.run(&["mesh", "topic", "join", &name]).await }
+        })
+        .collect();
+    for o in futures_util::future::join_all(joins).await {
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = owner.run(&["mesh", "topic", "list"]).await;
+    assert_eq!(stdout(&o).lines().count(), 10, "{}", stdout(&o));
+
+    // A newcomer cannot take a member's name.
+    let o = owner
+        .run(&["mesh", "invite", "--uses", "3", "--json"])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let link = v["link"].as_str().unwrap().to_string();
+    let mallory = peer();
+    let o = mallory.run(&["mesh", "join", &link, "--name", "ANA"]).await;
+    assert_eq!(o.status.code(), Some(25), "{}", stderr(&o));
+    assert!(stderr(&o).contains("name_taken"), "{}", stderr(&o));
+
+    // Joining again keeps the membership (topics, marks, keys).
+    let ben = peer();
+    assert!(ben
+        .run(&["mesh", "join", &link, "--name", "ben"])
+        .await
+        .status
+        .success());
+    owner.run(&["mesh", "inbox"]).await;
+    owner.run(&["mesh", "approve", "ben"]).await;
+    assert!(ben.run(&["mesh", "inbox"]).await.status.success());
+    ben.run(&["mesh", "topic", "join", "builds"]).await;
+    let before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ben.home.path().join("nexus/mesh.json")).unwrap())
+            .unwrap();
+    assert!(ben
+        .run(&["mesh", "join", &link, "--name", "ben"])
+        .await
+        .status
+        .success());
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ben.home.path().join("nexus/mesh.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        after["meshes"]["team"]["topics"],
+        before["meshes"]["team"]["topics"]
+    );
+    assert_eq!(after["meshes"]["team"]["epoch"], 0);
+
+    // Restoring someone else's backup over an identity asks for --force,
+    // and keeps what it replaces.
+    let mut env = ben.env.clone();
+    env.push((
+        "NEXUS_BACKUP_PASSPHRASE".into(),
+        "backup passphrase 123".into(),
+    ));
+    let ben_b = Run {
+        home: tempfile::tempdir().unwrap(),
+        env: env.clone(),
+    };
+    std::fs::create_dir_all(ben_b.home.path().join("nexus")).unwrap();
+    for f in ["vault.enc", "mesh.json"] {
+        std::fs::copy(
+            ben.home.path().join("nexus").join(f),
+            ben_b.home.path().join("nexus").join(f),
+        )
+        .unwrap();
+    }
+    let file = ben_b.home.path().join("ben.backup");
+    assert!(ben_b
+        .run(&["mesh", "backup", file.to_str().unwrap()])
+        .await
+        .status
+        .success());
+    let other = Run {
+        home: tempfile::tempdir().unwrap(),
+        env,
+    };
+    assert!(
+        other.run(&["mesh", "peers"]).await.status.code() != Some(0),
+        "no mesh yet"
+    );
+    let o = other
+        .run(&["mesh", "restore", file.to_str().unwrap()])
+        .await;
+    assert!(o.status.success(), "a fresh home takes it: {}", stderr(&o));
+    // The owner's home is a member of a mesh: replacing needs --force.
+    let restore = |force: bool| {
+        let mut c = owner.cmd(&["mesh", "restore", file.to_str().unwrap()]);
+        if force {
+            c.arg("--force");
+        }
+        c.env("NEXUS_BACKUP_PASSPHRASE", "backup passphrase 123")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = restore(false);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = restore(true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kept: Vec<String> = std::fs::read_dir(owner.home.path().join("nexus"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("mesh.json.replaced-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the replaced state is kept");
 }

@@ -811,6 +811,19 @@ impl Broker {
                         return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
                     }
                 } else {
+                    // Names are unique within a mesh (case aside), so no one
+                    // can join looking exactly like another member.
+                    let taken = self
+                        .mesh_members(&inv.mesh)?
+                        .values()
+                        .any(|m| m.name.to_lowercase() == name.to_lowercase());
+                    if taken || name.trim().is_empty() || name.chars().count() > 64 {
+                        return Ok(err(
+                            conn,
+                            "name_taken",
+                            format!("the name `{name}` is taken in this mesh (or empty, or over 64 characters); join with another --name"),
+                        ));
+                    }
                     if !self.store.use_invite(&inv.mesh, &inv_ref, inv.max_uses)? {
                         return Ok(err(
                             conn,

@@ -90,16 +90,23 @@ fn render(i: &Incoming, json: bool) -> std::io::Result<()> {
             serde_json::to_string(i).unwrap_or_default()
         ));
     }
+    // The short peer id goes next to every name: names are unique in a
+    // mesh, but a reader should not have to trust that.
+    let short = |id: &str| id.chars().take(8).collect::<String>();
     let line = match i {
         Incoming::Dm {
-            from_name, text, ..
-        } => format!("[dm] {from_name}: {text}\n"),
-        Incoming::Topic {
-            topic,
+            from,
             from_name,
             text,
             ..
-        } => format!("[#{topic}] {from_name}: {text}\n"),
+        } => format!("[dm] {from_name} ({}): {text}\n", short(from)),
+        Incoming::Topic {
+            topic,
+            from,
+            from_name,
+            text,
+            ..
+        } => format!("[#{topic}] {from_name} ({}): {text}\n", short(from)),
         Incoming::Notice { text } => format!("* {text}\n"),
     };
     output::write_str(&line)
@@ -109,12 +116,12 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     home.ensure()?;
     let config = Config::load(&home)?;
-    if let MeshCommand::Restore { file } = &args.command {
+    if let MeshCommand::Restore { file, force } = &args.command {
         let bytes = std::fs::read(file)
             .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
         let (vault, _) = super::vault::open(&home, &config)?;
         let p = passphrase("Backup passphrase", false)?;
-        let peer = Peer::restore(home, vault, &bytes, &p)?;
+        let peer = Peer::restore(home, vault, &bytes, &p, *force)?;
         eprintln!(
             "restored {} ({}) with {} mesh(es)",
             peer.identity().name(),

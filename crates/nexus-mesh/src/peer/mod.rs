@@ -175,6 +175,22 @@ pub fn store_identity(vault: &dyn Vault, id: &Identity) -> Result<(), MeshError>
     vault.set(IDENTITY, &Secret::new(json)).map_err(vault_err)
 }
 
+fn read_state(home: &NexusHome) -> Result<MeshState, MeshError> {
+    match std::fs::read_to_string(home.join("mesh.json")) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| {
+            MeshError::Invalid(format!(
+                "{} is damaged ({e}); restore it from a backup (`nexus mesh restore`)",
+                home.join("mesh.json").display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MeshState::default()),
+        Err(e) => Err(MeshError::Io(format!(
+            "cannot read {}: {e}",
+            home.join("mesh.json").display()
+        ))),
+    }
+}
+
 fn root_name(mesh: &str, epoch: u32) -> String {
     format!("mesh/{mesh}/root/{epoch}")
 }
@@ -194,11 +210,7 @@ impl Peer {
                 id
             }
         };
-        let state = match std::fs::read_to_string(home.join("mesh.json")) {
-            Ok(t) => serde_json::from_str(&t)
-                .map_err(|e| MeshError::Invalid(format!("mesh.json: {e}")))?,
-            Err(_) => MeshState::default(),
-        };
+        let state = read_state(&home)?;
         let inbox = crate::inbox::Inbox::open(&home.join("inbox.db"))?;
         Ok(Peer {
             home,
@@ -219,11 +231,29 @@ impl Peer {
         &self.state
     }
 
-    fn save(&self) -> Result<(), MeshError> {
-        let json = serde_json::to_vec_pretty(&self.state)
-            .map_err(|e| MeshError::Invalid(e.to_string()))?;
+    /// Changes `mesh.json` with `f`, as one read-modify-write under an
+    /// exclusive lock (`mesh.json.lock`): the file is read again inside the
+    /// lock, so two commands at once (`inbox --follow` and `topic join`,
+    /// say) never lose each other's changes.
+    fn update<T>(&mut self, f: impl FnOnce(&mut MeshState) -> T) -> Result<T, MeshError> {
+        let lock_path = self.home.join("mesh.json.lock");
+        nexus_core::private_db_file(&lock_path)
+            .map_err(|e| MeshError::Io(format!("cannot create {}: {e}", lock_path.display())))?;
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| MeshError::Io(format!("cannot open {}: {e}", lock_path.display())))?;
+        lock.lock()
+            .map_err(|e| MeshError::Io(format!("cannot lock {}: {e}", lock_path.display())))?;
+        let mut state = read_state(&self.home)?;
+        let out = f(&mut state);
+        let json =
+            serde_json::to_vec_pretty(&state).map_err(|e| MeshError::Invalid(e.to_string()))?;
         atomic_write(&self.home.join("mesh.json"), &json, FileMode::Secret)
-            .map_err(|e| MeshError::Io(e.to_string()))
+            .map_err(|e| MeshError::Io(e.to_string()))?;
+        drop(lock);
+        self.state = state;
+        Ok(out)
     }
 
     /// The mesh to act on: `mesh`, else the current one.
@@ -266,12 +296,13 @@ impl Peer {
         self.vault
             .set(&root_name(mesh, epoch), &Secret::new(hex(key)))
             .map_err(vault_err)?;
-        if let Some(m) = self.state.meshes.get_mut(mesh) {
-            if m.epoch.is_none_or(|e| epoch >= e) {
-                m.epoch = Some(epoch);
+        self.update(|st| {
+            if let Some(m) = st.meshes.get_mut(mesh) {
+                if m.epoch.is_none_or(|e| epoch >= e) {
+                    m.epoch = Some(epoch);
+                }
             }
-        }
-        self.save()
+        })
     }
 
     /// Connects and says hello to `mesh`.
@@ -286,19 +317,22 @@ impl Peer {
     pub async fn create(&mut self, mesh: &str, broker: &str) -> Result<(), MeshError> {
         let c = Connection::open(broker).await?;
         c.create_mesh(&self.identity, mesh).await?;
-        self.state.meshes.insert(
-            mesh.to_string(),
-            Membership {
-                broker: broker.to_string(),
-                owner: true,
-                keys: KeyPolicyState {
-                    owner_key: hex(&self.identity.ed25519_public()),
+        let owner_key = hex(&self.identity.ed25519_public());
+        self.update(|st| {
+            st.meshes.insert(
+                mesh.to_string(),
+                Membership {
+                    broker: broker.to_string(),
+                    owner: true,
+                    keys: KeyPolicyState {
+                        owner_key,
+                        ..Default::default()
+                    },
                     ..Default::default()
                 },
-                ..Default::default()
-            },
-        );
-        self.state.current = Some(mesh.to_string());
+            );
+            st.current = Some(mesh.to_string());
+        })?;
         let root = random32()?;
         self.set_root(mesh, 0, &root)
     }
@@ -328,16 +362,17 @@ impl Peer {
         )?;
         self.request(mesh, Frame::PutInvite { code: inv.code() })
             .await?;
-        if let Some(m) = self.state.meshes.get_mut(mesh) {
-            m.keys.invites.insert(
-                crate::auth::invite_ref(&inv.id),
-                IssuedInvite {
-                    max_uses: uses,
-                    issued_ms: now_ms(),
-                },
-            );
-        }
-        self.save()?;
+        self.update(|st| {
+            if let Some(m) = st.meshes.get_mut(mesh) {
+                m.keys.invites.insert(
+                    crate::auth::invite_ref(&inv.id),
+                    IssuedInvite {
+                        max_uses: uses,
+                        issued_ms: now_ms(),
+                    },
+                );
+            }
+        })?;
         Ok(inv)
     }
 
@@ -368,19 +403,16 @@ impl Peer {
         };
         let c = Connection::open(&inv.broker).await?;
         c.join(&self.identity, &inv).await?;
-        self.state.meshes.insert(
-            inv.mesh.clone(),
-            Membership {
-                broker: inv.broker.clone(),
-                keys: KeyPolicyState {
-                    owner_key: inv.owner.clone(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        );
-        self.state.current = Some(inv.mesh.clone());
-        self.save()?;
+        // Joining again (a rejoin, or a second device's invite) keeps the
+        // membership's topics, marks and keys.
+        self.update(|st| {
+            let m = st.meshes.entry(inv.mesh.clone()).or_default();
+            m.broker.clone_from(&inv.broker);
+            if m.keys.owner_key.is_empty() {
+                m.keys.owner_key.clone_from(&inv.owner);
+            }
+            st.current = Some(inv.mesh.clone());
+        })?;
         // The owner may be online to send the mesh key now: keep what
         // comes (acknowledged once stored) and take the key.
         while let Some(f) = c.recv_timeout(Duration::from_millis(500)).await {
@@ -491,17 +523,18 @@ impl Peer {
 
     /// Records topic membership (topics are names; the key derives from the root).
     pub fn topic(&mut self, mesh: &str, name: &str, join: bool) -> Result<(), MeshError> {
-        let m = self
-            .state
-            .meshes
-            .get_mut(mesh)
-            .ok_or_else(|| MeshError::Invalid(format!("not a member of `{mesh}`")))?;
-        m.topics.retain(|t| t != name);
-        if join {
-            m.topics.push(name.to_string());
-            m.topics.sort();
-        }
-        self.save()
+        self.update(|st| {
+            let m = st
+                .meshes
+                .get_mut(mesh)
+                .ok_or_else(|| MeshError::Invalid(format!("not a member of `{mesh}`")))?;
+            m.topics.retain(|t| t != name);
+            if join {
+                m.topics.push(name.to_string());
+                m.topics.sort();
+            }
+            Ok(())
+        })?
     }
 
     /// Sends a request and waits for its `Done`.
@@ -527,10 +560,12 @@ impl Peer {
             .await?;
         let epoch = self.root(mesh)?.map_or(0, |(e, _)| e + 1);
         let root = random32()?;
-        if let Some(m) = self.state.meshes.get_mut(mesh) {
-            m.keys.rotated_ms = Some(now_ms());
-            m.keys.pending.remove(&target.peer);
-        }
+        self.update(|st| {
+            if let Some(m) = st.meshes.get_mut(mesh) {
+                m.keys.rotated_ms = Some(now_ms());
+                m.keys.pending.remove(&target.peer);
+            }
+        })?;
         self.set_root(mesh, epoch, &root)?;
         let me = self.identity.peer_id().to_string();
         for p in peers
@@ -607,10 +642,11 @@ impl Peer {
             },
         )?;
         Self::await_ack(&c, &id).await?;
-        if let Some(m) = self.state.meshes.get_mut(mesh) {
-            m.keys.pending.remove(&peer);
-        }
-        self.save()?;
+        self.update(|st| {
+            if let Some(m) = st.meshes.get_mut(mesh) {
+                m.keys.pending.remove(&peer);
+            }
+        })?;
         Ok(join.name)
     }
 
@@ -644,22 +680,61 @@ impl Peer {
         Ok(serde_json::Value::Array(out))
     }
 
-    /// Restores an identity and its mesh keys from a backup.
+    /// Restores an identity and its mesh keys from a backup. An existing,
+    /// different identity that is a member of any mesh is replaced only
+    /// with `force`; a replaced identity is always kept: in
+    /// the vault as `mesh/identity.replaced-<ms>`, with `mesh.json` copied
+    /// to `mesh.json.replaced-<ms>`.
     pub fn restore(
         home: NexusHome,
         vault: Arc<dyn Vault>,
         bytes: &[u8],
         passphrase: &str,
+        force: bool,
     ) -> Result<Peer, MeshError> {
         let (id, meshes) = crate::backup::restore(bytes, passphrase)?;
+        if let Some(current) = load_identity(&*vault)? {
+            if current.peer_id() != id.peer_id() {
+                // An identity made on first use that never joined a mesh
+                // holds nothing to lose (it is still kept aside).
+                let in_use = !read_state(&home)?.meshes.is_empty();
+                if in_use && !force {
+                    return Err(MeshError::Invalid(format!(
+                        "this home already has the identity {} ({}); the backup holds {} ({}). Restoring replaces it: run again with --force (the current one is kept aside)",
+                        current.name(),
+                        current.peer_id(),
+                        id.name(),
+                        id.peer_id()
+                    )));
+                }
+                let stamp = now_ms();
+                let kept = vault
+                    .get(IDENTITY)
+                    .map_err(vault_err)?
+                    .ok_or_else(|| MeshError::Invalid("the identity vanished".into()))?;
+                vault
+                    .set(&format!("{IDENTITY}.replaced-{stamp}"), &kept)
+                    .map_err(vault_err)?;
+                let state = home.join("mesh.json");
+                if state.exists() {
+                    let aside = home.join(format!("mesh.json.replaced-{stamp}"));
+                    let bytes = std::fs::read(&state).map_err(|e| MeshError::Io(e.to_string()))?;
+                    atomic_write(&aside, &bytes, FileMode::Secret)
+                        .map_err(|e| MeshError::Io(e.to_string()))?;
+                    std::fs::remove_file(&state).map_err(|e| MeshError::Io(e.to_string()))?;
+                }
+            }
+        }
         store_identity(&*vault, &id)?;
         let mut peer = Peer::load(home, vault, None)?;
         for m in meshes.as_array().cloned().unwrap_or_default() {
             let name = m["mesh"].as_str().unwrap_or_default().to_string();
             let membership: Membership =
                 serde_json::from_value(m["membership"].clone()).unwrap_or_default();
-            peer.state.meshes.insert(name.clone(), membership);
-            peer.state.current.get_or_insert(name.clone());
+            peer.update(|st| {
+                st.meshes.insert(name.clone(), membership);
+                st.current.get_or_insert(name.clone());
+            })?;
             for r in m["roots"].as_array().cloned().unwrap_or_default() {
                 let epoch = r["epoch"].as_u64().unwrap_or(0) as u32;
                 let k: [u8; 32] = unhex(r["key"].as_str().unwrap_or_default())?
@@ -668,7 +743,6 @@ impl Peer {
                 peer.set_root(&name, epoch, &k)?;
             }
         }
-        peer.save()?;
         Ok(peer)
     }
 }

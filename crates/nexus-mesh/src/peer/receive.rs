@@ -78,17 +78,18 @@ impl Peer {
                         format!("{label} joined; sent them the mesh key")
                     }
                     Handout::Confirm => {
-                        if let Some(m) = self.state.meshes.get_mut(mesh) {
-                            m.keys.pending.insert(
-                                peer.clone(),
-                                PendingJoin {
-                                    name: name.clone(),
-                                    x25519,
-                                    invite,
-                                },
-                            );
-                        }
-                        self.save()?;
+                        self.update(|st| {
+                            if let Some(m) = st.meshes.get_mut(mesh) {
+                                m.keys.pending.insert(
+                                    peer.clone(),
+                                    PendingJoin {
+                                        name: name.clone(),
+                                        x25519,
+                                        invite,
+                                    },
+                                );
+                            }
+                        })?;
                         format!(
                             "{label} joined through a multi-use invite; run `nexus mesh approve {peer}` to send them the mesh key"
                         )
@@ -144,9 +145,11 @@ impl Peer {
                 match root_key_arrival(&membership.keys, membership.epoch, sender, epoch) {
                     KeyArrival::Accept => {
                         if membership.epoch.is_some() {
-                            if let Some(m) = self.state.meshes.get_mut(mesh) {
-                                m.keys.rotated_ms = Some(now_ms());
-                            }
+                            self.update(|st| {
+                                if let Some(m) = st.meshes.get_mut(mesh) {
+                                    m.keys.rotated_ms = Some(now_ms());
+                                }
+                            })?;
                         }
                         self.set_root(mesh, epoch, &k)?;
                         format!(
@@ -392,11 +395,15 @@ impl Peer {
                 }
                 before = Some(oldest);
             }
-            if let Some(m) = self.state.meshes.get_mut(mesh) {
-                m.seen.insert(t, newest);
-            }
+            self.update(|st| {
+                if let Some(m) = st.meshes.get_mut(mesh) {
+                    // Marks only move forward (another command may have
+                    // moved them meanwhile).
+                    let mark = m.seen.entry(t).or_insert(0);
+                    *mark = (*mark).max(newest);
+                }
+            })?;
         }
-        self.save()?;
         Ok((!left.is_empty()).then(|| Incoming::Notice {
             text: format!(
                 "more than {CATCH_UP} unseen messages in {}; older ones are in `nexus mesh topic history`",
@@ -420,22 +427,26 @@ impl Peer {
                 .await
             {
                 // Only past messages the inbox has.
-                if let (Some((seq, f)), Some(m)) = (entries.first(), self.state.meshes.get(mesh)) {
-                    let id = match f {
-                        Frame::Publish { id, .. } => id.as_str(),
-                        _ => "",
-                    };
-                    let mine = matches!(f, Frame::Publish { from, .. } if *from == self.identity.peer_id().as_str());
-                    if (mine || self.inbox.contains(mesh, id)?) && m.seen.get(&t) < Some(seq) {
-                        let seq = *seq;
-                        if let Some(m) = self.state.meshes.get_mut(mesh) {
-                            m.seen.insert(t, seq);
+                if let Some((seq, f)) = entries.first() {
+                    let (id, mine) = match f {
+                        Frame::Publish { id, from, .. } => {
+                            (id.as_str(), *from == self.identity.peer_id().as_str())
                         }
+                        _ => ("", false),
+                    };
+                    if mine || self.inbox.contains(mesh, id)? {
+                        let seq = *seq;
+                        self.update(|st| {
+                            if let Some(m) = st.meshes.get_mut(mesh) {
+                                let mark = m.seen.entry(t).or_insert(0);
+                                *mark = (*mark).max(seq);
+                            }
+                        })?;
                     }
                 }
             }
         }
-        self.save()
+        Ok(())
     }
 
     /// Unread counts of `mesh` in the local inbox: `("direct", n)` and
