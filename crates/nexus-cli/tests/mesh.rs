@@ -646,3 +646,99 @@ async fn concurrent_verbs_rejoins_names_and_restores_lose_nothing() {
         .collect();
     assert_eq!(kept.len(), 1, "the replaced state is kept");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inbox_follow_rides_out_a_broker_restart() {
+    let owner = peer();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let start = || {
+        let mut c = owner.cmd(&["up", "--listen", &listen]);
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listening"), "{line}");
+        Up(child)
+    };
+    let broker = start();
+    let url = format!("ws://{listen}");
+    owner
+        .run(&[
+            "mesh", "create", "team", "--broker", &url, "--name", "owner",
+        ])
+        .await;
+    let (alice, bob) = (peer(), peer());
+    for (r, name) in [(&alice, "alice"), (&bob, "bob")] {
+        let o = owner.run(&["mesh", "invite", "--json"]).await;
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let link = v["link"].as_str().unwrap().to_string();
+        assert!(r
+            .run(&["mesh", "join", &link, "--name", name])
+            .await
+            .status
+            .success());
+    }
+    owner.run(&["mesh", "inbox"]).await;
+    // Bob follows his inbox; every line goes to a channel.
+    let mut c = bob.cmd(&["mesh", "inbox", "--follow"]);
+    let mut follow = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |want: &str, secs: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                let hit = l.contains(want);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+        }
+        panic!("no `{want}` in {seen:?}");
+    };
+    wait_for("received the team key", 15);
+    assert!(alice
+        .run(&["mesh", "send", "bob", "before the restart"])
+        .await
+        .status
+        .success());
+    wait_for("before the restart", 15);
+    // The broker goes away and comes back on the same port and database.
+    drop(broker);
+    let seen = wait_for("reconnecting", 15);
+    assert!(!seen.is_empty());
+    let _broker = start();
+    let o = alice
+        .run(&["mesh", "send", "bob", "after the restart"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for("after the restart", 45);
+    let _ = follow.kill();
+    let _ = follow.wait();
+}

@@ -242,7 +242,10 @@ pub struct Broker {
     limits: Limits,
     replay: Mutex<ReplayCache>,
     conns: Mutex<ConnMap<Conn>>,
-    online: Mutex<HashMap<(String, String), ConnId>>,
+    /// Each member's open connections: a daemon, a phone and a CLI verb
+    /// of one identity are served side by side, up to
+    /// [`MAX_CONNECTIONS_PER_PEER`].
+    online: Mutex<HashMap<(String, String), Vec<ConnId>>>,
     next: Mutex<ConnId>,
     /// Members by mesh, loaded once per mesh and written through: the hot
     /// path (every frame checks its sender, every publish fans out) never
@@ -287,6 +290,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 const SAY_HELLO: &str = "say hello (or create or join a mesh) first";
+
+/// Connections one identity may hold at once; one more is refused with
+/// `too_many_connections`, and none is ever closed to make room.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 8;
 
 /// The kind byte of an error frame.
 const ERROR_KIND: u8 = 6;
@@ -409,9 +416,11 @@ impl Broker {
         let mut list: Vec<(String, ConnId)> = members
             .values()
             .filter(|m| !m.blocked && m.caps.contains(&Capability::Read))
-            .filter_map(|m| {
+            .flat_map(|m| {
                 online
                     .get(&(mesh.to_string(), m.peer.clone()))
+                    .into_iter()
+                    .flatten()
                     .map(|c| (m.peer.clone(), *c))
             })
             .collect();
@@ -460,8 +469,11 @@ impl Broker {
         if let Some(c) = lock(&self.conns).remove(&conn) {
             if let Some(who) = c.who {
                 let mut online = lock(&self.online);
-                if online.get(&*who) == Some(&conn) {
-                    online.remove(&*who);
+                if let Some(conns) = online.get_mut(&*who) {
+                    conns.retain(|c| *c != conn);
+                    if conns.is_empty() {
+                        online.remove(&*who);
+                    }
                 }
                 drop(online);
                 self.readers_changed(&who.0);
@@ -617,16 +629,26 @@ impl Broker {
     }
 
     fn authed(&self, conn: ConnId, mesh: &str, peer: &str) -> Result<Vec<Out>, crate::MeshError> {
+        {
+            let mut online = lock(&self.online);
+            let conns = online
+                .entry((mesh.to_string(), peer.to_string()))
+                .or_default();
+            if conns.len() >= MAX_CONNECTIONS_PER_PEER {
+                return Ok(err(
+                    conn,
+                    "too_many_connections",
+                    format!("this peer has {MAX_CONNECTIONS_PER_PEER} connections open already; close one (a stuck `nexus mesh inbox --follow`?)"),
+                ));
+            }
+            conns.push(conn);
+        }
         if let Some(c) = lock(&self.conns).get_mut(&conn) {
             c.who = Some(Arc::new((mesh.to_string(), peer.to_string())));
         }
-        let old = lock(&self.online).insert((mesh.to_string(), peer.to_string()), conn);
         self.readers_changed(mesh);
         let pending = self.store.pending(mesh, peer)?;
         let mut out = Vec::new();
-        if let Some(old) = old.filter(|o| *o != conn) {
-            out.push(Out::Close(old));
-        }
         out.push(Out::Send(
             conn,
             Frame::Welcome {
@@ -905,7 +927,10 @@ impl Broker {
         )?;
         Ok(
             match lock(&self.online).get(&(mesh.to_string(), to.to_string())) {
-                Some(c) => vec![Out::Send(*c, bytes.into())],
+                Some(conns) => {
+                    let bytes = Bytes::from(bytes);
+                    conns.iter().map(|c| Out::Send(*c, bytes.clone())).collect()
+                }
                 None => Vec::new(),
             },
         )
@@ -1176,8 +1201,8 @@ impl Broker {
                     .into(),
                 )];
                 if blocked {
-                    if let Some(c) = lock(&self.online).remove(&(mesh.to_string(), peer)) {
-                        out.push(Out::Close(c));
+                    if let Some(conns) = lock(&self.online).remove(&(mesh.to_string(), peer)) {
+                        out.extend(conns.into_iter().map(Out::Close));
                     }
                     self.readers_changed(mesh);
                 }
@@ -1370,10 +1395,29 @@ mod tests {
             decode(&b.handle(c, &ok.encode()))[0],
             Frame::Welcome { .. }
         ));
-        // A second connection for the same peer replaces the first.
-        let c2 = b.connect();
-        let again = sign_hello(&owner, "lab", clock.now_millis(), "0123456789abcdef0125");
-        assert!(b.handle(c2, &again.encode()).contains(&Out::Close(c)));
+        // More connections of the same peer are served side by side, up
+        // to the limit; none evicts another.
+        // The create and the hello above are two already.
+        for i in 2..MAX_CONNECTIONS_PER_PEER {
+            let c2 = b.connect();
+            let again = sign_hello(
+                &owner,
+                "lab",
+                clock.now_millis(),
+                &format!("0123456789abcdef-{i}"),
+            );
+            let out = b.handle(c2, &again.encode());
+            assert!(matches!(decode(&out)[0], Frame::Welcome { .. }), "{i}");
+            assert!(!out.iter().any(|o| matches!(o, Out::Close(_))));
+        }
+        let extra = b.connect();
+        let again = sign_hello(&owner, "lab", clock.now_millis(), "0123456789abcdef-extra");
+        let out = b.handle(extra, &again.encode());
+        assert!(
+            matches!(&decode(&out)[0], Frame::Error { code, .. } if code == "too_many_connections")
+        );
+        assert!(out.contains(&Out::Close(extra)));
+        assert!(!out.contains(&Out::Close(c)));
     }
 
     #[test]

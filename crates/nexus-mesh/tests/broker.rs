@@ -504,3 +504,42 @@ async fn the_database_holds_no_plaintext() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_identity_on_two_connections_gets_everything_on_both() {
+    let d = tempfile::tempdir().unwrap();
+    let srv = start(&d.path().join("broker.db")).await;
+    let (m, _o, a, b) = setup(&srv.url).await;
+    // Bob's daemon (b) and a CLI verb of his (b2), at once: neither evicts
+    // the other.
+    let b2 = Connection::open(&srv.url).await.unwrap();
+    b2.hello(&m.bob, "lab").await.unwrap();
+    a.send_dm(
+        &m.alice,
+        m.bob.peer_id().as_str(),
+        &hex(&m.bob.x25519_public()),
+        b"to every bob",
+    )
+    .unwrap();
+    for c in [&b, &b2] {
+        let dm = until(c, |f| matches!(f, Frame::Dm { .. })).await;
+        assert_eq!(
+            open_dm(&m.bob, &hex(&m.alice.x25519_public()), &dm).unwrap(),
+            b"to every bob"
+        );
+    }
+    // Either one's acknowledgement takes it off the queue.
+    let b3 = Connection::open(&srv.url).await.unwrap();
+    assert_eq!(
+        b3.hello(&m.bob, "lab").await.unwrap(),
+        1,
+        "not yet acknowledged"
+    );
+    let Frame::Dm { id, .. } = until(&b3, |f| matches!(f, Frame::Dm { .. })).await else {
+        unreachable!()
+    };
+    b2.ack(&id).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b4 = Connection::open(&srv.url).await.unwrap();
+    assert_eq!(b4.hello(&m.bob, "lab").await.unwrap(), 0);
+}

@@ -345,7 +345,7 @@ async fn blocking_sticks() {
 
     owner.peer.block("lab", "eve").await.unwrap();
     // Eve comes back with a fresh identity through the same invite.
-    let mut eve2 = home("eve");
+    let mut eve2 = home("eva");
     let e = eve2
         .peer
         .join(&multi.link(), None)

@@ -285,12 +285,47 @@ impl Peer {
 
     /// Fetches what is waiting (and, with `follow`, keeps listening), keeps
     /// it in the local inbox, and shows what is new through `show`.
+    ///
+    /// With `follow`, a lost connection (the broker restarted, the network
+    /// dropped) is said as a notice and reconnected with backoff (1 s
+    /// doubling to 30 s, with jitter), catching up on what was sent
+    /// meanwhile; only a refusal (blocked, removed) or `show` failing ends it.
     pub async fn inbox(
         &mut self,
         mesh: &str,
         follow: bool,
         show: &mut Show<'_>,
     ) -> Result<(), MeshError> {
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let ended = self.inbox_once(mesh, follow, show).await;
+            match ended {
+                Ok(false) => return Ok(()),
+                Ok(true) => pause = Duration::from_secs(1),
+                Err(MeshError::Io(why)) if follow => {
+                    show(&Incoming::Notice {
+                        text: format!("lost the broker ({why}); retrying in {}s", pause.as_secs()),
+                    })?;
+                }
+                Err(e) => return Err(e),
+            }
+            if !follow {
+                return Ok(());
+            }
+            let jitter = Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
+            tokio::time::sleep(pause + jitter).await;
+            pause = (pause * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// One connection's worth of [`inbox`](Self::inbox): `Ok(true)` when a
+    /// followed connection closed (to reconnect), `Ok(false)` when done.
+    async fn inbox_once(
+        &mut self,
+        mesh: &str,
+        follow: bool,
+        show: &mut Show<'_>,
+    ) -> Result<bool, MeshError> {
         let (c, _) = self.connect(mesh).await?;
         let mut peers = self.peers_on(&c).await?;
         // Queued DMs and notices arrive first; then catch up on topics.
@@ -330,11 +365,17 @@ impl Peer {
             }
         }
         self.show_inbox(mesh, &peers, show)?;
+        if follow {
+            show(&Incoming::Notice {
+                text: "the broker closed the connection; reconnecting".into(),
+            })?;
+            return Ok(true);
+        }
         // What arrived live is in history too: move the marks past it.
         if live {
             self.catch_up_silently(mesh, &c).await?;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Frames that arrive within `quiet` of each other.
