@@ -37,6 +37,7 @@ use nexus_mesh::frame::Frame;
 use nexus_mesh::identity::hex;
 use nexus_mesh::store::SqliteStore;
 use nexus_mesh::{server, topic, Identity};
+use nexus_testkit::tls::TestCertificate;
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -84,91 +85,6 @@ struct Args {
     durability: String,
 }
 
-/// A throwaway CA and a certificate for `localhost` it signed.
-struct Certs {
-    _dir: tempfile::TempDir,
-    ca: std::path::PathBuf,
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-fn certs() -> Certs {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .current_dir(dir.path())
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs")
-            .success();
-        assert!(ok, "openssl {args:?}");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-days",
-            "2",
-            "-subj",
-            "/CN=load CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req", "-new"][..],
-        &ec,
-        &[
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.path().join("ext.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
-    Certs {
-        ca: dir.path().join("ca.pem"),
-        cert: dir.path().join("cert.pem"),
-        key: dir.path().join("key.pem"),
-        _dir: dir,
-    }
-}
-
 fn micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -207,7 +123,7 @@ fn pacing(args: &Args) -> Option<Duration> {
     (args.rate > 0).then(|| Duration::from_secs_f64(args.publishers as f64 / args.rate as f64))
 }
 
-async fn nexus(args: &Args, tls: Option<&Certs>) -> Report {
+async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let durability = nexus_mesh::store::Durability::parse(&args.durability).unwrap();
     let store =
@@ -367,7 +283,7 @@ async fn collect(subs: Vec<tokio::task::JoinHandle<(Vec<u64>, Instant)>>) -> (Ve
     (lat, end.unwrap_or_else(Instant::now))
 }
 
-async fn nats(args: &Args, tls: Option<&Certs>) -> Option<Report> {
+async fn nats(args: &Args, tls: Option<&TestCertificate>) -> Option<Report> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -542,7 +458,10 @@ async fn main() {
         },
         if args.tls { "TLS on" } else { "TLS off" }
     );
-    let certs = args.tls.then(certs);
+    let dir = tempfile::tempdir().unwrap();
+    let certs = args
+        .tls
+        .then(|| nexus_testkit::tls::certificate(dir.path()));
     let (nexus_rate, _, _) = nexus(&args, certs.as_ref()).await.print();
     if !args.no_nats {
         match nats(&args, certs.as_ref()).await {

@@ -30,7 +30,12 @@ fn peer() -> Run {
 
 /// Starts `nexus up` on an ephemeral port; returns its URL.
 fn up(r: &Run) -> (Up, String) {
-    let mut c = r.cmd(&["up", "--listen", "127.0.0.1:0"]);
+    up_on(r, "127.0.0.1:0")
+}
+
+/// Starts `nexus up` listening on `listen`; returns its URL.
+fn up_on(r: &Run, listen: &str) -> (Up, String) {
+    let mut c = r.cmd(&["up", "--listen", listen]);
     let mut child = c
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -656,21 +661,7 @@ async fn inbox_follow_rides_out_a_broker_restart() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let start = || {
-        let mut c = owner.cmd(&["up", "--listen", &listen]);
-        let mut child = c
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening"), "{line}");
-        Up(child)
-    };
+    let start = || up_on(&owner, &listen).0;
     let broker = start();
     let url = format!("ws://{listen}");
     owner

@@ -63,28 +63,7 @@ fn code(f: &Frame) -> &str {
     }
 }
 
-/// A history page nested `depth` deep, as the attacker wrote it.
-fn nested_page(depth: usize) -> Vec<u8> {
-    fn put(w: &mut Vec<u8>, b: &[u8]) {
-        let mut n = b.len() as u64;
-        while n >= 0x80 {
-            w.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        w.push(n as u8);
-        w.extend_from_slice(b);
-    }
-    let mut f = Frame::Ack { id: "x".into() }.encode();
-    for _ in 0..depth {
-        let mut w = vec![frame::VERSION, 16];
-        put(&mut w, b"t");
-        w.push(1); // one entry
-        w.push(1); // its sequence number
-        put(&mut w, &f);
-        f = w;
-    }
-    f
-}
+use nexus_fuzz::nested_page;
 
 /// A peer in its own home with an in-memory vault.
 struct Home {
@@ -615,86 +594,11 @@ async fn large_posts_leave_history_readable() {
     assert_eq!(seqs, [6, 5, 4, 3, 2, 1], "every message, page by page");
 }
 
-/// A private CA and a certificate it signed for `localhost`, made with
-/// openssl: `(ca, cert, key)`.
-fn certificate(
-    dir: &std::path::Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let p = |n: &str| dir.join(n);
-    let run = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs")
-            .success();
-        assert!(ok, "openssl {args:?}");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Nexus test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req", "-new"][..],
-        &ec,
-        &[
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        p("ext.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
-    (p("ca.pem"), p("cert.pem"), p("key.pem"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_end_to_end_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificate(dir.path());
+    let nexus_testkit::tls::TestCertificate { ca, cert, key } =
+        nexus_testkit::tls::certificate(dir.path());
     let srv = start_with(
         Limits::default(),
         ServeOptions {

@@ -16,6 +16,7 @@
 
 mod http;
 pub mod oidc;
+pub mod tls;
 pub mod wire;
 
 use std::collections::{HashMap, VecDeque};
