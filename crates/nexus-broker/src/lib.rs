@@ -114,24 +114,26 @@ pub fn describe(l: &Limits, o: &ServeOptions) -> String {
     )
 }
 
-/// Waits for Ctrl-C or SIGTERM; says which.
-pub async fn shutdown_signal() -> &'static str {
+/// Ctrl-C or SIGTERM, whichever comes first; says which. The handlers are
+/// installed when this is called (call it before saying "listening", or a
+/// signal in between would kill the process the default way), and the
+/// future waits.
+pub fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "interrupt",
+        signal(SignalKind::terminate())
+            .and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = signals {
+            return tokio::select! {
+                _ = int.recv() => "interrupt",
                 _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "interrupt"
-            }
+            };
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
         "interrupt"
     }

@@ -49,6 +49,7 @@ async fn main() -> ExitCode {
         let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
         Ok::<_, nexus_mesh::MeshError>((url, task, line))
     };
+    let stop = nexus_broker::shutdown_signal();
     match started.await {
         Ok((url, task, line)) => {
             println!(
@@ -58,7 +59,7 @@ async fn main() -> ExitCode {
             );
             tokio::select! {
                 _ = task => {}
-                why = nexus_broker::shutdown_signal() => println!("stopping ({why})"),
+                why = stop => println!("stopping ({why})"),
             }
             ExitCode::SUCCESS
         }

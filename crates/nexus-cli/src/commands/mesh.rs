@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use nexus_core::{Config, NexusHome};
-use nexus_mesh::frame::Frame;
 use nexus_mesh::peer::{Incoming, Peer};
 use serde_json::json;
 
@@ -35,6 +34,7 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs) -> Result<(), CliError> 
     let options = serve.options(durability.as_deref())?;
     let line = nexus_broker::describe(&limits, &options);
     let db = home.join("broker.db");
+    let stop = nexus_broker::shutdown_signal();
     let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
     output::print_str(&format!(
         "Nexus mesh broker listening on {url}\n  database: {}\n  {}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
@@ -43,7 +43,7 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs) -> Result<(), CliError> 
     ))?;
     tokio::select! {
         _ = task => {}
-        why = nexus_broker::shutdown_signal() => eprintln!("stopping the broker ({why})"),
+        why = stop => eprintln!("stopping the broker ({why})"),
     }
     Ok(())
 }
@@ -313,27 +313,13 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
         }
         MeshCommand::Status(PresenceCommand::Set { text }) => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            peer.request(
-                &mesh,
-                Frame::SetPresence {
-                    status: Some(text),
-                    summary: None,
-                },
-            )
-            .await?;
+            peer.set_presence(&mesh, Some(&text), None).await?;
             eprintln!("status set");
             Ok(())
         }
         MeshCommand::Summary(PresenceCommand::Set { text }) => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            peer.request(
-                &mesh,
-                Frame::SetPresence {
-                    status: None,
-                    summary: Some(text),
-                },
-            )
-            .await?;
+            peer.set_presence(&mesh, None, Some(&text)).await?;
             eprintln!("summary set");
             Ok(())
         }
@@ -351,22 +337,12 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
                 _ => unreachable!("matched above"),
             };
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let peers = peer.peers(&mesh).await?;
-            let target = Peer::resolve(&peers, &who)?.peer.clone();
-            let caps: Vec<String> = caps
+            let caps: Vec<&str> = caps
                 .split(',')
-                .map(|c| c.trim().to_string())
+                .map(str::trim)
                 .filter(|c| !c.is_empty())
                 .collect();
-            peer.request(
-                &mesh,
-                Frame::Grant {
-                    peer: target,
-                    caps,
-                    revoke,
-                },
-            )
-            .await?;
+            peer.grant(&mesh, &who, &caps, revoke).await?;
             eprintln!(
                 "{} {who}",
                 if revoke { "revoked from" } else { "granted to" }
@@ -415,14 +391,7 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
         }
         MeshCommand::Backup { file } => {
             let p = passphrase("New backup passphrase", true)?;
-            let keys = peer.keys_for_backup()?;
-            let bytes = nexus_mesh::backup::create(
-                peer.identity(),
-                keys,
-                &p,
-                nexus_mesh::backup::BackupKdf::DEFAULT,
-            )?;
-            nexus_core::atomic_write(&file, &bytes, nexus_core::FileMode::Secret)?;
+            peer.backup_to(&file, &p)?;
             eprintln!(
                 "backed up your identity and mesh keys to {}",
                 file.display()

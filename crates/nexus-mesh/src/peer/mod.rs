@@ -537,6 +537,49 @@ impl Peer {
         })?
     }
 
+    /// Sets this peer's status and/or summary.
+    pub async fn set_presence(
+        &self,
+        mesh: &str,
+        status: Option<&str>,
+        summary: Option<&str>,
+    ) -> Result<(), MeshError> {
+        self.request(
+            mesh,
+            Frame::SetPresence {
+                status: status.map(str::to_string),
+                summary: summary.map(str::to_string),
+            },
+        )
+        .await
+    }
+
+    /// Grants (or, with `revoke`, takes away) capabilities of `who` (a
+    /// peer id, its first characters, or a name): `read`, `dm`,
+    /// `broadcast`, `admin`. Admins only; the broker enforces it.
+    pub async fn grant(
+        &self,
+        mesh: &str,
+        who: &str,
+        caps: &[&str],
+        revoke: bool,
+    ) -> Result<(), MeshError> {
+        for c in caps {
+            crate::auth::Capability::parse(c)?;
+        }
+        let (c, _) = self.connect(mesh).await?;
+        let peers = self.peers_on(&c).await?;
+        let target = Self::resolve(&peers, who)?.peer.clone();
+        c.send(&Frame::Grant {
+            peer: target,
+            caps: caps.iter().map(|c| c.to_string()).collect(),
+            revoke,
+        })?;
+        c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
+            .await
+            .map(|_| ())
+    }
+
     /// Sends a request and waits for its `Done`.
     pub async fn request(&self, mesh: &str, f: Frame) -> Result<(), MeshError> {
         let (c, _) = self.connect(mesh).await?;
@@ -663,6 +706,19 @@ impl Peer {
             p.peer.as_bytes(),
         );
         Ok((p, safety::format_groups(&digits)))
+    }
+
+    /// Writes a backup of this identity, its memberships and every mesh key
+    /// it holds to `file` (atomically, 0600), sealed with `passphrase`
+    /// (Argon2id + XChaCha20-Poly1305; format in docs/MESH.md).
+    pub fn backup_to(&self, file: &std::path::Path, passphrase: &str) -> Result<(), MeshError> {
+        let bytes = crate::backup::create(
+            &self.identity,
+            self.keys_for_backup()?,
+            passphrase,
+            crate::backup::BackupKdf::DEFAULT,
+        )?;
+        atomic_write(file, &bytes, FileMode::Secret).map_err(|e| MeshError::Io(e.to_string()))
     }
 
     /// Every root key this peer holds, for backups.
