@@ -80,12 +80,12 @@ impl KdfParams {
     /// authenticates it), so a damaged or crafted header must not make the
     /// derivation take gigabytes or hours.
     pub fn check(&self) -> Result<(), VaultError> {
-        if self.m_cost_kib < 8 * self.p_cost.max(1)
+        if self.p_cost == 0
+            || self.p_cost > Self::MAX_P_COST
+            || self.m_cost_kib < 8 * self.p_cost
             || self.m_cost_kib > Self::MAX_M_COST_KIB
             || self.t_cost == 0
             || self.t_cost > Self::MAX_T_COST
-            || self.p_cost == 0
-            || self.p_cost > Self::MAX_P_COST
         {
             return Err(VaultError::Corrupt(format!(
                 "the vault file asks for key-derivation costs out of bounds ({} KiB, {} passes, {} lanes; at most {} KiB, {} passes, {} lanes): the file is damaged or not from Nexus; restore it from a backup",
@@ -653,6 +653,14 @@ mod tests {
         }
         KdfParams::DEFAULT.check().unwrap();
         KdfParams::INSECURE_FOR_TESTS.check().unwrap();
+        // Found by the vault_file property test: huge lanes overflowed the
+        // bound's own arithmetic.
+        let lanes = KdfParams {
+            m_cost_kib: 1024,
+            t_cost: 1,
+            p_cost: u32::MAX,
+        };
+        assert!(lanes.check().is_err());
     }
 
     #[test]
