@@ -414,6 +414,27 @@ async fn captured_joins_and_creates_cannot_be_replayed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_huge_message_from_a_stranger_is_cut_off() {
+    let srv = start().await;
+    // Raw WebSocket: 2 MiB in one message (the old broker buffered up to
+    // 16 MiB per connection before anyone had said hello).
+    let (mut raw, _) = tokio_tungstenite::connect_async(&srv.url).await.unwrap();
+    let sent = raw
+        .send(Message::Binary(vec![frame::VERSION; 2 << 20].into()))
+        .await;
+    use futures_util::StreamExt;
+    let next = tokio::time::timeout(T, raw.next()).await.unwrap();
+    assert!(
+        sent.is_err() || !matches!(next, Some(Ok(Message::Binary(_)))),
+        "the broker read it: {next:?}"
+    );
+    // Everyone else is served.
+    let owner = Identity::generate("o").unwrap();
+    let o = Connection::open(&srv.url).await.unwrap();
+    o.create_mesh(&owner, "lab").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn one_batch_of_bad_frames_gets_one_answer() {
     let srv = start().await;
     let frames: Vec<Vec<u8>> = (0..10_000).map(|_| Frame::ListPeers.encode()).collect();
