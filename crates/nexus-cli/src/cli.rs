@@ -451,6 +451,9 @@ pub(crate) enum MeshCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the owner and admins for the current mesh key again (it comes
+    /// at your next `inbox`, from whoever handed it to you before).
+    RequestKey,
     /// Print the safety number to compare with a peer.
     Verify {
         /// The peer.

@@ -51,6 +51,23 @@ pub struct KeyPolicyState {
     /// Newcomers waiting for approval, by peer id.
     #[serde(default)]
     pub pending: BTreeMap<String, PendingJoin>,
+    /// Peers this peer has handed the key to (at their join, by approval,
+    /// or in a rotation): they get it again when they ask.
+    #[serde(default)]
+    pub granted: std::collections::BTreeSet<String>,
+}
+
+/// Decides about a member asking for the current key again: sent to one
+/// this peer handed it to before, left to `approve` for one still waiting,
+/// refused to anyone else (another admin may have handed it out).
+pub fn key_request(state: &KeyPolicyState, peer: &str) -> Handout {
+    if state.granted.contains(peer) {
+        Handout::Send
+    } else if state.pending.contains_key(peer) {
+        Handout::Confirm
+    } else {
+        Handout::Refuse("this peer never handed them the key".into())
+    }
 }
 
 /// What to do with a root key that arrived.
@@ -200,6 +217,23 @@ mod tests {
             root_key_arrival(&st, Some(u32::MAX), &owner, 0),
             KeyArrival::Repeat
         ));
+    }
+
+    #[test]
+    fn a_key_goes_again_only_to_whom_it_went() {
+        let mut st = KeyPolicyState::default();
+        st.granted.insert("a".into());
+        st.pending.insert(
+            "b".into(),
+            PendingJoin {
+                name: "b".into(),
+                x25519: String::new(),
+                invite: String::new(),
+            },
+        );
+        assert_eq!(key_request(&st, "a"), Handout::Send);
+        assert_eq!(key_request(&st, "b"), Handout::Confirm);
+        assert!(matches!(key_request(&st, "c"), Handout::Refuse(_)));
     }
 
     #[test]

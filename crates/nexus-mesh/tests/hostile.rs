@@ -68,14 +68,19 @@ use nexus_fuzz::nested_page;
 /// A peer in its own home with an in-memory vault.
 struct Home {
     peer: Peer,
+    vault: Arc<dyn Vault>,
     _dir: tempfile::TempDir,
 }
 
 fn home(name: &str) -> Home {
     let dir = tempfile::tempdir().unwrap();
     let vault: Arc<dyn Vault> = Arc::new(MemoryVault::default());
-    let peer = Peer::load(NexusHome::at(dir.path()), vault, Some(name)).unwrap();
-    Home { peer, _dir: dir }
+    let peer = Peer::load(NexusHome::at(dir.path()), vault.clone(), Some(name)).unwrap();
+    Home {
+        peer,
+        vault,
+        _dir: dir,
+    }
 }
 
 async fn inbox(p: &mut Peer, mesh: &str) -> Vec<String> {
@@ -351,6 +356,59 @@ async fn blocking_sticks() {
     assert!(e.contains("no one named"), "{e}");
     inbox(&mut mallory.peer, "lab").await;
     assert_eq!(mallory.peer.root("lab").unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_key_can_be_asked_for_again_and_only_by_whom_it_went_to() {
+    let srv = start().await;
+    let (mut owner, mut alice, mut eve) = (home("owner"), home("alice"), home("eve"));
+    owner.peer.create("lab", &srv.url).await.unwrap();
+    let single = owner
+        .peer
+        .invite("lab", Duration::from_secs(3600), 1, "member")
+        .await
+        .unwrap();
+    let multi = owner
+        .peer
+        .invite("lab", Duration::from_secs(3600), 3, "member")
+        .await
+        .unwrap();
+    alice.peer.join(&single.link(), None).await.unwrap();
+    eve.peer.join(&multi.link(), None).await.unwrap();
+    inbox(&mut owner.peer, "lab").await;
+    inbox(&mut alice.peer, "lab").await;
+    let genuine = owner.peer.root("lab").unwrap().unwrap();
+    assert_eq!(alice.peer.root("lab").unwrap().unwrap(), genuine);
+    // Alice's vault loses the key (a reset keyring, say).
+    alice.vault.delete("mesh/lab/root/0").unwrap();
+    assert_eq!(alice.peer.root("lab").unwrap(), None);
+    assert_eq!(alice.peer.request_key("lab").await.unwrap(), 1);
+    // Eve, still waiting for approval, asks too: the owner is only told.
+    eve.peer.request_key("lab").await.unwrap();
+    let said = inbox(&mut owner.peer, "lab").await;
+    assert!(
+        said.iter()
+            .any(|s| s.contains("alice") && s.contains("sent it")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.contains("eve") && s.contains("nexus mesh approve")),
+        "{said:?}"
+    );
+    let said = inbox(&mut alice.peer, "lab").await;
+    assert!(
+        said.iter()
+            .any(|s| s.contains("received the lab key (epoch 0) again")),
+        "{said:?}"
+    );
+    assert_eq!(alice.peer.root("lab").unwrap().unwrap(), genuine);
+    inbox(&mut eve.peer, "lab").await;
+    assert_eq!(
+        eve.peer.root("lab").unwrap(),
+        None,
+        "not sent without approval"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -379,6 +379,12 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             }
             output::print_str(&text)
         }
+        MeshCommand::RequestKey => {
+            let mesh = peer.mesh_name(args.mesh.as_deref())?;
+            let n = peer.request_key(&mesh).await?;
+            eprintln!("asked {n} owner/admin(s) for the {mesh} key; it arrives with `nexus mesh inbox` once one of them is online");
+            Ok(())
+        }
         MeshCommand::Verify { peer: who } => {
             let mesh = peer.mesh_name(args.mesh.as_deref())?;
             let (p, groups) = peer.verify(&mesh, &who).await?;

@@ -46,6 +46,12 @@ pub enum Envelope {
         /// The key, hex.
         key: String,
     },
+    /// A member asks an admin for the current mesh key (it lost it, or
+    /// its key arrived while it could not take it).
+    KeyRequest {
+        /// The mesh.
+        mesh: String,
+    },
 }
 
 /// One membership, as kept on disk (no secrets).
@@ -537,6 +543,38 @@ impl Peer {
         })?
     }
 
+    /// Asks the mesh's owner and admins for the current key (a sealed
+    /// request to each); whoever handed it to this peer before sends it
+    /// again, and it is taken at the next `inbox`. Returns how many were
+    /// asked.
+    pub async fn request_key(&self, mesh: &str) -> Result<usize, MeshError> {
+        let (c, _) = self.connect(mesh).await?;
+        let peers = self.peers_on(&c).await?;
+        let me = self.identity.peer_id().to_string();
+        let owner = self.membership(mesh)?.keys.owner_key.clone();
+        let admins: Vec<&PeerInfo> = peers
+            .iter()
+            .filter(|p| p.peer != me && !p.blocked)
+            .filter(|p| p.ed25519 == owner || p.caps.iter().any(|c| c == "admin"))
+            .collect();
+        if admins.is_empty() {
+            return Err(MeshError::Invalid(
+                "no owner or admin is in the mesh to ask for the key".into(),
+            ));
+        }
+        for p in &admins {
+            let id = self.send_envelope(
+                &c,
+                p,
+                &Envelope::KeyRequest {
+                    mesh: mesh.to_string(),
+                },
+            )?;
+            Self::await_ack(&c, &id).await?;
+        }
+        Ok(admins.len())
+    }
+
     /// Sets this peer's status and/or summary.
     pub async fn set_presence(
         &self,
@@ -603,10 +641,18 @@ impl Peer {
             .await?;
         let epoch = self.root(mesh)?.map_or(0, |(e, _)| e + 1);
         let root = random32()?;
+        let me = self.identity.peer_id().to_string();
+        let recipients: Vec<String> = peers
+            .iter()
+            .filter(|p| p.peer != target.peer && p.peer != me && !p.blocked)
+            .map(|p| p.peer.clone())
+            .collect();
         self.update(|st| {
             if let Some(m) = st.meshes.get_mut(mesh) {
                 m.keys.rotated_ms = Some(now_ms());
                 m.keys.pending.remove(&target.peer);
+                m.keys.granted.remove(&target.peer);
+                m.keys.granted.extend(recipients);
             }
         })?;
         self.set_root(mesh, epoch, &root)?;
@@ -688,6 +734,7 @@ impl Peer {
         self.update(|st| {
             if let Some(m) = st.meshes.get_mut(mesh) {
                 m.keys.pending.remove(&peer);
+                m.keys.granted.insert(peer.clone());
             }
         })?;
         Ok(join.name)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::client::{open_dm, Connection};
 use crate::frame::{Frame, PeerInfo};
 use crate::identity::{hex, unhex};
-use crate::policy::{key_handout, root_key_arrival, Handout, KeyArrival, PendingJoin};
+use crate::policy::{key_handout, key_request, root_key_arrival, Handout, KeyArrival, PendingJoin};
 use crate::{topic, MeshError};
 
 use super::{now_ms, Envelope, Incoming, Peer, CATCH_UP};
@@ -75,6 +75,11 @@ impl Peer {
                             },
                         )?;
                         Self::await_ack(c, &id).await?;
+                        self.update(|st| {
+                            if let Some(m) = st.meshes.get_mut(mesh) {
+                                m.keys.granted.insert(peer.clone());
+                            }
+                        })?;
                         format!("{label} joined; sent them the mesh key")
                     }
                     Handout::Confirm => {
@@ -157,6 +162,15 @@ impl Peer {
                             sender.name
                         )
                     }
+                    // Held by epoch number, but the key itself is gone
+                    // (a vault reset): take it again.
+                    KeyArrival::Repeat if self.root_at(mesh, epoch)?.is_none() => {
+                        self.set_root(mesh, epoch, &k)?;
+                        format!(
+                            "received the {mesh} key (epoch {epoch}) again from {}",
+                            sender.name
+                        )
+                    }
                     KeyArrival::Repeat => String::new(),
                     KeyArrival::Refuse(why) => format!("refused a mesh key: {why}"),
                 }
@@ -167,6 +181,66 @@ impl Peer {
             if !text.is_empty() {
                 said.push(Incoming::Notice { text });
             }
+        }
+        Ok(said)
+    }
+
+    /// Answers members asking for the mesh key (by the key policy), in
+    /// arrival order; returns what to say about each.
+    async fn answer_key_requests(
+        &mut self,
+        mesh: &str,
+        c: &Connection,
+        peers: &[PeerInfo],
+    ) -> Result<Vec<Incoming>, MeshError> {
+        let mut said = Vec::new();
+        for s in self.inbox.unshown(mesh)? {
+            let Frame::Dm { from, .. } = &s.frame else {
+                continue;
+            };
+            let Some(sender) = peers.iter().find(|p| &p.peer == from) else {
+                continue;
+            };
+            let Ok(plain) = open_dm(&self.identity, &sender.x25519, &s.frame) else {
+                continue;
+            };
+            let Ok(Envelope::KeyRequest { mesh: m }) = serde_json::from_slice::<Envelope>(&plain)
+            else {
+                continue;
+            };
+            let label = format!("{} ({})", sender.name, crate::policy::short(&sender.peer));
+            let root = self.root(mesh)?;
+            let text = match (m == mesh, sender.blocked, root) {
+                (false, _, _) => format!("{label} asked for the key of another mesh (`{m}`)"),
+                (_, true, _) => format!("{label} is blocked and asked for the key; refused"),
+                (_, _, None) => format!("{label} asked for the key, which this peer does not hold"),
+                (true, false, Some((epoch, root))) => {
+                    match key_request(&self.membership(mesh)?.keys, &sender.peer) {
+                        Handout::Send => {
+                            let id = self.send_envelope(
+                                c,
+                                sender,
+                                &Envelope::RootKey {
+                                    mesh: mesh.to_string(),
+                                    epoch,
+                                    key: hex(&root),
+                                },
+                            )?;
+                            Self::await_ack(c, &id).await?;
+                            format!("{label} asked for the key again; sent it (epoch {epoch})")
+                        }
+                        Handout::Confirm => format!(
+                            "{label} asks for the key; run `nexus mesh approve {}` to send it",
+                            sender.peer
+                        ),
+                        Handout::Refuse(why) => {
+                            format!("{label} asked for the key; refused: {why}")
+                        }
+                    }
+                }
+            };
+            self.inbox.mark_shown(s.seq)?;
+            said.push(Incoming::Notice { text });
         }
         Ok(said)
     }
@@ -242,6 +316,12 @@ impl Peer {
                                     from: from.clone(),
                                     from_name: p.name.clone(),
                                     text,
+                                },
+                                Ok(Envelope::KeyRequest { .. }) => Incoming::Notice {
+                                    text: format!(
+                                        "{} asked for the mesh key (only the owner and admins answer)",
+                                        p.name
+                                    ),
                                 },
                                 _ => Incoming::Notice {
                                     text: format!("a message from {} is not one this version reads", p.name),
@@ -335,6 +415,9 @@ impl Peer {
                 show(&n)?;
             }
         }
+        for n in self.answer_key_requests(mesh, &c, &peers).await? {
+            show(&n)?;
+        }
         let older = self.catch_up(mesh, &c).await?;
         self.show_inbox(mesh, &peers, show)?;
         if let Some(n) = older {
@@ -361,6 +444,9 @@ impl Peer {
                 show(&n)?;
             }
             if c.pending() == 0 {
+                for n in self.answer_key_requests(mesh, &c, &peers).await? {
+                    show(&n)?;
+                }
                 self.show_inbox(mesh, &peers, show)?;
             }
         }
