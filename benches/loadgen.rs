@@ -232,21 +232,19 @@ async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
                 .unwrap();
                 outstanding += 1;
                 while let Some(f) = c.try_recv() {
-                    if let Frame::Ack { .. } = f {
-                        outstanding -= 1;
-                    }
+                    outstanding -= acked(&f);
                 }
                 while outstanding >= window {
-                    if let Some(Frame::Ack { .. }) = c.recv_timeout(Duration::from_secs(10)).await {
-                        outstanding -= 1;
+                    match c.recv_timeout(Duration::from_secs(10)).await {
+                        Some(f) => outstanding -= acked(&f),
+                        None => panic!("no acknowledgement from the broker in 10 s"),
                     }
                 }
             }
             while outstanding > 0 {
                 match c.recv_timeout(Duration::from_secs(10)).await {
-                    Some(Frame::Ack { .. }) => outstanding -= 1,
+                    Some(f) => outstanding -= acked(&f),
                     None => break,
-                    _ => {}
                 }
             }
         }));
@@ -268,6 +266,19 @@ async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
         delivered: lat.len(),
         secs: (end - start).as_secs_f64(),
         lat,
+    }
+}
+
+/// 1 for an acknowledgement, 0 for anything else; a refusal ends the run
+/// with what it said (a publisher over the broker's rate limit has its
+/// publishes refused, and would wait for their acks forever).
+fn acked(f: &Frame) -> usize {
+    match f {
+        Frame::Ack { .. } => 1,
+        Frame::Error { code, message } => panic!(
+            "the broker refused a publish: {code}: {message} (the stock rate limit is 2,000 frames/s per connection; lift it with --broker-rate and --broker-burst, as `nexus up --rate/--burst` does)"
+        ),
+        _ => 0,
     }
 }
 
