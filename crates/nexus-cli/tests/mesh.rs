@@ -207,6 +207,26 @@ async fn three_peers_through_the_cli() {
         (a["status"].as_str(), a["summary"].as_str()),
         (Some("busy"), Some("reviewing PR 7"))
     );
+    // Sealed: the broker's files hold neither.
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(owner.home.path().join("nexus")).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("broker.db")
+        {
+            files.extend(std::fs::read(p).unwrap());
+        }
+    }
+    assert!(!files.is_empty());
+    for needle in [&b"reviewing PR 7"[..], b"busy"] {
+        assert!(
+            !files.windows(needle.len()).any(|w| w == needle),
+            "{} is in the broker's database",
+            String::from_utf8_lossy(needle)
+        );
+    }
 
     // Safety numbers agree from both sides.
     let digits = |s: String| {
@@ -464,7 +484,10 @@ async fn no_message_is_lost_to_other_verbs_or_a_closed_stdout() {
         "{}",
         stdout(&o)
     );
-    for args in [&["mesh", "peers"][..], &["mesh", "status", "set", "busy"]] {
+    for args in [
+        &["mesh", "peers"][..],
+        &["mesh", "topic", "history", "builds"],
+    ] {
         assert!(bob.run(args).await.status.success());
     }
     let o = bob.run(&["mesh", "inbox"]).await;

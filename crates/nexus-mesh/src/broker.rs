@@ -291,6 +291,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 const SAY_HELLO: &str = "say hello (or create or join a mesh) first";
 
+/// The most bytes of a status or summary as a client sends it (sealed, so
+/// larger than the text).
+pub const MAX_PRESENCE: usize = 2048;
+
 /// Connections one identity may hold at once; one more is refused with
 /// `too_many_connections`, and none is ever closed to make room.
 pub const MAX_CONNECTIONS_PER_PEER: usize = 8;
@@ -1124,12 +1128,23 @@ impl Broker {
                 )])
             }
             Frame::SetPresence { status, summary } => {
+                // Sealed by the clients (`presence`): refused when too long,
+                // never cut (a cut ciphertext opens to nothing).
+                let too_long =
+                    |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() > MAX_PRESENCE);
+                if too_long(&status) || too_long(&summary) {
+                    return Ok(err(
+                        conn,
+                        "bad_request",
+                        format!("a status or summary is at most {MAX_PRESENCE} bytes as sent"),
+                    ));
+                }
                 let mut m = (*member).clone();
                 if let Some(s) = status {
-                    m.status = s.chars().take(200).collect();
+                    m.status = s;
                 }
                 if let Some(s) = summary {
-                    m.summary = s.chars().take(500).collect();
+                    m.summary = s;
                 }
                 self.put_member(&m)?;
                 Ok(vec![Out::Send(

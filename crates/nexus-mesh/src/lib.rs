@@ -18,6 +18,7 @@ pub mod identity;
 pub mod inbox;
 pub mod peer;
 pub mod policy;
+pub mod presence;
 pub mod safety;
 pub mod server;
 pub mod store;

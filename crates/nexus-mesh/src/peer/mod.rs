@@ -442,10 +442,17 @@ impl Peer {
         }
     }
 
-    /// The members of `mesh`.
+    /// The members of `mesh`, their status and summary opened with the
+    /// mesh key (`(sealed)` where this peer lacks the key's epoch).
     pub async fn peers(&self, mesh: &str) -> Result<Vec<PeerInfo>, MeshError> {
         let (c, _) = self.connect(mesh).await?;
-        self.peers_on(&c).await
+        let mut peers = self.peers_on(&c).await?;
+        let root_at = |e: u32| self.root_at(mesh, e).ok().flatten();
+        for p in &mut peers {
+            p.status = crate::presence::reveal(&p.status, &p.peer, "status", root_at);
+            p.summary = crate::presence::reveal(&p.summary, &p.peer, "summary", root_at);
+        }
+        Ok(peers)
     }
 
     /// Finds a peer by id, id prefix or name.
@@ -575,18 +582,37 @@ impl Peer {
         Ok(admins.len())
     }
 
-    /// Sets this peer's status and/or summary.
+    /// Sets this peer's status and/or summary, sealed under the mesh key
+    /// ([`crate::presence`]): the broker stores what it cannot read.
     pub async fn set_presence(
         &self,
         mesh: &str,
         status: Option<&str>,
         summary: Option<&str>,
     ) -> Result<(), MeshError> {
+        use crate::presence::{seal, MAX_STATUS, MAX_SUMMARY};
+        let (epoch, root) = self.root(mesh)?.ok_or_else(|| {
+            MeshError::Invalid(
+                "this peer has no mesh key yet, and status and summary are sealed with it; it arrives from the owner (run `nexus mesh inbox`)".into(),
+            )
+        })?;
+        let me = self.identity.peer_id().to_string();
+        let sealed = |field: &str, text: Option<&str>, max: usize| {
+            text.map(|t| {
+                if t.chars().count() > max {
+                    return Err(MeshError::Invalid(format!(
+                        "a {field} is at most {max} characters"
+                    )));
+                }
+                seal(&root, epoch, &me, field, t)
+            })
+            .transpose()
+        };
         self.request(
             mesh,
             Frame::SetPresence {
-                status: status.map(str::to_string),
-                summary: summary.map(str::to_string),
+                status: sealed("status", status, MAX_STATUS)?,
+                summary: sealed("summary", summary, MAX_SUMMARY)?,
             },
         )
         .await
