@@ -9,7 +9,6 @@
 //! as another's, or a summary as a status). A value without the prefix is
 //! an older, plaintext one and is shown as it is.
 
-use ring::hkdf;
 use zeroize::Zeroizing;
 
 use crate::identity::{hex, unhex};
@@ -23,25 +22,8 @@ pub const MAX_STATUS: usize = 200;
 /// The longest summary, in characters, before sealing.
 pub const MAX_SUMMARY: usize = 500;
 
-struct Len32;
-
-impl hkdf::KeyType for Len32 {
-    fn len(&self) -> usize {
-        32
-    }
-}
-
 fn key(root: &[u8; 32], epoch: u32) -> Result<Zeroizing<[u8; 32]>, MeshError> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(root);
-    let epoch = epoch.to_be_bytes();
-    let info: [&[u8]; 1] = [&epoch];
-    let okm = prk
-        .expand(&info, Len32)
-        .map_err(|_| MeshError::Crypto("key derivation failed".into()))?;
-    let mut out = Zeroizing::new([0u8; 32]);
-    okm.fill(&mut *out)
-        .map_err(|_| MeshError::Crypto("key derivation failed".into()))?;
-    Ok(out)
+    crate::topic::derive_key(SALT, root, &[&epoch.to_be_bytes()])
 }
 
 fn aad(field: &str, peer: &str) -> Vec<u8> {

@@ -25,11 +25,20 @@ pub fn topic_key(
     topic: &str,
     epoch: u32,
 ) -> Result<Zeroizing<[u8; 32]>, MeshError> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(root);
     let epoch = epoch.to_be_bytes();
-    let info: [&[u8]; 3] = [topic.as_bytes(), b"\x00", &epoch];
+    derive_key(SALT, root, &[topic.as_bytes(), b"\x00", &epoch])
+}
+
+/// HKDF-SHA256 of `ikm` with `salt` and `info` (its parts concatenated),
+/// 32 bytes: every key derived from a mesh root key comes from here.
+pub(crate) fn derive_key(
+    salt: &[u8],
+    ikm: &[u8; 32],
+    info: &[&[u8]],
+) -> Result<Zeroizing<[u8; 32]>, MeshError> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
     let okm = prk
-        .expand(&info, Len32)
+        .expand(info, Len32)
         .map_err(|_| MeshError::Crypto("key derivation failed".into()))?;
     let mut out = Zeroizing::new([0u8; 32]);
     okm.fill(&mut *out)

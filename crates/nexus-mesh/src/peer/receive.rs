@@ -122,24 +122,16 @@ impl Peer {
         peers: &[PeerInfo],
     ) -> Result<Vec<Incoming>, MeshError> {
         let mut said = Vec::new();
-        for s in self.inbox.unshown(mesh)? {
-            let Frame::Dm { from, .. } = &s.frame else {
-                continue;
-            };
-            let Some(sender) = peers.iter().find(|p| &p.peer == from) else {
-                continue;
-            };
-            let Ok(plain) = open_dm(&self.identity, &sender.x25519, &s.frame) else {
-                continue;
-            };
-            let Ok(Envelope::RootKey {
+        for (seq, sender, envelope) in self.unshown_envelopes(mesh, peers)? {
+            let Envelope::RootKey {
                 mesh: m,
                 epoch,
                 key,
-            }) = serde_json::from_slice::<Envelope>(&plain)
+            } = envelope
             else {
                 continue;
             };
+            let sender = &sender;
             let text = if m != mesh {
                 format!(
                     "a key for another mesh (`{m}`) from {} was ignored",
@@ -177,7 +169,7 @@ impl Peer {
             } else {
                 format!("a malformed mesh key from {} was dropped", sender.name)
             };
-            self.inbox.mark_shown(s.seq)?;
+            self.inbox.mark_shown(seq)?;
             if !text.is_empty() {
                 said.push(Incoming::Notice { text });
             }
@@ -194,20 +186,11 @@ impl Peer {
         peers: &[PeerInfo],
     ) -> Result<Vec<Incoming>, MeshError> {
         let mut said = Vec::new();
-        for s in self.inbox.unshown(mesh)? {
-            let Frame::Dm { from, .. } = &s.frame else {
+        for (seq, sender, envelope) in self.unshown_envelopes(mesh, peers)? {
+            let Envelope::KeyRequest { mesh: m } = envelope else {
                 continue;
             };
-            let Some(sender) = peers.iter().find(|p| &p.peer == from) else {
-                continue;
-            };
-            let Ok(plain) = open_dm(&self.identity, &sender.x25519, &s.frame) else {
-                continue;
-            };
-            let Ok(Envelope::KeyRequest { mesh: m }) = serde_json::from_slice::<Envelope>(&plain)
-            else {
-                continue;
-            };
+            let sender = &sender;
             let label = format!("{} ({})", sender.name, crate::policy::short(&sender.peer));
             let root = self.root(mesh)?;
             let text = match (m == mesh, sender.blocked, root) {
@@ -239,10 +222,35 @@ impl Peer {
                     }
                 }
             };
-            self.inbox.mark_shown(s.seq)?;
+            self.inbox.mark_shown(seq)?;
             said.push(Incoming::Notice { text });
         }
         Ok(said)
+    }
+
+    /// The unshown direct messages of `mesh` from known members that open
+    /// to an envelope: `(inbox seq, sender, envelope)`, in arrival order.
+    fn unshown_envelopes(
+        &self,
+        mesh: &str,
+        peers: &[PeerInfo],
+    ) -> Result<Vec<(i64, PeerInfo, Envelope)>, MeshError> {
+        let mut out = Vec::new();
+        for s in self.inbox.unshown(mesh)? {
+            let Frame::Dm { from, .. } = &s.frame else {
+                continue;
+            };
+            let Some(sender) = peers.iter().find(|p| &p.peer == from) else {
+                continue;
+            };
+            let Ok(plain) = open_dm(&self.identity, &sender.x25519, &s.frame) else {
+                continue;
+            };
+            if let Ok(e) = serde_json::from_slice::<Envelope>(&plain) {
+                out.push((s.seq, sender.clone(), e));
+            }
+        }
+        Ok(out)
     }
 
     /// A topic message decrypted, or why it cannot be (yet): `Ok(None)`
