@@ -55,6 +55,10 @@ pub(crate) enum Command {
     },
     /// The agent mesh: end-to-end encrypted messages between peers.
     Mesh(MeshArgs),
+    /// The resident Nexus (nexusd): keeps your meshes connected, stores
+    /// what arrives, hands the mesh key to newcomers within seconds.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
     /// The encrypted vault that holds keys and tokens.
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -63,6 +67,24 @@ pub(crate) enum Command {
         /// The shell.
         shell: Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DaemonCommand {
+    /// Start nexusd in the background (or in this terminal).
+    Start {
+        /// Run here, in the foreground, until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Whether nexusd runs, and how its meshes are.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop nexusd.
+    Stop,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Auth(c) => commands::vault::auth(c),
         Command::Up { serve } => commands::mesh::up(&serve).await,
         Command::Mesh(m) => commands::mesh::run(m).await,
+        Command::Daemon(c) => commands::daemon::run(c).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);

@@ -756,3 +756,91 @@ async fn inbox_follow_rides_out_a_broker_restart() {
     let _ = follow.kill();
     let _ = follow.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_hands_out_keys_at_once_and_loses_nothing_to_a_kill() {
+    let owner = peer();
+    let (_broker, url) = up(&owner);
+    owner
+        .run(&[
+            "mesh", "create", "team", "--broker", &url, "--name", "owner",
+        ])
+        .await;
+    let o = owner.run(&["daemon", "start"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A second start changes nothing and says why.
+    let o = owner.run(&["daemon", "start"]).await;
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("already running"), "{}", stderr(&o));
+    let o = owner.run(&["daemon", "status", "--json"]).await;
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["running"], true, "{s}");
+    let pid = s["pid"].as_u64().unwrap();
+
+    // A joiner gets the key within 5 s, with no command from the owner.
+    let o = owner.run(&["mesh", "invite", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let link = v["link"].as_str().unwrap().to_string();
+    let alice = peer();
+    let t = std::time::Instant::now();
+    assert!(alice
+        .run(&["mesh", "join", &link, "--name", "alice"])
+        .await
+        .status
+        .success());
+    // She can post to a topic: that needs the key.
+    let mut got = false;
+    while t.elapsed() < std::time::Duration::from_secs(5) && !got {
+        let o = alice
+            .run(&["mesh", "topic", "send", "general", "hello all"])
+            .await;
+        got = o.status.success();
+    }
+    assert!(got, "no key within 5 s");
+
+    // The daemon is killed; messages sent meanwhile, and those it had
+    // stored, all reach the owner's inbox once.
+    alice.run(&["mesh", "send", "owner", "while it ran"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    alice
+        .run(&["mesh", "send", "owner", "while it was dead"])
+        .await;
+    let o = owner.run(&["daemon", "status"]).await;
+    assert!(
+        stdout(&o).contains("not running"),
+        "a stale socket: {}",
+        stdout(&o)
+    );
+    let o = owner.run(&["daemon", "start"]).await;
+    assert!(
+        o.status.success(),
+        "restart over the stale socket: {}",
+        stderr(&o)
+    );
+    alice
+        .run(&["mesh", "send", "owner", "after the restart"])
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let o = owner.run(&["mesh", "inbox", "--json"]).await;
+    let texts: Vec<String> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "dm")
+        .map(|v| v["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        ["while it ran", "while it was dead", "after the restart"],
+        "{}",
+        stdout(&o)
+    );
+    let o = owner.run(&["daemon", "stop"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = owner.run(&["daemon", "status", "--json"]).await;
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["running"], false);
+}

@@ -32,6 +32,8 @@ pub struct Connection {
     ready: Mutex<VecDeque<Frame>>,
     /// Frames set aside while waiting for a particular answer.
     stash: Mutex<VecDeque<Frame>>,
+    /// Set when the reader stops.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -102,6 +104,8 @@ impl Connection {
         let (out, out_rx) = mpsc::unbounded_channel::<Outbound>();
         let (in_tx, inbox) = mpsc::channel::<Vec<Frame>>(INBOX_MESSAGES);
         tokio::spawn(crate::ws::pump(sink, out_rx, None));
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader_closed = closed.clone();
         tokio::spawn(async move {
             while let Some(Ok(m)) = stream.next().await {
                 if let Message::Binary(b) = m {
@@ -115,12 +119,14 @@ impl Connection {
                     }
                 }
             }
+            reader_closed.store(true, std::sync::atomic::Ordering::Release);
         });
         Ok(Connection {
             out,
             inbox: tokio::sync::Mutex::new(inbox),
             ready: Mutex::new(VecDeque::new()),
             stash: Mutex::new(VecDeque::new()),
+            closed,
         })
     }
 
@@ -134,6 +140,12 @@ impl Connection {
     /// somewhere that survives a crash.
     pub fn ack(&self, id: &str) -> Result<(), MeshError> {
         self.send(&Frame::Ack { id: id.to_string() })
+    }
+
+    /// Whether the connection is gone (the broker closed it, or the
+    /// network failed): what was received before can still be read.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Frames received and not yet taken (set aside or read ahead).

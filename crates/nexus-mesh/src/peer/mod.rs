@@ -6,7 +6,7 @@
 
 mod receive;
 
-pub use receive::Show;
+pub use receive::{Show, Tell};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -225,6 +225,12 @@ impl Peer {
             state,
             inbox,
         })
+    }
+
+    /// Reads `mesh.json` again (another process may have changed it).
+    pub fn reload(&mut self) -> Result<(), MeshError> {
+        self.state = read_state(&self.home)?;
+        Ok(())
     }
 
     /// This peer's identity.

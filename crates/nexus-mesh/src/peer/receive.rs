@@ -20,6 +20,10 @@ use super::{now_ms, Envelope, Incoming, Peer, CATCH_UP};
 /// showing and leaves that message and the rest unshown, for next time.
 pub type Show<'a> = dyn FnMut(&Incoming) -> Result<(), MeshError> + 'a;
 
+/// What hears a resident process's notices (see [`Peer::keep`]); `Send`,
+/// so the keeping runs on any thread.
+pub type Tell<'a> = dyn FnMut(&Incoming) -> Result<(), MeshError> + Send + 'a;
+
 fn name_of(peers: &[PeerInfo], id: &str) -> String {
     peers
         .iter()
@@ -59,6 +63,9 @@ impl Peer {
                 let joined = Frame::Ack {
                     id: format!("joined-{peer}"),
                 };
+                // Invites issued since this peer loaded its state (by
+                // another command, while a daemon runs) count too.
+                self.reload()?;
                 let Some((epoch, root)) = self.root(mesh)? else {
                     return Ok(None);
                 };
@@ -185,6 +192,7 @@ impl Peer {
         c: &Connection,
         peers: &[PeerInfo],
     ) -> Result<Vec<Incoming>, MeshError> {
+        self.reload()?;
         let mut said = Vec::new();
         for (seq, sender, envelope) in self.unshown_envelopes(mesh, peers)? {
             let Envelope::KeyRequest { mesh: m } = envelope else {
@@ -403,6 +411,71 @@ impl Peer {
             let jitter = Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
             tokio::time::sleep(pause + jitter).await;
             pause = (pause * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Keeps `mesh` for a resident process (the daemon): stores every
+    /// message in the inbox (acknowledging each once stored), takes keys,
+    /// hands keys to newcomers and answers key requests by the key policy,
+    /// and reconnects like `inbox --follow`; but marks nothing read: the
+    /// user's `inbox` shows what arrived. `tell` hears the notices.
+    pub async fn keep(&mut self, mesh: &str, tell: &mut Tell<'_>) -> Result<(), MeshError> {
+        let mut pause = Duration::from_secs(1);
+        loop {
+            match self.keep_once(mesh, tell).await {
+                Ok(()) => pause = Duration::from_secs(1),
+                Err(MeshError::Io(why)) => tell(&Incoming::Notice {
+                    text: format!("lost the broker ({why}); retrying in {}s", pause.as_secs()),
+                })?,
+                Err(e) => return Err(e),
+            }
+            let jitter = Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
+            tokio::time::sleep(pause + jitter).await;
+            pause = (pause * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn keep_once(&mut self, mesh: &str, tell: &mut Tell<'_>) -> Result<(), MeshError> {
+        self.reload()?;
+        let (c, _) = self.connect(mesh).await?;
+        let mut peers = self.peers_on(&c).await?;
+        tell(&Incoming::Notice {
+            text: format!("connected to {mesh}"),
+        })?;
+        loop {
+            while let Some(f) = c.try_recv() {
+                let stranger = match &f {
+                    Frame::Dm { from, .. } => !peers.iter().any(|p| &p.peer == from),
+                    Frame::MemberJoined { .. } => true,
+                    _ => false,
+                };
+                if stranger {
+                    peers = self.peers_on(&c).await.unwrap_or(peers);
+                }
+                if let Some(n) = self.absorb(mesh, &c, f).await? {
+                    tell(&n)?;
+                }
+            }
+            for n in self.answer_key_requests(mesh, &c, &peers).await? {
+                tell(&n)?;
+            }
+            for n in self.take_keys(mesh, &peers)? {
+                tell(&n)?;
+            }
+            // Topics joined since (by another command) are caught up too.
+            self.reload()?;
+            self.catch_up(mesh, &c).await?;
+            match c.recv_timeout(Duration::from_secs(30)).await {
+                Some(f) => {
+                    if let Some(n) = self.absorb(mesh, &c, f).await? {
+                        tell(&n)?;
+                    }
+                }
+                None if c.is_closed() => {
+                    return Err(MeshError::Io("the broker closed the connection".into()))
+                }
+                None => {}
+            }
         }
     }
 

@@ -1,0 +1,158 @@
+//! `nexus daemon start|status|stop`: the resident Nexus (`nexus_daemon`).
+//! `start` runs it in the background (this same binary, `start
+//! --foreground`, in its own process group, logging to
+//! `NEXUS_HOME/logs/nexusd.log`) and waits until it answers.
+
+use std::time::{Duration, Instant};
+
+use nexus_core::{Config, NexusHome};
+use nexus_daemon::{call, DaemonError, Paths};
+
+use crate::cli::DaemonCommand;
+use crate::exit::{Class, CliError};
+use crate::output;
+
+fn err(e: DaemonError) -> CliError {
+    match e {
+        DaemonError::Mesh(m) => m.into(),
+        e @ (DaemonError::AlreadyRunning { .. } | DaemonError::OtherVersion { .. }) => {
+            CliError::new(Class::Config, e.to_string())
+        }
+        e => CliError::internal(e.to_string()),
+    }
+}
+
+pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
+    let home = NexusHome::from_env()?;
+    home.ensure()?;
+    match c {
+        DaemonCommand::Start { foreground: true } => {
+            let config = Config::load(&home)?;
+            let (vault, _) = super::vault::open(&home, &config)?;
+            let stop = nexus_broker::shutdown_signal();
+            nexus_daemon::run(home, vault, async move {
+                stop.await;
+            })
+            .await
+            .map_err(err)
+        }
+        DaemonCommand::Start { foreground: false } => start(&home).await,
+        DaemonCommand::Status { json } => match call(&home, "status").await {
+            Ok(s) => {
+                if json {
+                    let mut s = s;
+                    s["running"] = true.into();
+                    return output::json(&s);
+                }
+                let mut text = format!(
+                    "nexusd {} running (pid {}, up {}s)\n",
+                    nexus_daemon::VERSION,
+                    s["pid"],
+                    s["uptime_ms"].as_u64().unwrap_or(0) / 1000
+                );
+                for m in s["meshes"].as_array().into_iter().flatten() {
+                    text.push_str(&format!(
+                        "  {}: {} ({})\n",
+                        m["mesh"].as_str().unwrap_or("?"),
+                        if m["connected"].as_bool() == Some(true) {
+                            "connected"
+                        } else {
+                            "not connected"
+                        },
+                        m["last"].as_str().unwrap_or("")
+                    ));
+                }
+                output::print_str(&text)
+            }
+            Err(DaemonError::NotRunning(_)) if json => {
+                output::json(&serde_json::json!({"running": false}))
+            }
+            Err(DaemonError::NotRunning(_)) => output::print_str("nexusd is not running\n"),
+            Err(e) => Err(err(e)),
+        },
+        DaemonCommand::Stop => {
+            call(&home, "stop").await.map_err(err)?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Paths::of(&home).socket.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            eprintln!("nexusd stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn start(home: &NexusHome) -> Result<(), CliError> {
+    if let Ok(s) = call(home, "status").await {
+        return Err(CliError::new(
+            Class::Config,
+            format!(
+                "nexusd is already running (pid {}); `nexus daemon stop` stops it",
+                s["pid"]
+            ),
+        ));
+    }
+    let paths = Paths::of(home);
+    let log_dir = paths
+        .log
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| home.root().to_path_buf());
+    nexus_core::private_dir(&log_dir)
+        .map_err(|e| CliError::internal(format!("cannot create {}: {e}", log_dir.display())))?;
+    let log = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&paths.log)
+            .map_err(|e| CliError::internal(format!("cannot open {}: {e}", paths.log.display())))?
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::internal(format!("cannot find this program: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["daemon", "start", "--foreground"])
+        .stdin(std::process::Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| CliError::internal(e.to_string()))?,
+        )
+        .stderr(log);
+    {
+        // Its own process group: a Ctrl-C in this terminal does not reach it.
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| CliError::internal(format!("cannot start nexusd: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(s) = call(home, "status").await {
+            eprintln!(
+                "nexusd {} started (pid {}); log: {}",
+                nexus_daemon::VERSION,
+                s["pid"],
+                paths.log.display()
+            );
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&paths.log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            return Err(CliError::internal(format!(
+                "nexusd exited at start ({status}); the end of {}:\n{}",
+                paths.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::internal(format!(
+                "nexusd did not answer within 15 s; see {}",
+                paths.log.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

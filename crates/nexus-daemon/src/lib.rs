@@ -1,0 +1,405 @@
+//! `nexusd`, the resident Nexus: one process per user (`NEXUS_HOME`) that
+//! holds a connection to every mesh the user is in, keeps what arrives in
+//! the local inbox (stored before it is acknowledged), hands the mesh key
+//! to newcomers within seconds, and answers a control API.
+//!
+//! Files under `NEXUS_HOME` (all 0600 in a 0700 directory):
+//! - `nexusd.lock`: held (exclusive `flock`) while a daemon runs: one per home;
+//! - `nexusd.pid`: its process id;
+//! - `nexusd.sock`: the control socket. One JSON-RPC 2.0 message per line:
+//!   `status` and `stop`. Every answer names the daemon's version, and a
+//!   client of another version is told so rather than misread.
+//!
+//! A stale socket (left by a daemon that was killed) is replaced; a live
+//! one, or the lock held, means a daemon runs already and nothing changes.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use nexus_core::{NexusHome, Vault};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+/// The version every answer carries.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The longest control message read, bytes.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// Daemon errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A daemon already runs for this home.
+    #[error("nexusd is already running for {home} (pid {pid}); `nexus daemon stop` stops it")]
+    AlreadyRunning {
+        /// The home.
+        home: String,
+        /// Its pid, as its pid file says.
+        pid: String,
+    },
+    /// None runs.
+    #[error("nexusd is not running for {0}; `nexus daemon start` starts it")]
+    NotRunning(String),
+    /// One of another version runs.
+    #[error("nexusd {theirs} is running, and this is nexus {VERSION}: run `nexus daemon stop`, then `nexus daemon start`")]
+    OtherVersion {
+        /// Its version.
+        theirs: String,
+    },
+    /// The control socket said something else than expected.
+    #[error("nexusd answered something unexpected: {0}")]
+    Protocol(String),
+    /// A file or socket failed.
+    #[error("{0}")]
+    Io(String),
+    /// The mesh library failed.
+    #[error(transparent)]
+    Mesh(#[from] nexus_mesh::MeshError),
+}
+
+fn io(what: &str, e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Io(format!("{what}: {e}"))
+}
+
+/// Where a home's daemon keeps its files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The control socket.
+    pub socket: PathBuf,
+    /// The pid file.
+    pub pid: PathBuf,
+    /// The single-instance lock.
+    pub lock: PathBuf,
+    /// The log the background daemon writes.
+    pub log: PathBuf,
+}
+
+impl Paths {
+    /// The files of `home`'s daemon.
+    pub fn of(home: &NexusHome) -> Paths {
+        Paths {
+            socket: home.join("nexusd.sock"),
+            pid: home.join("nexusd.pid"),
+            lock: home.join("nexusd.lock"),
+            log: home.join("logs").join("nexusd.log"),
+        }
+    }
+}
+
+/// What `status` says.
+#[derive(Debug, Clone, Default)]
+struct State {
+    started_ms: u64,
+    meshes: std::collections::BTreeMap<String, MeshState>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MeshState {
+    connected: bool,
+    last: String,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn log(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{} {line}", now_ms());
+}
+
+/// Runs the daemon for `home` until `stop` resolves or a client sends
+/// `stop`. Fails at once if a daemon already runs for `home`.
+pub async fn run(
+    home: NexusHome,
+    vault: Arc<dyn Vault>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    home.ensure().map_err(|e| io("NEXUS_HOME", e))?;
+    let paths = Paths::of(&home);
+    let home_text = home.root().display().to_string();
+    // One daemon per home: the lock is held for as long as this runs.
+    nexus_core::private_db_file(&paths.lock).map_err(|e| io("the lock file", e))?;
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&paths.lock)
+        .map_err(|e| io("the lock file", e))?;
+    if lock.try_lock().is_err() {
+        return Err(DaemonError::AlreadyRunning {
+            home: home_text,
+            pid: std::fs::read_to_string(&paths.pid)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        });
+    }
+    // Under the lock, a socket file left behind is stale.
+    if paths.socket.exists() {
+        std::fs::remove_file(&paths.socket).map_err(|e| io("the stale socket", e))?;
+    }
+    let listener = UnixListener::bind(&paths.socket).map_err(|e| io("the control socket", e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("the control socket", e))?;
+    }
+    nexus_core::atomic_write(
+        &paths.pid,
+        std::process::id().to_string().as_bytes(),
+        nexus_core::FileMode::Secret,
+    )
+    .map_err(|e| io("the pid file", e))?;
+    log(&format!(
+        "nexusd {VERSION} started for {home_text} (pid {})",
+        std::process::id()
+    ));
+
+    let state = Arc::new(Mutex::new(State {
+        started_ms: now_ms(),
+        ..State::default()
+    }));
+    let watchers = tokio::spawn(watch_meshes(home.clone(), vault, state.clone()));
+    let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let serving = async {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            };
+            tokio::spawn(answer(sock, state.clone(), stop_tx.clone()));
+        }
+    };
+    tokio::select! {
+        () = serving => {}
+        () = stop => log("stopping (signal)"),
+        _ = stop_rx.recv() => log("stopping (asked)"),
+    }
+    watchers.abort();
+    let _ = std::fs::remove_file(&paths.socket);
+    let _ = std::fs::remove_file(&paths.pid);
+    drop(lock);
+    Ok(())
+}
+
+/// Keeps every mesh of `home`, and any joined later (checked every 2 s).
+async fn watch_meshes(home: NexusHome, vault: Arc<dyn Vault>, state: Arc<Mutex<State>>) {
+    let mut kept = std::collections::BTreeSet::new();
+    loop {
+        let meshes = match nexus_mesh::peer::Peer::load(home.clone(), vault.clone(), None) {
+            Ok(p) => p.state().meshes.keys().cloned().collect::<Vec<_>>(),
+            Err(e) => {
+                log(&format!("cannot read the memberships: {e}"));
+                Vec::new()
+            }
+        };
+        for mesh in meshes {
+            if kept.insert(mesh.clone()) {
+                tokio::spawn(keep(home.clone(), vault.clone(), mesh, state.clone()));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+async fn keep(home: NexusHome, vault: Arc<dyn Vault>, mesh: String, state: Arc<Mutex<State>>) {
+    let set = |connected: bool, last: &str| {
+        let mut s = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = s.meshes.entry(mesh.clone()).or_default();
+        m.connected = connected;
+        m.last = last.to_string();
+    };
+    loop {
+        let mut peer = match nexus_mesh::peer::Peer::load(home.clone(), vault.clone(), None) {
+            Ok(p) => p,
+            Err(e) => {
+                set(false, &e.to_string());
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        let label = mesh.clone();
+        let mut tell = |i: &nexus_mesh::peer::Incoming| {
+            if let nexus_mesh::peer::Incoming::Notice { text } = i {
+                log(&format!("[{label}] {text}"));
+                let connected = !text.starts_with("lost the broker");
+                set(connected, text);
+            }
+            Ok(())
+        };
+        let ended = peer.keep(&mesh, &mut tell).await;
+        if let Err(e) = ended {
+            // Refused for good (blocked, removed): say so, try again later.
+            log(&format!("[{mesh}] {e}"));
+            set(false, &e.to_string());
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
+    }
+}
+
+/// Answers one control connection: a request per line.
+async fn answer(sock: UnixStream, state: Arc<Mutex<State>>, stop: tokio::sync::mpsc::Sender<()>) {
+    let (read, mut write) = sock.into_split();
+    let mut lines = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_LINE * 16));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) if n as u64 > MAX_LINE => return,
+            Ok(_) => {}
+        }
+        let req: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply(
+                    &mut write,
+                    Value::Null,
+                    Err((-32700, format!("not JSON: {e}"))),
+                )
+                .await;
+                return;
+            }
+        };
+        let id = req.get("id").cloned().unwrap_or(Value::Null);
+        let result = match req.get("method").and_then(Value::as_str) {
+            Some("status") => Ok(status(&state)),
+            Some("stop") => {
+                let _ = stop.try_send(());
+                Ok(json!({"stopping": true}))
+            }
+            Some(m) => Err((-32601, format!("no method `{m}`"))),
+            None => Err((-32600, "a request needs a method".to_string())),
+        };
+        if reply(&mut write, id, result).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn status(state: &Mutex<State>) -> Value {
+    let s = state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let meshes: Vec<Value> = s
+        .meshes
+        .iter()
+        .map(|(m, st)| json!({"mesh": m, "connected": st.connected, "last": st.last}))
+        .collect();
+    json!({
+        "pid": std::process::id(),
+        "started_ms": s.started_ms,
+        "uptime_ms": now_ms().saturating_sub(s.started_ms),
+        "meshes": meshes,
+    })
+}
+
+async fn reply(
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+    id: Value,
+    result: Result<Value, (i64, String)>,
+) -> std::io::Result<()> {
+    let msg = match result {
+        Ok(r) => json!({"jsonrpc": "2.0", "id": id, "version": VERSION, "result": r}),
+        Err((code, message)) => json!({"jsonrpc": "2.0", "id": id, "version": VERSION,
+            "error": {"code": code, "message": message}}),
+    };
+    let mut bytes = serde_json::to_vec(&msg).unwrap_or_default();
+    bytes.push(b'\n');
+    w.write_all(&bytes).await
+}
+
+/// Calls `method` on `home`'s daemon: its result, or why not (not running,
+/// another version, an error it answered).
+pub async fn call(home: &NexusHome, method: &str) -> Result<Value, DaemonError> {
+    let paths = Paths::of(home);
+    let not_running = || DaemonError::NotRunning(home.root().display().to_string());
+    let sock = match UnixStream::connect(&paths.socket).await {
+        Ok(s) => s,
+        Err(_) => return Err(not_running()),
+    };
+    let (read, mut write) = sock.into_split();
+    let mut req = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": method}))
+        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    req.push(b'\n');
+    write.write_all(&req).await.map_err(|_| not_running())?;
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_LINE)).read_line(&mut line),
+    )
+    .await
+    .map_err(|_| DaemonError::Protocol("no answer within 10 s".into()))?;
+    if read.map_err(|e| DaemonError::Protocol(e.to_string()))? == 0 {
+        return Err(not_running());
+    }
+    let v: Value = serde_json::from_str(&line).map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    let theirs = v.get("version").and_then(Value::as_str).unwrap_or("?");
+    if theirs != VERSION {
+        return Err(DaemonError::OtherVersion {
+            theirs: theirs.to_string(),
+        });
+    }
+    if let Some(e) = v.get("error") {
+        return Err(DaemonError::Protocol(e.to_string()));
+    }
+    v.get("result")
+        .cloned()
+        .ok_or_else(|| DaemonError::Protocol(line.trim().to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_daemon_per_home_a_stale_socket_and_stop() {
+        let d = tempfile::tempdir().unwrap();
+        let home = NexusHome::at(d.path().join("nexus"));
+        home.ensure().unwrap();
+        // A socket file left by a killed daemon.
+        std::fs::write(Paths::of(&home).socket, b"").unwrap();
+        assert!(matches!(
+            call(&home, "status").await,
+            Err(DaemonError::NotRunning(_))
+        ));
+        let vault: Arc<dyn Vault> = Arc::new(nexus_core::MemoryVault::default());
+        let h = home.clone();
+        let v = vault.clone();
+        let first = tokio::spawn(async move { run(h, v, std::future::pending()).await });
+        let mut up = None;
+        for _ in 0..100 {
+            if let Ok(s) = call(&home, "status").await {
+                up = Some(s);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let s = up.expect("the daemon answers");
+        assert_eq!(s["pid"], std::process::id());
+        // A second one for the same home is refused and changes nothing.
+        let e = run(home.clone(), vault, std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DaemonError::AlreadyRunning { .. }), "{e}");
+        assert!(call(&home, "status").await.is_ok());
+        assert!(call(&home, "no-such")
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("no method"));
+        call(&home, "stop").await.unwrap();
+        first.await.unwrap().unwrap();
+        assert!(!Paths::of(&home).socket.exists() && !Paths::of(&home).pid.exists());
+        assert!(matches!(
+            call(&home, "status").await,
+            Err(DaemonError::NotRunning(_))
+        ));
+    }
+}
