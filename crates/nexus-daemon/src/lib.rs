@@ -402,4 +402,26 @@ mod tests {
             Err(DaemonError::NotRunning(_))
         ));
     }
+
+    #[tokio::test]
+    async fn a_daemon_of_another_version_is_named_not_misread() {
+        let d = tempfile::tempdir().unwrap();
+        let home = NexusHome::at(d.path());
+        let listener = UnixListener::bind(Paths::of(&home).socket).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut line = String::new();
+            let (r, mut w) = s.split();
+            BufReader::new(r).read_line(&mut line).await.unwrap();
+            w.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"version\":\"0.0.1\",\"result\":{}}\n")
+                .await
+                .unwrap();
+        });
+        let e = call(&home, "status").await.unwrap_err();
+        assert!(
+            matches!(&e, DaemonError::OtherVersion { theirs } if theirs == "0.0.1"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("nexus daemon stop"));
+    }
 }
