@@ -768,6 +768,7 @@ async fn the_daemon_hands_out_keys_at_once_and_loses_nothing_to_a_kill() {
         .await;
     let o = owner.run(&["daemon", "start"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
+    let _stop = DaemonGuard(owner.home.path().join("nexus"));
     // A second start changes nothing and says why.
     let o = owner.run(&["daemon", "start"]).await;
     assert_ne!(o.status.code(), Some(0));
@@ -843,4 +844,17 @@ async fn the_daemon_hands_out_keys_at_once_and_loses_nothing_to_a_kill() {
     let o = owner.run(&["daemon", "status", "--json"]).await;
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["running"], false);
+}
+
+/// Stops a home's daemon when a test ends, passed or not.
+struct DaemonGuard(std::path::PathBuf);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.0.join("nexusd.pid")) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", pid.trim()])
+                .status();
+        }
+    }
 }
