@@ -74,6 +74,9 @@ fn main() {
         "link",
         b"nexus://join/eyJtZXNoIjoibGFiIiwiaWQiOiIwMTIzIiwicm9sZSI6Im1lbWJlciIsImV4cGlyZXNfbXMiOjEsIm1heF91c2VzIjoxLCJicm9rZXIiOiJ3czovL2giLCJvd25lciI6IiIsInNpZyI6IiJ9",
     );
+    let sealed = nexus_mesh::presence::seal(&[7; 32], 2, "peer", "status", "busy").unwrap();
+    write("presence", "sealed", sealed.as_bytes());
+    write("presence", "plain", b"reviewing PR 7");
     let sse = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n: comment\r\ndata: a\r\ndata: b\r\n\r\nretry: 10\nid: 7\ndata: [DONE]\n\n";
     write("sse", "mixed", &[&[3u8][..], &sse[..]].concat());
     let chat = br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;

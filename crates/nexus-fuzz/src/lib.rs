@@ -67,6 +67,14 @@ pub fn invite(data: &[u8]) {
     let _ = nexus_mesh::auth::open_invite_code("ABCD-EF01-2345-6789", &s);
 }
 
+/// A status or summary as a broker hands it out (sealed or not), opened
+/// with a key for every epoch.
+pub fn presence(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    let _ = nexus_mesh::presence::reveal(&s, "peer", "status", |_| Some([7; 32]));
+    let _ = nexus_mesh::presence::reveal(&s, "peer", "summary", |_| None);
+}
+
 /// The SSE decoder, fed `data` in pieces split where its first byte says.
 pub fn sse(data: &[u8]) {
     let Some((&step, rest)) = data.split_first() else {

@@ -24,6 +24,7 @@ fn seed_corpora() {
     corpus("frame", nexus_fuzz::frame);
     corpus("batch", nexus_fuzz::batch);
     corpus("invite", nexus_fuzz::invite);
+    corpus("presence", nexus_fuzz::presence);
     corpus("sse", nexus_fuzz::sse);
     corpus("provider", nexus_fuzz::provider);
     corpus("vault_file", nexus_fuzz::vault_file);
@@ -61,6 +62,12 @@ proptest! {
         nexus_fuzz::invite(s.as_bytes());
         nexus_fuzz::invite(&b);
         nexus_fuzz::invite(format!("nexus://join/{s}").as_bytes());
+    }
+
+    #[test]
+    fn presence_values(s in "(sealed1:)?[0-9]{0,3}:?[0-9a-f]{0,200}", b in proptest::collection::vec(any::<u8>(), 0..300)) {
+        nexus_fuzz::presence(s.as_bytes());
+        nexus_fuzz::presence(&b);
     }
 
     #[test]
