@@ -452,12 +452,7 @@ impl Client {
 }
 
 fn open_vault(home: &NexusHome, config: &Config, env: &EnvLookup) -> Result<Arc<dyn Vault>> {
-    let configured = config
-        .other
-        .get("vault")
-        .and_then(|v| v.get("backend"))
-        .and_then(|b| b.as_str())
-        .map(str::to_string);
+    let configured = nexus_vault::configured_backend(config);
     let lookup = |k: &str| env(k);
     let opts = nexus_vault::Options {
         home,

@@ -8,7 +8,7 @@ pub mod select;
 pub use file::{FileVault, KdfParams, KeySource};
 pub use keyring::{KeyringBackend, KeyringVault};
 pub use nexus_core::{MemoryVault, Secret, Vault, VaultError};
-pub use select::{open, Options, PassphraseFor, VaultStatus};
+pub use select::{configured_backend, open, Options, PassphraseFor, VaultStatus};
 
 /// The vault name of a provider's API key: `provider/<name>/api_key`.
 pub fn provider_key_name(provider: &str) -> String {

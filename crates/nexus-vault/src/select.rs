@@ -64,6 +64,17 @@ pub struct Options<'a> {
     pub prompt: Option<&'a dyn Fn(PassphraseFor) -> Option<Secret>>,
 }
 
+/// `vault.backend` from config.toml, if set: what every opener of the
+/// vault (the CLI, the SDK, nexusd) passes as [`Options::configured`].
+pub fn configured_backend(config: &nexus_core::Config) -> Option<String> {
+    config
+        .other
+        .get("vault")
+        .and_then(|v| v.get("backend"))
+        .and_then(|b| b.as_str())
+        .map(str::to_string)
+}
+
 /// The keyring service name for a home: one `NEXUS_HOME`, one namespace.
 pub fn service_for(home: &NexusHome) -> String {
     let root = home.root();

@@ -41,12 +41,7 @@ pub(crate) fn open(
     home: &NexusHome,
     config: &Config,
 ) -> Result<(Arc<dyn Vault>, VaultStatus), CliError> {
-    let configured = config
-        .other
-        .get("vault")
-        .and_then(|v| v.get("backend"))
-        .and_then(|b| b.as_str())
-        .map(str::to_string);
+    let configured = nexus_vault::configured_backend(config);
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let prompt: &dyn Fn(PassphraseFor) -> Option<Secret> = &ask_passphrase;
     let opts = Options {

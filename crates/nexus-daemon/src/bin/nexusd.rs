@@ -21,12 +21,7 @@ async fn main() -> ExitCode {
     let run = async {
         let home = NexusHome::from_env().map_err(|e| e.to_string())?;
         let config = Config::load(&home).map_err(|e| e.to_string())?;
-        let configured = config
-            .other
-            .get("vault")
-            .and_then(|v| v.get("backend"))
-            .and_then(|b| b.as_str())
-            .map(str::to_string);
+        let configured = nexus_vault::configured_backend(&config);
         let (vault, _) = open(&Options {
             home: &home,
             configured,

@@ -499,6 +499,28 @@ impl Peer {
         c.send_dm(&self.identity, &to.peer, &to.x25519, &bytes)
     }
 
+    /// Seals the mesh key of `epoch` to `to` and waits until the broker
+    /// has stored it for them.
+    async fn send_key(
+        &self,
+        c: &Connection,
+        to: &PeerInfo,
+        mesh: &str,
+        epoch: u32,
+        root: &[u8; 32],
+    ) -> Result<(), MeshError> {
+        let id = self.send_envelope(
+            c,
+            to,
+            &Envelope::RootKey {
+                mesh: mesh.to_string(),
+                epoch,
+                key: hex(root),
+            },
+        )?;
+        Self::await_ack(c, &id).await
+    }
+
     /// Sends a text message; returns its id once the broker has it.
     pub async fn send(&self, mesh: &str, to: &str, text: &str) -> Result<String, MeshError> {
         let (c, _) = self.connect(mesh).await?;
@@ -693,16 +715,7 @@ impl Peer {
             .iter()
             .filter(|p| p.peer != target.peer && p.peer != me && !p.blocked)
         {
-            let id = self.send_envelope(
-                &c,
-                p,
-                &Envelope::RootKey {
-                    mesh: mesh.to_string(),
-                    epoch,
-                    key: hex(&*root),
-                },
-            )?;
-            Self::await_ack(&c, &id).await?;
+            self.send_key(&c, p, mesh, epoch, &root).await?;
         }
         Ok(epoch)
     }
@@ -753,16 +766,8 @@ impl Peer {
             .root(mesh)?
             .ok_or_else(|| MeshError::Invalid("this peer holds no mesh key to send".into()))?;
         let (c, _) = self.connect(mesh).await?;
-        let id = self.send_envelope(
-            &c,
-            &PeerInfo::newcomer(&peer, &join.name, &join.x25519),
-            &Envelope::RootKey {
-                mesh: mesh.to_string(),
-                epoch,
-                key: hex(&root),
-            },
-        )?;
-        Self::await_ack(&c, &id).await?;
+        let newcomer = PeerInfo::newcomer(&peer, &join.name, &join.x25519);
+        self.send_key(&c, &newcomer, mesh, epoch, &root).await?;
         self.update(|st| {
             if let Some(m) = st.meshes.get_mut(mesh) {
                 m.keys.pending.remove(&peer);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::client::{open_dm, Connection};
 use crate::frame::{Frame, PeerInfo};
-use crate::identity::{hex, unhex};
+use crate::identity::unhex;
 use crate::policy::{key_handout, key_request, root_key_arrival, Handout, KeyArrival, PendingJoin};
 use crate::{topic, MeshError};
 
@@ -72,16 +72,8 @@ impl Peer {
                 let label = format!("{name} ({})", crate::policy::short(&peer));
                 let notice = match key_handout(&self.membership(mesh)?.keys, &invite) {
                     Handout::Send => {
-                        let id = self.send_envelope(
-                            c,
-                            &PeerInfo::newcomer(&peer, &name, &x25519),
-                            &Envelope::RootKey {
-                                mesh: mesh.to_string(),
-                                epoch,
-                                key: hex(&root),
-                            },
-                        )?;
-                        Self::await_ack(c, &id).await?;
+                        let newcomer = PeerInfo::newcomer(&peer, &name, &x25519);
+                        self.send_key(c, &newcomer, mesh, epoch, &root).await?;
                         self.update(|st| {
                             if let Some(m) = st.meshes.get_mut(mesh) {
                                 m.keys.granted.insert(peer.clone());
@@ -208,16 +200,7 @@ impl Peer {
                 (true, false, Some((epoch, root))) => {
                     match key_request(&self.membership(mesh)?.keys, &sender.peer) {
                         Handout::Send => {
-                            let id = self.send_envelope(
-                                c,
-                                sender,
-                                &Envelope::RootKey {
-                                    mesh: mesh.to_string(),
-                                    epoch,
-                                    key: hex(&root),
-                                },
-                            )?;
-                            Self::await_ack(c, &id).await?;
+                            self.send_key(c, sender, mesh, epoch, &root).await?;
                             format!("{label} asked for the key again; sent it (epoch {epoch})")
                         }
                         Handout::Confirm => format!(
