@@ -30,6 +30,7 @@ export type NexusErrorCode =
   | 'config'
   | 'vault'
   | 'internal'
+  | 'mesh'
 
 /**
  * What every Nexus method rejects (or throws) with: an `Error` whose `name`
@@ -51,6 +52,7 @@ export interface NexusError extends Error {
     | 'ConfigError'
     | 'VaultError'
     | 'InternalError'
+    | 'MeshError'
   code: NexusErrorCode
   provider: string | null
   status: number | null
@@ -59,4 +61,44 @@ export interface NexusError extends Error {
   retryAfter: number | null
   attempts: Attempt[]
   cause?: unknown
+}
+
+/** A mesh member, as `Mesh.peers` gives it. */
+export interface MeshPeer {
+  peer: string
+  name: string
+  ed25519: string
+  x25519: string
+  online: boolean
+  status: string
+  summary: string
+  caps: string[]
+  blocked: boolean
+}
+
+/** What arrived: a direct message, a topic message, or a notice. */
+export type MeshMessage =
+  | { type: 'dm'; id: string; from: string; from_name: string; text: string }
+  | { type: 'topic'; id: string; topic: string; from: string; from_name: string; text: string }
+  | { type: 'notice'; text: string }
+
+/** One inbox item; mark it read by `seq` (a notice has none). */
+export interface InboxItem {
+  seq: number | null
+  message: MeshMessage
+}
+
+/** One entry of a topic's history. */
+export interface HistoryEntry {
+  seq: number
+  message: MeshMessage
+}
+
+/** A signed invite. */
+export interface Invitation {
+  link: string
+  code: string
+  short_code: string
+  broker: string
+  expires_ms: number
 }

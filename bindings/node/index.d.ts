@@ -30,6 +30,7 @@ export type NexusErrorCode =
   | 'config'
   | 'vault'
   | 'internal'
+  | 'mesh'
 
 /**
  * What every Nexus method rejects (or throws) with: an `Error` whose `name`
@@ -51,6 +52,7 @@ export interface NexusError extends Error {
     | 'ConfigError'
     | 'VaultError'
     | 'InternalError'
+    | 'MeshError'
   code: NexusErrorCode
   provider: string | null
   status: number | null
@@ -59,6 +61,46 @@ export interface NexusError extends Error {
   retryAfter: number | null
   attempts: Attempt[]
   cause?: unknown
+}
+
+/** A mesh member, as `Mesh.peers` gives it. */
+export interface MeshPeer {
+  peer: string
+  name: string
+  ed25519: string
+  x25519: string
+  online: boolean
+  status: string
+  summary: string
+  caps: string[]
+  blocked: boolean
+}
+
+/** What arrived: a direct message, a topic message, or a notice. */
+export type MeshMessage =
+  | { type: 'dm'; id: string; from: string; from_name: string; text: string }
+  | { type: 'topic'; id: string; topic: string; from: string; from_name: string; text: string }
+  | { type: 'notice'; text: string }
+
+/** One inbox item; mark it read by `seq` (a notice has none). */
+export interface InboxItem {
+  seq: number | null
+  message: MeshMessage
+}
+
+/** One entry of a topic's history. */
+export interface HistoryEntry {
+  seq: number
+  message: MeshMessage
+}
+
+/** A signed invite. */
+export interface Invitation {
+  link: string
+  code: string
+  short_code: string
+  broker: string
+  expires_ms: number
 }
 
 /**
@@ -119,8 +161,95 @@ export declare class Client {
   stats(days?: number | undefined | null): Stats
   /** Dollars spent today, open budget holds included. */
   spentToday(): number
+  /**
+   * The agent mesh: through the daemon when one runs, else in this
+   * process.
+   */
+  get mesh(): Mesh
+  /** The mesh, routed: `"auto"`, `"in_process"` or `"daemon"`. */
+  meshRouted(route: 'auto' | 'in_process' | 'daemon'): Mesh
   /** The vault this client uses. */
   get vault(): Vault
+}
+
+/**
+ * The agent mesh. `mesh` arguments default to the current mesh (the last
+ * created or joined).
+ */
+export declare class Mesh {
+  /** `[name, peerId]` of this peer (made on first use). */
+  identity(): Promise<[string, string]>
+  /** Whether a daemon runs for this home. */
+  daemonRunning(): Promise<boolean>
+  /** Creates mesh `name` on `broker` (`ws://host:port`), owned by you. */
+  create(name: string, broker: string, asName?: string | undefined | null): Promise<undefined>
+  /**
+   * Joins with an invite link (or a short code and `broker`); resolves
+   * to the mesh's name.
+   */
+  join(link: string, broker?: string | undefined | null, asName?: string | undefined | null): Promise<string>
+  /** Whether you hold the mesh key yet. */
+  hasKey(mesh?: string | undefined | null): Promise<boolean>
+  /** A signed invite (owner only). */
+  invite(options?: InviteOptions | undefined | null, mesh?: string | undefined | null): Promise<Invitation>
+  /** The members. */
+  peers(mesh?: string | undefined | null): Promise<MeshPeer[]>
+  /** A direct message; resolves to its id once the broker stored it. */
+  send(to: string, text: string, mesh?: string | undefined | null): Promise<string>
+  /** A topic message; resolves to its id once stored. */
+  publish(topic: string, text: string, mesh?: string | undefined | null): Promise<string>
+  /** A page of a topic's history, newest first. */
+  history(topic: string, before?: number | undefined | null, limit?: number | undefined | null, mesh?: string | undefined | null): Promise<HistoryEntry[]>
+  /** Unread items; mark them read with `markRead` once shown. */
+  inbox(mesh?: string | undefined | null): Promise<InboxItem[]>
+  /** Marks inbox items read, by `seq`. */
+  markRead(seqs: Array<number>, mesh?: string | undefined | null): Promise<undefined>
+  /** Unread counts: `{ direct: n, "#topic": n }`. */
+  unread(mesh?: string | undefined | null): Promise<Record<string, number>>
+  /** Sets your status (sealed under the mesh key). */
+  setStatus(text: string, mesh?: string | undefined | null): Promise<undefined>
+  /** Sets your summary (sealed under the mesh key). */
+  setSummary(text: string, mesh?: string | undefined | null): Promise<undefined>
+  /** Grants capabilities (`read`, `dm`, `broadcast`, `admin`); admins only. */
+  grant(who: string, caps: Array<string>, mesh?: string | undefined | null): Promise<undefined>
+  /** Takes capabilities away; admins only. */
+  revoke(who: string, caps: Array<string>, mesh?: string | undefined | null): Promise<undefined>
+  /** Blocks a member and rotates the mesh key; resolves to the new epoch. */
+  block(who: string, mesh?: string | undefined | null): Promise<number>
+  /** Sends the mesh key to a newcomer waiting for approval; their name. */
+  approve(who: string, mesh?: string | undefined | null): Promise<string>
+  /** Newcomers waiting for the key. */
+  pending(mesh?: string | undefined | null): Promise<{ peer: string; name: string; invite: string }[]>
+  /** Asks the owner and admins for the mesh key; how many were asked. */
+  requestKey(mesh?: string | undefined | null): Promise<number>
+  /** The safety number with a member, to compare out of band. */
+  verify(who: string, mesh?: string | undefined | null): Promise<{ peer: MeshPeer; safetyNumber: string }>
+  /** Topics joined. */
+  topics(mesh?: string | undefined | null): Promise<Array<string>>
+  /** Joins a topic: its messages are kept in the inbox from then on. */
+  joinTopic(topic: string, mesh?: string | undefined | null): Promise<undefined>
+  /** Leaves a topic. */
+  leaveTopic(topic: string, mesh?: string | undefined | null): Promise<undefined>
+  /** Writes an encrypted backup of your identity and mesh keys. */
+  backup(path: string, passphrase: string): Promise<undefined>
+  /**
+   * Restores from a backup; `force` replaces an identity in use (kept
+   * aside). Resolves to `[name, peerId]`.
+   */
+  restore(backup: Buffer, passphrase: string, force?: boolean | undefined | null): Promise<[string, string]>
+  /**
+   * Follows the inbox: an async iterable of items as they arrive. An
+   * item is marked read when the next one is asked for (or on `commit`).
+   */
+  follow(mesh?: string | undefined | null): Promise<MeshFollow & AsyncIterable<InboxItem>>
+}
+
+/** A followed inbox (`for await (const item of await mesh.follow())`). */
+export declare class MeshFollow {
+  /** The next item, as the async iterator protocol wants it. */
+  next(): Promise<IteratorResult<InboxItem, undefined>>
+  /** Marks the item handed out last read. */
+  commit(): Promise<undefined>
 }
 
 /**
@@ -230,6 +359,16 @@ export interface Hierarchy {
   preset: string
   saved: boolean
   categories: Record<string, Array<TierInfo>>
+}
+
+/** Options of [`Mesh::invite`]. */
+export interface InviteOptions {
+  /** Valid for this many seconds (default a day). */
+  expiresSecs?: number
+  /** Joins it admits (default 1). */
+  uses?: number
+  /** The role it grants (default `member`). */
+  role?: string
 }
 
 /** Whether `e` is a Nexus error (optionally of one `code`). */

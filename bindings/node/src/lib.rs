@@ -8,6 +8,7 @@
 
 mod convert;
 pub mod fast;
+mod mesh;
 mod vault;
 
 use std::collections::{HashMap, VecDeque};
@@ -281,6 +282,28 @@ impl Client {
             .spent_today()
             .map(|u| u.dollars())
             .map_err(|e| fail(&env, &self.shared, e))
+    }
+
+    /// The agent mesh: through the daemon when one runs, else in this
+    /// process.
+    #[napi(getter)]
+    pub fn mesh(&self, env: Env) -> Result<mesh::Mesh> {
+        self.mesh_routed(env, "auto".into())
+    }
+
+    /// The mesh, routed: `"auto"`, `"in_process"` or `"daemon"`.
+    #[napi(ts_args_type = "route: 'auto' | 'in_process' | 'daemon'")]
+    pub fn mesh_routed(&self, env: Env, route: String) -> Result<mesh::Mesh> {
+        let r = mesh::route(&route)?;
+        let inner = self
+            .shared
+            .client
+            .mesh_routed(r)
+            .map_err(|e| fail(&env, &self.shared, e))?;
+        Ok(mesh::Mesh {
+            inner,
+            shared: self.shared.clone(),
+        })
     }
 
     /// The vault this client uses.
@@ -596,7 +619,7 @@ pub fn is_nexus_error(e: Unknown<'_>, code: Option<String>) -> Result<bool> {
 pub fn init(exports: Object<'_>, env: Env) -> Result<()> {
     // `for await` needs `[Symbol.asyncIterator]` on the stream's prototype.
     let patch: Function<'_, Object<'_>, ()> = env.run_script(
-        "(function (exports) { exports.ChatStream.prototype[Symbol.asyncIterator] = function () { return this; }; })",
+        "(function (exports) { for (const c of [exports.ChatStream, exports.MeshFollow]) { c.prototype[Symbol.asyncIterator] = function () { return this; }; } })",
     )?;
     patch.call(exports)
 }

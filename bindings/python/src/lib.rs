@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 
 mod aio;
 mod convert;
+mod mesh;
 mod vault;
 
 use aio::Completions;
@@ -119,6 +120,25 @@ macro_rules! client_methods {
                 match self.0.client.vault() {
                     Ok(v) => Ok(Vault {
                         inner: v,
+                        shared: self.0.clone(),
+                    }),
+                    Err(e) => Err(self.0.err(py, e)),
+                }
+            }
+
+            /// The agent mesh: through the daemon when one runs, else in
+            /// this process.
+            #[getter]
+            fn mesh(&self, py: Python<'_>) -> PyResult<mesh::Mesh> {
+                self.mesh_routed(py, "auto")
+            }
+
+            /// The mesh, routed: `"auto"`, `"in_process"` or `"daemon"`.
+            fn mesh_routed(&self, py: Python<'_>, route: &str) -> PyResult<mesh::Mesh> {
+                let r = mesh::route(route)?;
+                match self.0.client.mesh_routed(r) {
+                    Ok(inner) => Ok(mesh::Mesh {
+                        inner,
                         shared: self.0.clone(),
                     }),
                     Err(e) => Err(self.0.err(py, e)),
@@ -563,6 +583,8 @@ fn _nexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeAsyncStream>()?;
     m.add_class::<Completions>()?;
     m.add_class::<Vault>()?;
+    m.add_class::<mesh::Mesh>()?;
+    m.add_class::<mesh::MeshFollow>()?;
     m.add_class::<Reply>()?;
     m.add_class::<Usage>()?;
     m.add_class::<AskReply>()?;

@@ -216,6 +216,33 @@ impl From<nexus_mesh::MeshError> for CliError {
     }
 }
 
+impl From<nexus_sdk::Error> for CliError {
+    fn from(e: nexus_sdk::Error) -> Self {
+        use nexus_sdk::ErrorCode as C;
+        if let Some(m) =
+            std::error::Error::source(&e).and_then(|s| s.downcast_ref::<nexus_mesh::MeshError>())
+        {
+            return m.clone().into();
+        }
+        let class = match e.code() {
+            C::Auth => Class::Auth,
+            C::RateLimited => Class::RateLimited,
+            C::QuotaExceeded => Class::QuotaExceeded,
+            C::BudgetExceeded => Class::Budget,
+            C::InvalidRequest => Class::InvalidRequest,
+            C::Network => Class::Network,
+            C::Timeout => Class::Timeout,
+            C::Provider => Class::Server,
+            C::NoAcceptableAnswer => Class::Escalation,
+            C::Config => Class::Config,
+            C::Vault => Class::Vault,
+            C::Mesh => Class::Mesh,
+            _ => Class::Internal,
+        };
+        CliError::new(class, e.to_string())
+    }
+}
+
 impl From<nexus_core::VaultError> for CliError {
     fn from(e: nexus_core::VaultError) -> Self {
         match e {

@@ -5,54 +5,12 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 mod common;
 
+use common::mesh::{peer, up, up_on, DaemonGuard};
 use common::{stderr, stdout, Run};
-
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-fn peer() -> Run {
-    let mut r = Run::new();
-    r.env.push((
-        "NEXUS_VAULT_PASSPHRASE".into(),
-        "mesh test passphrase".into(),
-    ));
-    r
-}
-
-/// Starts `nexus up` on an ephemeral port; returns its URL.
-fn up(r: &Run) -> (Up, String) {
-    up_on(r, "127.0.0.1:0")
-}
-
-/// Starts `nexus up` listening on `listen`; returns its URL.
-fn up_on(r: &Run, listen: &str) -> (Up, String) {
-    let mut c = r.cmd(&["up", "--listen", listen]);
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .unwrap()
-        .to_string();
-    (Up(child), url)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_peers_through_the_cli() {
@@ -844,17 +802,4 @@ async fn the_daemon_hands_out_keys_at_once_and_loses_nothing_to_a_kill() {
     let o = owner.run(&["daemon", "status", "--json"]).await;
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["running"], false);
-}
-
-/// Stops a home's daemon when a test ends, passed or not.
-struct DaemonGuard(std::path::PathBuf);
-
-impl Drop for DaemonGuard {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.0.join("nexusd.pid")) {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", pid.trim()])
-                .status();
-        }
-    }
 }

@@ -7,8 +7,17 @@
 //! - `nexusd.lock`: held (exclusive `flock`) while a daemon runs: one per home;
 //! - `nexusd.pid`: its process id;
 //! - `nexusd.sock`: the control socket. One JSON-RPC 2.0 message per line:
-//!   `status` and `stop`. Every answer names the daemon's version, and a
-//!   client of another version is told so rather than misread.
+//!   - `status`, `stop`;
+//!   - `mesh` `{mesh?, op}`: runs a [`nexus_mesh::peer::Op`] on the
+//!     connection the daemon holds to that mesh (ops of one mesh run one at
+//!     a time; each caller gets its own answer); an error carries the
+//!     [`nexus_mesh::MeshError`] in `data`;
+//!   - `mesh.wait` `{mesh?, seen, timeout_ms}`: returns `{stored}` once the
+//!     mesh's stored-message counter differs from `seen` (or at the
+//!     timeout): how `inbox --follow` streams without polling.
+//!
+//!   Every answer names the daemon's version, and a client of another
+//!   version is told so rather than misread.
 //!
 //! A stale socket (left by a daemon that was killed) is replaced; a live
 //! one, or the lock held, means a daemon runs already and nothing changes.
@@ -18,15 +27,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use nexus_core::{NexusHome, Vault};
+use nexus_mesh::peer::{Job, Keeper, Op};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The version every answer carries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The longest control message read, bytes.
+/// The longest control request read, bytes.
 const MAX_LINE: u64 = 64 * 1024;
+
+/// The longest answer a client reads, bytes (an inbox or history page).
+const MAX_ANSWER: u64 = 64 << 20;
 
 /// Daemon errors.
 #[derive(Debug, thiserror::Error)]
@@ -88,17 +102,30 @@ impl Paths {
     }
 }
 
-/// What `status` says.
-#[derive(Debug, Clone, Default)]
+/// What `status` says, and where each mesh's keeper takes jobs.
+#[derive(Debug, Default)]
 struct State {
     started_ms: u64,
     meshes: std::collections::BTreeMap<String, MeshState>,
+    keepers: std::collections::BTreeMap<String, Handle>,
 }
+
+/// A mesh keeper's inputs.
+#[derive(Debug, Clone)]
+struct Handle {
+    jobs: mpsc::Sender<Job>,
+    stored: watch::Receiver<u64>,
+}
+
+/// Ops queued for one mesh, at most; more are refused as busy.
+const QUEUED_OPS: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 struct MeshState {
     connected: bool,
     last: String,
+    /// Verbs run for clients.
+    ops: u64,
 }
 
 fn now_ms() -> u64 {
@@ -124,11 +151,11 @@ pub async fn run(
     let home_text = home.root().display().to_string();
     // One daemon per home: the lock is held for as long as this runs.
     nexus_core::private_db_file(&paths.lock).map_err(|e| io("the lock file", e))?;
-    let lock = std::fs::OpenOptions::new()
+    let lock_file = std::fs::OpenOptions::new()
         .write(true)
         .open(&paths.lock)
         .map_err(|e| io("the lock file", e))?;
-    if lock.try_lock().is_err() {
+    if lock_file.try_lock().is_err() {
         return Err(DaemonError::AlreadyRunning {
             home: home_text,
             pid: std::fs::read_to_string(&paths.pid)
@@ -162,7 +189,12 @@ pub async fn run(
         started_ms: now_ms(),
         ..State::default()
     }));
-    let watchers = tokio::spawn(watch_meshes(home.clone(), vault, state.clone()));
+    let daemon = Arc::new(Daemon {
+        home: home.clone(),
+        vault,
+        state: state.clone(),
+    });
+    let watchers = tokio::spawn(watch_meshes(daemon.clone()));
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
     let serving = async {
         loop {
@@ -170,7 +202,7 @@ pub async fn run(
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
-            tokio::spawn(answer(sock, state.clone(), stop_tx.clone()));
+            tokio::spawn(answer(sock, daemon.clone(), stop_tx.clone()));
         }
     };
     tokio::select! {
@@ -179,37 +211,73 @@ pub async fn run(
         _ = stop_rx.recv() => log("stopping (asked)"),
     }
     watchers.abort();
+    // Closing the job channels ends each keeper between two frames.
+    lock(&state).keepers.clear();
     let _ = std::fs::remove_file(&paths.socket);
     let _ = std::fs::remove_file(&paths.pid);
-    drop(lock);
+    drop(lock_file);
     Ok(())
 }
 
-/// Keeps every mesh of `home`, and any joined later (checked every 2 s).
-async fn watch_meshes(home: NexusHome, vault: Arc<dyn Vault>, state: Arc<Mutex<State>>) {
-    let mut kept = std::collections::BTreeSet::new();
+/// What the control API works on.
+struct Daemon {
+    home: NexusHome,
+    vault: Arc<dyn Vault>,
+    state: Arc<Mutex<State>>,
+}
+
+impl Daemon {
+    /// The keeper of `mesh`, started if it is not running yet.
+    fn keeper(&self, mesh: &str) -> Handle {
+        let mut s = lock(&self.state);
+        if let Some(h) = s.keepers.get(mesh) {
+            return h.clone();
+        }
+        let (jobs, rx) = mpsc::channel(QUEUED_OPS);
+        let (stored, seen) = watch::channel(0);
+        let h = Handle { jobs, stored: seen };
+        s.keepers.insert(mesh.to_string(), h.clone());
+        let keeper = Keeper { jobs: rx, stored };
+        tokio::spawn(keep(
+            self.home.clone(),
+            self.vault.clone(),
+            mesh.to_string(),
+            self.state.clone(),
+            keeper,
+        ));
+        h
+    }
+}
+
+/// Keeps every mesh of `home`, and any joined later (checked every 2 s,
+/// and at once when a verb names it).
+async fn watch_meshes(daemon: Arc<Daemon>) {
     loop {
-        let meshes = match nexus_mesh::peer::Peer::load(home.clone(), vault.clone(), None) {
-            Ok(p) => p.state().meshes.keys().cloned().collect::<Vec<_>>(),
-            Err(e) => {
-                log(&format!("cannot read the memberships: {e}"));
-                Vec::new()
+        match nexus_mesh::peer::memberships(&daemon.home) {
+            Ok(meshes) => {
+                for mesh in meshes {
+                    daemon.keeper(&mesh);
+                }
             }
-        };
-        for mesh in meshes {
-            if kept.insert(mesh.clone()) {
-                tokio::spawn(keep(home.clone(), vault.clone(), mesh, state.clone()));
-            }
+            Err(e) => log(&format!("cannot read the memberships: {e}")),
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }
 
-async fn keep(home: NexusHome, vault: Arc<dyn Vault>, mesh: String, state: Arc<Mutex<State>>) {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn keep(
+    home: NexusHome,
+    vault: Arc<dyn Vault>,
+    mesh: String,
+    state: Arc<Mutex<State>>,
+    mut keeper: Keeper,
+) {
     let set = |connected: bool, last: &str| {
-        let mut s = state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = lock(&state);
         let m = s.meshes.entry(mesh.clone()).or_default();
         m.connected = connected;
         m.last = last.to_string();
@@ -219,7 +287,7 @@ async fn keep(home: NexusHome, vault: Arc<dyn Vault>, mesh: String, state: Arc<M
             Ok(p) => p,
             Err(e) => {
                 set(false, &e.to_string());
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                refuse_jobs(&mut keeper, &e, std::time::Duration::from_secs(5)).await;
                 continue;
             }
         };
@@ -232,18 +300,28 @@ async fn keep(home: NexusHome, vault: Arc<dyn Vault>, mesh: String, state: Arc<M
             }
             Ok(())
         };
-        let ended = peer.keep(&mesh, &mut tell).await;
-        if let Err(e) = ended {
-            // Refused for good (blocked, removed): say so, try again later.
-            log(&format!("[{mesh}] {e}"));
-            set(false, &e.to_string());
-            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        match peer.keep(&mesh, &mut tell, &mut keeper).await {
+            Ok(()) => return,
+            Err(e) => {
+                // Refused for good (blocked, removed): say so, try again later.
+                log(&format!("[{mesh}] {e}"));
+                set(false, &e.to_string());
+                refuse_jobs(&mut keeper, &e, std::time::Duration::from_secs(30)).await;
+            }
         }
     }
 }
 
+/// Answers jobs with `why` for `pause`.
+async fn refuse_jobs(keeper: &mut Keeper, why: &nexus_mesh::MeshError, pause: std::time::Duration) {
+    let until = tokio::time::Instant::now() + pause;
+    while let Ok(Some(j)) = tokio::time::timeout_at(until, keeper.jobs.recv()).await {
+        let _ = j.reply.send(Err(why.clone()));
+    }
+}
+
 /// Answers one control connection: a request per line.
-async fn answer(sock: UnixStream, state: Arc<Mutex<State>>, stop: tokio::sync::mpsc::Sender<()>) {
+async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::Sender<()>) {
     let (read, mut write) = sock.into_split();
     let mut lines = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_LINE * 16));
     let mut line = String::new();
@@ -260,7 +338,7 @@ async fn answer(sock: UnixStream, state: Arc<Mutex<State>>, stop: tokio::sync::m
                 let _ = reply(
                     &mut write,
                     Value::Null,
-                    Err((-32700, format!("not JSON: {e}"))),
+                    Err((-32700, format!("not JSON: {e}"), None)),
                 )
                 .await;
                 return;
@@ -268,13 +346,15 @@ async fn answer(sock: UnixStream, state: Arc<Mutex<State>>, stop: tokio::sync::m
         };
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let result = match req.get("method").and_then(Value::as_str) {
-            Some("status") => Ok(status(&state)),
+            Some("status") => Ok(status(&daemon.state)),
             Some("stop") => {
                 let _ = stop.try_send(());
                 Ok(json!({"stopping": true}))
             }
-            Some(m) => Err((-32601, format!("no method `{m}`"))),
-            None => Err((-32600, "a request needs a method".to_string())),
+            Some("mesh") => mesh_op(&daemon, req.get("params")).await,
+            Some("mesh.wait") => mesh_wait(&daemon, req.get("params")).await,
+            Some(m) => Err((-32601, format!("no method `{m}`"), None)),
+            None => Err((-32600, "a request needs a method".to_string(), None)),
         };
         if reply(&mut write, id, result).await.is_err() {
             return;
@@ -282,14 +362,93 @@ async fn answer(sock: UnixStream, state: Arc<Mutex<State>>, stop: tokio::sync::m
     }
 }
 
+/// A failed request: a JSON-RPC code, a message, and data.
+type Failure = (i64, String, Option<Value>);
+
+/// The mesh a request names, else the current one.
+fn mesh_of(home: &NexusHome, params: Option<&Value>) -> Result<String, Failure> {
+    if let Some(m) = params.and_then(|p| p.get("mesh")).and_then(Value::as_str) {
+        return Ok(m.to_string());
+    }
+    nexus_mesh::peer::current_mesh(home).map_err(|e| mesh_failure(&e))
+}
+
+fn mesh_failure(e: &nexus_mesh::MeshError) -> Failure {
+    (-32000, e.to_string(), serde_json::to_value(e).ok())
+}
+
+fn handle(daemon: &Daemon, mesh: &str) -> Result<Handle, Failure> {
+    let member = nexus_mesh::peer::memberships(&daemon.home)
+        .map_err(|e| mesh_failure(&e))?
+        .iter()
+        .any(|m| m == mesh);
+    if !member {
+        return Err(mesh_failure(&nexus_mesh::MeshError::Invalid(format!(
+            "not a member of `{mesh}`; see `nexus mesh join`"
+        ))));
+    }
+    Ok(daemon.keeper(mesh))
+}
+
+async fn mesh_op(daemon: &Daemon, params: Option<&Value>) -> Result<Value, Failure> {
+    let mesh = mesh_of(&daemon.home, params)?;
+    let op: Op = serde_json::from_value(
+        params
+            .and_then(|p| p.get("op"))
+            .cloned()
+            .unwrap_or(Value::Null),
+    )
+    .map_err(|e| (-32602, format!("not a mesh op: {e}"), None))?;
+    let h = handle(daemon, &mesh)?;
+    lock(&daemon.state)
+        .meshes
+        .entry(mesh.clone())
+        .or_default()
+        .ops += 1;
+    let (reply, answer) = oneshot::channel();
+    h.jobs.try_send(Job { op, reply }).map_err(|_| {
+        mesh_failure(&nexus_mesh::MeshError::Io(format!(
+            "nexusd has {QUEUED_OPS} ops for {mesh} queued; try again"
+        )))
+    })?;
+    match answer.await {
+        Ok(Ok(a)) => serde_json::to_value(a).map_err(|e| (-32603, e.to_string(), None)),
+        Ok(Err(e)) => Err(mesh_failure(&e)),
+        Err(_) => Err(mesh_failure(&nexus_mesh::MeshError::Io(
+            "nexusd stopped before answering".into(),
+        ))),
+    }
+}
+
+async fn mesh_wait(daemon: &Daemon, params: Option<&Value>) -> Result<Value, Failure> {
+    let mesh = mesh_of(&daemon.home, params)?;
+    let seen = params
+        .and_then(|p| p.get("seen"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let timeout = params
+        .and_then(|p| p.get("timeout_ms"))
+        .and_then(Value::as_u64)
+        .unwrap_or(25_000)
+        .min(60_000);
+    let mut stored = handle(daemon, &mesh)?.stored;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(timeout),
+        stored.wait_for(|n| *n != seen),
+    )
+    .await;
+    let now = *stored.borrow();
+    Ok(json!({ "stored": now }))
+}
+
 fn status(state: &Mutex<State>) -> Value {
-    let s = state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let s = lock(state);
     let meshes: Vec<Value> = s
         .meshes
         .iter()
-        .map(|(m, st)| json!({"mesh": m, "connected": st.connected, "last": st.last}))
+        .map(
+            |(m, st)| json!({"mesh": m, "connected": st.connected, "last": st.last, "ops": st.ops}),
+        )
         .collect();
     json!({
         "pid": std::process::id(),
@@ -302,12 +461,12 @@ fn status(state: &Mutex<State>) -> Value {
 async fn reply(
     w: &mut tokio::net::unix::OwnedWriteHalf,
     id: Value,
-    result: Result<Value, (i64, String)>,
+    result: Result<Value, Failure>,
 ) -> std::io::Result<()> {
     let msg = match result {
         Ok(r) => json!({"jsonrpc": "2.0", "id": id, "version": VERSION, "result": r}),
-        Err((code, message)) => json!({"jsonrpc": "2.0", "id": id, "version": VERSION,
-            "error": {"code": code, "message": message}}),
+        Err((code, message, data)) => json!({"jsonrpc": "2.0", "id": id, "version": VERSION,
+            "error": {"code": code, "message": message, "data": data}}),
     };
     let mut bytes = serde_json::to_vec(&msg).unwrap_or_default();
     bytes.push(b'\n');
@@ -317,6 +476,23 @@ async fn reply(
 /// Calls `method` on `home`'s daemon: its result, or why not (not running,
 /// another version, an error it answered).
 pub async fn call(home: &NexusHome, method: &str) -> Result<Value, DaemonError> {
+    call_with(
+        home,
+        method,
+        Value::Null,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+}
+
+/// Calls `method` with `params`, waiting at most `wait` for the answer. A
+/// mesh error comes back as [`DaemonError::Mesh`], as it was raised.
+pub async fn call_with(
+    home: &NexusHome,
+    method: &str,
+    params: Value,
+    wait: std::time::Duration,
+) -> Result<Value, DaemonError> {
     let paths = Paths::of(home);
     let not_running = || DaemonError::NotRunning(home.root().display().to_string());
     let sock = match UnixStream::connect(&paths.socket).await {
@@ -324,17 +500,18 @@ pub async fn call(home: &NexusHome, method: &str) -> Result<Value, DaemonError> 
         Err(_) => return Err(not_running()),
     };
     let (read, mut write) = sock.into_split();
-    let mut req = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": method}))
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    let mut req =
+        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
     req.push(b'\n');
     write.write_all(&req).await.map_err(|_| not_running())?;
     let mut line = String::new();
     let read = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_LINE)).read_line(&mut line),
+        wait,
+        BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_ANSWER)).read_line(&mut line),
     )
     .await
-    .map_err(|_| DaemonError::Protocol("no answer within 10 s".into()))?;
+    .map_err(|_| DaemonError::Protocol(format!("no answer within {} s", wait.as_secs())))?;
     if read.map_err(|e| DaemonError::Protocol(e.to_string()))? == 0 {
         return Err(not_running());
     }
@@ -346,7 +523,17 @@ pub async fn call(home: &NexusHome, method: &str) -> Result<Value, DaemonError> 
         });
     }
     if let Some(e) = v.get("error") {
-        return Err(DaemonError::Protocol(e.to_string()));
+        if let Some(m) = e
+            .get("data")
+            .and_then(|d| serde_json::from_value::<nexus_mesh::MeshError>(d.clone()).ok())
+        {
+            return Err(DaemonError::Mesh(m));
+        }
+        return Err(DaemonError::Protocol(
+            e.get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| e.to_string(), str::to_string),
+        ));
     }
     v.get("result")
         .cloned()

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use nexus_sdk as sdk;
 
+mod mesh;
 mod types;
 
+pub use mesh::*;
 pub use types::*;
 
 uniffi::setup_scaffolding!();
@@ -91,6 +93,12 @@ pub enum NexusError {
         /// What happened.
         message: String,
     },
+    /// The mesh refused or failed (not a member, no such peer, no key yet).
+    #[error("{message}")]
+    Mesh {
+        /// What happened and what to do.
+        message: String,
+    },
 }
 
 impl From<sdk::Error> for NexusError {
@@ -117,6 +125,7 @@ impl From<sdk::Error> for NexusError {
             },
             C::Config => NexusError::Config { message },
             C::Vault => NexusError::Vault { message },
+            C::Mesh => NexusError::Mesh { message },
             _ => NexusError::Internal { message },
         }
     }
@@ -219,6 +228,13 @@ impl Client {
             vault,
         })?;
         Ok(Arc::new(Client { inner }))
+    }
+
+    /// The mesh: in this process (`InProcess`, a phone), or through the
+    /// daemon.
+    pub fn mesh(&self, route: MeshRoute) -> Result<Arc<Mesh>> {
+        let inner = self.inner.mesh_routed(mesh::mesh_route(route))?;
+        Ok(Arc::new(Mesh { inner }))
     }
 
     /// The state root this client uses.

@@ -189,6 +189,29 @@ impl Inbox {
         })
     }
 
+    /// Marks several messages shown, in one commit.
+    pub fn mark_all_shown(&self, seqs: &[i64]) -> Result<(), MeshError> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st = tx.prepare_cached("UPDATE messages SET shown = 1 WHERE seq = ?1")?;
+                for s in seqs {
+                    st.execute(params![s])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The newest row's number (0 when empty): it moves whenever a
+    /// message is stored.
+    pub fn last_seq(&self) -> Result<i64, MeshError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages")?
+                .query_row([], |r| r.get(0))
+        })
+    }
+
     /// Unread counts of `mesh`: `("direct", n)` and `("#topic", n)`.
     pub fn unread(&self, mesh: &str) -> Result<Vec<(String, u64)>, MeshError> {
         self.with(|c| {

@@ -33,7 +33,11 @@ pub use identity::{Identity, PeerId, PublicIdentity};
 pub const PROTOCOL_VERSION: u16 = frame::VERSION as u16;
 
 /// Mesh errors. Never carry key material.
-#[derive(Debug, thiserror::Error)]
+///
+/// It crosses the daemon's control socket as JSON (`{"kind": "refused",
+/// "detail": {...}}`), so a verb's error reads the same either way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum MeshError {
     /// Bad input.
     #[error("{0}")]

@@ -367,3 +367,28 @@ pub async fn start(
         serve_with(listener, broker, options),
     ))
 }
+
+/// Ctrl-C or SIGTERM, whichever comes first; says which. The handlers are
+/// installed when this is called (call it before saying "listening", or a
+/// signal in between would kill the process the default way), and the
+/// future waits.
+pub fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::terminate())
+            .and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = signals {
+            return tokio::select! {
+                _ = int.recv() => "interrupt",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
+}

@@ -451,6 +451,21 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The mesh, through the daemon when one runs for this home, else in
+    /// this process ([`MeshRoute::Auto`](crate::MeshRoute)); the identity
+    /// and mesh keys live in this client's vault.
+    pub fn mesh(&self) -> Result<crate::Mesh> {
+        self.mesh_routed(crate::MeshRoute::Auto)
+    }
+
+    /// The mesh, routed as `route` says.
+    pub fn mesh_routed(&self, route: crate::MeshRoute) -> Result<crate::Mesh> {
+        let vault = self.vault()?.inner();
+        Ok(crate::Mesh::new(self.inner.home.clone(), vault, route))
+    }
+}
+
 fn open_vault(home: &NexusHome, config: &Config, env: &EnvLookup) -> Result<Arc<dyn Vault>> {
     let configured = nexus_vault::configured_backend(config);
     let lookup = |k: &str| env(k);

@@ -40,11 +40,14 @@ pub enum ErrorCode {
     Vault,
     /// A bug or an environment failure.
     Internal,
+    /// The mesh refused or failed: not a member, no such peer, blocked,
+    /// no mesh key yet, a refusal from the broker.
+    Mesh,
 }
 
 impl ErrorCode {
     /// Every code, for bindings' tables.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Auth,
         ErrorCode::RateLimited,
         ErrorCode::QuotaExceeded,
@@ -57,6 +60,7 @@ impl ErrorCode {
         ErrorCode::Config,
         ErrorCode::Vault,
         ErrorCode::Internal,
+        ErrorCode::Mesh,
     ];
 
     /// The stable snake_case name (`rate_limited`).
@@ -74,6 +78,7 @@ impl ErrorCode {
             ErrorCode::Config => "config",
             ErrorCode::Vault => "vault",
             ErrorCode::Internal => "internal",
+            ErrorCode::Mesh => "mesh",
         }
     }
 
@@ -92,6 +97,7 @@ impl ErrorCode {
             ErrorCode::Config => "ConfigError",
             ErrorCode::Vault => "VaultError",
             ErrorCode::Internal => "InternalError",
+            ErrorCode::Mesh => "MeshError",
         }
     }
 
@@ -176,7 +182,7 @@ impl Error {
         Error::new(ErrorCode::Config, message)
     }
 
-    fn with_source(mut self, s: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn with_source(mut self, s: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.0.source = Some(Box::new(s));
         self
     }

@@ -19,11 +19,13 @@
 
 mod client;
 mod error;
+pub mod mesh;
 mod types;
 mod vault;
 
 pub use client::{Client, ClientOptions, ReadAhead, ReplyStream};
 pub use error::{Error, ErrorCode, Result};
+pub use mesh::{Mesh, MeshRoute};
 pub use types::stop_reason_str;
 pub use types::{
     AskOptions, AskReply, AttemptInfo, CategoryStats, ChatOptions, FlatEvent, HierarchyInfo, Input,

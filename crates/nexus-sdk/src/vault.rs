@@ -26,6 +26,10 @@ impl VaultHandle {
         VaultHandle { vault }
     }
 
+    pub(crate) fn inner(&self) -> Arc<dyn Vault> {
+        self.vault.clone()
+    }
+
     /// The backend's name: `keyring`, `file`, `memory`, or a host vault's.
     pub fn backend(&self) -> String {
         self.vault.backend().to_string()

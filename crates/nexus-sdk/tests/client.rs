@@ -299,7 +299,7 @@ fn flat_events_and_class_names_are_what_the_bindings_show() {
     let f = FlatEvent::from(StreamEvent::TextDelta { text: "hi".into() });
     assert_eq!((f.kind, f.text.as_deref()), ("text", Some("hi")));
     let names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.class_name()).collect();
-    assert_eq!(names.len(), 12);
+    assert_eq!(names.len(), 13);
     assert!(names.iter().all(|n| n.ends_with("Error")
         || n.starts_with("BudgetExceeded")
         || *n == "NoAcceptableAnswer"));

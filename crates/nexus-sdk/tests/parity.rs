@@ -137,13 +137,14 @@ fn every_sdk_method_has_a_row_and_every_binding_method_exists() {
         &[
             "crates/nexus-sdk/src/client.rs",
             "crates/nexus-sdk/src/vault.rs",
+            "crates/nexus-sdk/src/mesh.rs",
         ],
         true,
     );
     let rows = table();
     let listed: BTreeSet<String> = rows.iter().map(|r| r.rust.clone()).collect();
     let mut missing = Vec::new();
-    for ty in ["Client", "ReplyStream", "VaultHandle"] {
+    for ty in ["Client", "ReplyStream", "VaultHandle", "Mesh", "MeshFollow"] {
         for m in &sdk[ty] {
             let key = format!("{ty}::{m}");
             if !listed.contains(&key) {
@@ -158,7 +159,13 @@ fn every_sdk_method_has_a_row_and_every_binding_method_exists() {
 
     let python = python_methods();
     let node = node_methods();
-    let ffi = rust_methods(&["crates/nexus-ffi/src/lib.rs"], true);
+    let ffi = rust_methods(
+        &[
+            "crates/nexus-ffi/src/lib.rs",
+            "crates/nexus-ffi/src/mesh.rs",
+        ],
+        true,
+    );
     let mut problems = Vec::new();
     for r in &rows {
         let rust_ok = r

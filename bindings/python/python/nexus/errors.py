@@ -29,6 +29,7 @@ __all__ = [
     "ConfigError",
     "VaultError",
     "InternalError",
+    "MeshError",
 ]
 
 
@@ -118,3 +119,8 @@ class VaultError(NexusError):
 
 class InternalError(NexusError):
     """A bug or an environment failure."""
+
+
+class MeshError(NexusError):
+    """The mesh refused or failed: not a member, no such peer, blocked, no
+    mesh key yet, or a refusal from the broker."""

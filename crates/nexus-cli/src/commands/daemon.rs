@@ -52,14 +52,15 @@ pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
                 );
                 for m in s["meshes"].as_array().into_iter().flatten() {
                     text.push_str(&format!(
-                        "  {}: {} ({})\n",
+                        "  {}: {} ({}; {} verbs served)\n",
                         m["mesh"].as_str().unwrap_or("?"),
                         if m["connected"].as_bool() == Some(true) {
                             "connected"
                         } else {
                             "not connected"
                         },
-                        m["last"].as_str().unwrap_or("")
+                        m["last"].as_str().unwrap_or(""),
+                        m["ops"].as_u64().unwrap_or(0)
                     ));
                 }
                 output::print_str(&text)

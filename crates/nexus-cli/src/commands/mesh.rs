@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use nexus_core::{Config, NexusHome};
-use nexus_mesh::peer::{Incoming, Peer};
+use nexus_mesh::peer::Incoming;
 use serde_json::json;
 
 use crate::cli::{MeshArgs, MeshCommand, PresenceCommand, TopicCommand};
@@ -112,37 +112,94 @@ fn render(i: &Incoming, json: bool) -> std::io::Result<()> {
     output::write_str(&line)
 }
 
+/// The mesh, through the daemon when one runs (else in this process),
+/// with the vault this command opened.
+fn open_mesh(home: &NexusHome, config: &Config) -> Result<nexus_sdk::Mesh, CliError> {
+    let (vault, _) = super::vault::open(home, config)?;
+    let client = nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
+        home: Some(home.root().to_path_buf()),
+        vault: Some(vault),
+        ..Default::default()
+    })?;
+    Ok(client.mesh()?)
+}
+
+fn caps_of(who: &str, caps: &str) -> Result<Vec<String>, CliError> {
+    let caps: Vec<String> = caps
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    if caps.is_empty() {
+        return Err(CliError::config(format!(
+            "say which capabilities to change for {who}: read, dm, broadcast, admin"
+        )));
+    }
+    Ok(caps)
+}
+
+/// Prints the inbox (marking read only what was printed), or follows it.
+async fn inbox(
+    mesh: &nexus_sdk::Mesh,
+    name: Option<&str>,
+    json: bool,
+    follow: bool,
+) -> Result<(), CliError> {
+    let closed = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    if follow {
+        let mut f = mesh.follow(name).await?;
+        loop {
+            let i = f.next().await?;
+            match render(&i.message, json) {
+                Ok(()) => f.commit().await?,
+                // `inbox --follow | head -1`: what was not printed stays unread.
+                Err(e) if closed(&e) => return Ok(()),
+                Err(e) => return Err(CliError::internal(format!("cannot write to stdout: {e}"))),
+            }
+        }
+    }
+    let mut shown = Vec::new();
+    let mut failed = None;
+    for i in mesh.inbox(name).await? {
+        if let Err(e) = render(&i.message, json) {
+            failed = Some(e);
+            break;
+        }
+        shown.extend(i.seq);
+    }
+    mesh.mark_read(name, &shown).await?;
+    match failed {
+        Some(e) if !closed(&e) => Err(CliError::internal(format!("cannot write to stdout: {e}"))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     home.ensure()?;
     let config = Config::load(&home)?;
-    if let MeshCommand::Restore { file, force } = &args.command {
-        let bytes = std::fs::read(file)
-            .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
-        let (vault, _) = super::vault::open(&home, &config)?;
-        let p = passphrase("Backup passphrase", false)?;
-        let peer = Peer::restore(home, vault, &bytes, &p, *force)?;
-        eprintln!(
-            "restored {} ({}) with {} mesh(es)",
-            peer.identity().name(),
-            peer.identity().peer_id(),
-            peer.state().meshes.len()
-        );
-        return Ok(());
-    }
-    let (vault, _) = super::vault::open(&home, &config)?;
-    let alias = match &args.command {
-        MeshCommand::Create { alias, .. } | MeshCommand::Join { alias, .. } => Some(alias.as_str()),
-        _ => None,
-    };
-    let mut peer = Peer::load(home, vault, alias)?;
+    let mesh = open_mesh(&home, &config)?;
+    let name = args.mesh.as_deref();
     match args.command {
-        MeshCommand::Create { name, broker, .. } => {
-            peer.create(&name, &broker).await?;
+        MeshCommand::Restore { file, force } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
+            let p = passphrase("Backup passphrase", false)?;
+            let (who, id) = mesh.restore(&bytes, &p, force).await?;
+            let meshes = nexus_mesh::peer::memberships(&home)?.len();
+            eprintln!("restored {who} ({id}) with {meshes} mesh(es)");
+            Ok(())
+        }
+        MeshCommand::Create {
+            name: mesh_name,
+            broker,
+            alias,
+        } => {
+            mesh.create(&mesh_name, &broker, Some(&alias)).await?;
+            let (who, id) = mesh.identity().await?;
             output::print_str(&format!(
-                "created mesh {name} on {broker} as {} ({})\ninvite others with: nexus mesh invite\n",
-                peer.identity().name(),
-                peer.identity().peer_id()
+                "created mesh {mesh_name} on {broker} as {who} ({id})\ninvite others with: nexus mesh invite\n"
             ))
         }
         MeshCommand::Invite {
@@ -151,40 +208,38 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             role,
             json,
         } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let inv = peer
-                .invite(&mesh, parse_duration(&expires)?, uses, &role)
+            let inv = mesh
+                .invite(name, parse_duration(&expires)?, uses, &role)
                 .await?;
             if json {
+                let current = mesh.current()?;
                 return output::json(&json!({
-                    "link": inv.link(), "code": inv.code(), "short_code": inv.short_code(),
-                    "broker": inv.broker, "mesh": mesh, "expires_ms": inv.expires_ms, "uses": uses, "role": role,
+                    "link": inv.link, "code": inv.code, "short_code": inv.short_code,
+                    "broker": inv.broker, "mesh": name.unwrap_or(&current), "expires_ms": inv.expires_ms, "uses": uses, "role": role,
                 }));
             }
             eprintln!(
                 "short code: {} (join with: nexus mesh join {} --broker {} --name NAME)",
-                inv.short_code(),
-                inv.short_code(),
-                inv.broker
+                inv.short_code, inv.short_code, inv.broker
             );
-            output::print_str(&format!("{}\n", inv.link()))
+            output::print_str(&format!("{}\n", inv.link))
         }
-        MeshCommand::Join { link, broker, .. } => {
-            let mesh = peer.join(&link, broker.as_deref()).await?;
-            let key = if peer.root(&mesh)?.is_some() {
+        MeshCommand::Join {
+            link,
+            broker,
+            alias,
+        } => {
+            let joined = mesh.join(&link, broker.as_deref(), Some(&alias)).await?;
+            let key = if mesh.has_key(Some(&joined)).await? {
                 "the mesh key arrived"
             } else {
                 "the mesh key arrives when the owner is next online (`nexus mesh inbox` picks it up)"
             };
-            output::print_str(&format!(
-                "joined {mesh} as {} ({}); {key}\n",
-                peer.identity().name(),
-                peer.identity().peer_id()
-            ))
+            let (who, id) = mesh.identity().await?;
+            output::print_str(&format!("joined {joined} as {who} ({id}); {key}\n"))
         }
         MeshCommand::Peers { json } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let peers = peer.peers(&mesh).await?;
+            let peers = mesh.peers(name).await?;
             if json {
                 return output::json(&peers);
             }
@@ -214,32 +269,13 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             )
         }
         MeshCommand::Send { peer: to, text } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let id = peer.send(&mesh, &to, &text).await?;
+            let id = mesh.send(name, &to, &text).await?;
             eprintln!("sent ({id})");
             Ok(())
         }
-        MeshCommand::Inbox { json, follow } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let mut closed = None;
-            let result = peer
-                .inbox(&mesh, follow, &mut |i| {
-                    render(i, json).map_err(|e| {
-                        let m = nexus_mesh::MeshError::Io(format!("cannot write to stdout: {e}"));
-                        closed = Some(e);
-                        m
-                    })
-                })
-                .await;
-            match (result, closed) {
-                // `inbox | head -1`: what was not printed stays unread.
-                (Err(_), Some(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                (r, _) => r.map_err(Into::into),
-            }
-        }
+        MeshCommand::Inbox { json, follow } => inbox(&mesh, name, json, follow).await,
         MeshCommand::Unread { json } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let counts = peer.unread(&mesh)?;
+            let counts = mesh.unread(name).await?;
             if json {
                 let m: serde_json::Map<String, serde_json::Value> =
                     counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect();
@@ -254,115 +290,92 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
                 .collect();
             output::table(&["WHERE", "UNREAD"], &rows)
         }
-        MeshCommand::Topic(t) => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            match t {
-                TopicCommand::Create { name } | TopicCommand::Join { name } => {
-                    peer.topic(&mesh, &name, true)?;
-                    eprintln!("joined #{name}");
-                    Ok(())
-                }
-                TopicCommand::Leave { name } => {
-                    peer.topic(&mesh, &name, false)?;
-                    eprintln!("left #{name}");
-                    Ok(())
-                }
-                TopicCommand::List { json } => {
-                    let topics = peer
-                        .state()
-                        .meshes
-                        .get(&mesh)
-                        .map(|m| m.topics.clone())
-                        .unwrap_or_default();
-                    if json {
-                        return output::json(&topics);
-                    }
-                    output::print_str(&topics.iter().map(|t| format!("#{t}\n")).collect::<String>())
-                }
-                TopicCommand::Send { name, text } => {
-                    let id = peer.publish(&mesh, &name, &text).await?;
-                    eprintln!("published to #{name} ({id})");
-                    Ok(())
-                }
-                TopicCommand::History {
-                    name,
-                    before,
-                    limit,
-                    json,
-                } => {
-                    let page = peer.history(&mesh, &name, before, limit).await?;
-                    if json {
-                        return output::json(
-                            &page
-                                .iter()
-                                .map(|(s, i)| json!({"seq": s, "message": i}))
-                                .collect::<Vec<_>>(),
-                        );
-                    }
-                    for (seq, i) in &page {
-                        // History is read, not consumed: a closed pipe just ends it.
-                        if output::write_str(&format!("{seq:>6} ")).is_err()
-                            || render(i, false).is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Ok(())
-                }
+        MeshCommand::Topic(t) => match t {
+            TopicCommand::Create { name: topic } | TopicCommand::Join { name: topic } => {
+                mesh.topic(name, &topic, true).await?;
+                eprintln!("joined #{topic}");
+                Ok(())
             }
-        }
+            TopicCommand::Leave { name: topic } => {
+                mesh.topic(name, &topic, false).await?;
+                eprintln!("left #{topic}");
+                Ok(())
+            }
+            TopicCommand::List { json } => {
+                let topics = mesh.topics(name).await?;
+                if json {
+                    return output::json(&topics);
+                }
+                output::print_str(&topics.iter().map(|t| format!("#{t}\n")).collect::<String>())
+            }
+            TopicCommand::Send { name: topic, text } => {
+                let id = mesh.publish(name, &topic, &text).await?;
+                eprintln!("published to #{topic} ({id})");
+                Ok(())
+            }
+            TopicCommand::History {
+                name: topic,
+                before,
+                limit,
+                json,
+            } => {
+                let page = mesh.history(name, &topic, before, limit).await?;
+                if json {
+                    return output::json(
+                        &page
+                            .iter()
+                            .map(|e| json!({"seq": e.seq, "message": e.message}))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                for e in &page {
+                    // History is read, not consumed: a closed pipe just ends it.
+                    if output::write_str(&format!("{:>6} ", e.seq)).is_err()
+                        || render(&e.message, false).is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        },
         MeshCommand::Status(PresenceCommand::Set { text }) => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            peer.set_presence(&mesh, Some(&text), None).await?;
+            mesh.set_status(name, &text).await?;
             eprintln!("status set");
             Ok(())
         }
         MeshCommand::Summary(PresenceCommand::Set { text }) => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            peer.set_presence(&mesh, None, Some(&text)).await?;
+            mesh.set_summary(name, &text).await?;
             eprintln!("summary set");
             Ok(())
         }
-        MeshCommand::Grant { peer: who, caps } | MeshCommand::Revoke { peer: who, caps }
-            if caps.trim().is_empty() =>
-        {
-            Err(CliError::config(format!(
-                "say which capabilities to change for {who}: read, dm, broadcast, admin"
-            )))
+        MeshCommand::Grant { peer: who, caps } => {
+            let caps = caps_of(&who, &caps)?;
+            let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+            mesh.grant(name, &who, &caps).await?;
+            eprintln!("granted to {who}");
+            Ok(())
         }
-        c @ (MeshCommand::Grant { .. } | MeshCommand::Revoke { .. }) => {
-            let (who, caps, revoke) = match c {
-                MeshCommand::Grant { peer, caps } => (peer, caps, false),
-                MeshCommand::Revoke { peer, caps } => (peer, caps, true),
-                _ => unreachable!("matched above"),
-            };
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let caps: Vec<&str> = caps
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .collect();
-            peer.grant(&mesh, &who, &caps, revoke).await?;
-            eprintln!(
-                "{} {who}",
-                if revoke { "revoked from" } else { "granted to" }
-            );
+        MeshCommand::Revoke { peer: who, caps } => {
+            let caps = caps_of(&who, &caps)?;
+            let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+            mesh.revoke(name, &who, &caps).await?;
+            eprintln!("revoked from {who}");
             Ok(())
         }
         MeshCommand::Block { peer: who } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let epoch = peer.block(&mesh, &who).await?;
+            let epoch = mesh.block(name, &who).await?;
             eprintln!("blocked {who}; the mesh key rotated to epoch {epoch} and was sent to the remaining members");
             Ok(())
         }
         MeshCommand::Approve { peer: who, json } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
             if let Some(who) = who {
-                let name = peer.approve(&mesh, &who).await?;
-                eprintln!("sent the {mesh} key to {name}");
+                let sent_to = mesh.approve(name, &who).await?;
+                let current = mesh.current()?;
+                eprintln!("sent the {} key to {sent_to}", name.unwrap_or(&current));
                 return Ok(());
             }
-            let waiting = peer.pending(&mesh)?;
+            let waiting = mesh.pending(name).await?;
             if json {
                 let list: Vec<_> = waiting
                     .iter()
@@ -380,30 +393,31 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             output::print_str(&text)
         }
         MeshCommand::RequestKey => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let n = peer.request_key(&mesh).await?;
-            eprintln!("asked {n} owner/admin(s) for the {mesh} key; it arrives with `nexus mesh inbox` once one of them is online");
+            let n = mesh.request_key(name).await?;
+            let how = if mesh.daemon_running().await {
+                "nexusd takes it as soon as one of them is online"
+            } else {
+                "it arrives with `nexus mesh inbox` once one of them is online"
+            };
+            eprintln!("asked {n} owner/admin(s) for the mesh key; {how}");
             Ok(())
         }
         MeshCommand::Verify { peer: who } => {
-            let mesh = peer.mesh_name(args.mesh.as_deref())?;
-            let (p, groups) = peer.verify(&mesh, &who).await?;
+            let (p, groups) = mesh.verify(name, &who).await?;
+            let (me, _) = mesh.identity().await?;
             output::print_str(&format!(
-                "Safety number with {} ({}):\n\n{groups}\n\nCompare it with theirs (`nexus mesh verify {}` on their side). If it matches, no one is in between.\n",
-                p.name,
-                p.peer,
-                peer.identity().name()
+                "Safety number with {} ({}):\n\n{groups}\n\nCompare it with theirs (`nexus mesh verify {me}` on their side). If it matches, no one is in between.\n",
+                p.name, p.peer,
             ))
         }
         MeshCommand::Backup { file } => {
             let p = passphrase("New backup passphrase", true)?;
-            peer.backup_to(&file, &p)?;
+            mesh.backup(&file, &p).await?;
             eprintln!(
                 "backed up your identity and mesh keys to {}",
                 file.display()
             );
             Ok(())
         }
-        MeshCommand::Restore { .. } => unreachable!("handled above"),
     }
 }

@@ -5,6 +5,8 @@ use std::process::{Command, Output, Stdio};
 
 use nexus_testkit::StandIn;
 
+pub mod mesh;
+
 pub struct Run {
     pub home: tempfile::TempDir,
     pub env: Vec<(String, String)>,

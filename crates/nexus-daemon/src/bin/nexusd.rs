@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
             prompt: None,
         })
         .map_err(|e| e.to_string())?;
-        let stop = nexus_broker::shutdown_signal();
+        let stop = nexus_mesh::server::shutdown_signal();
         nexus_daemon::run(home, vault, async move {
             stop.await;
         })

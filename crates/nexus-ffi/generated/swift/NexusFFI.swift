@@ -519,6 +519,22 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
+    typealias FfiType = Int64
+    typealias SwiftType = Int64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
     typealias FfiType = Double
     typealias SwiftType = Double
@@ -599,6 +615,24 @@ fileprivate struct FfiConverterString: FfiConverter {
         let len = Int32(value.utf8.count)
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
     }
 }
 
@@ -819,6 +853,12 @@ public protocol ClientProtocol: AnyObject, Sendable {
     func home()  -> String
     
     /**
+     * The mesh: in this process (`InProcess`, a phone), or through the
+     * daemon.
+     */
+    func mesh(route: MeshRoute) throws  -> Mesh
+    
+    /**
      * The built-in presets.
      */
     func presets()  -> [Preset]
@@ -1019,6 +1059,20 @@ open func home() -> String  {
         uniffiCallStatus in
     uniffi_nexus_ffi_fn_method_client_home(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The mesh: in this process (`InProcess`, a phone), or through the
+     * daemon.
+     */
+open func mesh(route: MeshRoute)throws  -> Mesh  {
+    return try  FfiConverterTypeMesh_lift(try rustCallWithError(FfiConverterTypeNexusError_lift) {
+        uniffiCallStatus in
+    uniffi_nexus_ffi_fn_method_client_mesh(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeMeshRoute_lower(route),uniffiCallStatus
     )
 })
 }
@@ -1520,6 +1574,902 @@ public func FfiConverterTypeHostVault_lift(_ handle: UInt64) throws -> HostVault
 #endif
 public func FfiConverterTypeHostVault_lower(_ value: HostVault) -> UInt64 {
     return FfiConverterTypeHostVault.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The agent mesh. `mesh: None` means the current mesh.
+ */
+public protocol MeshProtocol: AnyObject, Sendable {
+    
+    /**
+     * Sends the mesh key to a newcomer waiting for approval; their name.
+     */
+    func approve(mesh: String?, who: String) async throws  -> String
+    
+    /**
+     * Writes an encrypted backup of the identity and mesh keys.
+     */
+    func backup(path: String, passphrase: String) async throws 
+    
+    /**
+     * Blocks a member and rotates the mesh key; the new epoch.
+     */
+    func block(mesh: String?, who: String) async throws  -> UInt32
+    
+    /**
+     * Creates mesh `name` on `broker` (`ws://` or `wss://`), owned by you.
+     */
+    func create(name: String, broker: String, asName: String?) async throws 
+    
+    /**
+     * Follows the inbox.
+     */
+    func follow(mesh: String?) async throws  -> MeshFollow
+    
+    /**
+     * Grants capabilities; admins only.
+     */
+    func grant(mesh: String?, who: String, caps: [String]) async throws 
+    
+    /**
+     * Whether you hold the mesh key yet.
+     */
+    func hasKey(mesh: String?) async throws  -> Bool
+    
+    /**
+     * A page of a topic's history, newest first.
+     */
+    func history(mesh: String?, topic: String, before: UInt64?, limit: UInt32) async throws  -> [HistoryEntry]
+    
+    /**
+     * This peer's name and id (made on first use).
+     */
+    func identity() async throws  -> PeerName
+    
+    /**
+     * Unread items; mark them read once shown.
+     */
+    func inbox(mesh: String?) async throws  -> [InboxItem]
+    
+    /**
+     * A signed invite (owner only).
+     */
+    func invite(mesh: String?, expiresSecs: UInt64, uses: UInt32, role: String) async throws  -> Invitation
+    
+    /**
+     * Joins with an invite link (or a short code and `broker`); the mesh's name.
+     */
+    func join(link: String, broker: String?, asName: String?) async throws  -> String
+    
+    /**
+     * Marks inbox items read.
+     */
+    func markRead(mesh: String?, seqs: [Int64]) async throws 
+    
+    /**
+     * The members.
+     */
+    func peers(mesh: String?) async throws  -> [MeshPeer]
+    
+    /**
+     * Newcomers waiting for the mesh key.
+     */
+    func pending(mesh: String?) async throws  -> [PeerName]
+    
+    /**
+     * A topic message; its id once stored.
+     */
+    func publish(mesh: String?, topic: String, text: String) async throws  -> String
+    
+    /**
+     * Asks the owner and admins for the mesh key; how many were asked.
+     */
+    func requestKey(mesh: String?) async throws  -> UInt32
+    
+    /**
+     * Restores from a backup; `force` replaces an identity in use.
+     */
+    func restore(backup: Data, passphrase: String, force: Bool) async throws  -> PeerName
+    
+    /**
+     * Takes capabilities away; admins only.
+     */
+    func revoke(mesh: String?, who: String, caps: [String]) async throws 
+    
+    /**
+     * A direct message; its id once the broker stored it.
+     */
+    func send(mesh: String?, to: String, text: String) async throws  -> String
+    
+    /**
+     * Sets your status (sealed under the mesh key).
+     */
+    func setStatus(mesh: String?, text: String) async throws 
+    
+    /**
+     * Sets your summary (sealed under the mesh key).
+     */
+    func setSummary(mesh: String?, text: String) async throws 
+    
+    /**
+     * Joins (`join = true`) or leaves a topic.
+     */
+    func topic(mesh: String?, topic: String, join: Bool) async throws 
+    
+    /**
+     * Topics joined.
+     */
+    func topics(mesh: String?) async throws  -> [String]
+    
+    /**
+     * Unread counts.
+     */
+    func unread(mesh: String?) async throws  -> [UnreadCount]
+    
+    /**
+     * The safety number with a member.
+     */
+    func verify(mesh: String?, who: String) async throws  -> Verification
+    
+}
+/**
+ * The agent mesh. `mesh: None` means the current mesh.
+ */
+open class Mesh: MeshProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_nexus_ffi_fn_clone_mesh(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_nexus_ffi_fn_free_mesh(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Sends the mesh key to a newcomer waiting for approval; their name.
+     */
+open func approve(mesh: String?, who: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_approve(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(who)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Writes an encrypted backup of the identity and mesh keys.
+     */
+open func backup(path: String, passphrase: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_backup(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(path),FfiConverterString.lower(passphrase)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Blocks a member and rotates the mesh key; the new epoch.
+     */
+open func block(mesh: String?, who: String)async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_block(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(who)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_u32,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_u32,
+            freeFunc: ffi_nexus_ffi_rust_future_free_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Creates mesh `name` on `broker` (`ws://` or `wss://`), owned by you.
+     */
+open func create(name: String, broker: String, asName: String?)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_create(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(name),FfiConverterString.lower(broker),FfiConverterOptionString.lower(asName)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Follows the inbox.
+     */
+open func follow(mesh: String?)async throws  -> MeshFollow  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_follow(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_u64,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_u64,
+            freeFunc: ffi_nexus_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeMeshFollow_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Grants capabilities; admins only.
+     */
+open func grant(mesh: String?, who: String, caps: [String])async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_grant(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(who),FfiConverterSequenceString.lower(caps)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Whether you hold the mesh key yet.
+     */
+open func hasKey(mesh: String?)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_has_key(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_i8,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_i8,
+            freeFunc: ffi_nexus_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * A page of a topic's history, newest first.
+     */
+open func history(mesh: String?, topic: String, before: UInt64?, limit: UInt32)async throws  -> [HistoryEntry]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_history(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(topic),FfiConverterOptionUInt64.lower(before),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeHistoryEntry.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * This peer's name and id (made on first use).
+     */
+open func identity()async throws  -> PeerName  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_identity(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePeerName_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Unread items; mark them read once shown.
+     */
+open func inbox(mesh: String?)async throws  -> [InboxItem]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_inbox(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeInboxItem.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * A signed invite (owner only).
+     */
+open func invite(mesh: String?, expiresSecs: UInt64, uses: UInt32, role: String)async throws  -> Invitation  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_invite(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterUInt64.lower(expiresSecs),FfiConverterUInt32.lower(uses),FfiConverterString.lower(role)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeInvitation_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Joins with an invite link (or a short code and `broker`); the mesh's name.
+     */
+open func join(link: String, broker: String?, asName: String?)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_join(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(link),FfiConverterOptionString.lower(broker),FfiConverterOptionString.lower(asName)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Marks inbox items read.
+     */
+open func markRead(mesh: String?, seqs: [Int64])async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_mark_read(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterSequenceInt64.lower(seqs)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * The members.
+     */
+open func peers(mesh: String?)async throws  -> [MeshPeer]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_peers(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeMeshPeer.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Newcomers waiting for the mesh key.
+     */
+open func pending(mesh: String?)async throws  -> [PeerName]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_pending(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypePeerName.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * A topic message; its id once stored.
+     */
+open func publish(mesh: String?, topic: String, text: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_publish(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(topic),FfiConverterString.lower(text)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Asks the owner and admins for the mesh key; how many were asked.
+     */
+open func requestKey(mesh: String?)async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_request_key(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_u32,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_u32,
+            freeFunc: ffi_nexus_ffi_rust_future_free_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Restores from a backup; `force` replaces an identity in use.
+     */
+open func restore(backup: Data, passphrase: String, force: Bool)async throws  -> PeerName  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_restore(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(backup),FfiConverterString.lower(passphrase),FfiConverterBool.lower(force)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePeerName_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Takes capabilities away; admins only.
+     */
+open func revoke(mesh: String?, who: String, caps: [String])async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_revoke(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(who),FfiConverterSequenceString.lower(caps)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * A direct message; its id once the broker stored it.
+     */
+open func send(mesh: String?, to: String, text: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_send(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(to),FfiConverterString.lower(text)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Sets your status (sealed under the mesh key).
+     */
+open func setStatus(mesh: String?, text: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_set_status(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(text)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Sets your summary (sealed under the mesh key).
+     */
+open func setSummary(mesh: String?, text: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_set_summary(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(text)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Joins (`join = true`) or leaves a topic.
+     */
+open func topic(mesh: String?, topic: String, join: Bool)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_topic(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(topic),FfiConverterBool.lower(join)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Topics joined.
+     */
+open func topics(mesh: String?)async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_topics(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Unread counts.
+     */
+open func unread(mesh: String?)async throws  -> [UnreadCount]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_unread(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeUnreadCount.lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * The safety number with a member.
+     */
+open func verify(mesh: String?, who: String)async throws  -> Verification  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_mesh_verify(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(mesh),FfiConverterString.lower(who)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeVerification_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMesh: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Mesh
+
+    public static func lift(_ handle: UInt64) throws -> Mesh {
+        return Mesh(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Mesh) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Mesh {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Mesh, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMesh_lift(_ handle: UInt64) throws -> Mesh {
+    return try FfiConverterTypeMesh.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMesh_lower(_ value: Mesh) -> UInt64 {
+    return FfiConverterTypeMesh.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A followed inbox: call `next` for each item.
+ */
+public protocol MeshFollowProtocol: AnyObject, Sendable {
+    
+    /**
+     * Marks the item handed out last read.
+     */
+    func commit() async throws 
+    
+    /**
+     * The next item (the one before it is marked read).
+     */
+    func next() async throws  -> InboxItem
+    
+}
+/**
+ * A followed inbox: call `next` for each item.
+ */
+open class MeshFollow: MeshFollowProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_nexus_ffi_fn_clone_meshfollow(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_nexus_ffi_fn_free_meshfollow(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Marks the item handed out last read.
+     */
+open func commit()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_meshfollow_commit(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_void,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_void,
+            freeFunc: ffi_nexus_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * The next item (the one before it is marked read).
+     */
+open func next()async throws  -> InboxItem  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_meshfollow_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeInboxItem_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMeshFollow: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = MeshFollow
+
+    public static func lift(_ handle: UInt64) throws -> MeshFollow {
+        return MeshFollow(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: MeshFollow) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MeshFollow {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: MeshFollow, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshFollow_lift(_ handle: UInt64) throws -> MeshFollow {
+    return try FfiConverterTypeMeshFollow.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshFollow_lower(_ value: MeshFollow) -> UInt64 {
+    return FfiConverterTypeMeshFollow.lower(value)
 }
 
 
@@ -2517,6 +3467,352 @@ public func FfiConverterTypeHierarchy_lower(_ value: Hierarchy) -> RustBuffer {
 
 
 /**
+ * One entry of a topic's history.
+ */
+public struct HistoryEntry: Equatable, Hashable {
+    /**
+     * The topic's sequence number.
+     */
+    public var seq: UInt64
+    /**
+     * The message.
+     */
+    public var message: MeshMessage
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The topic's sequence number.
+         */seq: UInt64, 
+        /**
+         * The message.
+         */message: MeshMessage) {
+        self.seq = seq
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HistoryEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHistoryEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HistoryEntry {
+        return
+            try HistoryEntry(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                message: FfiConverterTypeMeshMessage.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HistoryEntry, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterTypeMeshMessage.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHistoryEntry_lift(_ buf: RustBuffer) throws -> HistoryEntry {
+    return try FfiConverterTypeHistoryEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHistoryEntry_lower(_ value: HistoryEntry) -> RustBuffer {
+    return FfiConverterTypeHistoryEntry.lower(value)
+}
+
+
+/**
+ * One inbox item; mark it read by `seq` (a notice has none).
+ */
+public struct InboxItem: Equatable, Hashable {
+    /**
+     * The inbox row, for `mark_read`.
+     */
+    public var seq: Int64?
+    /**
+     * What arrived.
+     */
+    public var message: MeshMessage
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The inbox row, for `mark_read`.
+         */seq: Int64?, 
+        /**
+         * What arrived.
+         */message: MeshMessage) {
+        self.seq = seq
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InboxItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInboxItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InboxItem {
+        return
+            try InboxItem(
+                seq: FfiConverterOptionInt64.read(from: &buf), 
+                message: FfiConverterTypeMeshMessage.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InboxItem, into buf: inout [UInt8]) {
+        FfiConverterOptionInt64.write(value.seq, into: &buf)
+        FfiConverterTypeMeshMessage.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxItem_lift(_ buf: RustBuffer) throws -> InboxItem {
+    return try FfiConverterTypeInboxItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxItem_lower(_ value: InboxItem) -> RustBuffer {
+    return FfiConverterTypeInboxItem.lower(value)
+}
+
+
+/**
+ * A signed invite.
+ */
+public struct Invitation: Equatable, Hashable {
+    /**
+     * `nexus://join/...`: what to share.
+     */
+    public var link: String
+    /**
+     * The short code registered at the broker.
+     */
+    public var shortCode: String
+    /**
+     * The broker.
+     */
+    public var broker: String
+    /**
+     * When it expires, Unix ms.
+     */
+    public var expiresMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `nexus://join/...`: what to share.
+         */link: String, 
+        /**
+         * The short code registered at the broker.
+         */shortCode: String, 
+        /**
+         * The broker.
+         */broker: String, 
+        /**
+         * When it expires, Unix ms.
+         */expiresMs: UInt64) {
+        self.link = link
+        self.shortCode = shortCode
+        self.broker = broker
+        self.expiresMs = expiresMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Invitation: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInvitation: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Invitation {
+        return
+            try Invitation(
+                link: FfiConverterString.read(from: &buf), 
+                shortCode: FfiConverterString.read(from: &buf), 
+                broker: FfiConverterString.read(from: &buf), 
+                expiresMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Invitation, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.link, into: &buf)
+        FfiConverterString.write(value.shortCode, into: &buf)
+        FfiConverterString.write(value.broker, into: &buf)
+        FfiConverterUInt64.write(value.expiresMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInvitation_lift(_ buf: RustBuffer) throws -> Invitation {
+    return try FfiConverterTypeInvitation.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInvitation_lower(_ value: Invitation) -> RustBuffer {
+    return FfiConverterTypeInvitation.lower(value)
+}
+
+
+/**
+ * A mesh member.
+ */
+public struct MeshPeer: Equatable, Hashable {
+    /**
+     * Peer id.
+     */
+    public var peer: String
+    /**
+     * Display name (unique in the mesh).
+     */
+    public var name: String
+    /**
+     * Connected now.
+     */
+    public var online: Bool
+    /**
+     * Status, opened with the mesh key.
+     */
+    public var status: String
+    /**
+     * Summary, opened with the mesh key.
+     */
+    public var summary: String
+    /**
+     * Capabilities.
+     */
+    public var caps: [String]
+    /**
+     * Blocked.
+     */
+    public var blocked: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Peer id.
+         */peer: String, 
+        /**
+         * Display name (unique in the mesh).
+         */name: String, 
+        /**
+         * Connected now.
+         */online: Bool, 
+        /**
+         * Status, opened with the mesh key.
+         */status: String, 
+        /**
+         * Summary, opened with the mesh key.
+         */summary: String, 
+        /**
+         * Capabilities.
+         */caps: [String], 
+        /**
+         * Blocked.
+         */blocked: Bool) {
+        self.peer = peer
+        self.name = name
+        self.online = online
+        self.status = status
+        self.summary = summary
+        self.caps = caps
+        self.blocked = blocked
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MeshPeer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMeshPeer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MeshPeer {
+        return
+            try MeshPeer(
+                peer: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                online: FfiConverterBool.read(from: &buf), 
+                status: FfiConverterString.read(from: &buf), 
+                summary: FfiConverterString.read(from: &buf), 
+                caps: FfiConverterSequenceString.read(from: &buf), 
+                blocked: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MeshPeer, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterBool.write(value.online, into: &buf)
+        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterString.write(value.summary, into: &buf)
+        FfiConverterSequenceString.write(value.caps, into: &buf)
+        FfiConverterBool.write(value.blocked, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshPeer_lift(_ buf: RustBuffer) throws -> MeshPeer {
+    return try FfiConverterTypeMeshPeer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshPeer_lower(_ value: MeshPeer) -> RustBuffer {
+    return FfiConverterTypeMeshPeer.lower(value)
+}
+
+
+/**
  * One turn of a conversation.
  */
 public struct Message: Equatable, Hashable {
@@ -2582,6 +3878,75 @@ public func FfiConverterTypeMessage_lift(_ buf: RustBuffer) throws -> Message {
 #endif
 public func FfiConverterTypeMessage_lower(_ value: Message) -> RustBuffer {
     return FfiConverterTypeMessage.lower(value)
+}
+
+
+/**
+ * This peer, or a newcomer waiting for the key.
+ */
+public struct PeerName: Equatable, Hashable {
+    /**
+     * Peer id.
+     */
+    public var peer: String
+    /**
+     * Name.
+     */
+    public var name: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Peer id.
+         */peer: String, 
+        /**
+         * Name.
+         */name: String) {
+        self.peer = peer
+        self.name = name
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PeerName: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeerName: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerName {
+        return
+            try PeerName(
+                peer: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PeerName, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerName_lift(_ buf: RustBuffer) throws -> PeerName {
+    return try FfiConverterTypePeerName.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerName_lower(_ value: PeerName) -> RustBuffer {
+    return FfiConverterTypePeerName.lower(value)
 }
 
 
@@ -3349,6 +4714,75 @@ public func FfiConverterTypeToolCall_lower(_ value: ToolCall) -> RustBuffer {
 
 
 /**
+ * An unread count: `direct`, or `#topic`.
+ */
+public struct UnreadCount: Equatable, Hashable {
+    /**
+     * Where.
+     */
+    public var place: String
+    /**
+     * How many.
+     */
+    public var count: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Where.
+         */place: String, 
+        /**
+         * How many.
+         */count: UInt64) {
+        self.place = place
+        self.count = count
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UnreadCount: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUnreadCount: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UnreadCount {
+        return
+            try UnreadCount(
+                place: FfiConverterString.read(from: &buf), 
+                count: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UnreadCount, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.place, into: &buf)
+        FfiConverterUInt64.write(value.count, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnreadCount_lift(_ buf: RustBuffer) throws -> UnreadCount {
+    return try FfiConverterTypeUnreadCount.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnreadCount_lower(_ value: UnreadCount) -> RustBuffer {
+    return FfiConverterTypeUnreadCount.lower(value)
+}
+
+
+/**
  * Token counts.
  */
 public struct Usage: Equatable, Hashable {
@@ -3445,6 +4879,291 @@ public func FfiConverterTypeUsage_lift(_ buf: RustBuffer) throws -> Usage {
 public func FfiConverterTypeUsage_lower(_ value: Usage) -> RustBuffer {
     return FfiConverterTypeUsage.lower(value)
 }
+
+
+/**
+ * A safety number with a member.
+ */
+public struct Verification: Equatable, Hashable {
+    /**
+     * The member.
+     */
+    public var peer: MeshPeer
+    /**
+     * Digits in groups, to compare out of band.
+     */
+    public var safetyNumber: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The member.
+         */peer: MeshPeer, 
+        /**
+         * Digits in groups, to compare out of band.
+         */safetyNumber: String) {
+        self.peer = peer
+        self.safetyNumber = safetyNumber
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Verification: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerification: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Verification {
+        return
+            try Verification(
+                peer: FfiConverterTypeMeshPeer.read(from: &buf), 
+                safetyNumber: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Verification, into buf: inout [UInt8]) {
+        FfiConverterTypeMeshPeer.write(value.peer, into: &buf)
+        FfiConverterString.write(value.safetyNumber, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerification_lift(_ buf: RustBuffer) throws -> Verification {
+    return try FfiConverterTypeVerification.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerification_lower(_ value: Verification) -> RustBuffer {
+    return FfiConverterTypeVerification.lower(value)
+}
+
+
+/**
+ * What arrived.
+ */
+
+public enum MeshMessage: Equatable, Hashable {
+    
+    /**
+     * A direct message.
+     */
+    case dm(
+        /**
+         * Message id.
+         */id: String, 
+        /**
+         * Sender peer id.
+         */from: String, 
+        /**
+         * Sender name.
+         */fromName: String, 
+        /**
+         * The text.
+         */text: String
+    )
+    /**
+     * A topic message.
+     */
+    case topic(
+        /**
+         * Message id.
+         */id: String, 
+        /**
+         * The topic.
+         */topic: String, 
+        /**
+         * Sender peer id.
+         */from: String, 
+        /**
+         * Sender name.
+         */fromName: String, 
+        /**
+         * The text.
+         */text: String
+    )
+    /**
+     * A notice (a key arrived, someone joined, ...).
+     */
+    case notice(
+        /**
+         * What happened.
+         */text: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MeshMessage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMeshMessage: FfiConverterRustBuffer {
+    typealias SwiftType = MeshMessage
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MeshMessage {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .dm(id: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), fromName: try FfiConverterString.read(from: &buf), text: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .topic(id: try FfiConverterString.read(from: &buf), topic: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), fromName: try FfiConverterString.read(from: &buf), text: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .notice(text: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MeshMessage, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .dm(id,from,fromName,text):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(id, into: &buf)
+            FfiConverterString.write(from, into: &buf)
+            FfiConverterString.write(fromName, into: &buf)
+            FfiConverterString.write(text, into: &buf)
+            
+        
+        case let .topic(id,topic,from,fromName,text):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(id, into: &buf)
+            FfiConverterString.write(topic, into: &buf)
+            FfiConverterString.write(from, into: &buf)
+            FfiConverterString.write(fromName, into: &buf)
+            FfiConverterString.write(text, into: &buf)
+            
+        
+        case let .notice(text):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(text, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshMessage_lift(_ buf: RustBuffer) throws -> MeshMessage {
+    return try FfiConverterTypeMeshMessage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshMessage_lower(_ value: MeshMessage) -> RustBuffer {
+    return FfiConverterTypeMeshMessage.lower(value)
+}
+
+
+
+/**
+ * Where mesh verbs run.
+ */
+
+public enum MeshRoute: Equatable, Hashable {
+    
+    /**
+     * Through the daemon when one runs, else in this process.
+     */
+    case auto
+    /**
+     * In this process (a phone app).
+     */
+    case inProcess
+    /**
+     * Through the daemon; an error when none runs.
+     */
+    case daemon
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MeshRoute: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMeshRoute: FfiConverterRustBuffer {
+    typealias SwiftType = MeshRoute
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MeshRoute {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .auto
+        
+        case 2: return .inProcess
+        
+        case 3: return .daemon
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MeshRoute, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .auto:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .inProcess:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .daemon:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshRoute_lift(_ buf: RustBuffer) throws -> MeshRoute {
+    return try FfiConverterTypeMeshRoute.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeshRoute_lower(_ value: MeshRoute) -> RustBuffer {
+    return FfiConverterTypeMeshRoute.lower(value)
+}
+
 
 
 /**
@@ -3552,6 +5271,14 @@ enum NexusError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * What happened.
          */message: String
     )
+    /**
+     * The mesh refused or failed (not a member, no such peer, no key yet).
+     */
+    case Mesh(
+        /**
+         * What happened and what to do.
+         */message: String
+    )
 
     
 
@@ -3615,6 +5342,9 @@ public struct FfiConverterTypeNexusError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
             )
         case 11: return .Internal(
+            message: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Mesh(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -3686,6 +5416,11 @@ public struct FfiConverterTypeNexusError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(11))
             FfiConverterString.write(message, into: &buf)
             
+        
+        case let .Mesh(message):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(message, into: &buf)
+            
         }
     }
 }
@@ -3748,6 +5483,54 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -3900,6 +5683,31 @@ fileprivate struct FfiConverterOptionTypeUsage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [Int64]
+
+    public static func write(_ value: [Int64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Int64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Int64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterInt64.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3975,6 +5783,81 @@ fileprivate struct FfiConverterSequenceTypeCategoryStats: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeHistoryEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [HistoryEntry]
+
+    public static func write(_ value: [HistoryEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHistoryEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HistoryEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HistoryEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHistoryEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeInboxItem: FfiConverterRustBuffer {
+    typealias SwiftType = [InboxItem]
+
+    public static func write(_ value: [InboxItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeInboxItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [InboxItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [InboxItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeInboxItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMeshPeer: FfiConverterRustBuffer {
+    typealias SwiftType = [MeshPeer]
+
+    public static func write(_ value: [MeshPeer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMeshPeer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [MeshPeer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [MeshPeer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMeshPeer.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
     typealias SwiftType = [Message]
 
@@ -3992,6 +5875,31 @@ fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeMessage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePeerName: FfiConverterRustBuffer {
+    typealias SwiftType = [PeerName]
+
+    public static func write(_ value: [PeerName], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePeerName.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PeerName] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PeerName]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePeerName.read(from: &buf))
         }
         return seq
     }
@@ -4092,6 +6000,31 @@ fileprivate struct FfiConverterSequenceTypeToolCall: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeToolCall.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeUnreadCount: FfiConverterRustBuffer {
+    typealias SwiftType = [UnreadCount]
+
+    public static func write(_ value: [UnreadCount], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeUnreadCount.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UnreadCount] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UnreadCount]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeUnreadCount.read(from: &buf))
         }
         return seq
     }
@@ -4252,6 +6185,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nexus_ffi_checksum_method_client_home() != 47759) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_nexus_ffi_checksum_method_client_mesh() != 12885) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_nexus_ffi_checksum_method_client_presets() != 32191) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4304,6 +6240,90 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nexus_ffi_checksum_method_vault_set_key() != 20965) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_approve() != 920) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_backup() != 23281) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_block() != 44793) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_create() != 19858) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_follow() != 43673) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_grant() != 22504) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_has_key() != 1781) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_history() != 56028) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_identity() != 22840) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_inbox() != 63738) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_invite() != 12559) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_join() != 47781) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_mark_read() != 55067) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_peers() != 4148) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_pending() != 57211) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_publish() != 22749) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_request_key() != 19428) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_restore() != 48796) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_revoke() != 46277) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_send() != 2484) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_set_status() != 52581) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_set_summary() != 15373) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_topic() != 9061) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_topics() != 13461) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_unread() != 41328) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_mesh_verify() != 42423) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_meshfollow_commit() != 21958) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_meshfollow_next() != 2470) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nexus_ffi_checksum_constructor_client_new() != 62423) {

@@ -353,6 +353,11 @@ RustBuffer uniffi_nexus_ffi_fn_method_client_hierarchy(uint64_t ptr, RustCallSta
 RustBuffer uniffi_nexus_ffi_fn_method_client_home(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_MESH
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_MESH
+uint64_t uniffi_nexus_ffi_fn_method_client_mesh(uint64_t ptr, RustBuffer route, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_PRESETS
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_PRESETS
 RustBuffer uniffi_nexus_ffi_fn_method_client_presets(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -466,6 +471,166 @@ void uniffi_nexus_ffi_fn_method_vault_set(uint64_t ptr, RustBuffer name, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_VAULT_SET_KEY
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_VAULT_SET_KEY
 void uniffi_nexus_ffi_fn_method_vault_set_key(uint64_t ptr, RustBuffer provider, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_MESH
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_MESH
+uint64_t uniffi_nexus_ffi_fn_clone_mesh(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FREE_MESH
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FREE_MESH
+void uniffi_nexus_ffi_fn_free_mesh(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_APPROVE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_APPROVE
+uint64_t uniffi_nexus_ffi_fn_method_mesh_approve(uint64_t ptr, RustBuffer mesh, RustBuffer who
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_BACKUP
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_BACKUP
+uint64_t uniffi_nexus_ffi_fn_method_mesh_backup(uint64_t ptr, RustBuffer path, RustBuffer passphrase
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_BLOCK
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_BLOCK
+uint64_t uniffi_nexus_ffi_fn_method_mesh_block(uint64_t ptr, RustBuffer mesh, RustBuffer who
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_CREATE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_CREATE
+uint64_t uniffi_nexus_ffi_fn_method_mesh_create(uint64_t ptr, RustBuffer name, RustBuffer broker, RustBuffer as_name
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_FOLLOW
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_FOLLOW
+uint64_t uniffi_nexus_ffi_fn_method_mesh_follow(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_GRANT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_GRANT
+uint64_t uniffi_nexus_ffi_fn_method_mesh_grant(uint64_t ptr, RustBuffer mesh, RustBuffer who, RustBuffer caps
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_HAS_KEY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_HAS_KEY
+uint64_t uniffi_nexus_ffi_fn_method_mesh_has_key(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_HISTORY
+uint64_t uniffi_nexus_ffi_fn_method_mesh_history(uint64_t ptr, RustBuffer mesh, RustBuffer topic, RustBuffer before, uint32_t limit
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_IDENTITY
+uint64_t uniffi_nexus_ffi_fn_method_mesh_identity(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_INBOX
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_INBOX
+uint64_t uniffi_nexus_ffi_fn_method_mesh_inbox(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_INVITE
+uint64_t uniffi_nexus_ffi_fn_method_mesh_invite(uint64_t ptr, RustBuffer mesh, uint64_t expires_secs, uint32_t uses, RustBuffer role
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_JOIN
+uint64_t uniffi_nexus_ffi_fn_method_mesh_join(uint64_t ptr, RustBuffer link, RustBuffer broker, RustBuffer as_name
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_MARK_READ
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_MARK_READ
+uint64_t uniffi_nexus_ffi_fn_method_mesh_mark_read(uint64_t ptr, RustBuffer mesh, RustBuffer seqs
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_PEERS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_PEERS
+uint64_t uniffi_nexus_ffi_fn_method_mesh_peers(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_PENDING
+uint64_t uniffi_nexus_ffi_fn_method_mesh_pending(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_PUBLISH
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_PUBLISH
+uint64_t uniffi_nexus_ffi_fn_method_mesh_publish(uint64_t ptr, RustBuffer mesh, RustBuffer topic, RustBuffer text
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_REQUEST_KEY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_REQUEST_KEY
+uint64_t uniffi_nexus_ffi_fn_method_mesh_request_key(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_RESTORE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_RESTORE
+uint64_t uniffi_nexus_ffi_fn_method_mesh_restore(uint64_t ptr, RustBuffer backup, RustBuffer passphrase, int8_t force
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_REVOKE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_REVOKE
+uint64_t uniffi_nexus_ffi_fn_method_mesh_revoke(uint64_t ptr, RustBuffer mesh, RustBuffer who, RustBuffer caps
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_SEND
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_SEND
+uint64_t uniffi_nexus_ffi_fn_method_mesh_send(uint64_t ptr, RustBuffer mesh, RustBuffer to, RustBuffer text
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_SET_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_SET_STATUS
+uint64_t uniffi_nexus_ffi_fn_method_mesh_set_status(uint64_t ptr, RustBuffer mesh, RustBuffer text
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_SET_SUMMARY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_SET_SUMMARY
+uint64_t uniffi_nexus_ffi_fn_method_mesh_set_summary(uint64_t ptr, RustBuffer mesh, RustBuffer text
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_TOPIC
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_TOPIC
+uint64_t uniffi_nexus_ffi_fn_method_mesh_topic(uint64_t ptr, RustBuffer mesh, RustBuffer topic, int8_t join
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_TOPICS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_TOPICS
+uint64_t uniffi_nexus_ffi_fn_method_mesh_topics(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_UNREAD
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_UNREAD
+uint64_t uniffi_nexus_ffi_fn_method_mesh_unread(uint64_t ptr, RustBuffer mesh
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESH_VERIFY
+uint64_t uniffi_nexus_ffi_fn_method_mesh_verify(uint64_t ptr, RustBuffer mesh, RustBuffer who
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_MESHFOLLOW
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_MESHFOLLOW
+uint64_t uniffi_nexus_ffi_fn_clone_meshfollow(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FREE_MESHFOLLOW
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FREE_MESHFOLLOW
+void uniffi_nexus_ffi_fn_free_meshfollow(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESHFOLLOW_COMMIT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESHFOLLOW_COMMIT
+uint64_t uniffi_nexus_ffi_fn_method_meshfollow_commit(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESHFOLLOW_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESHFOLLOW_NEXT
+uint64_t uniffi_nexus_ffi_fn_method_meshfollow_next(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FUNC_VERSION
@@ -794,6 +959,12 @@ uint16_t uniffi_nexus_ffi_checksum_method_client_home(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_MESH
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_MESH
+uint16_t uniffi_nexus_ffi_checksum_method_client_mesh(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_PRESETS
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_PRESETS
 uint16_t uniffi_nexus_ffi_checksum_method_client_presets(void
@@ -899,6 +1070,174 @@ uint16_t uniffi_nexus_ffi_checksum_method_vault_set(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_VAULT_SET_KEY
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_VAULT_SET_KEY
 uint16_t uniffi_nexus_ffi_checksum_method_vault_set_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_APPROVE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_APPROVE
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_approve(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_BACKUP
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_BACKUP
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_backup(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_BLOCK
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_BLOCK
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_block(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_CREATE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_CREATE
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_create(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_FOLLOW
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_FOLLOW
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_follow(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_GRANT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_GRANT
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_grant(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_HAS_KEY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_HAS_KEY
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_has_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_HISTORY
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_history(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_IDENTITY
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_identity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_INBOX
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_INBOX
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_inbox(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_INVITE
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_invite(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_JOIN
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_join(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_MARK_READ
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_MARK_READ
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_mark_read(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_PEERS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_PEERS
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_peers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_PENDING
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_pending(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_PUBLISH
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_PUBLISH
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_publish(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_REQUEST_KEY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_REQUEST_KEY
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_request_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_RESTORE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_RESTORE
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_restore(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_REVOKE
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_REVOKE
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_revoke(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_SEND
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_SEND
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_send(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_SET_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_SET_STATUS
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_set_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_SET_SUMMARY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_SET_SUMMARY
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_set_summary(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_TOPIC
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_TOPIC
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_topic(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_TOPICS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_TOPICS
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_topics(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_UNREAD
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_UNREAD
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_unread(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESH_VERIFY
+uint16_t uniffi_nexus_ffi_checksum_method_mesh_verify(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESHFOLLOW_COMMIT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESHFOLLOW_COMMIT
+uint16_t uniffi_nexus_ffi_checksum_method_meshfollow_commit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESHFOLLOW_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESHFOLLOW_NEXT
+uint16_t uniffi_nexus_ffi_checksum_method_meshfollow_next(void
     
 );
 #endif

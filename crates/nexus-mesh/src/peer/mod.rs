@@ -4,7 +4,13 @@
 //! or a mesh root key sealed to the recipient (sent by an admin when a peer
 //! joins, and to everyone left when a member is blocked: the epoch rotates).
 
+mod follow;
+mod ops;
 mod receive;
+
+pub use follow::Follow;
+
+pub use ops::{Answer, HistoryEntry, Item, Job, Keeper, Op};
 
 pub use receive::{Show, Tell};
 
@@ -85,7 +91,7 @@ pub struct MeshState {
 }
 
 /// Something that arrived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Incoming {
     /// A direct message.
@@ -152,6 +158,20 @@ struct StoredIdentity {
     name: String,
     ed25519_seed: String,
     x25519_secret: String,
+}
+
+/// The meshes `home` is a member of (from `mesh.json`; no vault needed).
+pub fn memberships(home: &NexusHome) -> Result<Vec<String>, MeshError> {
+    Ok(read_state(home)?.meshes.into_keys().collect())
+}
+
+fn no_mesh() -> MeshError {
+    MeshError::Invalid("not in any mesh yet: run `nexus mesh create` or `nexus mesh join`".into())
+}
+
+/// The mesh commands act on by default in `home` (`mesh.json`'s current).
+pub fn current_mesh(home: &NexusHome) -> Result<String, MeshError> {
+    read_state(home)?.current.ok_or_else(no_mesh)
 }
 
 /// Reads the identity from the vault.
@@ -272,11 +292,7 @@ impl Peer {
     pub fn mesh_name(&self, mesh: Option<&str>) -> Result<String, MeshError> {
         mesh.map(str::to_string)
             .or_else(|| self.state.current.clone())
-            .ok_or_else(|| {
-                MeshError::Invalid(
-                    "not in any mesh yet: run `nexus mesh create` or `nexus mesh join`".into(),
-                )
-            })
+            .ok_or_else(no_mesh)
     }
 
     fn membership(&self, mesh: &str) -> Result<&Membership, MeshError> {
@@ -351,8 +367,9 @@ impl Peer {
 
     /// An invite to `mesh` (owner only), registered at the broker so its
     /// short code works too.
-    pub async fn invite(
+    pub(crate) async fn invite_on(
         &mut self,
+        c: &Connection,
         mesh: &str,
         expires: Duration,
         uses: u32,
@@ -372,8 +389,7 @@ impl Peer {
             now_ms() + expires.as_millis() as u64,
             uses,
         )?;
-        self.request(mesh, Frame::PutInvite { code: inv.code() })
-            .await?;
+        Self::request_on(c, Frame::PutInvite { code: inv.code() }).await?;
         self.update(|st| {
             if let Some(m) = st.meshes.get_mut(mesh) {
                 m.keys.invites.insert(
@@ -450,9 +466,12 @@ impl Peer {
 
     /// The members of `mesh`, their status and summary opened with the
     /// mesh key (`(sealed)` where this peer lacks the key's epoch).
-    pub async fn peers(&self, mesh: &str) -> Result<Vec<PeerInfo>, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let mut peers = self.peers_on(&c).await?;
+    pub(crate) async fn peers_opened(
+        &self,
+        c: &Connection,
+        mesh: &str,
+    ) -> Result<Vec<PeerInfo>, MeshError> {
+        let mut peers = self.peers_on(c).await?;
         let root_at = |e: u32| self.root_at(mesh, e).ok().flatten();
         for p in &mut peers {
             p.status = crate::presence::reveal(&p.status, &p.peer, "status", root_at);
@@ -522,24 +541,29 @@ impl Peer {
     }
 
     /// Sends a text message; returns its id once the broker has it.
-    pub async fn send(&self, mesh: &str, to: &str, text: &str) -> Result<String, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let peers = self.peers_on(&c).await?;
+    pub(crate) async fn send_on(
+        &self,
+        c: &Connection,
+        to: &str,
+        text: &str,
+    ) -> Result<String, MeshError> {
+        let peers = self.peers_on(c).await?;
         let p = Self::resolve(&peers, to)?;
         let id = self.send_envelope(
-            &c,
+            c,
             p,
             &Envelope::Text {
                 text: text.to_string(),
             },
         )?;
-        Self::await_ack(&c, &id).await?;
+        Self::await_ack(c, &id).await?;
         Ok(id)
     }
 
     /// Publishes `text` to `topic_name` under the current key epoch.
-    pub async fn publish(
+    pub(crate) async fn publish_on(
         &self,
+        c: &Connection,
         mesh: &str,
         topic_name: &str,
         text: &str,
@@ -549,7 +573,6 @@ impl Peer {
         let from = self.identity.peer_id().to_string();
         let (n, ct) = topic::seal(&key, topic_name, epoch, &from, text.as_bytes())?;
         let id = crate::client::message_id()?;
-        let (c, _) = self.connect(mesh).await?;
         c.send(&Frame::Publish {
             id: id.clone(),
             from,
@@ -558,7 +581,7 @@ impl Peer {
             nonce: n,
             body: ct,
         })?;
-        Self::await_ack(&c, &id).await?;
+        Self::await_ack(c, &id).await?;
         Ok(id)
     }
 
@@ -582,9 +605,12 @@ impl Peer {
     /// request to each); whoever handed it to this peer before sends it
     /// again, and it is taken at the next `inbox`. Returns how many were
     /// asked.
-    pub async fn request_key(&self, mesh: &str) -> Result<usize, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let peers = self.peers_on(&c).await?;
+    pub(crate) async fn request_key_on(
+        &self,
+        c: &Connection,
+        mesh: &str,
+    ) -> Result<usize, MeshError> {
+        let peers = self.peers_on(c).await?;
         let me = self.identity.peer_id().to_string();
         let owner = self.membership(mesh)?.keys.owner_key.clone();
         let admins: Vec<&PeerInfo> = peers
@@ -599,21 +625,22 @@ impl Peer {
         }
         for p in &admins {
             let id = self.send_envelope(
-                &c,
+                c,
                 p,
                 &Envelope::KeyRequest {
                     mesh: mesh.to_string(),
                 },
             )?;
-            Self::await_ack(&c, &id).await?;
+            Self::await_ack(c, &id).await?;
         }
         Ok(admins.len())
     }
 
     /// Sets this peer's status and/or summary, sealed under the mesh key
     /// ([`crate::presence`]): the broker stores what it cannot read.
-    pub async fn set_presence(
+    pub(crate) async fn set_presence_on(
         &self,
+        c: &Connection,
         mesh: &str,
         status: Option<&str>,
         summary: Option<&str>,
@@ -636,8 +663,8 @@ impl Peer {
             })
             .transpose()
         };
-        self.request(
-            mesh,
+        Self::request_on(
+            c,
             Frame::SetPresence {
                 status: sealed("status", status, MAX_STATUS)?,
                 summary: sealed("summary", summary, MAX_SUMMARY)?,
@@ -649,22 +676,21 @@ impl Peer {
     /// Grants (or, with `revoke`, takes away) capabilities of `who` (a
     /// peer id, its first characters, or a name): `read`, `dm`,
     /// `broadcast`, `admin`. Admins only; the broker enforces it.
-    pub async fn grant(
+    pub(crate) async fn grant_on(
         &self,
-        mesh: &str,
+        c: &Connection,
         who: &str,
-        caps: &[&str],
+        caps: &[String],
         revoke: bool,
     ) -> Result<(), MeshError> {
-        for c in caps {
-            crate::auth::Capability::parse(c)?;
+        for cap in caps {
+            crate::auth::Capability::parse(cap)?;
         }
-        let (c, _) = self.connect(mesh).await?;
-        let peers = self.peers_on(&c).await?;
+        let peers = self.peers_on(c).await?;
         let target = Self::resolve(&peers, who)?.peer.clone();
         c.send(&Frame::Grant {
             peer: target,
-            caps: caps.iter().map(|c| c.to_string()).collect(),
+            caps: caps.to_vec(),
             revoke,
         })?;
         c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
@@ -673,8 +699,7 @@ impl Peer {
     }
 
     /// Sends a request and waits for its `Done`.
-    pub async fn request(&self, mesh: &str, f: Frame) -> Result<(), MeshError> {
-        let (c, _) = self.connect(mesh).await?;
+    pub(crate) async fn request_on(c: &Connection, f: Frame) -> Result<(), MeshError> {
         c.send(&f)?;
         c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
             .await
@@ -683,9 +708,13 @@ impl Peer {
 
     /// Blocks a peer and rotates the mesh key: a new root for the next
     /// epoch, sealed to every remaining member. Returns the new epoch.
-    pub async fn block(&mut self, mesh: &str, who: &str) -> Result<u32, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let peers = self.peers_on(&c).await?;
+    pub(crate) async fn block_on(
+        &mut self,
+        c: &Connection,
+        mesh: &str,
+        who: &str,
+    ) -> Result<u32, MeshError> {
+        let peers = self.peers_on(c).await?;
         let target = Self::resolve(&peers, who)?.clone();
         c.send(&Frame::Block {
             peer: target.peer.clone(),
@@ -715,7 +744,7 @@ impl Peer {
             .iter()
             .filter(|p| p.peer != target.peer && p.peer != me && !p.blocked)
         {
-            self.send_key(&c, p, mesh, epoch, &root).await?;
+            self.send_key(c, p, mesh, epoch, &root).await?;
         }
         Ok(epoch)
     }
@@ -734,7 +763,12 @@ impl Peer {
     /// Sends the mesh key to a newcomer waiting for approval (`who` is a
     /// peer id, a prefix of one, or a name), unless the key policy refuses
     /// them. Returns their name.
-    pub async fn approve(&mut self, mesh: &str, who: &str) -> Result<String, MeshError> {
+    pub(crate) async fn approve_on(
+        &mut self,
+        c: &Connection,
+        mesh: &str,
+        who: &str,
+    ) -> Result<String, MeshError> {
         let m = self.membership(mesh)?;
         let matches: Vec<(String, PendingJoin)> = m
             .keys
@@ -765,9 +799,8 @@ impl Peer {
         let (epoch, root) = self
             .root(mesh)?
             .ok_or_else(|| MeshError::Invalid("this peer holds no mesh key to send".into()))?;
-        let (c, _) = self.connect(mesh).await?;
         let newcomer = PeerInfo::newcomer(&peer, &join.name, &join.x25519);
-        self.send_key(&c, &newcomer, mesh, epoch, &root).await?;
+        self.send_key(c, &newcomer, mesh, epoch, &root).await?;
         self.update(|st| {
             if let Some(m) = st.meshes.get_mut(mesh) {
                 m.keys.pending.remove(&peer);
@@ -778,8 +811,13 @@ impl Peer {
     }
 
     /// The safety number with `who`, in groups.
-    pub async fn verify(&self, mesh: &str, who: &str) -> Result<(PeerInfo, String), MeshError> {
-        let peers = self.peers(mesh).await?;
+    pub(crate) async fn verify_on(
+        &self,
+        c: &Connection,
+        mesh: &str,
+        who: &str,
+    ) -> Result<(PeerInfo, String), MeshError> {
+        let peers = self.peers_opened(c, mesh).await?;
         let p = Self::resolve(&peers, who)?.clone();
         let theirs = unhex(&p.ed25519)?;
         let me = self.identity.peer_id().to_string();

@@ -14,7 +14,7 @@ use crate::identity::unhex;
 use crate::policy::{key_handout, key_request, root_key_arrival, Handout, KeyArrival, PendingJoin};
 use crate::{topic, MeshError};
 
-use super::{now_ms, Envelope, Incoming, Peer, CATCH_UP};
+use super::{now_ms, Answer, Envelope, Incoming, Item, Keeper, Op, Peer, CATCH_UP};
 
 /// What shows one message; an error (a closed stdout, say) stops the
 /// showing and leaves that message and the rest unshown, for next time.
@@ -178,7 +178,7 @@ impl Peer {
 
     /// Answers members asking for the mesh key (by the key policy), in
     /// arrival order; returns what to say about each.
-    async fn answer_key_requests(
+    pub(super) async fn answer_key_requests(
         &mut self,
         mesh: &str,
         c: &Connection,
@@ -286,19 +286,20 @@ impl Peer {
         ))
     }
 
-    /// Shows what the inbox holds unshown: keys first (taken by the key
-    /// policy), then direct and topic messages in arrival order. Each is
-    /// marked shown only after `show` returned; one that cannot be read is
-    /// shown as such; a topic message whose key has not arrived waits.
-    pub(super) fn show_inbox(
+    /// What the inbox holds unshown: keys first (taken by the key policy,
+    /// said as notices), then direct and topic messages in arrival order.
+    /// One that cannot be read is said as such; a topic message whose key
+    /// has not arrived waits (counted in a notice). Nothing is marked shown.
+    pub(super) fn collect_inbox(
         &mut self,
         mesh: &str,
         peers: &[PeerInfo],
-        show: &mut Show<'_>,
-    ) -> Result<(), MeshError> {
-        for n in self.take_keys(mesh, peers)? {
-            show(&n)?;
-        }
+    ) -> Result<Vec<Item>, MeshError> {
+        let mut out: Vec<Item> = self
+            .take_keys(mesh, peers)?
+            .into_iter()
+            .map(|message| Item { seq: None, message })
+            .collect();
         let mut waiting = 0;
         for s in self.inbox.unshown(mesh)? {
             let shown = match s.frame {
@@ -347,53 +348,45 @@ impl Peer {
                 }
                 _ => None,
             };
-            if let Some(i) = shown {
-                show(&i)?;
-                self.inbox.mark_shown(s.seq)?;
+            if let Some(message) = shown {
+                out.push(Item {
+                    seq: Some(s.seq),
+                    message,
+                });
             }
         }
         if waiting > 0 {
-            show(&Incoming::Notice {
-                text: format!(
-                    "{waiting} topic message(s) wait for their mesh key; they show once it arrives"
-                ),
-            })?;
+            out.push(Item {
+                seq: None,
+                message: Incoming::Notice {
+                    text: format!(
+                        "{waiting} topic message(s) wait for their mesh key; they show once it arrives"
+                    ),
+                },
+            });
         }
-        Ok(())
+        Ok(out)
     }
 
-    /// Fetches what is waiting (and, with `follow`, keeps listening), keeps
-    /// it in the local inbox, and shows what is new through `show`.
-    ///
-    /// With `follow`, a lost connection (the broker restarted, the network
-    /// dropped) is said as a notice and reconnected with backoff (1 s
-    /// doubling to 30 s, with jitter), catching up on what was sent
-    /// meanwhile; only a refusal (blocked, removed) or `show` failing ends it.
+    /// Fetches what is waiting (and, with `follow`, keeps listening; see
+    /// [`Follow`](super::Follow)), keeps it in the local inbox, and shows
+    /// what is new through `show`, marking each shown once `show` returned.
     pub async fn inbox(
         &mut self,
         mesh: &str,
         follow: bool,
         show: &mut Show<'_>,
     ) -> Result<(), MeshError> {
-        let mut pause = Duration::from_secs(1);
+        let mut f = super::Follow::new(self, mesh);
+        if !follow {
+            return f.once(show).await;
+        }
         loop {
-            let ended = self.inbox_once(mesh, follow, show).await;
-            match ended {
-                Ok(false) => return Ok(()),
-                Ok(true) => pause = Duration::from_secs(1),
-                Err(MeshError::Io(why)) if follow => {
-                    show(&Incoming::Notice {
-                        text: format!("lost the broker ({why}); retrying in {}s", pause.as_secs()),
-                    })?;
-                }
-                Err(e) => return Err(e),
+            let i = f.next().await?;
+            show(&i.message)?;
+            if let Some(seq) = i.seq {
+                f.shown(&[seq])?;
             }
-            if !follow {
-                return Ok(());
-            }
-            let jitter = Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
-            tokio::time::sleep(pause + jitter).await;
-            pause = (pause * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -402,26 +395,73 @@ impl Peer {
     /// hands keys to newcomers and answers key requests by the key policy,
     /// and reconnects like `inbox --follow`; but marks nothing read: the
     /// user's `inbox` shows what arrived. `tell` hears the notices.
-    pub async fn keep(&mut self, mesh: &str, tell: &mut Tell<'_>) -> Result<(), MeshError> {
+    ///
+    /// Between frames it runs the [`Keeper`]'s jobs on its connection, one
+    /// at a time; while it has no connection, a job is answered at once
+    /// with why. It returns `Ok` when the jobs channel closes.
+    pub async fn keep(
+        &mut self,
+        mesh: &str,
+        tell: &mut Tell<'_>,
+        keeper: &mut Keeper,
+    ) -> Result<(), MeshError> {
         let mut pause = Duration::from_secs(1);
+        // The members as last seen: the inbox opens with them while the
+        // broker is away.
+        let mut known = Vec::new();
         loop {
-            match self.keep_once(mesh, tell).await {
-                Ok(()) => pause = Duration::from_secs(1),
-                Err(MeshError::Io(why)) => tell(&Incoming::Notice {
-                    text: format!("lost the broker ({why}); retrying in {}s", pause.as_secs()),
-                })?,
+            let why = match self.keep_once(mesh, tell, keeper, &mut known).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    pause = Duration::from_secs(1);
+                    "the broker closed the connection".to_string()
+                }
+                Err(MeshError::Io(why)) => why,
                 Err(e) => return Err(e),
-            }
+            };
+            tell(&Incoming::Notice {
+                text: format!("lost the broker ({why}); retrying in {}s", pause.as_secs()),
+            })?;
             let jitter = Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
-            tokio::time::sleep(pause + jitter).await;
+            let wake = tokio::time::Instant::now() + pause + jitter;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => break,
+                    job = keeper.jobs.recv() => match job {
+                        // What the local inbox answers, it answers.
+                        Some(j) => {
+                            let answer = match j.op {
+                                op @ (Op::Shown { .. } | Op::Unread) => self.perform_local(mesh, op),
+                                Op::Inbox => self
+                                    .collect_inbox(mesh, &known)
+                                    .map(|items| Answer::Inbox { items }),
+                                _ => Err(MeshError::Io(format!(
+                                    "nexusd has no connection to the broker of {mesh} ({why}); it retries by itself"
+                                ))),
+                            };
+                            let _ = j.reply.send(answer);
+                        }
+                        None => return Ok(()),
+                    },
+                }
+            }
             pause = (pause * 2).min(Duration::from_secs(30));
         }
     }
 
-    async fn keep_once(&mut self, mesh: &str, tell: &mut Tell<'_>) -> Result<(), MeshError> {
+    /// One connection's worth of [`keep`](Self::keep): `Ok(true)` when
+    /// the jobs channel closed, `Ok(false)` when the broker closed.
+    async fn keep_once(
+        &mut self,
+        mesh: &str,
+        tell: &mut Tell<'_>,
+        keeper: &mut Keeper,
+        known: &mut Vec<PeerInfo>,
+    ) -> Result<bool, MeshError> {
         self.reload()?;
         let (c, _) = self.connect(mesh).await?;
         let mut peers = self.peers_on(&c).await?;
+        known.clone_from(&peers);
         tell(&Incoming::Notice {
             text: format!("connected to {mesh}"),
         })?;
@@ -434,9 +474,14 @@ impl Peer {
                 };
                 if stranger {
                     peers = self.peers_on(&c).await.unwrap_or(peers);
+                    known.clone_from(&peers);
                 }
+                let news = matches!(f, Frame::Dm { .. } | Frame::Publish { .. });
                 if let Some(n) = self.absorb(mesh, &c, f).await? {
                     tell(&n)?;
+                }
+                if news {
+                    keeper.stored.send_modify(|n| *n += 1);
                 }
             }
             for n in self.answer_key_requests(mesh, &c, &peers).await? {
@@ -447,101 +492,45 @@ impl Peer {
             }
             // Topics joined since (by another command) are caught up too.
             self.reload()?;
+            let before = self.inbox.last_seq()?;
             self.catch_up(mesh, &c).await?;
-            match c.recv_timeout(Duration::from_secs(30)).await {
-                Some(f) => {
-                    if let Some(n) = self.absorb(mesh, &c, f).await? {
-                        tell(&n)?;
+            if self.inbox.last_seq()? != before {
+                keeper.stored.send_modify(|n| *n += 1);
+            }
+            tokio::select! {
+                f = c.recv_timeout(Duration::from_secs(30)) => match f {
+                    Some(f) => {
+                        let news = matches!(f, Frame::Dm { .. } | Frame::Publish { .. });
+                        if let Some(n) = self.absorb(mesh, &c, f).await? {
+                            tell(&n)?;
+                        }
+                        if news {
+                            keeper.stored.send_modify(|n| *n += 1);
+                        }
                     }
-                }
-                None if c.is_closed() => {
-                    return Err(MeshError::Io("the broker closed the connection".into()))
-                }
-                None => {}
+                    None if c.is_closed() => return Ok(false),
+                    None => {}
+                },
+                job = keeper.jobs.recv() => match job {
+                    Some(j) => {
+                        let answer = self.perform(mesh, &c, j.op).await;
+                        let lost = matches!(answer, Err(MeshError::Io(_))) && c.is_closed();
+                        let _ = j.reply.send(answer);
+                        if lost {
+                            return Ok(false);
+                        }
+                    }
+                    None => return Ok(true),
+                },
             }
         }
-    }
-
-    /// One connection's worth of [`inbox`](Self::inbox): `Ok(true)` when a
-    /// followed connection closed (to reconnect), `Ok(false)` when done.
-    async fn inbox_once(
-        &mut self,
-        mesh: &str,
-        follow: bool,
-        show: &mut Show<'_>,
-    ) -> Result<bool, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let mut peers = self.peers_on(&c).await?;
-        // Queued DMs and notices arrive first; then catch up on topics.
-        let mut live = false;
-        for f in self.drain(&c, Duration::from_millis(300)).await {
-            if let Some(n) = self.absorb(mesh, &c, f).await? {
-                show(&n)?;
-            }
-        }
-        for n in self.answer_key_requests(mesh, &c, &peers).await? {
-            show(&n)?;
-        }
-        let older = self.catch_up(mesh, &c).await?;
-        self.show_inbox(mesh, &peers, show)?;
-        if let Some(n) = older {
-            show(&n)?;
-        }
-        let idle = if follow {
-            Duration::from_secs(3600 * 24 * 365)
-        } else {
-            Duration::from_millis(700)
-        };
-        while let Some(f) = c.recv_timeout(idle).await {
-            let stranger = match &f {
-                Frame::Dm { from, .. } | Frame::Publish { from, .. } => {
-                    !peers.iter().any(|p| &p.peer == from)
-                }
-                Frame::MemberJoined { .. } => true,
-                _ => false,
-            };
-            if stranger {
-                peers = self.peers_on(&c).await.unwrap_or(peers);
-            }
-            live |= matches!(f, Frame::Publish { .. });
-            if let Some(n) = self.absorb(mesh, &c, f).await? {
-                show(&n)?;
-            }
-            if c.pending() == 0 {
-                for n in self.answer_key_requests(mesh, &c, &peers).await? {
-                    show(&n)?;
-                }
-                self.show_inbox(mesh, &peers, show)?;
-            }
-        }
-        self.show_inbox(mesh, &peers, show)?;
-        if follow {
-            show(&Incoming::Notice {
-                text: "the broker closed the connection; reconnecting".into(),
-            })?;
-            return Ok(true);
-        }
-        // What arrived live is in history too: move the marks past it.
-        if live {
-            self.catch_up_silently(mesh, &c).await?;
-        }
-        Ok(false)
-    }
-
-    /// Frames that arrive within `quiet` of each other.
-    async fn drain(&self, c: &Connection, quiet: Duration) -> Vec<Frame> {
-        let mut out = Vec::new();
-        while let Some(f) = c.recv_timeout(quiet).await {
-            out.push(f);
-        }
-        out
     }
 
     /// Stores each joined topic's history after its mark (paging back, up
     /// to [`CATCH_UP`] messages a topic), then moves the marks: what is
     /// stored is kept, so the marks move only past stored messages.
     /// Returns a notice if older messages were left in history.
-    async fn catch_up(
+    pub(super) async fn catch_up(
         &mut self,
         mesh: &str,
         c: &Connection,
@@ -603,43 +592,6 @@ impl Peer {
         }))
     }
 
-    async fn catch_up_silently(&mut self, mesh: &str, c: &Connection) -> Result<(), MeshError> {
-        let topics = self.membership(mesh)?.topics.clone();
-        for t in topics {
-            c.send(&Frame::History {
-                topic: t.clone(),
-                before: None,
-                limit: 1,
-            })?;
-            if let Ok(Frame::HistoryPage { entries, .. }) = c
-                .wait_for(Duration::from_secs(10), |f| {
-                    matches!(f, Frame::HistoryPage { .. })
-                })
-                .await
-            {
-                // Only past messages the inbox has.
-                if let Some((seq, f)) = entries.first() {
-                    let (id, mine) = match f {
-                        Frame::Publish { id, from, .. } => {
-                            (id.as_str(), *from == self.identity.peer_id().as_str())
-                        }
-                        _ => ("", false),
-                    };
-                    if mine || self.inbox.contains(mesh, id)? {
-                        let seq = *seq;
-                        self.update(|st| {
-                            if let Some(m) = st.meshes.get_mut(mesh) {
-                                let mark = m.seen.entry(t).or_insert(0);
-                                *mark = (*mark).max(seq);
-                            }
-                        })?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Unread counts of `mesh` in the local inbox: `("direct", n)` and
     /// `("#topic", n)`.
     pub fn unread(&self, mesh: &str) -> Result<Vec<(String, u64)>, MeshError> {
@@ -647,15 +599,15 @@ impl Peer {
     }
 
     /// A page of `topic_name`'s history, newest first, decrypted.
-    pub async fn history(
+    pub(crate) async fn history_on(
         &mut self,
+        c: &Connection,
         mesh: &str,
         topic_name: &str,
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, Incoming)>, MeshError> {
-        let (c, _) = self.connect(mesh).await?;
-        let peers = self.peers_on(&c).await?;
+        let peers = self.peers_on(c).await?;
         c.send(&Frame::History {
             topic: topic_name.to_string(),
             before,

@@ -742,6 +742,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_client_home(
     ): Int
+    external fun uniffi_nexus_ffi_checksum_method_client_mesh(
+    ): Int
     external fun uniffi_nexus_ffi_checksum_method_client_presets(
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_client_route(
@@ -777,6 +779,62 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_nexus_ffi_checksum_method_vault_set(
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_vault_set_key(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_approve(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_backup(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_block(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_create(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_follow(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_grant(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_has_key(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_history(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_identity(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_inbox(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_invite(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_join(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_mark_read(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_peers(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_pending(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_publish(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_request_key(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_restore(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_revoke(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_send(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_set_status(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_set_summary(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_topic(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_topics(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_unread(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_mesh_verify(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_meshfollow_commit(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_meshfollow_next(
     ): Int
     external fun uniffi_nexus_ffi_checksum_constructor_client_new(
     ): Int
@@ -829,6 +887,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_nexus_ffi_fn_method_client_home(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_nexus_ffi_fn_method_client_mesh(`ptr`: Long,`route`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_nexus_ffi_fn_method_client_presets(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nexus_ffi_fn_method_client_route(`ptr`: Long,`prompt`: RustBuffer.ByValue,`category`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -875,6 +935,70 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_nexus_ffi_fn_method_vault_set_key(`ptr`: Long,`provider`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_nexus_ffi_fn_clone_mesh(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_nexus_ffi_fn_free_mesh(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nexus_ffi_fn_method_mesh_approve(`ptr`: Long,`mesh`: RustBuffer.ByValue,`who`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_backup(`ptr`: Long,`path`: RustBuffer.ByValue,`passphrase`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_block(`ptr`: Long,`mesh`: RustBuffer.ByValue,`who`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_create(`ptr`: Long,`name`: RustBuffer.ByValue,`broker`: RustBuffer.ByValue,`asName`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_follow(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_grant(`ptr`: Long,`mesh`: RustBuffer.ByValue,`who`: RustBuffer.ByValue,`caps`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_has_key(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_history(`ptr`: Long,`mesh`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,`before`: RustBuffer.ByValue,`limit`: Int,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_identity(`ptr`: Long,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_inbox(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_invite(`ptr`: Long,`mesh`: RustBuffer.ByValue,`expiresSecs`: Long,`uses`: Int,`role`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_join(`ptr`: Long,`link`: RustBuffer.ByValue,`broker`: RustBuffer.ByValue,`asName`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_mark_read(`ptr`: Long,`mesh`: RustBuffer.ByValue,`seqs`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_peers(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_pending(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_publish(`ptr`: Long,`mesh`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_request_key(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_restore(`ptr`: Long,`backup`: RustBuffer.ByValue,`passphrase`: RustBuffer.ByValue,`force`: Byte,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_revoke(`ptr`: Long,`mesh`: RustBuffer.ByValue,`who`: RustBuffer.ByValue,`caps`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_send(`ptr`: Long,`mesh`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_set_status(`ptr`: Long,`mesh`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_set_summary(`ptr`: Long,`mesh`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_topic(`ptr`: Long,`mesh`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,`join`: Byte,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_topics(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_unread(`ptr`: Long,`mesh`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_mesh_verify(`ptr`: Long,`mesh`: RustBuffer.ByValue,`who`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_clone_meshfollow(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_nexus_ffi_fn_free_meshfollow(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nexus_ffi_fn_method_meshfollow_commit(`ptr`: Long,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_meshfollow_next(`ptr`: Long,
+    ): Long
     external fun uniffi_nexus_ffi_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_nexus_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1026,6 +1150,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nexus_ffi_checksum_method_client_home() and 0xFFFF) != 47759) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_nexus_ffi_checksum_method_client_mesh() and 0xFFFF) != 12885) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_nexus_ffi_checksum_method_client_presets() and 0xFFFF) != 32191) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1078,6 +1205,90 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nexus_ffi_checksum_method_vault_set_key() and 0xFFFF) != 20965) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_approve() and 0xFFFF) != 920) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_backup() and 0xFFFF) != 23281) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_block() and 0xFFFF) != 44793) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_create() and 0xFFFF) != 19858) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_follow() and 0xFFFF) != 43673) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_grant() and 0xFFFF) != 22504) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_has_key() and 0xFFFF) != 1781) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_history() and 0xFFFF) != 56028) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_identity() and 0xFFFF) != 22840) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_inbox() and 0xFFFF) != 63738) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_invite() and 0xFFFF) != 12559) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_join() and 0xFFFF) != 47781) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_mark_read() and 0xFFFF) != 55067) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_peers() and 0xFFFF) != 4148) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_pending() and 0xFFFF) != 57211) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_publish() and 0xFFFF) != 22749) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_request_key() and 0xFFFF) != 19428) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_restore() and 0xFFFF) != 48796) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_revoke() and 0xFFFF) != 46277) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_send() and 0xFFFF) != 2484) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_set_status() and 0xFFFF) != 52581) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_set_summary() and 0xFFFF) != 15373) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_topic() and 0xFFFF) != 9061) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_topics() and 0xFFFF) != 13461) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_unread() and 0xFFFF) != 41328) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_mesh_verify() and 0xFFFF) != 42423) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_meshfollow_commit() and 0xFFFF) != 21958) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_meshfollow_next() and 0xFFFF) != 2470) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nexus_ffi_checksum_constructor_client_new() and 0xFFFF) != 62423) {
@@ -1387,6 +1598,29 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 /**
  * @suppress
  */
+public object FfiConverterLong: FfiConverter<Long, Long> {
+    override fun lift(value: Long): Long {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Long {
+        return buf.getLong()
+    }
+
+    override fun lower(value: Long): Long {
+        return value
+    }
+
+    override fun allocationSize(value: Long) = 8UL
+
+    override fun write(value: Long, buf: ByteBuffer) {
+        buf.putLong(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterDouble: FfiConverter<Double, Double> {
     override fun lift(value: Double): Double {
         return value
@@ -1484,6 +1718,25 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
+    override fun read(buf: ByteBuffer): ByteArray {
+        val len = buf.getInt()
+        val byteArr = ByteArray(len)
+        buf.get(byteArr)
+        return byteArr
+    }
+    override fun allocationSize(value: ByteArray): ULong {
+        return 4UL + value.size.toULong()
+    }
+    override fun write(value: ByteArray, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        buf.put(value)
     }
 }
 
@@ -1945,6 +2198,12 @@ public interface ClientInterface {
     fun `home`(): kotlin.String
     
     /**
+     * The mesh: in this process (`InProcess`, a phone), or through the
+     * daemon.
+     */
+    fun `mesh`(`route`: MeshRoute): Mesh
+    
+    /**
      * The built-in presets.
      */
     fun `presets`(): List<Preset>
@@ -2230,6 +2489,25 @@ open class Client: Disposable, AutoCloseable, ClientInterface
     UniffiLib.uniffi_nexus_ffi_fn_method_client_home(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The mesh: in this process (`InProcess`, a phone), or through the
+     * daemon.
+     */
+    @Throws(NexusException::class)override fun `mesh`(`route`: MeshRoute): Mesh {
+            return FfiConverterTypeMesh.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NexusException) { _status ->
+    UniffiLib.uniffi_nexus_ffi_fn_method_client_mesh(
+        it,
+        
+        FfiConverterTypeMeshRoute.lower(`route`),_status)
 }
     }
     )
@@ -2877,6 +3155,1373 @@ public object FfiConverterTypeHostVault: FfiConverter<HostVault, Long> {
     override fun allocationSize(value: HostVault) = 8UL
 
     override fun write(value: HostVault, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * The agent mesh. `mesh: None` means the current mesh.
+ */
+public interface MeshInterface {
+    
+    /**
+     * Sends the mesh key to a newcomer waiting for approval; their name.
+     */
+    suspend fun `approve`(`mesh`: kotlin.String?, `who`: kotlin.String): kotlin.String
+    
+    /**
+     * Writes an encrypted backup of the identity and mesh keys.
+     */
+    suspend fun `backup`(`path`: kotlin.String, `passphrase`: kotlin.String)
+    
+    /**
+     * Blocks a member and rotates the mesh key; the new epoch.
+     */
+    suspend fun `block`(`mesh`: kotlin.String?, `who`: kotlin.String): kotlin.UInt
+    
+    /**
+     * Creates mesh `name` on `broker` (`ws://` or `wss://`), owned by you.
+     */
+    suspend fun `create`(`name`: kotlin.String, `broker`: kotlin.String, `asName`: kotlin.String?)
+    
+    /**
+     * Follows the inbox.
+     */
+    suspend fun `follow`(`mesh`: kotlin.String?): MeshFollow
+    
+    /**
+     * Grants capabilities; admins only.
+     */
+    suspend fun `grant`(`mesh`: kotlin.String?, `who`: kotlin.String, `caps`: List<kotlin.String>)
+    
+    /**
+     * Whether you hold the mesh key yet.
+     */
+    suspend fun `hasKey`(`mesh`: kotlin.String?): kotlin.Boolean
+    
+    /**
+     * A page of a topic's history, newest first.
+     */
+    suspend fun `history`(`mesh`: kotlin.String?, `topic`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt): List<HistoryEntry>
+    
+    /**
+     * This peer's name and id (made on first use).
+     */
+    suspend fun `identity`(): PeerName
+    
+    /**
+     * Unread items; mark them read once shown.
+     */
+    suspend fun `inbox`(`mesh`: kotlin.String?): List<InboxItem>
+    
+    /**
+     * A signed invite (owner only).
+     */
+    suspend fun `invite`(`mesh`: kotlin.String?, `expiresSecs`: kotlin.ULong, `uses`: kotlin.UInt, `role`: kotlin.String): Invitation
+    
+    /**
+     * Joins with an invite link (or a short code and `broker`); the mesh's name.
+     */
+    suspend fun `join`(`link`: kotlin.String, `broker`: kotlin.String?, `asName`: kotlin.String?): kotlin.String
+    
+    /**
+     * Marks inbox items read.
+     */
+    suspend fun `markRead`(`mesh`: kotlin.String?, `seqs`: List<kotlin.Long>)
+    
+    /**
+     * The members.
+     */
+    suspend fun `peers`(`mesh`: kotlin.String?): List<MeshPeer>
+    
+    /**
+     * Newcomers waiting for the mesh key.
+     */
+    suspend fun `pending`(`mesh`: kotlin.String?): List<PeerName>
+    
+    /**
+     * A topic message; its id once stored.
+     */
+    suspend fun `publish`(`mesh`: kotlin.String?, `topic`: kotlin.String, `text`: kotlin.String): kotlin.String
+    
+    /**
+     * Asks the owner and admins for the mesh key; how many were asked.
+     */
+    suspend fun `requestKey`(`mesh`: kotlin.String?): kotlin.UInt
+    
+    /**
+     * Restores from a backup; `force` replaces an identity in use.
+     */
+    suspend fun `restore`(`backup`: kotlin.ByteArray, `passphrase`: kotlin.String, `force`: kotlin.Boolean): PeerName
+    
+    /**
+     * Takes capabilities away; admins only.
+     */
+    suspend fun `revoke`(`mesh`: kotlin.String?, `who`: kotlin.String, `caps`: List<kotlin.String>)
+    
+    /**
+     * A direct message; its id once the broker stored it.
+     */
+    suspend fun `send`(`mesh`: kotlin.String?, `to`: kotlin.String, `text`: kotlin.String): kotlin.String
+    
+    /**
+     * Sets your status (sealed under the mesh key).
+     */
+    suspend fun `setStatus`(`mesh`: kotlin.String?, `text`: kotlin.String)
+    
+    /**
+     * Sets your summary (sealed under the mesh key).
+     */
+    suspend fun `setSummary`(`mesh`: kotlin.String?, `text`: kotlin.String)
+    
+    /**
+     * Joins (`join = true`) or leaves a topic.
+     */
+    suspend fun `topic`(`mesh`: kotlin.String?, `topic`: kotlin.String, `join`: kotlin.Boolean)
+    
+    /**
+     * Topics joined.
+     */
+    suspend fun `topics`(`mesh`: kotlin.String?): List<kotlin.String>
+    
+    /**
+     * Unread counts.
+     */
+    suspend fun `unread`(`mesh`: kotlin.String?): List<UnreadCount>
+    
+    /**
+     * The safety number with a member.
+     */
+    suspend fun `verify`(`mesh`: kotlin.String?, `who`: kotlin.String): Verification
+    
+    companion object
+}
+
+/**
+ * The agent mesh. `mesh: None` means the current mesh.
+ */
+open class Mesh: Disposable, AutoCloseable, MeshInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_nexus_ffi_fn_free_mesh(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_nexus_ffi_fn_clone_mesh(handle, status)
+        }
+    }
+
+    
+    /**
+     * Sends the mesh key to a newcomer waiting for approval; their name.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `approve`(`mesh`: kotlin.String?, `who`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_approve(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`who`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Writes an encrypted backup of the identity and mesh keys.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `backup`(`path`: kotlin.String, `passphrase`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_backup(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`path`),
+        FfiConverterString.lower(`passphrase`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Blocks a member and rotates the mesh key; the new epoch.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `block`(`mesh`: kotlin.String?, `who`: kotlin.String) : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_block(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`who`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Creates mesh `name` on `broker` (`ws://` or `wss://`), owned by you.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `create`(`name`: kotlin.String, `broker`: kotlin.String, `asName`: kotlin.String?) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_create(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`name`),
+        FfiConverterString.lower(`broker`),
+        FfiConverterOptionalString.lower(`asName`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Follows the inbox.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `follow`(`mesh`: kotlin.String?) : MeshFollow {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_follow(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeMeshFollow.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Grants capabilities; admins only.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `grant`(`mesh`: kotlin.String?, `who`: kotlin.String, `caps`: List<kotlin.String>) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_grant(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`who`),
+        FfiConverterSequenceString.lower(`caps`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Whether you hold the mesh key yet.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `hasKey`(`mesh`: kotlin.String?) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_has_key(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A page of a topic's history, newest first.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `history`(`mesh`: kotlin.String?, `topic`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt) : List<HistoryEntry> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_history(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`topic`),
+        FfiConverterOptionalULong.lower(`before`),
+        FfiConverterUInt.lower(`limit`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeHistoryEntry.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * This peer's name and id (made on first use).
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `identity`() : PeerName {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_identity(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePeerName.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Unread items; mark them read once shown.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `inbox`(`mesh`: kotlin.String?) : List<InboxItem> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_inbox(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeInboxItem.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A signed invite (owner only).
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `invite`(`mesh`: kotlin.String?, `expiresSecs`: kotlin.ULong, `uses`: kotlin.UInt, `role`: kotlin.String) : Invitation {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_invite(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterULong.lower(`expiresSecs`),
+        FfiConverterUInt.lower(`uses`),
+        FfiConverterString.lower(`role`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeInvitation.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Joins with an invite link (or a short code and `broker`); the mesh's name.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `join`(`link`: kotlin.String, `broker`: kotlin.String?, `asName`: kotlin.String?) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_join(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`link`),
+        FfiConverterOptionalString.lower(`broker`),
+        FfiConverterOptionalString.lower(`asName`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Marks inbox items read.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `markRead`(`mesh`: kotlin.String?, `seqs`: List<kotlin.Long>) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_mark_read(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterSequenceLong.lower(`seqs`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The members.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `peers`(`mesh`: kotlin.String?) : List<MeshPeer> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_peers(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeMeshPeer.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Newcomers waiting for the mesh key.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `pending`(`mesh`: kotlin.String?) : List<PeerName> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_pending(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypePeerName.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A topic message; its id once stored.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `publish`(`mesh`: kotlin.String?, `topic`: kotlin.String, `text`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_publish(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`topic`),
+        FfiConverterString.lower(`text`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Asks the owner and admins for the mesh key; how many were asked.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `requestKey`(`mesh`: kotlin.String?) : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_request_key(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Restores from a backup; `force` replaces an identity in use.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `restore`(`backup`: kotlin.ByteArray, `passphrase`: kotlin.String, `force`: kotlin.Boolean) : PeerName {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_restore(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`backup`),
+        FfiConverterString.lower(`passphrase`),
+        FfiConverterBoolean.lower(`force`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePeerName.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Takes capabilities away; admins only.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `revoke`(`mesh`: kotlin.String?, `who`: kotlin.String, `caps`: List<kotlin.String>) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_revoke(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`who`),
+        FfiConverterSequenceString.lower(`caps`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A direct message; its id once the broker stored it.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `send`(`mesh`: kotlin.String?, `to`: kotlin.String, `text`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_send(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`to`),
+        FfiConverterString.lower(`text`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sets your status (sealed under the mesh key).
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setStatus`(`mesh`: kotlin.String?, `text`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_set_status(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`text`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sets your summary (sealed under the mesh key).
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setSummary`(`mesh`: kotlin.String?, `text`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_set_summary(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`text`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Joins (`join = true`) or leaves a topic.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `topic`(`mesh`: kotlin.String?, `topic`: kotlin.String, `join`: kotlin.Boolean) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_topic(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`topic`),
+        FfiConverterBoolean.lower(`join`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Topics joined.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `topics`(`mesh`: kotlin.String?) : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_topics(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Unread counts.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `unread`(`mesh`: kotlin.String?) : List<UnreadCount> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_unread(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeUnreadCount.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The safety number with a member.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `verify`(`mesh`: kotlin.String?, `who`: kotlin.String) : Verification {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_mesh_verify(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`mesh`),
+        FfiConverterString.lower(`who`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeVerification.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMesh: FfiConverter<Mesh, Long> {
+    override fun lower(value: Mesh): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Mesh {
+        return Mesh(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Mesh {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Mesh) = 8UL
+
+    override fun write(value: Mesh, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A followed inbox: call `next` for each item.
+ */
+public interface MeshFollowInterface {
+    
+    /**
+     * Marks the item handed out last read.
+     */
+    suspend fun `commit`()
+    
+    /**
+     * The next item (the one before it is marked read).
+     */
+    suspend fun `next`(): InboxItem
+    
+    companion object
+}
+
+/**
+ * A followed inbox: call `next` for each item.
+ */
+open class MeshFollow: Disposable, AutoCloseable, MeshFollowInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_nexus_ffi_fn_free_meshfollow(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_nexus_ffi_fn_clone_meshfollow(handle, status)
+        }
+    }
+
+    
+    /**
+     * Marks the item handed out last read.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `commit`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_meshfollow_commit(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The next item (the one before it is marked read).
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : InboxItem {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_meshfollow_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeInboxItem.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMeshFollow: FfiConverter<MeshFollow, Long> {
+    override fun lower(value: MeshFollow): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): MeshFollow {
+        return MeshFollow(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): MeshFollow {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: MeshFollow) = 8UL
+
+    override fun write(value: MeshFollow, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -3818,6 +5463,250 @@ public object FfiConverterTypeHierarchy: FfiConverterRustBuffer<Hierarchy> {
 
 
 /**
+ * One entry of a topic's history.
+ */
+data class HistoryEntry (
+    /**
+     * The topic's sequence number.
+     */
+    var `seq`: kotlin.ULong
+    , 
+    /**
+     * The message.
+     */
+    var `message`: MeshMessage
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHistoryEntry: FfiConverterRustBuffer<HistoryEntry> {
+    override fun read(buf: ByteBuffer): HistoryEntry {
+        return HistoryEntry(
+            FfiConverterULong.read(buf),
+            FfiConverterTypeMeshMessage.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HistoryEntry) = (
+            FfiConverterULong.allocationSize(value.`seq`) +
+            FfiConverterTypeMeshMessage.allocationSize(value.`message`)
+    )
+
+    override fun write(value: HistoryEntry, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`seq`, buf)
+            FfiConverterTypeMeshMessage.write(value.`message`, buf)
+    }
+}
+
+
+
+/**
+ * One inbox item; mark it read by `seq` (a notice has none).
+ */
+data class InboxItem (
+    /**
+     * The inbox row, for `mark_read`.
+     */
+    var `seq`: kotlin.Long?
+    , 
+    /**
+     * What arrived.
+     */
+    var `message`: MeshMessage
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInboxItem: FfiConverterRustBuffer<InboxItem> {
+    override fun read(buf: ByteBuffer): InboxItem {
+        return InboxItem(
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterTypeMeshMessage.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: InboxItem) = (
+            FfiConverterOptionalLong.allocationSize(value.`seq`) +
+            FfiConverterTypeMeshMessage.allocationSize(value.`message`)
+    )
+
+    override fun write(value: InboxItem, buf: ByteBuffer) {
+            FfiConverterOptionalLong.write(value.`seq`, buf)
+            FfiConverterTypeMeshMessage.write(value.`message`, buf)
+    }
+}
+
+
+
+/**
+ * A signed invite.
+ */
+data class Invitation (
+    /**
+     * `nexus://join/...`: what to share.
+     */
+    var `link`: kotlin.String
+    , 
+    /**
+     * The short code registered at the broker.
+     */
+    var `shortCode`: kotlin.String
+    , 
+    /**
+     * The broker.
+     */
+    var `broker`: kotlin.String
+    , 
+    /**
+     * When it expires, Unix ms.
+     */
+    var `expiresMs`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInvitation: FfiConverterRustBuffer<Invitation> {
+    override fun read(buf: ByteBuffer): Invitation {
+        return Invitation(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Invitation) = (
+            FfiConverterString.allocationSize(value.`link`) +
+            FfiConverterString.allocationSize(value.`shortCode`) +
+            FfiConverterString.allocationSize(value.`broker`) +
+            FfiConverterULong.allocationSize(value.`expiresMs`)
+    )
+
+    override fun write(value: Invitation, buf: ByteBuffer) {
+            FfiConverterString.write(value.`link`, buf)
+            FfiConverterString.write(value.`shortCode`, buf)
+            FfiConverterString.write(value.`broker`, buf)
+            FfiConverterULong.write(value.`expiresMs`, buf)
+    }
+}
+
+
+
+/**
+ * A mesh member.
+ */
+data class MeshPeer (
+    /**
+     * Peer id.
+     */
+    var `peer`: kotlin.String
+    , 
+    /**
+     * Display name (unique in the mesh).
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Connected now.
+     */
+    var `online`: kotlin.Boolean
+    , 
+    /**
+     * Status, opened with the mesh key.
+     */
+    var `status`: kotlin.String
+    , 
+    /**
+     * Summary, opened with the mesh key.
+     */
+    var `summary`: kotlin.String
+    , 
+    /**
+     * Capabilities.
+     */
+    var `caps`: List<kotlin.String>
+    , 
+    /**
+     * Blocked.
+     */
+    var `blocked`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMeshPeer: FfiConverterRustBuffer<MeshPeer> {
+    override fun read(buf: ByteBuffer): MeshPeer {
+        return MeshPeer(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MeshPeer) = (
+            FfiConverterString.allocationSize(value.`peer`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterBoolean.allocationSize(value.`online`) +
+            FfiConverterString.allocationSize(value.`status`) +
+            FfiConverterString.allocationSize(value.`summary`) +
+            FfiConverterSequenceString.allocationSize(value.`caps`) +
+            FfiConverterBoolean.allocationSize(value.`blocked`)
+    )
+
+    override fun write(value: MeshPeer, buf: ByteBuffer) {
+            FfiConverterString.write(value.`peer`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterBoolean.write(value.`online`, buf)
+            FfiConverterString.write(value.`status`, buf)
+            FfiConverterString.write(value.`summary`, buf)
+            FfiConverterSequenceString.write(value.`caps`, buf)
+            FfiConverterBoolean.write(value.`blocked`, buf)
+    }
+}
+
+
+
+/**
  * One turn of a conversation.
  */
 data class Message (
@@ -3859,6 +5748,53 @@ public object FfiConverterTypeMessage: FfiConverterRustBuffer<Message> {
     override fun write(value: Message, buf: ByteBuffer) {
             FfiConverterString.write(value.`role`, buf)
             FfiConverterString.write(value.`content`, buf)
+    }
+}
+
+
+
+/**
+ * This peer, or a newcomer waiting for the key.
+ */
+data class PeerName (
+    /**
+     * Peer id.
+     */
+    var `peer`: kotlin.String
+    , 
+    /**
+     * Name.
+     */
+    var `name`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePeerName: FfiConverterRustBuffer<PeerName> {
+    override fun read(buf: ByteBuffer): PeerName {
+        return PeerName(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PeerName) = (
+            FfiConverterString.allocationSize(value.`peer`) +
+            FfiConverterString.allocationSize(value.`name`)
+    )
+
+    override fun write(value: PeerName, buf: ByteBuffer) {
+            FfiConverterString.write(value.`peer`, buf)
+            FfiConverterString.write(value.`name`, buf)
     }
 }
 
@@ -4410,6 +6346,53 @@ public object FfiConverterTypeToolCall: FfiConverterRustBuffer<ToolCall> {
 
 
 /**
+ * An unread count: `direct`, or `#topic`.
+ */
+data class UnreadCount (
+    /**
+     * Where.
+     */
+    var `place`: kotlin.String
+    , 
+    /**
+     * How many.
+     */
+    var `count`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeUnreadCount: FfiConverterRustBuffer<UnreadCount> {
+    override fun read(buf: ByteBuffer): UnreadCount {
+        return UnreadCount(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: UnreadCount) = (
+            FfiConverterString.allocationSize(value.`place`) +
+            FfiConverterULong.allocationSize(value.`count`)
+    )
+
+    override fun write(value: UnreadCount, buf: ByteBuffer) {
+            FfiConverterString.write(value.`place`, buf)
+            FfiConverterULong.write(value.`count`, buf)
+    }
+}
+
+
+
+/**
  * Token counts.
  */
 data class Usage (
@@ -4477,6 +6460,277 @@ public object FfiConverterTypeUsage: FfiConverterRustBuffer<Usage> {
             FfiConverterULong.write(value.`reasoningTokens`, buf)
     }
 }
+
+
+
+/**
+ * A safety number with a member.
+ */
+data class Verification (
+    /**
+     * The member.
+     */
+    var `peer`: MeshPeer
+    , 
+    /**
+     * Digits in groups, to compare out of band.
+     */
+    var `safetyNumber`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVerification: FfiConverterRustBuffer<Verification> {
+    override fun read(buf: ByteBuffer): Verification {
+        return Verification(
+            FfiConverterTypeMeshPeer.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Verification) = (
+            FfiConverterTypeMeshPeer.allocationSize(value.`peer`) +
+            FfiConverterString.allocationSize(value.`safetyNumber`)
+    )
+
+    override fun write(value: Verification, buf: ByteBuffer) {
+            FfiConverterTypeMeshPeer.write(value.`peer`, buf)
+            FfiConverterString.write(value.`safetyNumber`, buf)
+    }
+}
+
+
+
+/**
+ * What arrived.
+ */
+sealed class MeshMessage {
+    
+    /**
+     * A direct message.
+     */
+    data class Dm(
+        /**
+         * Message id.
+         */
+        val `id`: kotlin.String, 
+        /**
+         * Sender peer id.
+         */
+        val `from`: kotlin.String, 
+        /**
+         * Sender name.
+         */
+        val `fromName`: kotlin.String, 
+        /**
+         * The text.
+         */
+        val `text`: kotlin.String) : MeshMessage()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A topic message.
+     */
+    data class Topic(
+        /**
+         * Message id.
+         */
+        val `id`: kotlin.String, 
+        /**
+         * The topic.
+         */
+        val `topic`: kotlin.String, 
+        /**
+         * Sender peer id.
+         */
+        val `from`: kotlin.String, 
+        /**
+         * Sender name.
+         */
+        val `fromName`: kotlin.String, 
+        /**
+         * The text.
+         */
+        val `text`: kotlin.String) : MeshMessage()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A notice (a key arrived, someone joined, ...).
+     */
+    data class Notice(
+        /**
+         * What happened.
+         */
+        val `text`: kotlin.String) : MeshMessage()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMeshMessage : FfiConverterRustBuffer<MeshMessage>{
+    override fun read(buf: ByteBuffer): MeshMessage {
+        return when(buf.getInt()) {
+            1 -> MeshMessage.Dm(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            2 -> MeshMessage.Topic(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> MeshMessage.Notice(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: MeshMessage): ULong = when(value) {
+        is MeshMessage.Dm -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`id`)
+                + FfiConverterString.allocationSize(value.`from`)
+                + FfiConverterString.allocationSize(value.`fromName`)
+                + FfiConverterString.allocationSize(value.`text`)
+            )
+        }
+        is MeshMessage.Topic -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`id`)
+                + FfiConverterString.allocationSize(value.`topic`)
+                + FfiConverterString.allocationSize(value.`from`)
+                + FfiConverterString.allocationSize(value.`fromName`)
+                + FfiConverterString.allocationSize(value.`text`)
+            )
+        }
+        is MeshMessage.Notice -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`text`)
+            )
+        }
+    }
+
+    override fun write(value: MeshMessage, buf: ByteBuffer) {
+        when(value) {
+            is MeshMessage.Dm -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`id`, buf)
+                FfiConverterString.write(value.`from`, buf)
+                FfiConverterString.write(value.`fromName`, buf)
+                FfiConverterString.write(value.`text`, buf)
+                Unit
+            }
+            is MeshMessage.Topic -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`id`, buf)
+                FfiConverterString.write(value.`topic`, buf)
+                FfiConverterString.write(value.`from`, buf)
+                FfiConverterString.write(value.`fromName`, buf)
+                FfiConverterString.write(value.`text`, buf)
+                Unit
+            }
+            is MeshMessage.Notice -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`text`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Where mesh verbs run.
+ */
+
+enum class MeshRoute {
+    
+    /**
+     * Through the daemon when one runs, else in this process.
+     */
+    AUTO,
+    /**
+     * In this process (a phone app).
+     */
+    IN_PROCESS,
+    /**
+     * Through the daemon; an error when none runs.
+     */
+    DAEMON;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMeshRoute: FfiConverterRustBuffer<MeshRoute> {
+    override fun read(buf: ByteBuffer) = try {
+        MeshRoute.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: MeshRoute) = 4UL
+
+    override fun write(value: MeshRoute, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -4656,6 +6910,20 @@ sealed class NexusException: kotlin.Exception() {
             get() = "message=${ `message` }"
     }
     
+    /**
+     * The mesh refused or failed (not a member, no such peer, no key yet).
+     */
+    class Mesh(
+        
+        /**
+         * What happened and what to do.
+         */
+        val `message`: kotlin.String
+        ) : NexusException() {
+        override val message
+            get() = "message=${ `message` }"
+    }
+    
 
     
 
@@ -4709,6 +6977,9 @@ public object FfiConverterTypeNexusError : FfiConverterRustBuffer<NexusException
                 FfiConverterString.read(buf),
                 )
             11 -> NexusException.Internal(
+                FfiConverterString.read(buf),
+                )
+            12 -> NexusException.Mesh(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4775,6 +7046,11 @@ public object FfiConverterTypeNexusError : FfiConverterRustBuffer<NexusException
                 4UL
                 + FfiConverterString.allocationSize(value.`message`)
             )
+            is NexusException.Mesh -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`message`)
+            )
         }
     }
 
@@ -4835,6 +7111,11 @@ public object FfiConverterTypeNexusError : FfiConverterRustBuffer<NexusException
             }
             is NexusException.Internal -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+            is NexusException.Mesh -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
@@ -4903,6 +7184,70 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
         } else {
             buf.put(1)
             FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
+    override fun read(buf: ByteBuffer): kotlin.Long? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterLong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Long?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterLong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Long?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterLong.write(value, buf)
         }
     }
 }
@@ -5105,6 +7450,34 @@ public object FfiConverterOptionalTypeUsage: FfiConverterRustBuffer<Usage?> {
 /**
  * @suppress
  */
+public object FfiConverterSequenceLong: FfiConverterRustBuffer<List<kotlin.Long>> {
+    override fun read(buf: ByteBuffer): List<kotlin.Long> {
+        val len = buf.getInt()
+        return List<kotlin.Long>(len) {
+            FfiConverterLong.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.Long>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterLong.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.Long>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterLong.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -5189,6 +7562,90 @@ public object FfiConverterSequenceTypeCategoryStats: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeHistoryEntry: FfiConverterRustBuffer<List<HistoryEntry>> {
+    override fun read(buf: ByteBuffer): List<HistoryEntry> {
+        val len = buf.getInt()
+        return List<HistoryEntry>(len) {
+            FfiConverterTypeHistoryEntry.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<HistoryEntry>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeHistoryEntry.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<HistoryEntry>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeHistoryEntry.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeInboxItem: FfiConverterRustBuffer<List<InboxItem>> {
+    override fun read(buf: ByteBuffer): List<InboxItem> {
+        val len = buf.getInt()
+        return List<InboxItem>(len) {
+            FfiConverterTypeInboxItem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<InboxItem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeInboxItem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<InboxItem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeInboxItem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMeshPeer: FfiConverterRustBuffer<List<MeshPeer>> {
+    override fun read(buf: ByteBuffer): List<MeshPeer> {
+        val len = buf.getInt()
+        return List<MeshPeer>(len) {
+            FfiConverterTypeMeshPeer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<MeshPeer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMeshPeer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<MeshPeer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMeshPeer.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Message>> {
     override fun read(buf: ByteBuffer): List<Message> {
         val len = buf.getInt()
@@ -5207,6 +7664,34 @@ public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Messa
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeMessage.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePeerName: FfiConverterRustBuffer<List<PeerName>> {
+    override fun read(buf: ByteBuffer): List<PeerName> {
+        val len = buf.getInt()
+        return List<PeerName>(len) {
+            FfiConverterTypePeerName.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PeerName>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePeerName.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PeerName>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePeerName.write(it, buf)
         }
     }
 }
@@ -5319,6 +7804,34 @@ public object FfiConverterSequenceTypeToolCall: FfiConverterRustBuffer<List<Tool
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeToolCall.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeUnreadCount: FfiConverterRustBuffer<List<UnreadCount>> {
+    override fun read(buf: ByteBuffer): List<UnreadCount> {
+        val len = buf.getInt()
+        return List<UnreadCount>(len) {
+            FfiConverterTypeUnreadCount.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<UnreadCount>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeUnreadCount.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<UnreadCount>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeUnreadCount.write(it, buf)
         }
     }
 }
