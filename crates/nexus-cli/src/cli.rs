@@ -48,10 +48,14 @@ pub(crate) enum Command {
     /// Store credentials.
     #[command(subcommand)]
     Auth(AuthCommand),
-    /// Run a mesh broker on embedded SQLite under NEXUS_HOME.
+    /// Run a mesh broker on embedded SQLite under NEXUS_HOME, with the
+    /// resident Nexus (nexusd) in the same process unless one runs already.
     Up {
         #[command(flatten)]
         serve: nexus_broker::ServeArgs,
+        /// Do not run the resident Nexus (nexusd) alongside the broker.
+        #[arg(long)]
+        no_daemon: bool,
     },
     /// The agent mesh: end-to-end encrypted messages between peers.
     Mesh(MeshArgs),

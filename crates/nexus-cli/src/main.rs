@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Providers(c) => commands::providers::run(c),
         Command::Config(c) => commands::config::run(c).await,
         Command::Auth(c) => commands::vault::auth(c),
-        Command::Up { serve } => commands::mesh::up(&serve).await,
+        Command::Up { serve, no_daemon } => commands::mesh::up(&serve, !no_daemon).await,
         Command::Mesh(m) => commands::mesh::run(m).await,
         Command::Daemon(c) => commands::daemon::run(c).await,
         Command::Vault(c) => commands::vault::run(c),

@@ -308,12 +308,19 @@ async fn up_stops_cleanly_on_sigterm_and_says_its_limits() {
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut text = String::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         out.read_line(&mut text).unwrap();
     }
     assert!(text.contains("50000 frames/s (burst 90000)"), "{text}");
     assert!(text.contains("321 connections"), "{text}");
     assert!(text.contains("durability: Full"), "{text}");
+    // The resident Nexus runs in the same process, and stops with it.
+    assert!(text.contains("runs in this process too"), "{text}");
+    let _guard = DaemonGuard(r.home.path().join("nexus"));
+    let o = r.run(&["daemon", "status", "--json"]).await;
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["running"], true, "{st}");
+    assert_eq!(st["pid"], child.id(), "{st}");
     let pid = child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -326,6 +333,10 @@ async fn up_stops_cleanly_on_sigterm_and_says_its_limits() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("SIGTERM"), "{err}");
     assert_private(&r.home.path().join("nexus"));
+    let o = r.run(&["daemon", "status", "--json"]).await;
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["running"], false, "{st}");
+    assert!(!r.home.path().join("nexus/nexusd.sock").exists());
     // Limits that make no sense are refused with the reason.
     let o = r
         .run(&["up", "--listen", "127.0.0.1:0", "--max-frame", "5"])

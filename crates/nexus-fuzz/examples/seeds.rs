@@ -32,6 +32,16 @@ fn main() {
         ("publish", publish.encode()),
         ("page", page.encode()),
         ("list_peers", Frame::ListPeers.encode()),
+        ("page_answer_v3", Frame::address(&page.encode(), 1 << 40)),
+        (
+            "history_request_v3",
+            Frame::History {
+                topic: "t".into(),
+                before: Some(9),
+                limit: 500,
+            }
+            .encode_request(7),
+        ),
         (
             "hello",
             Frame::Hello {

@@ -16,19 +16,23 @@ use nexus_providers::Credential;
 /// recursion shows up as a crash here long before it could in the broker.
 pub const SMALL_STACK: usize = 128 * 1024;
 
-/// A mesh frame, version 1 or 2, decoded on a small stack; what decodes
-/// re-encodes to a frame that decodes to the same.
+/// A mesh frame, version 1, 2 or 3 (with a request id), decoded on a
+/// small stack; what decodes re-encodes to a frame (and id) that decodes
+/// to the same.
 pub fn frame(data: &[u8]) {
     let data = data.to_vec();
     let run = move || {
-        if let Ok(f) = Frame::decode(&data) {
-            let again = Frame::decode(&f.encode());
+        if let Ok((id, f)) = Frame::decode_addressed(&data) {
+            let bytes = id.map_or_else(|| f.encode(), |id| f.encode_request(id));
+            let again = Frame::decode_addressed(&bytes);
             assert_eq!(
                 again.ok().as_ref(),
-                Some(&f),
+                Some(&(id, f.clone())),
                 "re-encoding changed the frame"
             );
+            assert_eq!(Frame::request_id(&data), id);
         }
+        let _ = Frame::decode(&data);
         let _ = frame::PublishView::parse(&data);
         let _ = frame::is_pre_auth(&data);
     };

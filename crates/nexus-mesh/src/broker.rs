@@ -9,6 +9,7 @@
 //! is at-least-once: a direct message is persisted before the sender's
 //! `Ack`, and stays queued until the recipient acks it.
 
+use crate::frame::Refusal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -319,7 +320,7 @@ enum Admit {
 /// the reason: nothing about which meshes exist or who is a member.
 const REFUSED: &str = "the broker refused: no such mesh here, not a member, blocked, or the invite is spent or revoked; ask the mesh's owner";
 
-fn err(conn: ConnId, code: &str, msg: impl Into<String>) -> Vec<Out> {
+fn err(conn: ConnId, code: Refusal, msg: impl Into<String>) -> Vec<Out> {
     vec![Out::Send(conn, Frame::error(code, msg).encode().into())]
 }
 
@@ -382,7 +383,7 @@ impl Broker {
                 for p in batch.drain(..) {
                     out.extend(err(
                         p.conn,
-                        "internal",
+                        Refusal::Internal,
                         format!("the broker could not store the message: {e}"),
                     ));
                 }
@@ -548,14 +549,28 @@ impl Broker {
     /// Before a connection authenticates, only the kinds byte of a frame is
     /// looked at unless it is a hello, create, join or invite look-up
     /// ([`crate::frame::is_pre_auth`]); any refusal then closes it.
+    ///
+    /// A request with an id (protocol version 3) gets its answer, refusals
+    /// included, with the same id.
     pub fn receive(&self, conn: ConnId, bytes: Bytes) -> Vec<Out> {
+        match Frame::request_id(&bytes) {
+            None => self.receive_unaddressed(conn, bytes),
+            Some(id) => {
+                let mut out = self.receive_unaddressed(conn, bytes);
+                Self::address(conn, id, &mut out);
+                out
+            }
+        }
+    }
+
+    fn receive_unaddressed(&self, conn: ConnId, bytes: Bytes) -> Vec<Out> {
         self.stats
             .frames
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let who = match self.admit(conn) {
             Admit::Closed => return Vec::new(),
             Admit::Limited { tell: true } => {
-                return err(conn, "rate_limited", "too many frames; slow down")
+                return err(conn, Refusal::RateLimited, "too many frames; slow down")
             }
             Admit::Limited { tell: false } => return Vec::new(),
             Admit::Ok(who) => who,
@@ -563,10 +578,34 @@ impl Broker {
         let Some(who) = who else {
             return self.stranger(conn, &bytes);
         };
+        self.member_frame(conn, &who, bytes)
+    }
+
+    /// Gives the answer to request `id` (the first answer-kind frame for
+    /// `conn` in `out`) that id.
+    fn address(conn: ConnId, id: u64, out: &mut [Out]) {
+        let answer = out.iter_mut().find_map(|o| match o {
+            Out::Send(c, b)
+                if *c == conn
+                    && b.first() == Some(&crate::frame::VERSION)
+                    && Frame::kind_of(b)
+                        .is_some_and(|k| crate::frame::ANSWER_KINDS.contains(&k)) =>
+            {
+                Some(b)
+            }
+            _ => None,
+        });
+        if let Some(b) = answer {
+            *b = Bytes::from(Frame::address(b, id));
+        }
+    }
+
+    /// A frame from an authenticated member.
+    fn member_frame(&self, conn: ConnId, who: &Arc<(String, String)>, bytes: Bytes) -> Vec<Out> {
         if bytes.len() > self.limits.max_frame {
             return err(
                 conn,
-                "too_large",
+                Refusal::TooLarge,
                 format!("frames are limited to {} bytes", self.limits.max_frame),
             );
         }
@@ -574,45 +613,46 @@ impl Broker {
         if let Some(view) = PublishView::parse(&bytes) {
             let (mesh, me) = (&who.0, &who.1);
             let result = match view {
-                Err(e) => return err(conn, "malformed", e.to_string()),
+                Err(e) => return err(conn, Refusal::Malformed, e.to_string()),
                 Ok(v) => self.sender(conn, mesh, me).and_then(|sender| match sender {
                     Ok(member) => self.publish(conn, mesh, me, &member, &v, bytes.clone()),
                     Err(refused) => Ok(refused),
                 }),
             };
-            return result
-                .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")));
+            return result.unwrap_or_else(|e| {
+                err(conn, Refusal::Internal, format!("the broker failed: {e}"))
+            });
         }
         let frame = match Frame::decode(&bytes) {
             Ok(f) => f,
-            Err(e) => return err(conn, "malformed", e.to_string()),
+            Err(e) => return err(conn, Refusal::Malformed, e.to_string()),
         };
         self.authenticated(conn, &who.0, &who.1, frame, &bytes)
-            .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")))
+            .unwrap_or_else(|e| err(conn, Refusal::Internal, format!("the broker failed: {e}")))
     }
 
     /// A frame from a connection that has not authenticated.
     fn stranger(&self, conn: ConnId, bytes: &[u8]) -> Vec<Out> {
         if !crate::frame::is_pre_auth(bytes) {
-            return self.refuse(conn, err(conn, "unauthenticated", SAY_HELLO));
+            return self.refuse(conn, err(conn, Refusal::Unauthenticated, SAY_HELLO));
         }
         if bytes.len() > MAX_PRE_AUTH_FRAME {
             return self.refuse(
                 conn,
                 err(
                     conn,
-                    "too_large",
+                    Refusal::TooLarge,
                     "a hello, create or join is a few hundred bytes",
                 ),
             );
         }
         let frame = match Frame::decode(bytes) {
             Ok(f) => f,
-            Err(e) => return self.refuse(conn, err(conn, "malformed", e.to_string())),
+            Err(e) => return self.refuse(conn, err(conn, Refusal::Malformed, e.to_string())),
         };
         let out = self
             .unauthenticated(conn, frame)
-            .unwrap_or_else(|e| err(conn, "internal", format!("the broker failed: {e}")));
+            .unwrap_or_else(|e| err(conn, Refusal::Internal, format!("the broker failed: {e}")));
         let refused = out.iter().any(
             |o| matches!(o, Out::Send(c, b) if *c == conn && Frame::kind_of(b) == Some(ERROR_KIND)),
         );
@@ -641,7 +681,7 @@ impl Broker {
             if conns.len() >= MAX_CONNECTIONS_PER_PEER {
                 return Ok(err(
                     conn,
-                    "too_many_connections",
+                    Refusal::TooManyConnections,
                     format!("this peer has {MAX_CONNECTIONS_PER_PEER} connections open already; close one (a stuck `nexus mesh inbox --follow`?)"),
                 ));
             }
@@ -692,14 +732,14 @@ impl Broker {
                 mesh, peer, key, ..
             } => {
                 if let Err(e) = check_hello(&frame, now, &mut lock(&self.replay)) {
-                    return Ok(err(conn, "bad_hello", e.to_string()));
+                    return Ok(err(conn, Refusal::BadHello, e.to_string()));
                 }
                 if self.store.mesh(mesh)?.is_none() {
-                    return Ok(err(conn, "refused", REFUSED));
+                    return Ok(err(conn, Refusal::Refused, REFUSED));
                 }
                 match self.member(mesh, peer)? {
                     Some(m) if !m.blocked && &m.ed25519 == key => self.authed(conn, mesh, peer),
-                    _ => Ok(err(conn, "refused", REFUSED)),
+                    _ => Ok(err(conn, Refusal::Refused, REFUSED)),
                 }
             }
             Frame::CreateMesh {
@@ -714,7 +754,7 @@ impl Broker {
                 if ts.abs_diff(now) > MAX_SKEW_MS {
                     return Ok(err(
                         conn,
-                        "bad_request",
+                        Refusal::BadRequest,
                         "the request's clock is off by more than 60s; fix the system clock",
                     ));
                 }
@@ -726,13 +766,19 @@ impl Broker {
                 {
                     return Ok(err(
                         conn,
-                        "bad_request",
+                        Refusal::BadRequest,
                         "mesh names are 1-64 letters, digits, - _ .",
                     ));
                 }
                 let ed: [u8; 32] = match unhex(key).ok().and_then(|k| k.try_into().ok()) {
                     Some(k) => k,
-                    None => return Ok(err(conn, "bad_request", "the key is not 32 bytes of hex")),
+                    None => {
+                        return Ok(err(
+                            conn,
+                            Refusal::BadRequest,
+                            "the key is not 32 bytes of hex",
+                        ))
+                    }
                 };
                 if verify(
                     &ed,
@@ -743,12 +789,12 @@ impl Broker {
                 {
                     return Ok(err(
                         conn,
-                        "bad_signature",
+                        Refusal::BadSignature,
                         "the create request is not signed by its key",
                     ));
                 }
                 if let Err(e) = self.fresh_nonce(nonce, now) {
-                    return Ok(err(conn, "bad_request", e));
+                    return Ok(err(conn, Refusal::BadRequest, e));
                 }
                 if !self.store.create_mesh(&MeshRecord {
                     mesh: mesh.clone(),
@@ -756,7 +802,7 @@ impl Broker {
                 })? {
                     return Ok(err(
                         conn,
-                        "mesh_exists",
+                        Refusal::MeshExists,
                         format!("a mesh named `{mesh}` exists on this broker; pick another name"),
                     ));
                 }
@@ -785,18 +831,28 @@ impl Broker {
                 nonce,
             } => {
                 let Ok(inv) = Invite::parse(invite) else {
-                    return Ok(err(conn, "bad_invite", "the invite code is not valid"));
+                    return Ok(err(
+                        conn,
+                        Refusal::BadInvite,
+                        "the invite code is not valid",
+                    ));
                 };
                 if ts.abs_diff(now) > MAX_SKEW_MS {
                     return Ok(err(
                         conn,
-                        "bad_request",
+                        Refusal::BadRequest,
                         "the request's clock is off by more than 60s; fix the system clock",
                     ));
                 }
                 let ed: [u8; 32] = match unhex(key).ok().and_then(|k| k.try_into().ok()) {
                     Some(k) => k,
-                    None => return Ok(err(conn, "bad_request", "the key is not 32 bytes of hex")),
+                    None => {
+                        return Ok(err(
+                            conn,
+                            Refusal::BadRequest,
+                            "the key is not 32 bytes of hex",
+                        ))
+                    }
                 };
                 if verify(
                     &ed,
@@ -807,12 +863,12 @@ impl Broker {
                 {
                     return Ok(err(
                         conn,
-                        "bad_signature",
+                        Refusal::BadSignature,
                         "the join request is not signed by its key",
                     ));
                 }
                 if let Err(e) = self.fresh_nonce(nonce, now) {
-                    return Ok(err(conn, "bad_request", e));
+                    return Ok(err(conn, Refusal::BadRequest, e));
                 }
                 // An invite the mesh's owner did not sign, or for a mesh
                 // this broker does not have, gets the uniform refusal.
@@ -821,12 +877,12 @@ impl Broker {
                     None => false,
                 };
                 if !genuine {
-                    return Ok(err(conn, "refused", REFUSED));
+                    return Ok(err(conn, Refusal::Refused, REFUSED));
                 }
                 if now >= inv.expires_ms {
                     return Ok(err(
                         conn,
-                        "invite_expired",
+                        Refusal::InviteExpired,
                         "the invite has expired; ask for a new one",
                     ));
                 }
@@ -834,7 +890,11 @@ impl Broker {
                 let inv_ref = crate::auth::invite_ref(&inv.id);
                 if let Some(existing) = self.member(&inv.mesh, &peer)? {
                     if existing.blocked {
-                        return Ok(err(conn, "blocked", "this peer is blocked in the mesh"));
+                        return Ok(err(
+                            conn,
+                            Refusal::Blocked,
+                            "this peer is blocked in the mesh",
+                        ));
                     }
                 } else {
                     // Names are unique within a mesh (case aside), so no one
@@ -846,14 +906,14 @@ impl Broker {
                     if taken || name.trim().is_empty() || name.chars().count() > 64 {
                         return Ok(err(
                             conn,
-                            "name_taken",
+                            Refusal::NameTaken,
                             format!("the name `{name}` is taken in this mesh (or empty, or over 64 characters); join with another --name"),
                         ));
                     }
                     if !self.store.use_invite(&inv.mesh, &inv_ref, inv.max_uses)? {
                         return Ok(err(
                             conn,
-                            "invite_spent",
+                            Refusal::InviteSpent,
                             "the invite has been used up or revoked; ask for a new one",
                         ));
                     }
@@ -903,12 +963,12 @@ impl Broker {
                     Some(code) => vec![Out::Send(conn, Frame::InviteCode { code }.encode().into())],
                     None => err(
                         conn,
-                        "unknown_invite",
+                        Refusal::UnknownInvite,
                         "no invite has this code on this broker; check it, or ask for a new one",
                     ),
                 })
             }
-            _ => Ok(err(conn, "unauthenticated", SAY_HELLO)),
+            _ => Ok(err(conn, Refusal::Unauthenticated, SAY_HELLO)),
         }
     }
 
@@ -952,7 +1012,7 @@ impl Broker {
             _ => Err(vec![
                 Out::Send(
                     conn,
-                    Frame::error("blocked", "this peer is no longer a member")
+                    Frame::error(Refusal::Blocked, "this peer is no longer a member")
                         .encode()
                         .into(),
                 ),
@@ -975,14 +1035,14 @@ impl Broker {
         if !member.caps.contains(&Capability::Broadcast) {
             return Ok(err(
                 conn,
-                "forbidden",
+                Refusal::Forbidden,
                 "this peer may not publish to topics",
             ));
         }
         if p.from != me {
             return Ok(err(
                 conn,
-                "spoofed",
+                Refusal::Spoofed,
                 "a message's sender must be the connected peer",
             ));
         }
@@ -1040,14 +1100,14 @@ impl Broker {
                 if !can(Capability::Dm) {
                     return Ok(err(
                         conn,
-                        "forbidden",
+                        Refusal::Forbidden,
                         "this peer may not send direct messages (the dm grant was revoked)",
                     ));
                 }
                 if from != me {
                     return Ok(err(
                         conn,
-                        "spoofed",
+                        Refusal::Spoofed,
                         "a message's sender must be the connected peer",
                     ));
                 }
@@ -1056,7 +1116,7 @@ impl Broker {
                     _ => {
                         return Ok(err(
                             conn,
-                            "unknown_peer",
+                            Refusal::UnknownPeer,
                             format!("`{to}` is not a member of this mesh"),
                         ))
                     }
@@ -1135,7 +1195,7 @@ impl Broker {
                 if too_long(&status) || too_long(&summary) {
                     return Ok(err(
                         conn,
-                        "bad_request",
+                        Refusal::BadRequest,
                         format!("a status or summary is at most {MAX_PRESENCE} bytes as sent"),
                     ));
                 }
@@ -1158,12 +1218,12 @@ impl Broker {
             }
             Frame::Grant { peer, caps, revoke } => {
                 if !can(Capability::Admin) {
-                    return Ok(err(conn, "forbidden", "only admins change grants"));
+                    return Ok(err(conn, Refusal::Forbidden, "only admins change grants"));
                 }
                 let Some(target) = self.member(mesh, &peer)? else {
                     return Ok(err(
                         conn,
-                        "unknown_peer",
+                        Refusal::UnknownPeer,
                         format!("`{peer}` is not a member"),
                     ));
                 };
@@ -1171,7 +1231,7 @@ impl Broker {
                 for c in &caps {
                     let c = match Capability::parse(c) {
                         Ok(c) => c,
-                        Err(e) => return Ok(err(conn, "bad_request", e.to_string())),
+                        Err(e) => return Ok(err(conn, Refusal::BadRequest, e.to_string())),
                     };
                     if revoke {
                         target.caps.retain(|x| *x != c);
@@ -1191,12 +1251,12 @@ impl Broker {
             }
             Frame::Block { peer, blocked } => {
                 if !can(Capability::Admin) {
-                    return Ok(err(conn, "forbidden", "only admins block peers"));
+                    return Ok(err(conn, Refusal::Forbidden, "only admins block peers"));
                 }
                 let Some(target) = self.member(mesh, &peer)? else {
                     return Ok(err(
                         conn,
-                        "unknown_peer",
+                        Refusal::UnknownPeer,
                         format!("`{peer}` is not a member"),
                     ));
                 };
@@ -1225,13 +1285,21 @@ impl Broker {
             }
             Frame::PutInvite { code } => {
                 if !can(Capability::Admin) {
-                    return Ok(err(conn, "forbidden", "only admins publish invites"));
+                    return Ok(err(conn, Refusal::Forbidden, "only admins publish invites"));
                 }
                 let Ok(inv) = Invite::parse(&code) else {
-                    return Ok(err(conn, "bad_invite", "the invite code is not valid"));
+                    return Ok(err(
+                        conn,
+                        Refusal::BadInvite,
+                        "the invite code is not valid",
+                    ));
                 };
                 if inv.mesh != mesh {
-                    return Ok(err(conn, "bad_invite", "the invite is for another mesh"));
+                    return Ok(err(
+                        conn,
+                        Refusal::BadInvite,
+                        "the invite is for another mesh",
+                    ));
                 }
                 let owner = self
                     .store
@@ -1239,7 +1307,7 @@ impl Broker {
                     .map(|m| m.owner_key)
                     .unwrap_or_default();
                 if let Err(e) = inv.verify(&owner, self.clock.now_millis()) {
-                    return Ok(err(conn, "bad_invite", e.to_string()));
+                    return Ok(err(conn, Refusal::BadInvite, e.to_string()));
                 }
                 let short = inv.short_code();
                 self.store.put_invite_code(
@@ -1261,7 +1329,11 @@ impl Broker {
                 limit,
             } => {
                 if !can(Capability::Read) {
-                    return Ok(err(conn, "forbidden", "this peer may not read topics"));
+                    return Ok(err(
+                        conn,
+                        Refusal::Forbidden,
+                        "this peer may not read topics",
+                    ));
                 }
                 let entries = self
                     .store
@@ -1282,12 +1354,12 @@ impl Broker {
             }
             Frame::Hello { .. } | Frame::CreateMesh { .. } | Frame::Join { .. } => Ok(err(
                 conn,
-                "bad_request",
+                Refusal::BadRequest,
                 "already authenticated on this connection",
             )),
             _ => Ok(err(
                 conn,
-                "bad_request",
+                Refusal::BadRequest,
                 "brokers do not accept this frame from peers",
             )),
         }

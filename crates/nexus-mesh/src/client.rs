@@ -34,7 +34,14 @@ pub struct Connection {
     stash: Mutex<VecDeque<Frame>>,
     /// Set when the reader stops.
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests waiting for their answers, by request id.
+    waiting: Waiting,
+    /// The next request id.
+    next_id: std::sync::atomic::AtomicU64,
 }
+
+type Waiting =
+    std::sync::Arc<Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Frame>>>>;
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,20 +113,42 @@ impl Connection {
         tokio::spawn(crate::ws::pump(sink, out_rx, None));
         let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader_closed = closed.clone();
+        let waiting = Waiting::default();
+        let answers = waiting.clone();
         tokio::spawn(async move {
-            while let Some(Ok(m)) = stream.next().await {
+            loop {
+                // A dropped connection stops its reader too, so the
+                // socket is released (not held until the broker speaks).
+                let m = tokio::select! {
+                    m = stream.next() => m,
+                    () = in_tx.closed() => break,
+                };
+                let Some(Ok(m)) = m else { break };
                 if let Message::Binary(b) = m {
                     let Ok(parts) = crate::ws::frames_of(b) else {
                         continue;
                     };
                     let mut frames = Vec::with_capacity(parts.len());
-                    frames.extend(parts.iter().filter_map(|p| Frame::decode(p).ok()));
+                    for p in &parts {
+                        match Frame::decode_addressed(p) {
+                            // An answer goes to the request that waits for it.
+                            Ok((Some(id), f)) => {
+                                if let Some(w) = lock(&answers).remove(&id) {
+                                    let _ = w.send(f);
+                                }
+                            }
+                            Ok((None, f)) => frames.push(f),
+                            Err(_) => {}
+                        }
+                    }
                     if !frames.is_empty() && in_tx.send(frames).await.is_err() {
                         break;
                     }
                 }
             }
             reader_closed.store(true, std::sync::atomic::Ordering::Release);
+            // Requests still waiting learn that no answer will come.
+            lock(&answers).clear();
         });
         Ok(Connection {
             out,
@@ -127,7 +156,39 @@ impl Connection {
             ready: Mutex::new(VecDeque::new()),
             stash: Mutex::new(VecDeque::new()),
             closed,
+            waiting,
+            next_id: std::sync::atomic::AtomicU64::new(1),
         })
+    }
+
+    /// Sends `f` as a request with an id of its own (protocol version 3)
+    /// and waits up to `wait` for its answer, which the broker sends with
+    /// the same id: requests on one connection may overlap, and a refusal
+    /// refuses only the request it answers. Messages that arrive meanwhile
+    /// stay for [`recv`](Self::recv).
+    pub async fn request(&self, f: &Frame, wait: std::time::Duration) -> Result<Frame, MeshError> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.waiting).insert(id, tx);
+        if self.is_closed() {
+            lock(&self.waiting).remove(&id);
+            return Err(MeshError::Io("the broker closed the connection".into()));
+        }
+        if let Err(e) = self.send_raw(f.encode_request(id)) {
+            lock(&self.waiting).remove(&id);
+            return Err(e);
+        }
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(Frame::Error { code, message })) => Err(MeshError::Refused { code, message }),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(MeshError::Io("the broker closed the connection".into())),
+            Err(_) => {
+                lock(&self.waiting).remove(&id);
+                Err(MeshError::Io("the broker did not answer in time".into()))
+            }
+        }
     }
 
     /// Sends a frame.

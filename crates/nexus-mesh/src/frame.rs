@@ -21,6 +21,18 @@ pub const VERSION: u8 = 2;
 /// The JSON-bodied version older builds wrote; still decoded.
 pub const LEGACY_VERSION: u8 = 1;
 
+/// Protocol version 3: a version-2 frame with a request id after its kind
+/// byte (`[3, kind, id varint, body]`). A client sends a request this way,
+/// and the broker sends the request's answer (`Done`, `Error`, `PeerList`,
+/// `HistoryPage`, `InviteCode`) back with the same id, so one connection
+/// carries several requests at once and an error refuses only its own
+/// request. Frames that answer nothing stay version 2; both are read.
+pub const REQUEST_VERSION: u8 = 3;
+
+/// The kinds that answer a request: `Error`, `PeerList`, `HistoryPage`,
+/// `Done`, `InviteCode`.
+pub const ANSWER_KINDS: [u8; 5] = [6, 11, 16, 17, 20];
+
 /// The most bytes a frame may have.
 pub const MAX_FRAME: usize = 256 * 1024;
 
@@ -270,6 +282,123 @@ pub enum Frame {
     },
 }
 
+/// Why the broker refused something: the `code` of an `error` frame,
+/// typed. The wire carries the snake_case name; a code this build does not
+/// know reads as [`Refusal::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// A hello that does not verify or is stale.
+    BadHello,
+    /// An invite that does not verify, or is for another mesh.
+    BadInvite,
+    /// A request with a bad field (a key that is not hex, an unknown capability).
+    BadRequest,
+    /// A signature that does not verify.
+    BadSignature,
+    /// The peer is blocked in the mesh.
+    Blocked,
+    /// The peer lacks the capability (admin, read, dm, broadcast).
+    Forbidden,
+    /// The broker failed (its storage).
+    Internal,
+    /// The invite has expired.
+    InviteExpired,
+    /// The invite has no uses left.
+    InviteSpent,
+    /// A frame that does not decode, or is not allowed here.
+    Malformed,
+    /// A mesh of that name exists on the broker.
+    MeshExists,
+    /// Another member has that name.
+    NameTaken,
+    /// Too many frames; said once per spell.
+    RateLimited,
+    /// Refused without saying why (to a stranger: whether a mesh or member exists stays private).
+    Refused,
+    /// A frame claiming another sender.
+    Spoofed,
+    /// A frame over the limit.
+    TooLarge,
+    /// The identity has the most connections open already.
+    TooManyConnections,
+    /// A frame before hello.
+    Unauthenticated,
+    /// No invite has that short code.
+    UnknownInvite,
+    /// No member has that id.
+    UnknownPeer,
+    /// A code from a newer broker.
+    Other(String),
+}
+
+impl Refusal {
+    /// Every code this build knows.
+    pub const KNOWN: [Refusal; 20] = [
+        Refusal::BadHello,
+        Refusal::BadInvite,
+        Refusal::BadRequest,
+        Refusal::BadSignature,
+        Refusal::Blocked,
+        Refusal::Forbidden,
+        Refusal::Internal,
+        Refusal::InviteExpired,
+        Refusal::InviteSpent,
+        Refusal::Malformed,
+        Refusal::MeshExists,
+        Refusal::NameTaken,
+        Refusal::RateLimited,
+        Refusal::Refused,
+        Refusal::Spoofed,
+        Refusal::TooLarge,
+        Refusal::TooManyConnections,
+        Refusal::Unauthenticated,
+        Refusal::UnknownInvite,
+        Refusal::UnknownPeer,
+    ];
+
+    /// The name on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Refusal::BadHello => "bad_hello",
+            Refusal::BadInvite => "bad_invite",
+            Refusal::BadRequest => "bad_request",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Blocked => "blocked",
+            Refusal::Forbidden => "forbidden",
+            Refusal::Internal => "internal",
+            Refusal::InviteExpired => "invite_expired",
+            Refusal::InviteSpent => "invite_spent",
+            Refusal::Malformed => "malformed",
+            Refusal::MeshExists => "mesh_exists",
+            Refusal::NameTaken => "name_taken",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Refused => "refused",
+            Refusal::Spoofed => "spoofed",
+            Refusal::TooLarge => "too_large",
+            Refusal::TooManyConnections => "too_many_connections",
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::UnknownInvite => "unknown_invite",
+            Refusal::UnknownPeer => "unknown_peer",
+            Refusal::Other(s) => s,
+        }
+    }
+
+    /// The refusal a wire code names.
+    pub fn parse(code: &str) -> Refusal {
+        Refusal::KNOWN
+            .iter()
+            .find(|r| r.as_str() == code)
+            .cloned()
+            .unwrap_or_else(|| Refusal::Other(code.to_string()))
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A member, as peers see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
@@ -343,10 +472,62 @@ impl Frame {
     }
 
     /// An error frame.
-    pub fn error(code: &str, message: impl Into<String>) -> Frame {
+    pub fn error(code: Refusal, message: impl Into<String>) -> Frame {
         Frame::Error {
-            code: code.to_string(),
+            code: code.as_str().to_string(),
             message: message.into(),
+        }
+    }
+
+    /// Encodes the frame as request `id` (version 3).
+    pub fn encode_request(&self, id: u64) -> Vec<u8> {
+        let mut w = Vec::with_capacity(self.size_hint() + 10);
+        w.push(REQUEST_VERSION);
+        w.push(self.kind());
+        put_uint(&mut w, id);
+        self.put_body(&mut w);
+        w
+    }
+
+    /// The request id of an encoded frame (version 3), read without
+    /// decoding the rest.
+    pub fn request_id(bytes: &[u8]) -> Option<u64> {
+        match bytes {
+            [REQUEST_VERSION, _, rest @ ..] => Reader(rest).uint().ok(),
+            _ => None,
+        }
+    }
+
+    /// An encoded version-2 answer, addressed to request `id` (version 3);
+    /// anything else is returned as it is.
+    pub fn address(bytes: &[u8], id: u64) -> Vec<u8> {
+        let [VERSION, kind, body @ ..] = bytes else {
+            return bytes.to_vec();
+        };
+        let mut w = Vec::with_capacity(bytes.len() + 10);
+        w.push(REQUEST_VERSION);
+        w.push(*kind);
+        put_uint(&mut w, id);
+        w.extend_from_slice(body);
+        w
+    }
+
+    /// Decodes a frame and its request id (version 3; `None` otherwise).
+    pub fn decode_addressed(bytes: &[u8]) -> Result<(Option<u64>, Frame), MeshError> {
+        match bytes {
+            [REQUEST_VERSION, kind, rest @ ..] if bytes.len() <= MAX_FRAME => {
+                let mut r = Reader(rest);
+                let id = r.uint()?;
+                let f = Self::take_body(*kind, &mut r)?;
+                if !r.0.is_empty() {
+                    return Err(MeshError::Frame(format!(
+                        "{} unexpected bytes after the frame",
+                        r.0.len()
+                    )));
+                }
+                Ok((Some(id), f))
+            }
+            _ => Self::decode(bytes).map(|f| (None, f)),
         }
     }
 
@@ -546,6 +727,7 @@ impl Frame {
             return Err(MeshError::Frame("frame shorter than its header".into()));
         };
         match *version {
+            REQUEST_VERSION => Self::decode_addressed(bytes).map(|(_, f)| f),
             VERSION => {
                 let mut r = Reader(body);
                 let f = Self::take_body(*kind, &mut r)?;
@@ -936,6 +1118,66 @@ mod hex_nonce {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn refusal_codes_are_typed_and_unknown_ones_kept() {
+        for r in Refusal::KNOWN {
+            assert_eq!(Refusal::parse(r.as_str()), r);
+        }
+        assert_eq!(
+            Refusal::parse("from_the_future"),
+            Refusal::Other("from_the_future".into())
+        );
+        let e = crate::MeshError::Refused {
+            code: "name_taken".into(),
+            message: "m".into(),
+        };
+        assert_eq!(e.refusal(), Some(Refusal::NameTaken));
+        assert_eq!(
+            Frame::error(Refusal::TooLarge, "x"),
+            Frame::Error {
+                code: "too_large".into(),
+                message: "x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_request_id_travels_with_its_request_and_its_answer() {
+        let req = Frame::History {
+            topic: "t".into(),
+            before: Some(9),
+            limit: 5,
+        };
+        let bytes = req.encode_request(300);
+        assert_eq!(&bytes[..4], &[REQUEST_VERSION, 15, 0xac, 0x02]);
+        assert_eq!(Frame::request_id(&bytes), Some(300));
+        assert_eq!(
+            Frame::decode_addressed(&bytes).unwrap(),
+            (Some(300), req.clone())
+        );
+        assert_eq!(Frame::decode(&bytes).unwrap(), req);
+        // A version-2 frame has none, and reads as before.
+        let v2 = req.encode();
+        assert_eq!(Frame::request_id(&v2), None);
+        assert_eq!(Frame::decode_addressed(&v2).unwrap(), (None, req));
+        // An answer is addressed by splicing the id in: same body.
+        let done = Frame::Done { what: "ok".into() };
+        let addressed = Frame::address(&done.encode(), 7);
+        assert_eq!(addressed, done.encode_request(7));
+        assert_eq!(
+            Frame::address(&addressed, 9),
+            addressed,
+            "only version 2 is addressed"
+        );
+        // Damaged ids and trailing bytes are refused, never misread.
+        assert!(Frame::decode(&[REQUEST_VERSION, 17]).is_err());
+        assert!(Frame::decode(&[REQUEST_VERSION, 17, 0x80]).is_err());
+        let mut extra = done.encode_request(1);
+        extra.push(0);
+        assert!(Frame::decode(&extra).is_err());
+        assert!(!is_pre_auth(&Frame::ListPeers.encode_request(1)));
+    }
 
     fn bytes() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 0..300)

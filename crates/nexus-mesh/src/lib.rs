@@ -66,3 +66,13 @@ pub enum MeshError {
         message: String,
     },
 }
+
+impl MeshError {
+    /// The broker's refusal, typed, when this is one.
+    pub fn refusal(&self) -> Option<frame::Refusal> {
+        match self {
+            MeshError::Refused { code, .. } => Some(frame::Refusal::parse(code)),
+            _ => None,
+        }
+    }
+}

@@ -99,7 +99,7 @@ fn route(
                     if tx.send(*p).is_err() {
                         if let Some(c) = s.get(&conn) {
                             let f = crate::frame::Frame::error(
-                                "internal",
+                                crate::frame::Refusal::Internal,
                                 "the broker cannot store messages; try again",
                             );
                             send(c, f.encode().into(), max_queued);
@@ -318,7 +318,7 @@ async fn connection(
                 route(&links, Some(&persist), limits.max_queued_bytes, outs);
             }
             Err(e) => {
-                let f = crate::frame::Frame::error("malformed", e.to_string());
+                let f = crate::frame::Frame::error(crate::frame::Refusal::Malformed, e.to_string());
                 route(
                     &links,
                     None,

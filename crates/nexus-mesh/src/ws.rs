@@ -96,6 +96,9 @@ pub(crate) async fn pump<S>(
             return;
         }
     }
+    // Every sender is gone (the connection was dropped): close politely,
+    // so the other side lets go of the socket at once.
+    let _ = sink.send(Message::Close(None)).await;
 }
 
 /// Feeds `frames` to the sink as one message (a batch if several) and

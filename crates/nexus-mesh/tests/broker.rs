@@ -543,3 +543,64 @@ async fn one_identity_on_two_connections_gets_everything_on_both() {
     let b4 = Connection::open(&srv.url).await.unwrap();
     assert_eq!(b4.hello(&m.bob, "lab").await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_on_one_connection_overlap_and_each_gets_its_own_answer() {
+    let d = tempfile::tempdir().unwrap();
+    let srv = start(&d.path().join("broker.db")).await;
+    let (_m, o, _a, _b) = setup(&srv.url).await;
+    let t = std::time::Duration::from_secs(10);
+    // Three at once: a page of history, the member list, and a grant the
+    // broker refuses. The refusal refuses only the grant.
+    let history = Frame::History {
+        topic: "nothing-yet".into(),
+        before: None,
+        limit: 10,
+    };
+    let grant = Frame::Grant {
+        peer: "no-such-peer".into(),
+        caps: vec!["read".into()],
+        revoke: false,
+    };
+    let (h, p, g) = tokio::join!(
+        o.request(&history, t),
+        o.request(&Frame::ListPeers, t),
+        o.request(&grant, t),
+    );
+    assert!(matches!(h.unwrap(), Frame::HistoryPage { entries, .. } if entries.is_empty()));
+    assert!(matches!(p.unwrap(), Frame::PeerList { peers } if peers.len() == 3));
+    assert!(
+        matches!(g, Err(nexus_mesh::MeshError::Refused { .. })),
+        "{g:?}"
+    );
+    // Nothing was left over for the message stream.
+    assert!(o
+        .recv_timeout(std::time::Duration::from_millis(200))
+        .await
+        .is_none());
+    // Many in flight at once, answered in any order, each to its caller.
+    let asks: Vec<_> = (0..50)
+        .map(|i| {
+            let o = &o;
+            async move {
+                let f = if i % 2 == 0 {
+                    Frame::ListPeers
+                } else {
+                    Frame::History {
+                        topic: format!("t{i}"),
+                        before: None,
+                        limit: 1,
+                    }
+                };
+                (i, o.request(&f, t).await.unwrap())
+            }
+        })
+        .collect();
+    for (i, answer) in futures_util::future::join_all(asks).await {
+        match answer {
+            Frame::PeerList { .. } => assert_eq!(i % 2, 0),
+            Frame::HistoryPage { topic, .. } => assert_eq!(topic, format!("t{i}")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

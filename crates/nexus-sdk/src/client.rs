@@ -453,10 +453,21 @@ impl Client {
 
 impl Client {
     /// The mesh, through the daemon when one runs for this home, else in
-    /// this process ([`MeshRoute::Auto`](crate::MeshRoute)); the identity
-    /// and mesh keys live in this client's vault.
+    /// this process ([`MeshRoute::Auto`](crate::MeshRoute)), unless
+    /// `NEXUS_MESH_ROUTE` says `in_process` or `daemon`; the identity and
+    /// mesh keys live in this client's vault.
     pub fn mesh(&self) -> Result<crate::Mesh> {
-        self.mesh_routed(crate::MeshRoute::Auto)
+        let route = match (self.inner.env)("NEXUS_MESH_ROUTE").as_deref() {
+            None | Some("auto") => crate::MeshRoute::Auto,
+            Some("in_process") => crate::MeshRoute::InProcess,
+            Some("daemon") => crate::MeshRoute::Daemon,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "NEXUS_MESH_ROUTE is `{other}`; use auto, in_process or daemon"
+                )))
+            }
+        };
+        self.mesh_routed(route)
     }
 
     /// The mesh, routed as `route` says.

@@ -11,8 +11,10 @@ use crate::exit::CliError;
 use crate::output;
 
 /// Runs the broker under NEXUS_HOME until Ctrl-C or SIGTERM, with the
-/// limits of config.toml's `[broker]` table under the flags.
-pub(crate) async fn up(serve: &nexus_broker::ServeArgs) -> Result<(), CliError> {
+/// limits of config.toml's `[broker]` table under the flags, and (unless
+/// `daemon` is false or one runs already) the resident Nexus in the same
+/// process: both stop together.
+pub(crate) async fn up(serve: &nexus_broker::ServeArgs, daemon: bool) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     home.ensure()?;
     let config = Config::load(&home)?;
@@ -36,14 +38,52 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs) -> Result<(), CliError> 
     let db = home.join("broker.db");
     let stop = nexus_broker::shutdown_signal();
     let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
+    let vault = if daemon && nexus_daemon::call(&home, "status").await.is_err() {
+        match super::vault::open(&home, &config) {
+            Ok((v, _)) => Some(v),
+            Err(e) => {
+                eprintln!("not starting the resident Nexus: {}", e.message);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let resident = if let Some(vault) = vault {
+        let (h, stopped) = (home.clone(), tokio::sync::oneshot::channel::<()>());
+        let run = tokio::spawn(async move {
+            nexus_daemon::run(h, vault, async {
+                let _ = stopped.1.await;
+            })
+            .await
+        });
+        Some((run, stopped.0))
+    } else {
+        None
+    };
+    let resident_line = match (&resident, daemon) {
+        (Some(_), _) => {
+            "the resident Nexus (nexusd) runs in this process too; `nexus daemon status` shows it"
+        }
+        (None, true) => "the resident Nexus is not started here (running already, or no vault)",
+        (None, false) => "no resident Nexus (--no-daemon)",
+    };
     output::print_str(&format!(
-        "Nexus mesh broker listening on {url}\n  database: {}\n  {}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
+        "Nexus mesh broker listening on {url}\n  database: {}\n  {}\n  {resident_line}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
         db.display(),
         line
     ))?;
     tokio::select! {
         _ = task => {}
         why = stop => eprintln!("stopping the broker ({why})"),
+    }
+    if let Some((run, stop)) = resident {
+        let _ = stop.send(());
+        match run.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("nexusd: {e}"),
+            Err(e) => eprintln!("nexusd: {e}"),
+        }
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ pub fn up(r: &Run) -> (Up, String) {
 
 /// Starts `nexus up` listening on `listen`; returns its URL.
 pub fn up_on(r: &Run, listen: &str) -> (Up, String) {
-    let mut c = r.cmd(&["up", "--listen", listen]);
+    let mut c = r.cmd(&["up", "--no-daemon", "--listen", listen]);
     let mut child = c
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -34,6 +34,9 @@ const IDENTITY: &str = "mesh/identity";
 /// The most unseen topic messages one catch-up stores per topic.
 const CATCH_UP: usize = 10_000;
 
+/// How long a request waits for the broker's answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
 /// What a direct message carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -452,13 +455,7 @@ impl Peer {
     }
 
     async fn peers_on(&self, c: &Connection) -> Result<Vec<PeerInfo>, MeshError> {
-        c.send(&Frame::ListPeers)?;
-        match c
-            .wait_for(Duration::from_secs(10), |f| {
-                matches!(f, Frame::PeerList { .. })
-            })
-            .await?
-        {
+        match c.request(&Frame::ListPeers, ANSWER_WAIT).await? {
             Frame::PeerList { peers } => Ok(peers),
             _ => Err(MeshError::Io("no peer list from the broker".into())),
         }
@@ -688,22 +685,25 @@ impl Peer {
         }
         let peers = self.peers_on(c).await?;
         let target = Self::resolve(&peers, who)?.peer.clone();
-        c.send(&Frame::Grant {
-            peer: target,
-            caps: caps.to_vec(),
-            revoke,
-        })?;
-        c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
-            .await
-            .map(|_| ())
+        Self::request_on(
+            c,
+            Frame::Grant {
+                peer: target,
+                caps: caps.to_vec(),
+                revoke,
+            },
+        )
+        .await
     }
 
     /// Sends a request and waits for its `Done`.
     pub(crate) async fn request_on(c: &Connection, f: Frame) -> Result<(), MeshError> {
-        c.send(&f)?;
-        c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
-            .await
-            .map(|_| ())
+        match c.request(&f, ANSWER_WAIT).await? {
+            Frame::Done { .. } => Ok(()),
+            _ => Err(MeshError::Io(
+                "the broker answered a request with something else than `done`".into(),
+            )),
+        }
     }
 
     /// Blocks a peer and rotates the mesh key: a new root for the next
@@ -716,12 +716,14 @@ impl Peer {
     ) -> Result<u32, MeshError> {
         let peers = self.peers_on(c).await?;
         let target = Self::resolve(&peers, who)?.clone();
-        c.send(&Frame::Block {
-            peer: target.peer.clone(),
-            blocked: true,
-        })?;
-        c.wait_for(Duration::from_secs(10), |f| matches!(f, Frame::Done { .. }))
-            .await?;
+        Self::request_on(
+            c,
+            Frame::Block {
+                peer: target.peer.clone(),
+                blocked: true,
+            },
+        )
+        .await?;
         let epoch = self.root(mesh)?.map_or(0, |(e, _)| e + 1);
         let root = random32()?;
         let me = self.identity.peer_id().to_string();

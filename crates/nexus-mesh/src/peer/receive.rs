@@ -14,7 +14,7 @@ use crate::identity::unhex;
 use crate::policy::{key_handout, key_request, root_key_arrival, Handout, KeyArrival, PendingJoin};
 use crate::{topic, MeshError};
 
-use super::{now_ms, Answer, Envelope, Incoming, Item, Keeper, Op, Peer, CATCH_UP};
+use super::{now_ms, Answer, Envelope, Incoming, Item, Keeper, Op, Peer, ANSWER_WAIT, CATCH_UP};
 
 /// What shows one message; an error (a closed stdout, say) stops the
 /// showing and leaves that message and the rest unshown, for next time.
@@ -543,16 +543,12 @@ impl Peer {
             let mut before = None;
             let mut taken = 0;
             loop {
-                c.send(&Frame::History {
+                let page = Frame::History {
                     topic: t.clone(),
                     before,
                     limit: 500,
-                })?;
-                let Frame::HistoryPage { entries, .. } = c
-                    .wait_for(Duration::from_secs(10), |f| {
-                        matches!(f, Frame::HistoryPage { .. })
-                    })
-                    .await?
+                };
+                let Frame::HistoryPage { entries, .. } = c.request(&page, ANSWER_WAIT).await?
                 else {
                     break;
                 };
@@ -608,17 +604,12 @@ impl Peer {
         limit: u32,
     ) -> Result<Vec<(u64, Incoming)>, MeshError> {
         let peers = self.peers_on(c).await?;
-        c.send(&Frame::History {
+        let page = Frame::History {
             topic: topic_name.to_string(),
             before,
             limit,
-        })?;
-        let Frame::HistoryPage { entries, .. } = c
-            .wait_for(Duration::from_secs(10), |f| {
-                matches!(f, Frame::HistoryPage { .. })
-            })
-            .await?
-        else {
+        };
+        let Frame::HistoryPage { entries, .. } = c.request(&page, ANSWER_WAIT).await? else {
             return Err(MeshError::Io("no history from the broker".into()));
         };
         let mut out = Vec::new();
