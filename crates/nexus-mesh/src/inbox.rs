@@ -148,6 +148,36 @@ impl Inbox {
         })
     }
 
+    /// Stores several messages in one commit (one `fsync` for a burst);
+    /// how many were new. Anything but a message is refused, storing none.
+    pub fn store_all(&self, mesh: &str, frames: &[&Frame]) -> Result<usize, MeshError> {
+        let mut rows = Vec::with_capacity(frames.len());
+        for f in frames {
+            let (id, kind, topic) = match f {
+                Frame::Dm { id, .. } => (id, "dm", ""),
+                Frame::Publish { id, topic, .. } => (id, "topic", topic.as_str()),
+                _ => return Err(MeshError::Invalid("only messages go in the inbox".into())),
+            };
+            rows.push((id, kind, topic, f.encode()));
+        }
+        let now = now_ms();
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let mut new = 0;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO messages (mesh, id, kind, topic, frame, received_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for (id, kind, topic, frame) in &rows {
+                    new += st.execute(params![mesh, id, kind, topic, frame, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(new)
+        })
+    }
+
     /// Whether the inbox holds message `id` of `mesh`.
     pub fn contains(&self, mesh: &str, id: &str) -> Result<bool, MeshError> {
         self.with(|c| {
@@ -289,6 +319,31 @@ mod tests {
         assert_eq!(u.len(), 1);
         assert_eq!(u[0].frame, publish("t1", "builds"));
         assert!(inbox.contains("lab", "m1").unwrap());
+    }
+
+    #[test]
+    fn a_burst_is_stored_in_one_commit_once_and_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&d.path().join("inbox.db")).unwrap();
+        let (a, b, t) = (dm("a"), dm("b"), publish("t1", "general"));
+        assert_eq!(inbox.store_all("m", &[&a, &b, &t]).unwrap(), 3);
+        // Again, with one new: the known ones are kept once.
+        let c = dm("c");
+        assert_eq!(inbox.store_all("m", &[&b, &c]).unwrap(), 1);
+        let ids: Vec<String> = inbox
+            .unshown("m")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, ["a", "b", "t1", "c"]);
+        // Anything but a message refuses the whole burst.
+        let ack = Frame::Ack { id: "x".into() };
+        assert!(inbox.store_all("m", &[&dm("d"), &ack]).is_err());
+        assert!(!inbox.contains("m", "d").unwrap());
+        assert!(inbox.last_seq().unwrap() >= 4);
+        inbox.mark_all_shown(&[1, 2]).unwrap();
+        assert_eq!(inbox.unshown("m").unwrap().len(), 2);
     }
 
     #[test]

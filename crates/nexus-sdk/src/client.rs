@@ -472,8 +472,9 @@ impl Client {
 
     /// The mesh, routed as `route` says.
     pub fn mesh_routed(&self, route: crate::MeshRoute) -> Result<crate::Mesh> {
-        let vault = self.vault()?.inner();
-        Ok(crate::Mesh::new(self.inner.home.clone(), vault, route))
+        let client = self.clone();
+        let open: crate::mesh::VaultLoader = Arc::new(move || Ok(client.vault()?.inner()));
+        Ok(crate::Mesh::new(self.inner.home.clone(), open, route))
     }
 }
 

@@ -60,9 +60,16 @@ pub struct Invitation {
     pub expires_ms: u64,
 }
 
+/// Opens the vault when a verb first needs it in this process.
+pub(crate) type VaultLoader = Arc<dyn Fn() -> Result<Arc<dyn Vault>> + Send + Sync>;
+
 struct Inner {
     home: NexusHome,
-    vault: Arc<dyn Vault>,
+    /// Opened on first in-process use: a verb through the daemon never
+    /// opens it (the daemon holds the identity and keys), so it costs no
+    /// passphrase derivation.
+    vault: std::sync::Mutex<Option<Arc<dyn Vault>>>,
+    open_vault: VaultLoader,
     route: MeshRoute,
     /// Loaded on first in-process use.
     peer: tokio::sync::Mutex<Option<Peer>>,
@@ -116,11 +123,12 @@ fn unexpected(a: &Answer) -> Error {
 const DAEMON_WAIT: Duration = Duration::from_secs(120);
 
 impl Mesh {
-    pub(crate) fn new(home: NexusHome, vault: Arc<dyn Vault>, route: MeshRoute) -> Mesh {
+    pub(crate) fn new(home: NexusHome, open_vault: VaultLoader, route: MeshRoute) -> Mesh {
         Mesh {
             inner: Arc::new(Inner {
                 home,
-                vault,
+                vault: std::sync::Mutex::new(None),
+                open_vault,
                 route,
                 peer: tokio::sync::Mutex::new(None),
             }),
@@ -129,7 +137,35 @@ impl Mesh {
 
     /// The same mesh, routed otherwise.
     pub fn with_route(&self, route: MeshRoute) -> Mesh {
-        Mesh::new(self.inner.home.clone(), self.inner.vault.clone(), route)
+        let m = Mesh::new(
+            self.inner.home.clone(),
+            self.inner.open_vault.clone(),
+            route,
+        );
+        *m.inner
+            .vault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = self
+            .inner
+            .vault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        m
+    }
+
+    fn vault(&self) -> Result<Arc<dyn Vault>> {
+        let mut slot = self
+            .inner
+            .vault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(v) = &*slot {
+            return Ok(v.clone());
+        }
+        let v = (self.inner.open_vault)()?;
+        *slot = Some(v.clone());
+        Ok(v)
     }
 
     /// Whether a daemon runs for this home (and speaks this version).
@@ -148,11 +184,7 @@ impl Mesh {
                 p.reload()?;
                 p
             }
-            None => slot.insert(Peer::load(
-                self.inner.home.clone(),
-                self.inner.vault.clone(),
-                alias,
-            )?),
+            None => slot.insert(Peer::load(self.inner.home.clone(), self.vault()?, alias)?),
         };
         f(peer).await
     }
@@ -479,7 +511,7 @@ impl Mesh {
     ) -> Result<(String, String)> {
         let p = Peer::restore(
             self.inner.home.clone(),
-            self.inner.vault.clone(),
+            self.vault()?,
             backup,
             passphrase,
             force,
@@ -512,7 +544,7 @@ impl Mesh {
                 trouble: None,
             }
         } else {
-            let peer = Peer::load(self.inner.home.clone(), self.inner.vault.clone(), None)?;
+            let peer = Peer::load(self.inner.home.clone(), self.vault()?, None)?;
             Via::InProcess(Box::new(Follow::new(peer, &name)))
         };
         Ok(MeshFollow {

@@ -152,9 +152,43 @@ fn render(i: &Incoming, json: bool) -> std::io::Result<()> {
     output::write_str(&line)
 }
 
-/// The mesh, through the daemon when one runs (else in this process),
-/// with the vault this command opened.
-fn open_mesh(home: &NexusHome, config: &Config) -> Result<nexus_sdk::Mesh, CliError> {
+/// Whether the daemon can run `command` alone: then this process need not
+/// open the vault (no passphrase derivation, no prompt).
+fn daemon_verb(command: &MeshCommand) -> bool {
+    matches!(
+        command,
+        MeshCommand::Send { .. }
+            | MeshCommand::Peers { .. }
+            | MeshCommand::Inbox { .. }
+            | MeshCommand::Unread { .. }
+            | MeshCommand::Topic(TopicCommand::Send { .. } | TopicCommand::History { .. })
+            | MeshCommand::Status(_)
+            | MeshCommand::Summary(_)
+            | MeshCommand::Grant { .. }
+            | MeshCommand::Revoke { .. }
+            | MeshCommand::Block { .. }
+            | MeshCommand::Approve { peer: Some(_), .. }
+            | MeshCommand::RequestKey
+            | MeshCommand::Invite { .. }
+    )
+}
+
+/// The mesh: through the daemon when one runs (a verb it runs alone
+/// opens no vault here), else in this process with the vault this command
+/// opened (prompting if it must).
+async fn open_mesh(
+    home: &NexusHome,
+    config: &Config,
+    command: &MeshCommand,
+) -> Result<nexus_sdk::Mesh, CliError> {
+    let in_process = std::env::var("NEXUS_MESH_ROUTE").is_ok_and(|r| r == "in_process");
+    if !in_process && daemon_verb(command) && nexus_daemon::call(home, "status").await.is_ok() {
+        let client = nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
+            home: Some(home.root().to_path_buf()),
+            ..Default::default()
+        })?;
+        return Ok(client.mesh_routed(nexus_sdk::MeshRoute::Daemon)?);
+    }
     let (vault, _) = super::vault::open(home, config)?;
     let client = nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
         home: Some(home.root().to_path_buf()),
@@ -219,7 +253,7 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     home.ensure()?;
     let config = Config::load(&home)?;
-    let mesh = open_mesh(&home, &config)?;
+    let mesh = open_mesh(&home, &config, &args.command).await?;
     let name = args.mesh.as_deref();
     match args.command {
         MeshCommand::Restore { file, force } => {

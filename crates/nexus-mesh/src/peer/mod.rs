@@ -136,6 +136,9 @@ pub struct Peer {
     state: MeshState,
     /// Every message received, kept before it is acknowledged.
     inbox: crate::inbox::Inbox,
+    /// The member list as last fetched: a send to a known member skips a
+    /// round trip (a blocked or unknown one is the broker's to refuse).
+    members: std::sync::Mutex<Vec<PeerInfo>>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -247,6 +250,7 @@ impl Peer {
             identity,
             state,
             inbox,
+            members: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -456,9 +460,31 @@ impl Peer {
 
     async fn peers_on(&self, c: &Connection) -> Result<Vec<PeerInfo>, MeshError> {
         match c.request(&Frame::ListPeers, ANSWER_WAIT).await? {
-            Frame::PeerList { peers } => Ok(peers),
+            Frame::PeerList { peers } => {
+                self.members
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone_from(&peers);
+                Ok(peers)
+            }
             _ => Err(MeshError::Io("no peer list from the broker".into())),
         }
+    }
+
+    /// `who` among the members as last fetched, else fetched afresh.
+    async fn member_on(&self, c: &Connection, who: &str) -> Result<PeerInfo, MeshError> {
+        let known = self
+            .members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Ok(p) = Self::resolve(&known, who) {
+            if !p.blocked {
+                return Ok(p.clone());
+            }
+        }
+        let peers = self.peers_on(c).await?;
+        Self::resolve(&peers, who).cloned()
     }
 
     /// The members of `mesh`, their status and summary opened with the
@@ -544,11 +570,10 @@ impl Peer {
         to: &str,
         text: &str,
     ) -> Result<String, MeshError> {
-        let peers = self.peers_on(c).await?;
-        let p = Self::resolve(&peers, to)?;
+        let p = self.member_on(c, to).await?;
         let id = self.send_envelope(
             c,
-            p,
+            &p,
             &Envelope::Text {
                 text: text.to_string(),
             },

@@ -16,6 +16,9 @@ use crate::MeshError;
 
 use super::{Incoming, Peer};
 
+/// Frames stored in one commit, at most.
+pub(super) const BURST: usize = 512;
+
 /// One mesh verb.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -391,16 +394,26 @@ impl Peer {
         queued: u32,
     ) -> Result<(Vec<Item>, Vec<PeerInfo>, Option<Incoming>), MeshError> {
         let mut items = Vec::new();
-        // The welcome said how many are queued; they follow it at once.
+        // The welcome said how many are queued; they follow it at once,
+        // and are stored a burst at a time (one commit each).
         let mut left = queued;
         while left > 0 {
-            let Some(f) = c.recv_timeout(Duration::from_secs(10)).await else {
+            let Some(first) = c.recv_timeout(Duration::from_secs(10)).await else {
                 break;
             };
-            if !matches!(f, Frame::Publish { .. }) {
-                left -= 1;
+            let mut burst = vec![first];
+            while burst.len() < BURST {
+                match c.try_recv() {
+                    Some(f) => burst.push(f),
+                    None => break,
+                }
             }
-            if let Some(n) = self.absorb(mesh, c, f).await? {
+            let counted = burst
+                .iter()
+                .filter(|f| !matches!(f, Frame::Publish { .. }))
+                .count();
+            left = left.saturating_sub(u32::try_from(counted).unwrap_or(u32::MAX));
+            for n in self.absorb_all(mesh, c, burst).await? {
                 items.push(Item {
                     seq: None,
                     message: n,

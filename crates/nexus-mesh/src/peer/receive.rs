@@ -113,6 +113,35 @@ impl Peer {
         }
     }
 
+    /// Takes in a burst of frames: the messages are committed to the inbox
+    /// together (one `fsync`), then the direct ones acknowledged; the
+    /// rest are absorbed one by one, in order. Returns the notices.
+    pub(super) async fn absorb_all(
+        &mut self,
+        mesh: &str,
+        c: &Connection,
+        frames: Vec<Frame>,
+    ) -> Result<Vec<Incoming>, MeshError> {
+        let me = self.identity.peer_id().to_string();
+        let (messages, rest): (Vec<Frame>, Vec<Frame>) = frames.into_iter().partition(|f| {
+            matches!(f, Frame::Dm { .. }) || matches!(f, Frame::Publish { from, .. } if *from != me)
+        });
+        let refs: Vec<&Frame> = messages.iter().collect();
+        self.inbox.store_all(mesh, &refs)?;
+        for f in &messages {
+            if let Frame::Dm { id, .. } = f {
+                c.ack(id)?;
+            }
+        }
+        let mut said = Vec::new();
+        for f in rest {
+            if let Some(n) = self.absorb(mesh, c, f).await? {
+                said.push(n);
+            }
+        }
+        Ok(said)
+    }
+
     /// Takes the mesh keys waiting in the inbox (by the key policy), in
     /// arrival order; returns what to say about each.
     pub(super) fn take_keys(
@@ -466,18 +495,31 @@ impl Peer {
             text: format!("connected to {mesh}"),
         })?;
         loop {
-            while let Some(f) = c.try_recv() {
-                let stranger = match &f {
+            // What has arrived, a burst at a time (one commit each).
+            loop {
+                let mut burst = Vec::new();
+                while burst.len() < super::ops::BURST {
+                    match c.try_recv() {
+                        Some(f) => burst.push(f),
+                        None => break,
+                    }
+                }
+                if burst.is_empty() {
+                    break;
+                }
+                let stranger = burst.iter().any(|f| match f {
                     Frame::Dm { from, .. } => !peers.iter().any(|p| &p.peer == from),
                     Frame::MemberJoined { .. } => true,
                     _ => false,
-                };
+                });
                 if stranger {
                     peers = self.peers_on(&c).await.unwrap_or(peers);
                     known.clone_from(&peers);
                 }
-                let news = matches!(f, Frame::Dm { .. } | Frame::Publish { .. });
-                if let Some(n) = self.absorb(mesh, &c, f).await? {
+                let news = burst
+                    .iter()
+                    .any(|f| matches!(f, Frame::Dm { .. } | Frame::Publish { .. }));
+                for n in self.absorb_all(mesh, &c, burst).await? {
                     tell(&n)?;
                 }
                 if news {
