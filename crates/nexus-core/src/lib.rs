@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod backoff;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod transport;
 pub mod types;
 pub mod vault;
 
+pub use backoff::Backoff;
 pub use catalog::{Catalog, CatalogError, CatalogFile, ModelInfo, Pricing, Resolved};
 pub use clock::{Clock, ManualClock, RandomSource, SeededRandom, SystemClock};
 pub use config::{Config, ConfigEditor, HttpConfig, ProviderConfig};

@@ -21,6 +21,7 @@ pub mod policy;
 pub mod presence;
 pub mod safety;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod tls;
 pub mod topic;

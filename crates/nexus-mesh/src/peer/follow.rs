@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::client::Connection;
-use crate::frame::{Frame, PeerInfo};
+use crate::frame::PeerInfo;
 use crate::MeshError;
 
 use super::{Answer, Incoming, Item, Peer};
@@ -25,7 +25,8 @@ pub struct Follow<P: BorrowMut<Peer> = Peer> {
     ready: VecDeque<Item>,
     /// Handed over, not yet marked shown: not handed over again.
     handed: BTreeSet<i64>,
-    pause: Duration,
+    /// The reconnection schedule and the member list.
+    session: crate::session::Session,
     /// A wait before the next connection attempt.
     backoff: Option<Duration>,
 }
@@ -33,13 +34,14 @@ pub struct Follow<P: BorrowMut<Peer> = Peer> {
 impl<P: BorrowMut<Peer>> Follow<P> {
     /// Follows `mesh`'s inbox as `peer`.
     pub fn new(peer: P, mesh: &str) -> Follow<P> {
+        let session = peer.borrow().session();
         Follow {
             peer,
             mesh: mesh.to_string(),
             live: None,
             ready: VecDeque::new(),
             handed: BTreeSet::new(),
-            pause: Duration::from_secs(1),
+            session,
             backoff: None,
         }
     }
@@ -76,17 +78,14 @@ impl<P: BorrowMut<Peer>> Follow<P> {
                 Ok(()) => {}
                 Err(MeshError::Io(why)) => {
                     self.live = None;
-                    let pause = self.pause;
-                    self.pause = (pause * 2).min(Duration::from_secs(30));
-                    let jitter =
-                        Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
-                    self.backoff = Some(pause + jitter);
+                    let pause = self.session.lost(&why);
+                    self.backoff = Some(pause);
                     self.ready.push_back(Item {
                         seq: None,
                         message: Incoming::Notice {
                             text: format!(
-                                "lost the broker ({why}); reconnecting in {}s",
-                                pause.as_secs()
+                                "lost the broker ({why}); reconnecting in {:.1}s",
+                                pause.as_secs_f64()
                             ),
                         },
                     });
@@ -112,7 +111,11 @@ impl<P: BorrowMut<Peer>> Follow<P> {
     /// Connects and fetches, or takes in the next frame.
     async fn step(&mut self) -> Result<(), MeshError> {
         let Follow {
-            peer, mesh, live, ..
+            peer,
+            mesh,
+            live,
+            session,
+            ..
         } = self;
         let peer: &mut Peer = peer.borrow_mut();
         let mut items = Vec::new();
@@ -125,23 +128,17 @@ impl<P: BorrowMut<Peer>> Follow<P> {
                     ));
                 };
                 let peers = peer.peers_on(&c).await?;
+                session.connected(&peers);
                 *live = Some((c, peers));
-                self.pause = Duration::from_secs(1);
                 items = fetched;
             }
             Some((c, peers)) => {
                 let Some(f) = c.recv().await else {
                     return Err(MeshError::Io("the broker closed the connection".into()));
                 };
-                let stranger = match &f {
-                    Frame::Dm { from, .. } | Frame::Publish { from, .. } => {
-                        !peers.iter().any(|p| &p.peer == from)
-                    }
-                    Frame::MemberJoined { .. } => true,
-                    _ => false,
-                };
-                if stranger {
+                if session.strangers(std::slice::from_ref(&f)) {
                     if let Ok(fresh) = peer.peers_on(c).await {
+                        session.members(&fresh);
                         *peers = fresh;
                     }
                 }

@@ -12,6 +12,7 @@ use crate::client::{open_dm, Connection};
 use crate::frame::{Frame, PeerInfo};
 use crate::identity::unhex;
 use crate::policy::{key_handout, key_request, root_key_arrival, Handout, KeyArrival, PendingJoin};
+use crate::session::Step;
 use crate::{topic, MeshError};
 
 use super::{now_ms, Answer, Envelope, Incoming, Item, Keeper, Op, Peer, ANSWER_WAIT, CATCH_UP};
@@ -42,24 +43,28 @@ impl Peer {
         c: &Connection,
         f: Frame,
     ) -> Result<Option<Incoming>, MeshError> {
-        match f {
-            Frame::Dm { ref id, .. } => {
+        let step = crate::session::triage(self.identity.peer_id().as_str(), &f);
+        match (step, f) {
+            (Step::Store { ack }, f) => {
                 self.inbox.store(mesh, &f)?;
-                c.ack(id)?;
-                Ok(None)
-            }
-            Frame::Publish { ref from, .. } => {
-                if *from != self.identity.peer_id().as_str() {
-                    self.inbox.store(mesh, &f)?;
+                if let Some(id) = ack {
+                    c.ack(&id)?;
                 }
                 Ok(None)
             }
-            Frame::MemberJoined {
-                peer,
-                name,
-                x25519,
-                invite,
-            } => {
+            (Step::Refused { code, message }, _) => Ok(Some(Incoming::Notice {
+                text: format!("broker: {code}: {message}"),
+            })),
+            (Step::Ignore, _) => Ok(None),
+            (
+                Step::Joined,
+                Frame::MemberJoined {
+                    peer,
+                    name,
+                    x25519,
+                    invite,
+                },
+            ) => {
                 let joined = Frame::Ack {
                     id: format!("joined-{peer}"),
                 };
@@ -106,10 +111,7 @@ impl Peer {
                 c.send(&joined)?;
                 Ok(Some(Incoming::Notice { text: notice }))
             }
-            Frame::Error { code, message } => Ok(Some(Incoming::Notice {
-                text: format!("broker: {code}: {message}"),
-            })),
-            _ => Ok(None),
+            (Step::Joined, _) => Ok(None),
         }
     }
 
@@ -123,9 +125,9 @@ impl Peer {
         frames: Vec<Frame>,
     ) -> Result<Vec<Incoming>, MeshError> {
         let me = self.identity.peer_id().to_string();
-        let (messages, rest): (Vec<Frame>, Vec<Frame>) = frames.into_iter().partition(|f| {
-            matches!(f, Frame::Dm { .. }) || matches!(f, Frame::Publish { from, .. } if *from != me)
-        });
+        let (messages, rest): (Vec<Frame>, Vec<Frame>) = frames
+            .into_iter()
+            .partition(|f| matches!(crate::session::triage(&me, f), Step::Store { .. }));
         let refs: Vec<&Frame> = messages.iter().collect();
         self.inbox.store_all(mesh, &refs)?;
         for f in &messages {
@@ -434,25 +436,28 @@ impl Peer {
         tell: &mut Tell<'_>,
         keeper: &mut Keeper,
     ) -> Result<(), MeshError> {
-        let mut pause = Duration::from_secs(1);
+        let mut session = self.session();
         // The members as last seen: the inbox opens with them while the
         // broker is away.
         let mut known = Vec::new();
         loop {
-            let why = match self.keep_once(mesh, tell, keeper, &mut known).await {
+            let why = match self
+                .keep_once(mesh, tell, keeper, &mut known, &mut session)
+                .await
+            {
                 Ok(true) => return Ok(()),
-                Ok(false) => {
-                    pause = Duration::from_secs(1);
-                    "the broker closed the connection".to_string()
-                }
+                Ok(false) => "the broker closed the connection".to_string(),
                 Err(MeshError::Io(why)) => why,
                 Err(e) => return Err(e),
             };
+            let pause = session.lost(&why);
             tell(&Incoming::Notice {
-                text: format!("lost the broker ({why}); retrying in {}s", pause.as_secs()),
+                text: format!(
+                    "lost the broker ({why}); retrying in {:.1}s",
+                    pause.as_secs_f64()
+                ),
             })?;
-            let jitter = Duration::from_millis(u64::from(crate::identity::random32()?[0]) * 2);
-            let wake = tokio::time::Instant::now() + pause + jitter;
+            let wake = tokio::time::Instant::now() + pause;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(wake) => break,
@@ -474,8 +479,16 @@ impl Peer {
                     },
                 }
             }
-            pause = (pause * 2).min(Duration::from_secs(30));
         }
+    }
+
+    /// A session for keeping a mesh: the system clock, jitter from entropy.
+    pub(super) fn session(&self) -> crate::session::Session {
+        crate::session::Session::new(
+            self.identity.peer_id().as_str(),
+            std::sync::Arc::new(nexus_core::SystemClock),
+            std::sync::Arc::new(nexus_core::SeededRandom::from_entropy()),
+        )
     }
 
     /// One connection's worth of [`keep`](Self::keep): `Ok(true)` when
@@ -486,11 +499,13 @@ impl Peer {
         tell: &mut Tell<'_>,
         keeper: &mut Keeper,
         known: &mut Vec<PeerInfo>,
+        session: &mut crate::session::Session,
     ) -> Result<bool, MeshError> {
         self.reload()?;
         let (c, _) = self.connect(mesh).await?;
         let mut peers = self.peers_on(&c).await?;
         known.clone_from(&peers);
+        session.connected(&peers);
         tell(&Incoming::Notice {
             text: format!("connected to {mesh}"),
         })?;
@@ -507,14 +522,10 @@ impl Peer {
                 if burst.is_empty() {
                     break;
                 }
-                let stranger = burst.iter().any(|f| match f {
-                    Frame::Dm { from, .. } => !peers.iter().any(|p| &p.peer == from),
-                    Frame::MemberJoined { .. } => true,
-                    _ => false,
-                });
-                if stranger {
+                if session.strangers(&burst) {
                     peers = self.peers_on(&c).await.unwrap_or(peers);
                     known.clone_from(&peers);
+                    session.members(&peers);
                 }
                 let news = burst
                     .iter()
@@ -581,38 +592,19 @@ impl Peer {
         let mut left = Vec::new();
         for t in topics {
             let mark = self.membership(mesh)?.seen.get(&t).copied().unwrap_or(0);
-            let mut newest = mark;
-            let mut before = None;
-            let mut taken = 0;
-            loop {
-                let page = Frame::History {
-                    topic: t.clone(),
-                    before,
-                    limit: 500,
-                };
-                let Frame::HistoryPage { entries, .. } = c.request(&page, ANSWER_WAIT).await?
-                else {
+            let mut plan = crate::session::CatchUp::new(&t, mark, CATCH_UP);
+            while let Some(ask) = plan.request() {
+                let Frame::HistoryPage { entries, .. } = c.request(&ask, ANSWER_WAIT).await? else {
                     break;
                 };
-                let Some(&(oldest, _)) = entries.last() else {
-                    break;
-                };
-                newest = newest.max(entries[0].0);
-                for (seq, f) in entries {
-                    if seq > mark {
-                        self.absorb(mesh, c, f).await?;
-                        taken += 1;
-                    }
-                }
-                if oldest <= mark + 1 {
-                    break;
-                }
-                if taken >= CATCH_UP {
-                    left.push(t.clone());
-                    break;
-                }
-                before = Some(oldest);
+                // A page is stored in one commit.
+                let fresh = plan.page(entries);
+                self.absorb_all(mesh, c, fresh).await?;
             }
+            if plan.left_behind() {
+                left.push(t.clone());
+            }
+            let newest = plan.new_mark();
             self.update(|st| {
                 if let Some(m) = st.meshes.get_mut(mesh) {
                     // Marks only move forward (another command may have
