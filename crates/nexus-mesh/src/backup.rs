@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::identity::{hex, random32, unhex, Identity};
+use crate::identity::{random32, Identity, IdentitySecrets};
 use crate::MeshError;
 
 const MAGIC: &[u8; 8] = b"NXMBAK01";
@@ -81,23 +81,12 @@ impl BackupKdf {
 pub struct BackupContents {
     /// Format of the contents.
     pub version: u32,
-    /// The display name.
-    pub name: String,
-    /// Ed25519 seed, hex.
-    pub ed25519_seed: String,
-    /// X25519 secret, hex.
-    pub x25519_secret: String,
+    /// The identity, encoded as in the vault.
+    #[serde(flatten)]
+    pub identity: IdentitySecrets,
     /// Mesh memberships and their keys (root keys, epochs), as stored.
     #[serde(default)]
     pub meshes: serde_json::Value,
-}
-
-impl Drop for BackupContents {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.ed25519_seed.zeroize();
-        self.x25519_secret.zeroize();
-    }
 }
 
 fn key(
@@ -128,9 +117,7 @@ pub fn create(
     }
     let contents = BackupContents {
         version: 1,
-        name: identity.name().to_string(),
-        ed25519_seed: hex(identity.ed25519_seed()),
-        x25519_secret: hex(&*identity.x25519_secret()),
+        identity: IdentitySecrets::of(identity),
         meshes,
     };
     kdf.check()?;
@@ -183,13 +170,7 @@ pub fn restore(bytes: &[u8], passphrase: &str) -> Result<(Identity, serde_json::
     );
     let c: BackupContents = serde_json::from_slice(&plain)
         .map_err(|e| MeshError::Invalid(format!("backup contents: {e}")))?;
-    let ed: [u8; 32] = unhex(&c.ed25519_seed)?
-        .try_into()
-        .map_err(|_| MeshError::Invalid("backup seed has the wrong length".into()))?;
-    let x: [u8; 32] = unhex(&c.x25519_secret)?
-        .try_into()
-        .map_err(|_| MeshError::Invalid("backup key has the wrong length".into()))?;
-    let id = Identity::from_secrets(&ed, &x, c.name.clone())?;
+    let id = c.identity.identity("the backup")?;
     Ok((id, c.meshes.clone()))
 }
 

@@ -218,6 +218,50 @@ pub fn verify(ed25519_public: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), MeshE
         .map_err(|_| MeshError::BadSignature)
 }
 
+/// An identity's secrets as text: the one encoding of an identity, kept
+/// in the vault (`mesh/identity`) and inside a backup. Zeroed on drop.
+#[derive(Serialize, Deserialize)]
+pub struct IdentitySecrets {
+    /// The display name.
+    pub name: String,
+    /// Ed25519 seed, hex.
+    pub ed25519_seed: String,
+    /// X25519 secret, hex.
+    pub x25519_secret: String,
+}
+
+impl Drop for IdentitySecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.ed25519_seed.zeroize();
+        self.x25519_secret.zeroize();
+    }
+}
+
+impl IdentitySecrets {
+    /// The secrets of `id`.
+    pub fn of(id: &Identity) -> IdentitySecrets {
+        IdentitySecrets {
+            name: id.name().to_string(),
+            ed25519_seed: hex(id.ed25519_seed()),
+            x25519_secret: hex(&*id.x25519_secret()),
+        }
+    }
+
+    /// The identity they make; `what` names where they came from, for the
+    /// error.
+    pub fn identity(&self, what: &str) -> Result<Identity, MeshError> {
+        let ed: [u8; 32] = unhex(&self.ed25519_seed)?
+            .try_into()
+            .map_err(|_| MeshError::Invalid(format!("{what}: the seed has the wrong length")))?;
+        let x: [u8; 32] = Zeroizing::new(unhex(&self.x25519_secret)?)
+            .as_slice()
+            .try_into()
+            .map_err(|_| MeshError::Invalid(format!("{what}: the key has the wrong length")))?;
+        Identity::from_secrets(&ed, &x, self.name.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

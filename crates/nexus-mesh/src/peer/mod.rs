@@ -5,8 +5,14 @@
 //! joins, and to everyone left when a member is blocked: the epoch rotates).
 
 mod follow;
+mod keys;
 mod ops;
 mod receive;
+mod state;
+
+pub use keys::{load_identity, store_identity};
+use state::read_state;
+pub use state::{current_mesh, memberships, Membership, MeshState};
 
 pub use follow::Follow;
 
@@ -14,13 +20,12 @@ pub use ops::{Answer, HistoryEntry, Item, Job, Keeper, Op};
 
 pub use receive::{Show, Tell};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use nexus_core::{atomic_write, FileMode, NexusHome, Secret, Vault};
+use nexus_core::{NexusHome, Vault};
 
 use crate::auth::Invite;
 use crate::client::Connection;
@@ -28,8 +33,6 @@ use crate::frame::{Frame, PeerInfo};
 use crate::identity::{hex, random32, unhex, Identity};
 use crate::policy::{key_handout, Handout, IssuedInvite, KeyPolicyState, PendingJoin};
 use crate::{safety, topic, MeshError};
-
-const IDENTITY: &str = "mesh/identity";
 
 /// The most unseen topic messages one catch-up stores per topic.
 const CATCH_UP: usize = 10_000;
@@ -61,36 +64,6 @@ pub enum Envelope {
         /// The mesh.
         mesh: String,
     },
-}
-
-/// One membership, as kept on disk (no secrets).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Membership {
-    /// The broker's URL.
-    pub broker: String,
-    /// Whether this peer created the mesh.
-    pub owner: bool,
-    /// The newest root-key epoch held.
-    pub epoch: Option<u32>,
-    /// Topics joined.
-    pub topics: Vec<String>,
-    /// The newest history sequence number seen, per joined topic: `inbox`
-    /// catches up from there, so messages sent while offline are not missed.
-    #[serde(default)]
-    pub seen: BTreeMap<String, u64>,
-    /// What the key policy needs: the owner's key, issued invites, the
-    /// last rotation and newcomers waiting for approval.
-    #[serde(default)]
-    pub keys: KeyPolicyState,
-}
-
-/// `mesh.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MeshState {
-    /// The mesh commands act on by default.
-    pub current: Option<String>,
-    /// Memberships by mesh name.
-    pub meshes: BTreeMap<String, Membership>,
 }
 
 /// Something that arrived.
@@ -159,74 +132,6 @@ pub(super) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredIdentity {
-    name: String,
-    ed25519_seed: String,
-    x25519_secret: String,
-}
-
-/// The meshes `home` is a member of (from `mesh.json`; no vault needed).
-pub fn memberships(home: &NexusHome) -> Result<Vec<String>, MeshError> {
-    Ok(read_state(home)?.meshes.into_keys().collect())
-}
-
-fn no_mesh() -> MeshError {
-    MeshError::Invalid("not in any mesh yet: run `nexus mesh create` or `nexus mesh join`".into())
-}
-
-/// The mesh commands act on by default in `home` (`mesh.json`'s current).
-pub fn current_mesh(home: &NexusHome) -> Result<String, MeshError> {
-    read_state(home)?.current.ok_or_else(no_mesh)
-}
-
-/// Reads the identity from the vault.
-pub fn load_identity(vault: &dyn Vault) -> Result<Option<Identity>, MeshError> {
-    let Some(s) = vault.get(IDENTITY).map_err(vault_err)? else {
-        return Ok(None);
-    };
-    let st: StoredIdentity = serde_json::from_str(s.expose())
-        .map_err(|_| MeshError::Invalid("the stored mesh identity is damaged".into()))?;
-    let ed: [u8; 32] = unhex(&st.ed25519_seed)?
-        .try_into()
-        .map_err(|_| MeshError::Invalid("bad seed".into()))?;
-    let x: [u8; 32] = unhex(&st.x25519_secret)?
-        .try_into()
-        .map_err(|_| MeshError::Invalid("bad key".into()))?;
-    Identity::from_secrets(&ed, &x, st.name).map(Some)
-}
-
-/// Stores the identity in the vault.
-pub fn store_identity(vault: &dyn Vault, id: &Identity) -> Result<(), MeshError> {
-    let st = StoredIdentity {
-        name: id.name().to_string(),
-        ed25519_seed: hex(id.ed25519_seed()),
-        x25519_secret: hex(&*id.x25519_secret()),
-    };
-    let json = serde_json::to_string(&st).map_err(|e| MeshError::Invalid(e.to_string()))?;
-    vault.set(IDENTITY, &Secret::new(json)).map_err(vault_err)
-}
-
-fn read_state(home: &NexusHome) -> Result<MeshState, MeshError> {
-    match std::fs::read_to_string(home.join("mesh.json")) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| {
-            MeshError::Invalid(format!(
-                "{} is damaged ({e}); restore it from a backup (`nexus mesh restore`)",
-                home.join("mesh.json").display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MeshState::default()),
-        Err(e) => Err(MeshError::Io(format!(
-            "cannot read {}: {e}",
-            home.join("mesh.json").display()
-        ))),
-    }
-}
-
-fn root_name(mesh: &str, epoch: u32) -> String {
-    format!("mesh/{mesh}/root/{epoch}")
-}
-
 impl Peer {
     /// Loads this peer, creating its identity (named `name`) on first use.
     pub fn load(
@@ -254,90 +159,9 @@ impl Peer {
         })
     }
 
-    /// Reads `mesh.json` again (another process may have changed it).
-    pub fn reload(&mut self) -> Result<(), MeshError> {
-        self.state = read_state(&self.home)?;
-        Ok(())
-    }
-
     /// This peer's identity.
     pub fn identity(&self) -> &Identity {
         &self.identity
-    }
-
-    /// Memberships.
-    pub fn state(&self) -> &MeshState {
-        &self.state
-    }
-
-    /// Changes `mesh.json` with `f`, as one read-modify-write under an
-    /// exclusive lock (`mesh.json.lock`): the file is read again inside the
-    /// lock, so two commands at once (`inbox --follow` and `topic join`,
-    /// say) never lose each other's changes.
-    fn update<T>(&mut self, f: impl FnOnce(&mut MeshState) -> T) -> Result<T, MeshError> {
-        let lock_path = self.home.join("mesh.json.lock");
-        nexus_core::private_db_file(&lock_path)
-            .map_err(|e| MeshError::Io(format!("cannot create {}: {e}", lock_path.display())))?;
-        let lock = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| MeshError::Io(format!("cannot open {}: {e}", lock_path.display())))?;
-        lock.lock()
-            .map_err(|e| MeshError::Io(format!("cannot lock {}: {e}", lock_path.display())))?;
-        let mut state = read_state(&self.home)?;
-        let out = f(&mut state);
-        let json =
-            serde_json::to_vec_pretty(&state).map_err(|e| MeshError::Invalid(e.to_string()))?;
-        atomic_write(&self.home.join("mesh.json"), &json, FileMode::Secret)
-            .map_err(|e| MeshError::Io(e.to_string()))?;
-        drop(lock);
-        self.state = state;
-        Ok(out)
-    }
-
-    /// The mesh to act on: `mesh`, else the current one.
-    pub fn mesh_name(&self, mesh: Option<&str>) -> Result<String, MeshError> {
-        mesh.map(str::to_string)
-            .or_else(|| self.state.current.clone())
-            .ok_or_else(no_mesh)
-    }
-
-    fn membership(&self, mesh: &str) -> Result<&Membership, MeshError> {
-        self.state.meshes.get(mesh).ok_or_else(|| {
-            MeshError::Invalid(format!("not a member of `{mesh}`; see `nexus mesh join`"))
-        })
-    }
-
-    /// The root key of `mesh` at its newest epoch.
-    pub fn root(&self, mesh: &str) -> Result<Option<(u32, [u8; 32])>, MeshError> {
-        let Some(epoch) = self.membership(mesh)?.epoch else {
-            return Ok(None);
-        };
-        self.root_at(mesh, epoch).map(|k| k.map(|k| (epoch, k)))
-    }
-
-    fn root_at(&self, mesh: &str, epoch: u32) -> Result<Option<[u8; 32]>, MeshError> {
-        match self.vault.get(&root_name(mesh, epoch)).map_err(vault_err)? {
-            None => Ok(None),
-            Some(s) => Ok(Some(
-                unhex(s.expose())?
-                    .try_into()
-                    .map_err(|_| MeshError::Invalid("bad root key".into()))?,
-            )),
-        }
-    }
-
-    fn set_root(&mut self, mesh: &str, epoch: u32, key: &[u8; 32]) -> Result<(), MeshError> {
-        self.vault
-            .set(&root_name(mesh, epoch), &Secret::new(hex(key)))
-            .map_err(vault_err)?;
-        self.update(|st| {
-            if let Some(m) = st.meshes.get_mut(mesh) {
-                if m.epoch.is_none_or(|e| epoch >= e) {
-                    m.epoch = Some(epoch);
-                }
-            }
-        })
     }
 
     /// Connects and says hello to `mesh`.
@@ -607,22 +431,6 @@ impl Peer {
         Ok(id)
     }
 
-    /// Records topic membership (topics are names; the key derives from the root).
-    pub fn topic(&mut self, mesh: &str, name: &str, join: bool) -> Result<(), MeshError> {
-        self.update(|st| {
-            let m = st
-                .meshes
-                .get_mut(mesh)
-                .ok_or_else(|| MeshError::Invalid(format!("not a member of `{mesh}`")))?;
-            m.topics.retain(|t| t != name);
-            if join {
-                m.topics.push(name.to_string());
-                m.topics.sort();
-            }
-            Ok(())
-        })?
-    }
-
     /// Asks the mesh's owner and admins for the current key (a sealed
     /// request to each); whoever handed it to this peer before sends it
     /// again, and it is taken at the next `inbox`. Returns how many were
@@ -855,99 +663,5 @@ impl Peer {
             p.peer.as_bytes(),
         );
         Ok((p, safety::format_groups(&digits)))
-    }
-
-    /// Writes a backup of this identity, its memberships and every mesh key
-    /// it holds to `file` (atomically, 0600), sealed with `passphrase`
-    /// (Argon2id + XChaCha20-Poly1305; format in docs/MESH.md).
-    pub fn backup_to(&self, file: &std::path::Path, passphrase: &str) -> Result<(), MeshError> {
-        let bytes = crate::backup::create(
-            &self.identity,
-            self.keys_for_backup()?,
-            passphrase,
-            crate::backup::BackupKdf::DEFAULT,
-        )?;
-        atomic_write(file, &bytes, FileMode::Secret).map_err(|e| MeshError::Io(e.to_string()))
-    }
-
-    /// Every root key this peer holds, for backups.
-    pub fn keys_for_backup(&self) -> Result<serde_json::Value, MeshError> {
-        let mut out = Vec::new();
-        for (mesh, m) in &self.state.meshes {
-            let mut roots = Vec::new();
-            for epoch in 0..=m.epoch.unwrap_or(0) {
-                if let Some(k) = self.root_at(mesh, epoch)? {
-                    roots.push(serde_json::json!({"epoch": epoch, "key": hex(&k)}));
-                }
-            }
-            out.push(serde_json::json!({"mesh": mesh, "membership": m, "roots": roots}));
-        }
-        Ok(serde_json::Value::Array(out))
-    }
-
-    /// Restores an identity and its mesh keys from a backup. An existing,
-    /// different identity that is a member of any mesh is replaced only
-    /// with `force`; a replaced identity is always kept: in
-    /// the vault as `mesh/identity.replaced-<ms>`, with `mesh.json` copied
-    /// to `mesh.json.replaced-<ms>`.
-    pub fn restore(
-        home: NexusHome,
-        vault: Arc<dyn Vault>,
-        bytes: &[u8],
-        passphrase: &str,
-        force: bool,
-    ) -> Result<Peer, MeshError> {
-        let (id, meshes) = crate::backup::restore(bytes, passphrase)?;
-        if let Some(current) = load_identity(&*vault)? {
-            if current.peer_id() != id.peer_id() {
-                // An identity made on first use that never joined a mesh
-                // holds nothing to lose (it is still kept aside).
-                let in_use = !read_state(&home)?.meshes.is_empty();
-                if in_use && !force {
-                    return Err(MeshError::Invalid(format!(
-                        "this home already has the identity {} ({}); the backup holds {} ({}). Restoring replaces it: run again with --force (the current one is kept aside)",
-                        current.name(),
-                        current.peer_id(),
-                        id.name(),
-                        id.peer_id()
-                    )));
-                }
-                let stamp = now_ms();
-                let kept = vault
-                    .get(IDENTITY)
-                    .map_err(vault_err)?
-                    .ok_or_else(|| MeshError::Invalid("the identity vanished".into()))?;
-                vault
-                    .set(&format!("{IDENTITY}.replaced-{stamp}"), &kept)
-                    .map_err(vault_err)?;
-                let state = home.join("mesh.json");
-                if state.exists() {
-                    let aside = home.join(format!("mesh.json.replaced-{stamp}"));
-                    let bytes = std::fs::read(&state).map_err(|e| MeshError::Io(e.to_string()))?;
-                    atomic_write(&aside, &bytes, FileMode::Secret)
-                        .map_err(|e| MeshError::Io(e.to_string()))?;
-                    std::fs::remove_file(&state).map_err(|e| MeshError::Io(e.to_string()))?;
-                }
-            }
-        }
-        store_identity(&*vault, &id)?;
-        let mut peer = Peer::load(home, vault, None)?;
-        for m in meshes.as_array().cloned().unwrap_or_default() {
-            let name = m["mesh"].as_str().unwrap_or_default().to_string();
-            let membership: Membership =
-                serde_json::from_value(m["membership"].clone()).unwrap_or_default();
-            peer.update(|st| {
-                st.meshes.insert(name.clone(), membership);
-                st.current.get_or_insert(name.clone());
-            })?;
-            for r in m["roots"].as_array().cloned().unwrap_or_default() {
-                let epoch = r["epoch"].as_u64().unwrap_or(0) as u32;
-                let k: [u8; 32] = unhex(r["key"].as_str().unwrap_or_default())?
-                    .try_into()
-                    .map_err(|_| MeshError::Invalid("bad key in backup".into()))?;
-                peer.set_root(&name, epoch, &k)?;
-            }
-        }
-        Ok(peer)
     }
 }
