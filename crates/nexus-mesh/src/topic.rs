@@ -46,6 +46,15 @@ pub(crate) fn derive_key(
     Ok(out)
 }
 
+/// The id a topic goes by on the wire: keyed with the mesh's naming key
+/// (which the broker never holds), so the broker routes and stores a
+/// topic without learning its name. `t` and 32 hex digits; the same for
+/// every member and across key rotations.
+pub fn topic_id(names: &[u8; 32], topic: &str) -> Result<String, MeshError> {
+    let k = derive_key(b"nexus/topic-id/v1", names, &[topic.as_bytes()])?;
+    Ok(format!("t{}", crate::identity::hex(&k[..16])))
+}
+
 fn aad(topic: &str, epoch: u32, sender: &str) -> Vec<u8> {
     let mut a = Vec::with_capacity(topic.len() + sender.len() + 8);
     a.extend_from_slice(topic.as_bytes());

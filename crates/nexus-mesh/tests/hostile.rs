@@ -224,6 +224,8 @@ async fn a_member_cannot_plant_mesh_keys() {
             mesh: "lab".into(),
             epoch,
             key: hex(&[0xee; 32]),
+            // A naming key too: refused with the rest.
+            names: hex(&[0xee; 32]),
         };
         let id = c
             .send_dm(

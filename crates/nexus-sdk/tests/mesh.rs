@@ -62,6 +62,34 @@ async fn many_verbs_in_one_process_neither_leak_connections_nor_lose_messages() 
     let seqs: Vec<i64> = items.iter().filter_map(|i| i.seq).collect();
     bob.mark_read(None, &seqs).await.unwrap();
     assert!(bob.unread(None).await.unwrap().is_empty());
+    // Topic names are sealed: the broker stores and routes an opaque id.
+    bob.topic(None, "secret-plans", true).await.unwrap();
+    owner.topic(None, "secret-plans", true).await.unwrap();
+    owner
+        .publish(None, "secret-plans", "meet at noon")
+        .await
+        .unwrap();
+    let items = bob.inbox(None).await.unwrap();
+    assert!(
+        items.iter().any(|i| matches!(&i.message,
+            MeshEvent::Topic { topic, text, .. } if topic == "secret-plans" && text == "meet at noon")),
+        "{items:?}"
+    );
+    assert_eq!(
+        bob.unread(None).await.unwrap(),
+        [("#secret-plans".to_string(), 1)]
+    );
+    let page = owner.history(None, "secret-plans", None, 10).await.unwrap();
+    assert!(matches!(&page[0].message, MeshEvent::Topic { topic, .. } if topic == "secret-plans"));
+    let mut stored = Vec::new();
+    for f in ["broker.db", "broker.db-wal"] {
+        stored.extend(std::fs::read(dir.path().join(f)).unwrap_or_default());
+    }
+    assert!(!stored.is_empty());
+    assert!(
+        !stored.windows(12).any(|w| w == b"secret-plans"),
+        "the broker's database names the topic"
+    );
     // No daemon runs for these homes: the daemon route says so.
     let e = owner
         .with_route(MeshRoute::Daemon)

@@ -35,7 +35,59 @@ fn root_name(mesh: &str, epoch: u32) -> String {
     format!("mesh/{mesh}/root/{epoch}")
 }
 
+fn names_name(mesh: &str) -> String {
+    format!("mesh/{mesh}/names")
+}
+
 impl Peer {
+    /// The naming key of `mesh` (topic ids derive from it), if held.
+    pub(super) fn names_key(&self, mesh: &str) -> Result<Option<[u8; 32]>, MeshError> {
+        match self.vault.get(&names_name(mesh)).map_err(vault_err)? {
+            None => Ok(None),
+            Some(s) => {
+                Ok(Some(unhex(s.expose())?.try_into().map_err(|_| {
+                    MeshError::Invalid("bad naming key".into())
+                })?))
+            }
+        }
+    }
+
+    pub(super) fn set_names_key(&mut self, mesh: &str, key: &[u8; 32]) -> Result<(), MeshError> {
+        self.vault
+            .set(&names_name(mesh), &Secret::new(hex(key)))
+            .map_err(vault_err)
+    }
+
+    /// The name `topic` goes by on the wire: its keyed id
+    /// ([`crate::topic::topic_id`]), or the name itself in a mesh made
+    /// before topic names were sealed (no naming key).
+    pub(super) fn wire_topic(&self, mesh: &str, topic: &str) -> Result<String, MeshError> {
+        match self.names_key(mesh)? {
+            Some(k) => crate::topic::topic_id(&k, topic),
+            None => Ok(topic.to_string()),
+        }
+    }
+
+    /// The name of a topic that goes by `wire` on the wire, among the
+    /// topics this peer joined (and `also`, a name the caller asked for).
+    pub(super) fn topic_name(
+        &self,
+        mesh: &str,
+        wire: &str,
+        also: Option<&str>,
+    ) -> Result<Option<String>, MeshError> {
+        let Some(k) = self.names_key(mesh)? else {
+            return Ok(Some(wire.to_string()));
+        };
+        let joined = self.membership(mesh)?.topics.clone();
+        for name in joined.iter().map(String::as_str).chain(also) {
+            if crate::topic::topic_id(&k, name)? == wire {
+                return Ok(Some(name.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
     /// The root key of `mesh` at its newest epoch.
     pub fn root(&self, mesh: &str) -> Result<Option<(u32, [u8; 32])>, MeshError> {
         let Some(epoch) = self.membership(mesh)?.epoch else {
@@ -96,7 +148,10 @@ impl Peer {
                     roots.push(serde_json::json!({"epoch": epoch, "key": hex(&k)}));
                 }
             }
-            out.push(serde_json::json!({"mesh": mesh, "membership": m, "roots": roots}));
+            let names = self.names_key(mesh)?.map(|k| hex(&k)).unwrap_or_default();
+            out.push(
+                serde_json::json!({"mesh": mesh, "membership": m, "roots": roots, "names": names}),
+            );
         }
         Ok(serde_json::Value::Array(out))
     }
@@ -156,6 +211,12 @@ impl Peer {
                 st.meshes.insert(name.clone(), membership);
                 st.current.get_or_insert(name.clone());
             })?;
+            if let Some(k) = m["names"].as_str().filter(|k| !k.is_empty()) {
+                let k: [u8; 32] = unhex(k)?
+                    .try_into()
+                    .map_err(|_| MeshError::Invalid("bad naming key in backup".into()))?;
+                peer.set_names_key(&name, &k)?;
+            }
             for r in m["roots"].as_array().cloned().unwrap_or_default() {
                 let epoch = r["epoch"].as_u64().unwrap_or(0) as u32;
                 let k: [u8; 32] = unhex(r["key"].as_str().unwrap_or_default())?

@@ -57,6 +57,11 @@ pub enum Envelope {
         epoch: u32,
         /// The key, hex.
         key: String,
+        /// The mesh's naming key, hex (topic ids on the wire derive from
+        /// it); empty from peers of meshes made before topic names were
+        /// sealed.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        names: String,
     },
     /// A member asks an admin for the current mesh key (it lost it, or
     /// its key arrived while it could not take it).
@@ -193,7 +198,10 @@ impl Peer {
             st.current = Some(mesh.to_string());
         })?;
         let root = random32()?;
-        self.set_root(mesh, 0, &root)
+        self.set_root(mesh, 0, &root)?;
+        // Topic names are sealed from the broker with a key of their own,
+        // handed to members with the mesh key.
+        self.set_names_key(mesh, &*random32()?)
     }
 
     /// An invite to `mesh` (owner only), registered at the broker so its
@@ -382,6 +390,7 @@ impl Peer {
                 mesh: mesh.to_string(),
                 epoch,
                 key: hex(root),
+                names: self.names_key(mesh)?.map(|k| hex(&k)).unwrap_or_default(),
             },
         )?;
         Self::await_ack(c, &id).await
@@ -422,7 +431,7 @@ impl Peer {
         c.send(&Frame::Publish {
             id: id.clone(),
             from,
-            topic: topic_name.to_string(),
+            topic: self.wire_topic(mesh, topic_name)?,
             epoch,
             nonce: n,
             body: ct,

@@ -266,7 +266,7 @@ impl Peer {
                 Ok(Answer::Done)
             }
             Op::Unread => Ok(Answer::Unread {
-                counts: self.inbox.unread(mesh)?,
+                counts: self.unread(mesh)?,
             }),
             _ => Err(MeshError::Invalid("not a local op".into())),
         }

@@ -157,6 +157,7 @@ impl Peer {
                 mesh: m,
                 epoch,
                 key,
+                names,
             } = envelope
             else {
                 continue;
@@ -171,7 +172,9 @@ impl Peer {
                 let membership = self.membership(mesh)?;
                 match root_key_arrival(&membership.keys, membership.epoch, sender, epoch) {
                     KeyArrival::Accept => {
-                        if membership.epoch.is_some() {
+                        let rotated = membership.epoch.is_some();
+                        self.take_names(mesh, &names)?;
+                        if rotated {
                             self.update(|st| {
                                 if let Some(m) = st.meshes.get_mut(mesh) {
                                     m.keys.rotated_ms = Some(now_ms());
@@ -187,6 +190,7 @@ impl Peer {
                     // Held by epoch number, but the key itself is gone
                     // (a vault reset): take it again.
                     KeyArrival::Repeat if self.root_at(mesh, epoch)?.is_none() => {
+                        self.take_names(mesh, &names)?;
                         self.set_root(mesh, epoch, &k)?;
                         format!(
                             "received the {mesh} key (epoch {epoch}) again from {}",
@@ -205,6 +209,18 @@ impl Peer {
             }
         }
         Ok(said)
+    }
+
+    /// Keeps the naming key that came with an accepted mesh key, unless
+    /// one is held already (it never changes for a mesh).
+    fn take_names(&mut self, mesh: &str, names: &str) -> Result<(), MeshError> {
+        if names.is_empty() || self.names_key(mesh)?.is_some() {
+            return Ok(());
+        }
+        if let Ok(k) = <[u8; 32]>::try_from(unhex(names).unwrap_or_default()) {
+            self.set_names_key(mesh, &k)?;
+        }
+        Ok(())
     }
 
     /// Answers members asking for the mesh key (by the key policy), in
@@ -282,11 +298,12 @@ impl Peer {
         mesh: &str,
         peers: &[PeerInfo],
         f: Frame,
+        asked: Option<&str>,
     ) -> Result<Option<Incoming>, MeshError> {
         let Frame::Publish {
             id,
             from,
-            topic: t,
+            topic: wire,
             epoch,
             nonce,
             body,
@@ -296,6 +313,16 @@ impl Peer {
         };
         let Some(root) = self.root_at(mesh, epoch)? else {
             return Ok(None);
+        };
+        // The wire carries the topic's keyed id; its name keys and
+        // authenticates the message.
+        let Some(t) = self.topic_name(mesh, &wire, asked)? else {
+            return Ok(Some(Incoming::Notice {
+                text: format!(
+                    "a message from {} in a topic this peer has not joined",
+                    name_of(peers, &from)
+                ),
+            }));
         };
         let key = topic::topic_key(&root, &t, epoch)?;
         Ok(Some(
@@ -371,7 +398,7 @@ impl Peer {
                     })
                 }
                 Frame::Publish { .. } => {
-                    let opened = self.open_topic(mesh, peers, s.frame.clone())?;
+                    let opened = self.open_topic(mesh, peers, s.frame.clone(), None)?;
                     if opened.is_none() {
                         waiting += 1;
                     }
@@ -592,7 +619,8 @@ impl Peer {
         let mut left = Vec::new();
         for t in topics {
             let mark = self.membership(mesh)?.seen.get(&t).copied().unwrap_or(0);
-            let mut plan = crate::session::CatchUp::new(&t, mark, CATCH_UP);
+            let mut plan =
+                crate::session::CatchUp::new(&self.wire_topic(mesh, &t)?, mark, CATCH_UP);
             while let Some(ask) = plan.request() {
                 let Frame::HistoryPage { entries, .. } = c.request(&ask, ANSWER_WAIT).await? else {
                     break;
@@ -625,7 +653,19 @@ impl Peer {
     /// Unread counts of `mesh` in the local inbox: `("direct", n)` and
     /// `("#topic", n)`.
     pub fn unread(&self, mesh: &str) -> Result<Vec<(String, u64)>, MeshError> {
-        self.inbox.unread(mesh)
+        let mut out = Vec::new();
+        for (place, n) in self.inbox.unread(mesh)? {
+            // Topics are stored by their wire id: name them.
+            let place = match place.strip_prefix('#') {
+                Some(wire) => match self.topic_name(mesh, wire, None)? {
+                    Some(name) => format!("#{name}"),
+                    None => "#(a topic not joined)".to_string(),
+                },
+                None => place,
+            };
+            out.push((place, n));
+        }
+        Ok(out)
     }
 
     /// A page of `topic_name`'s history, newest first, decrypted.
@@ -639,7 +679,7 @@ impl Peer {
     ) -> Result<Vec<(u64, Incoming)>, MeshError> {
         let peers = self.peers_on(c).await?;
         let page = Frame::History {
-            topic: topic_name.to_string(),
+            topic: self.wire_topic(mesh, topic_name)?,
             before,
             limit,
         };
@@ -652,7 +692,7 @@ impl Peer {
                 Frame::Publish { epoch, .. } => *epoch,
                 _ => continue,
             };
-            let i = self.open_topic(mesh, &peers, f)?.unwrap_or_else(|| Incoming::Notice {
+            let i = self.open_topic(mesh, &peers, f, Some(topic_name))?.unwrap_or_else(|| Incoming::Notice {
                 text: format!("a #{topic_name} message for key epoch {epoch}, which this peer does not hold"),
             });
             out.push((seq, i));
