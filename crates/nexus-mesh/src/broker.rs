@@ -1156,6 +1156,14 @@ impl Broker {
                 self.store.ack(mesh, me, &id)?;
                 Ok(Vec::new())
             }
+            Frame::Ping => Ok(vec![Out::Send(
+                conn,
+                Frame::Done {
+                    what: "pong".into(),
+                }
+                .encode()
+                .into(),
+            )]),
             Frame::ListPeers => {
                 let mut all: Vec<Member> = self
                     .mesh_members(mesh)?

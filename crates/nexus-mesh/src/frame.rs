@@ -268,6 +268,10 @@ pub enum Frame {
         /// The full invite code.
         code: String,
     },
+    /// Client → broker: are you there? Answered with `done` (`pong`); a
+    /// resident client asks when a connection has been quiet, to find a
+    /// half-open one.
+    Ping,
     /// A request succeeded.
     Done {
         /// What was done.
@@ -453,6 +457,7 @@ impl Frame {
             Frame::Join { .. } => 8,
             Frame::MemberJoined { .. } => 9,
             Frame::ListPeers => 10,
+            Frame::Ping => 22,
             Frame::PeerList { .. } => 11,
             Frame::SetPresence { .. } => 12,
             Frame::Grant { .. } => 13,
@@ -648,7 +653,7 @@ impl Frame {
                 put_str(w, x25519);
                 put_str(w, invite);
             }
-            Frame::ListPeers => {}
+            Frame::ListPeers | Frame::Ping => {}
             Frame::PeerList { peers } => {
                 put_uint(w, peers.len() as u64);
                 for p in peers {
@@ -877,6 +882,7 @@ impl Frame {
             18 => Frame::PutInvite { code: r.str()? },
             19 => Frame::GetInvite { short: r.str()? },
             20 => Frame::InviteCode { code: r.str()? },
+            22 => Frame::Ping,
             BATCH => {
                 return Err(MeshError::Frame(
                     "a batch holds frames; unpack it with split_batch".into(),
@@ -1274,6 +1280,7 @@ mod tests {
                 invite
             }),
             Just(Frame::ListPeers),
+            Just(Frame::Ping),
             proptest::collection::vec(peer_info(), 0..4)
                 .prop_map(|peers| Frame::PeerList { peers }),
             (proptest::option::of(s), proptest::option::of(s))

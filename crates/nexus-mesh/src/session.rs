@@ -21,6 +21,23 @@ pub const RECONNECT_CAP: Duration = Duration::from_secs(30);
 /// Connected this long, the next loss starts the schedule over.
 pub const RECONNECT_HEALTHY: Duration = Duration::from_secs(60);
 
+/// A connection quiet this long is asked whether it is still there
+/// ([`Frame::Ping`]): a half-open connection (a broker that vanished
+/// without a word) is found and replaced.
+pub const IDLE_PING: Duration = Duration::from_secs(30);
+/// How long a ping waits for its answer.
+pub const PING_WAIT: Duration = Duration::from_secs(10);
+
+/// Asks `c` whether the broker is still there.
+pub async fn ping(c: &crate::client::Connection) -> Result<(), crate::MeshError> {
+    match c.request(&Frame::Ping, PING_WAIT).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(crate::MeshError::Io(format!(
+            "the broker stopped answering ({e})"
+        ))),
+    }
+}
+
 /// The most history entries one page asks for.
 pub const PAGE: u32 = 500;
 

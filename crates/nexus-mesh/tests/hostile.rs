@@ -710,3 +710,30 @@ async fn tls_end_to_end_and_refusals() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_that_goes_silent_is_found_by_a_ping() {
+    // A live broker answers a ping at once.
+    let srv = start().await;
+    let owner = Identity::generate("o").unwrap();
+    let o = Connection::open(&srv.url).await.unwrap();
+    o.create_mesh(&owner, "lab").await.unwrap();
+    nexus_mesh::session::ping(&o).await.unwrap();
+    // One that keeps the socket open and says nothing (a half-open
+    // connection) fails the ping within its wait, and says why.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let _ws = tokio_tungstenite::accept_async(s).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let c = Connection::open(&url).await.unwrap();
+    let t = Instant::now();
+    let e = nexus_mesh::session::ping(&c).await.unwrap_err();
+    assert!(t.elapsed() <= nexus_mesh::session::PING_WAIT + Duration::from_secs(2));
+    assert!(
+        matches!(&e, nexus_mesh::MeshError::Io(m) if m.contains("stopped answering")),
+        "{e}"
+    );
+}

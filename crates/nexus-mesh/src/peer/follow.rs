@@ -133,8 +133,12 @@ impl<P: BorrowMut<Peer>> Follow<P> {
                 items = fetched;
             }
             Some((c, peers)) => {
-                let Some(f) = c.recv().await else {
-                    return Err(MeshError::Io("the broker closed the connection".into()));
+                let Some(f) = c.recv_timeout(crate::session::IDLE_PING).await else {
+                    if c.is_closed() {
+                        return Err(MeshError::Io("the broker closed the connection".into()));
+                    }
+                    // Quiet: is the broker still there?
+                    return crate::session::ping(c).await;
                 };
                 if session.strangers(std::slice::from_ref(&f)) {
                     if let Ok(fresh) = peer.peers_on(c).await {

@@ -6,8 +6,6 @@
 //! that does not read the inbox acknowledges nothing, so what arrived
 //! during it stays queued at the broker: no path drops a message.
 
-use std::time::Duration;
-
 use crate::client::{open_dm, Connection};
 use crate::frame::{Frame, PeerInfo};
 use crate::identity::unhex;
@@ -578,7 +576,7 @@ impl Peer {
                 keeper.stored.send_modify(|n| *n += 1);
             }
             tokio::select! {
-                f = c.recv_timeout(Duration::from_secs(30)) => match f {
+                f = c.recv_timeout(crate::session::IDLE_PING) => match f {
                     Some(f) => {
                         let news = matches!(f, Frame::Dm { .. } | Frame::Publish { .. });
                         if let Some(n) = self.absorb(mesh, &c, f).await? {
@@ -589,7 +587,8 @@ impl Peer {
                         }
                     }
                     None if c.is_closed() => return Ok(false),
-                    None => {}
+                    // Quiet: is the broker still there?
+                    None => crate::session::ping(&c).await?,
                 },
                 job = keeper.jobs.recv() => match job {
                     Some(j) => {
