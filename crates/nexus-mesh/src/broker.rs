@@ -300,9 +300,6 @@ pub const MAX_PRESENCE: usize = 2048;
 /// `too_many_connections`, and none is ever closed to make room.
 pub const MAX_CONNECTIONS_PER_PEER: usize = 8;
 
-/// The kind byte of an error frame.
-const ERROR_KIND: u8 = 6;
-
 /// The largest frame a connection may send before it authenticates.
 const MAX_PRE_AUTH_FRAME: usize = 16 * 1024;
 
@@ -654,7 +651,7 @@ impl Broker {
             .unauthenticated(conn, frame)
             .unwrap_or_else(|e| err(conn, Refusal::Internal, format!("the broker failed: {e}")));
         let refused = out.iter().any(
-            |o| matches!(o, Out::Send(c, b) if *c == conn && Frame::kind_of(b) == Some(ERROR_KIND)),
+            |o| matches!(o, Out::Send(c, b) if *c == conn && Frame::kind_of(b) == Some(crate::frame::Kind::Error)),
         );
         if refused && !self.is_authenticated(conn) {
             return self.refuse(conn, out);

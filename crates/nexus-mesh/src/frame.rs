@@ -29,9 +29,14 @@ pub const LEGACY_VERSION: u8 = 1;
 /// request. Frames that answer nothing stay version 2; both are read.
 pub const REQUEST_VERSION: u8 = 3;
 
-/// The kinds that answer a request: `Error`, `PeerList`, `HistoryPage`,
-/// `Done`, `InviteCode`.
-pub const ANSWER_KINDS: [u8; 5] = [6, 11, 16, 17, 20];
+/// The kinds that answer a request.
+pub const ANSWER_KINDS: [Kind; 5] = [
+    Kind::Error,
+    Kind::PeerList,
+    Kind::HistoryPage,
+    Kind::Done,
+    Kind::InviteCode,
+];
 
 /// The most bytes a frame may have.
 pub const MAX_FRAME: usize = 256 * 1024;
@@ -444,36 +449,146 @@ impl PeerInfo {
     }
 }
 
-impl Frame {
-    fn kind(&self) -> u8 {
+/// A frame's kind: the byte after the version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// `hello`.
+    Hello = 1,
+    /// `welcome`.
+    Welcome = 2,
+    /// `dm`.
+    Dm = 3,
+    /// `publish`.
+    Publish = 4,
+    /// `ack`.
+    Ack = 5,
+    /// `error`.
+    Error = 6,
+    /// `create_mesh`.
+    CreateMesh = 7,
+    /// `join`.
+    Join = 8,
+    /// `member_joined`.
+    MemberJoined = 9,
+    /// `list_peers`.
+    ListPeers = 10,
+    /// `peer_list`.
+    PeerList = 11,
+    /// `set_presence`.
+    SetPresence = 12,
+    /// `grant`.
+    Grant = 13,
+    /// `block`.
+    Block = 14,
+    /// `history`.
+    History = 15,
+    /// `history_page`.
+    HistoryPage = 16,
+    /// `done`.
+    Done = 17,
+    /// `put_invite`.
+    PutInvite = 18,
+    /// `get_invite`.
+    GetInvite = 19,
+    /// `invite_code`.
+    InviteCode = 20,
+    /// `batch`.
+    Batch = 21,
+    /// `ping`.
+    Ping = 22,
+}
+
+impl Kind {
+    /// The kind a byte names, if any.
+    pub fn from_byte(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Hello,
+            2 => Kind::Welcome,
+            3 => Kind::Dm,
+            4 => Kind::Publish,
+            5 => Kind::Ack,
+            6 => Kind::Error,
+            7 => Kind::CreateMesh,
+            8 => Kind::Join,
+            9 => Kind::MemberJoined,
+            10 => Kind::ListPeers,
+            11 => Kind::PeerList,
+            12 => Kind::SetPresence,
+            13 => Kind::Grant,
+            14 => Kind::Block,
+            15 => Kind::History,
+            16 => Kind::HistoryPage,
+            17 => Kind::Done,
+            18 => Kind::PutInvite,
+            19 => Kind::GetInvite,
+            20 => Kind::InviteCode,
+            21 => Kind::Batch,
+            22 => Kind::Ping,
+            _ => return None,
+        })
+    }
+
+    /// Its name in the docs (`list_peers`).
+    pub fn name(self) -> &'static str {
         match self {
-            Frame::Hello { .. } => 1,
-            Frame::Welcome { .. } => 2,
-            Frame::Dm { .. } => 3,
-            Frame::Publish { .. } => 4,
-            Frame::Ack { .. } => 5,
-            Frame::Error { .. } => 6,
-            Frame::CreateMesh { .. } => 7,
-            Frame::Join { .. } => 8,
-            Frame::MemberJoined { .. } => 9,
-            Frame::ListPeers => 10,
-            Frame::Ping => 22,
-            Frame::PeerList { .. } => 11,
-            Frame::SetPresence { .. } => 12,
-            Frame::Grant { .. } => 13,
-            Frame::Block { .. } => 14,
-            Frame::History { .. } => 15,
-            Frame::HistoryPage { .. } => 16,
-            Frame::Done { .. } => 17,
-            Frame::PutInvite { .. } => 18,
-            Frame::GetInvite { .. } => 19,
-            Frame::InviteCode { .. } => 20,
+            Kind::Hello => "hello",
+            Kind::Welcome => "welcome",
+            Kind::Dm => "dm",
+            Kind::Publish => "publish",
+            Kind::Ack => "ack",
+            Kind::Error => "error",
+            Kind::CreateMesh => "create_mesh",
+            Kind::Join => "join",
+            Kind::MemberJoined => "member_joined",
+            Kind::ListPeers => "list_peers",
+            Kind::PeerList => "peer_list",
+            Kind::SetPresence => "set_presence",
+            Kind::Grant => "grant",
+            Kind::Block => "block",
+            Kind::History => "history",
+            Kind::HistoryPage => "history_page",
+            Kind::Done => "done",
+            Kind::PutInvite => "put_invite",
+            Kind::GetInvite => "get_invite",
+            Kind::InviteCode => "invite_code",
+            Kind::Batch => "batch",
+            Kind::Ping => "ping",
+        }
+    }
+}
+
+impl Frame {
+    /// This frame's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Frame::Hello { .. } => Kind::Hello,
+            Frame::Welcome { .. } => Kind::Welcome,
+            Frame::Dm { .. } => Kind::Dm,
+            Frame::Publish { .. } => Kind::Publish,
+            Frame::Ack { .. } => Kind::Ack,
+            Frame::Error { .. } => Kind::Error,
+            Frame::CreateMesh { .. } => Kind::CreateMesh,
+            Frame::Join { .. } => Kind::Join,
+            Frame::MemberJoined { .. } => Kind::MemberJoined,
+            Frame::ListPeers => Kind::ListPeers,
+            Frame::PeerList { .. } => Kind::PeerList,
+            Frame::SetPresence { .. } => Kind::SetPresence,
+            Frame::Grant { .. } => Kind::Grant,
+            Frame::Block { .. } => Kind::Block,
+            Frame::History { .. } => Kind::History,
+            Frame::HistoryPage { .. } => Kind::HistoryPage,
+            Frame::Done { .. } => Kind::Done,
+            Frame::PutInvite { .. } => Kind::PutInvite,
+            Frame::GetInvite { .. } => Kind::GetInvite,
+            Frame::InviteCode { .. } => Kind::InviteCode,
+            Frame::Ping => Kind::Ping,
         }
     }
 
     /// The kind byte of an encoded frame, read without decoding it.
-    pub fn kind_of(bytes: &[u8]) -> Option<u8> {
-        bytes.get(1).copied()
+    pub fn kind_of(bytes: &[u8]) -> Option<Kind> {
+        bytes.get(1).copied().and_then(Kind::from_byte)
     }
 
     /// An error frame.
@@ -488,7 +603,7 @@ impl Frame {
     pub fn encode_request(&self, id: u64) -> Vec<u8> {
         let mut w = Vec::with_capacity(self.size_hint() + 10);
         w.push(REQUEST_VERSION);
-        w.push(self.kind());
+        w.push(self.kind() as u8);
         put_uint(&mut w, id);
         self.put_body(&mut w);
         w
@@ -540,7 +655,7 @@ impl Frame {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Vec::with_capacity(self.size_hint());
         w.push(VERSION);
-        w.push(self.kind());
+        w.push(self.kind() as u8);
         self.put_body(&mut w);
         w
     }
@@ -756,7 +871,7 @@ impl Frame {
                 }
                 let f: Frame = serde_json::from_slice(body)
                     .map_err(|e| MeshError::Frame(format!("malformed frame body: {e}")))?;
-                if f.kind() != *kind {
+                if f.kind() as u8 != *kind {
                     return Err(MeshError::Frame(
                         "frame kind does not match its body".into(),
                     ));
@@ -1392,7 +1507,7 @@ mod tests {
 
         #[test]
         fn the_legacy_json_encoding_still_decodes_what_was_stored(f in frame()) {
-            let mut v1 = vec![LEGACY_VERSION, f.kind()];
+            let mut v1 = vec![LEGACY_VERSION, f.kind() as u8];
             v1.extend_from_slice(&serde_json::to_vec(&f).unwrap());
             if matches!(f, Frame::Dm { .. } | Frame::Publish { .. } | Frame::MemberJoined { .. }) {
                 prop_assert_eq!(Frame::decode(&v1).unwrap(), f);
@@ -1461,7 +1576,7 @@ mod tests {
             prop_assume!(b[1] != k);
             b[1] = k;
             if let Ok(g) = Frame::decode(&b) {
-                prop_assert_eq!(g.kind(), k);
+                prop_assert_eq!(g.kind() as u8, k);
             }
         }
     }
