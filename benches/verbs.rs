@@ -97,7 +97,7 @@ impl Home {
         nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
             home: Some(self.home()),
             env,
-            vault: None,
+            ..Default::default()
         })
         .unwrap()
         .mesh_routed(route)

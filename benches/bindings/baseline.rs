@@ -29,6 +29,7 @@ async fn main() {
         home: std::env::var("NEXUS_BENCH_HOME").ok().map(Into::into),
         env,
         vault: Some(std::sync::Arc::new(MemoryVault::new())),
+        ..Default::default()
     }) {
         Ok(c) => c,
         Err(e) => {

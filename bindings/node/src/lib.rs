@@ -97,6 +97,7 @@ impl Client {
             home: options.home.map(Into::into),
             env: options.env.unwrap_or_default(),
             vault,
+            ..Default::default()
         };
         match sdk::Client::with_options(opts) {
             Ok(client) => Ok(Client {

@@ -60,6 +60,7 @@ fn build(
         home,
         env: env.unwrap_or_default(),
         vault: vault.map(|v| Arc::new(v) as Arc<dyn sdk::Vault>),
+        ..Default::default()
     };
     match sdk::Client::with_options(opts) {
         Ok(client) => Ok(Arc::new(Shared {

@@ -219,10 +219,28 @@ impl From<nexus_mesh::MeshError> for CliError {
 impl From<nexus_sdk::Error> for CliError {
     fn from(e: nexus_sdk::Error) -> Self {
         use nexus_sdk::ErrorCode as C;
-        if let Some(m) =
-            std::error::Error::source(&e).and_then(|s| s.downcast_ref::<nexus_mesh::MeshError>())
-        {
+        let source = std::error::Error::source(&e);
+        if let Some(m) = source.and_then(|s| s.downcast_ref::<nexus_mesh::MeshError>()) {
             return m.clone().into();
+        }
+        // A provider failed (for `ask`, the last one): its class and details,
+        // with the SDK's message (which names the escalation too).
+        if let Some(pe) = e.provider_error() {
+            let mut c = CliError::from(pe.clone());
+            c.message = e.message().to_string();
+            return c;
+        }
+        let missing_key = source.is_some_and(|s| {
+            matches!(
+                s.downcast_ref::<nexus_providers::Error>(),
+                Some(nexus_providers::Error::MissingKey { .. })
+            ) || matches!(
+                s.downcast_ref::<nexus_hierarchy::HierarchyError>(),
+                Some(nexus_hierarchy::HierarchyError::NoCredentials(_))
+            )
+        });
+        if missing_key {
+            return CliError::new(Class::MissingKey, e.message());
         }
         let class = match e.code() {
             C::Auth => Class::Auth,

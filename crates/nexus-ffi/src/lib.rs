@@ -226,6 +226,7 @@ impl Client {
             home: options.home.map(Into::into),
             env: options.env,
             vault,
+            ..Default::default()
         })?;
         Ok(Arc::new(Client { inner }))
     }

@@ -38,7 +38,14 @@ pub struct ClientOptions {
     /// A vault to use instead of the configured one: a Keychain vault from
     /// Swift, a Python object, a `MemoryVault` in tests.
     pub vault: Option<Arc<dyn Vault>>,
+    /// Or how to open one when first needed (a CLI that may prompt for a
+    /// passphrase); `None` from it means no vault, and keys come from the
+    /// environment only.
+    pub vault_loader: Option<VaultLoader>,
 }
+
+/// Opens a vault on first use; see [`ClientOptions::vault_loader`].
+pub type VaultLoader = Arc<dyn Fn() -> Option<Arc<dyn Vault>> + Send + Sync>;
 
 impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,6 +56,7 @@ impl std::fmt::Debug for ClientOptions {
                 "vault",
                 &self.vault.as_ref().map(|v| v.backend().to_string()),
             )
+            .field("vault_loader", &self.vault_loader.is_some())
             .finish()
     }
 }
@@ -65,6 +73,7 @@ struct Inner {
     registry: Arc<Registry>,
     catalog: Arc<Catalog>,
     vault: Mutex<Option<Arc<dyn Vault>>>,
+    vault_loader: Option<VaultLoader>,
     env: EnvLookup,
     policy: Mutex<Option<PolicyConfig>>,
     hierarchy: Mutex<Option<Arc<Loaded>>>,
@@ -122,9 +131,10 @@ impl Client {
         });
         let vault_slot: Mutex<Option<Arc<dyn Vault>>> = Mutex::new(options.vault.clone());
         let mut registry = Registry::new(config.clone(), env.clone()).with_home(home.clone());
-        registry = match options.vault {
-            Some(v) => registry.with_vault(v),
-            None => {
+        registry = match (options.vault, options.vault_loader.clone()) {
+            (Some(v), _) => registry.with_vault(v),
+            (None, Some(loader)) => registry.with_vault_loader(Arc::new(move || loader())),
+            (None, None) => {
                 let (h, c, e) = (home.clone(), config.clone(), env.clone());
                 registry.with_vault_loader(Arc::new(move || open_vault(&h, &c, &e).ok()))
             }
@@ -135,6 +145,7 @@ impl Client {
                 registry: Arc::new(registry),
                 catalog: Arc::new(catalog),
                 vault: vault_slot,
+                vault_loader: options.vault_loader,
                 env,
                 policy: Mutex::new(None),
                 hierarchy: Mutex::new(None),
@@ -186,7 +197,7 @@ impl Client {
         let provider = self.inner.registry.provider(&target.provider)?;
         let response = provider.chat(&req).await?;
         let cost = cost_of(&self.inner.catalog, &target, &response);
-        Ok(Reply::new(&target.provider, response, cost))
+        Ok(Reply::new(&target.provider, &target.model, response, cost))
     }
 
     /// Streams an answer: events as they arrive, then the whole [`Reply`].
@@ -320,7 +331,15 @@ impl Client {
             .await?;
         let cost = out.attempts.last().map(|a| a.cost);
         Ok(AskReply {
-            reply: Reply::new(&out.provider, out.response, cost),
+            reply: Reply::new(
+                &out.provider,
+                &out.attempts
+                    .last()
+                    .map(|a| a.model.clone())
+                    .unwrap_or_default(),
+                out.response,
+                cost,
+            ),
             request_id: out.request_id,
             category: out.category.as_str().to_string(),
             basis: label(&out.basis),
@@ -441,6 +460,16 @@ impl Client {
         if let Some(v) = &*slot {
             return Ok(VaultHandle::new(v.clone()));
         }
+        if let Some(loader) = &self.inner.vault_loader {
+            let v = loader().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Vault,
+                    "the vault is not available (see `nexus vault status`)",
+                )
+            })?;
+            *slot = Some(v.clone());
+            return Ok(VaultHandle::new(v));
+        }
         let v = open_vault(
             &self.inner.home,
             self.inner.registry.config(),
@@ -554,7 +583,12 @@ impl ReplyStream {
                 match acc.finish() {
                     Ok(r) => {
                         let cost = cost_of(&self.catalog, &self.target, &r);
-                        self.reply = Some(Reply::new(&self.target.provider, r, cost));
+                        self.reply = Some(Reply::new(
+                            &self.target.provider,
+                            &self.target.model,
+                            r,
+                            cost,
+                        ));
                         None
                     }
                     Err(why) => Some(Err(Error::new(

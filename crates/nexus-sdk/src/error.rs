@@ -281,7 +281,9 @@ impl From<HierarchyError> for Error {
         match e {
             HierarchyError::Providers(p) => p.into(),
             HierarchyError::Config(c) => c.into(),
-            HierarchyError::NoCredentials(m) => Error::new(ErrorCode::Auth, m),
+            HierarchyError::NoCredentials(m) => {
+                Error::new(ErrorCode::Auth, m.clone()).with_source(HierarchyError::NoCredentials(m))
+            }
             HierarchyError::Ledger(l) => Error::new(ErrorCode::Internal, l.to_string()),
             HierarchyError::Usage(m) => Error::config(m),
         }

@@ -23,7 +23,7 @@ pub mod mesh;
 mod types;
 mod vault;
 
-pub use client::{Client, ClientOptions, ReadAhead, ReplyStream};
+pub use client::{Client, ClientOptions, ReadAhead, ReplyStream, VaultLoader};
 pub use error::{Error, ErrorCode, Result};
 pub use mesh::{Mesh, MeshRoute};
 pub use types::stop_reason_str;

@@ -100,6 +100,8 @@ pub struct Reply {
     pub text: String,
     /// The model that answered (as the provider named it).
     pub model: String,
+    /// The model asked for, as the provider knows it (`gpt-4o-mini`).
+    pub requested_model: String,
     /// The provider that answered.
     pub provider: String,
     /// Token counts.
@@ -117,8 +119,14 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub(crate) fn new(provider: &str, r: ChatResponse, cost: Option<Usd>) -> Reply {
+    pub(crate) fn new(
+        provider: &str,
+        requested: &str,
+        r: ChatResponse,
+        cost: Option<Usd>,
+    ) -> Reply {
         Reply {
+            requested_model: requested.to_string(),
             stop_reason: stop_reason_str(&r.stop_reason),
             text: r.text,
             model: r.model,
@@ -182,8 +190,12 @@ pub struct AttemptInfo {
     pub reason: Option<String>,
     /// Why the engine moved on (or stopped) after it.
     pub escalation: Option<String>,
+    /// The model that actually answered (a provider may name it otherwise).
+    pub answered_by: Option<String>,
     /// Tokens.
     pub usage: Usage,
+    /// What the router estimated before the call.
+    pub estimate: Usd,
     /// What it cost.
     pub cost: Usd,
     /// Wall time of the call, in milliseconds.
@@ -210,6 +222,8 @@ impl From<&Attempt> for AttemptInfo {
             error_kind,
             reason,
             escalation: a.escalation.clone(),
+            answered_by: a.answered_by.clone(),
+            estimate: a.estimate,
             usage: a.usage,
             cost: a.cost,
             latency_ms: a.latency_ms,

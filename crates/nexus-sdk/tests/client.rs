@@ -16,6 +16,7 @@ fn client(s: &StandIn, home: &std::path::Path) -> Client {
         home: Some(home.to_path_buf()),
         env: s.env("sk-sdk-test").into_iter().collect(),
         vault: Some(vault),
+        ..Default::default()
     })
     .unwrap()
 }
@@ -273,6 +274,7 @@ async fn a_key_in_the_given_vault_is_used() {
         home: Some(home.path().to_path_buf()),
         env,
         vault: Some(vault.clone()),
+        ..Default::default()
     })
     .unwrap();
     c.vault()

@@ -1,24 +1,19 @@
-//! `nexus ask`: a request through the model hierarchy.
+//! `nexus ask`: a request through the model hierarchy, through
+//! `nexus_sdk::Client::ask`.
 
 use std::io::Read;
-use std::sync::Arc;
 
-use nexus_core::{SeededRandom, SystemClock};
-use nexus_hierarchy::engine::{AskError, Attempt, Outcome};
-use nexus_hierarchy::validate::{CodeBlockValidator, CommandValidator, Format, SyntaxValidator};
-use nexus_hierarchy::{
-    store, AskRequest, Category, EscalationEngine, RegistrySource, Router, RuleClassifier,
-    SqliteLedger, TaskContext,
-};
-use serde_json::json;
+use nexus_sdk::{AskOptions, AttemptInfo};
+use serde_json::{json, Value};
 
 use super::Context;
 use crate::cli::AskArgs;
-use crate::exit::{Class, CliError};
+use crate::exit::CliError;
 use crate::output;
 
 pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
+    let client = ctx.client()?;
     let prompt = if args.prompt == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -31,56 +26,22 @@ pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
     if prompt.trim().is_empty() {
         return Err(CliError::config("the prompt is empty"));
     }
-    let category: Option<Category> = args.category.as_deref().map(str::parse).transpose()?;
-    let (saved, policy) = store::load(ctx.registry.config())?;
-    let (hierarchy, _computed) = store::effective(saved, &ctx.catalog, &ctx.has_credentials())?;
-    let info = |m: &str| {
-        ctx.registry
-            .resolve(&ctx.catalog, m)
-            .ok()
-            .and_then(|t| t.info)
-    };
-    let router = Router::new(
-        Arc::new(RuleClassifier),
-        &hierarchy,
-        &info,
-        Arc::new(policy),
-    );
-    let ledger = Arc::new(SqliteLedger::open(&store::ledger_path(&ctx.home))?);
-    let mut engine = EscalationEngine::new(
-        RegistrySource::new(ctx.registry.clone(), ctx.catalog.clone()),
-        router,
-        ledger,
-        hierarchy.cooldown,
-        Arc::new(SystemClock),
-        Arc::new(SeededRandom::from_entropy()),
-    );
     for v in &args.validate {
-        engine = match v.as_str() {
-            "code" => engine.with_validator(Arc::new(CodeBlockValidator)),
-            other => match Format::parse(other) {
-                Some(f) => engine.with_validator(Arc::new(SyntaxValidator(f))),
-                None => {
-                    return Err(CliError::config(format!(
-                        "unknown --validate `{other}`; use json, toml, yaml or code"
-                    )))
-                }
-            },
-        };
+        if !matches!(v.as_str(), "code" | "json" | "toml" | "yaml") {
+            return Err(CliError::config(format!(
+                "unknown --validate `{v}`; use json, toml, yaml or code"
+            )));
+        }
     }
-    if let Some(cmd) = &args.test_cmd {
-        engine = engine.with_validator(Arc::new(CommandValidator::new(cmd.clone())));
-    }
-    let req = AskRequest {
-        prompt,
+    let opts = AskOptions {
+        category: args.category.clone(),
         system: args.system.clone(),
-        category,
-        context: TaskContext {
-            scheduled: args.scheduled,
-            read_only: args.read_only,
-        },
+        validate: args.validate.clone(),
+        test_cmd: args.test_cmd.clone(),
+        scheduled: args.scheduled,
+        read_only: args.read_only,
     };
-    match engine.ask(req).await {
+    match client.ask(&prompt, &opts).await {
         Ok(out) => {
             if args.json {
                 return output::json(&json!({
@@ -88,45 +49,81 @@ pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
                     "category": out.category,
                     "classified_by": out.basis,
                     "tier": out.tier,
-                    "provider": out.provider,
+                    "provider": out.reply.provider,
                     "model": out.attempts.last().map(|a| a.model.clone()),
-                    "answered_by": out.response.model,
-                    "text": out.response.text,
-                    "stop_reason": out.response.stop_reason,
-                    "usage": out.response.usage,
+                    "answered_by": out.reply.model,
+                    "text": out.reply.text,
+                    "stop_reason": out.reply.stop_reason,
+                    "usage": out.reply.usage,
                     "escalations": out.escalations,
                     "total_cost_usd": out.total_cost.dollars(),
-                    "attempts": out.attempts,
+                    "attempts": out.attempts.iter().map(attempt).collect::<Vec<_>>(),
                 }));
             }
-            trail(out.category.as_str(), &out.attempts);
-            output::print_str(&format!("{}\n", out.response.text))
+            trail(&out.category, &out.attempts);
+            output::print_str(&format!("{}\n", out.reply.text))
         }
         Err(e) => {
             if !args.json {
-                trail(category.map_or("", |c| c.as_str()), e.attempts());
+                trail(args.category.as_deref().unwrap_or(""), e.attempts());
             }
-            Err(ask_error(e, args.json))
+            let attempts: Vec<Value> = e.attempts().iter().map(attempt).collect();
+            let err = CliError::from(e);
+            Err(if args.json {
+                err.with_attempts(Value::Array(attempts))
+            } else {
+                err
+            })
         }
     }
 }
 
+/// One attempt as `nexus ask --json` shows it.
+fn attempt(a: &AttemptInfo) -> Value {
+    let mut v = json!({
+        "tier": a.tier,
+        "model": a.model,
+        "outcome": a.outcome,
+        "usage": a.usage,
+        "estimate": a.estimate,
+        "cost": a.cost,
+        "latency_ms": a.latency_ms,
+    });
+    let o = v.as_object_mut();
+    if let Some(o) = o {
+        if a.outcome == "error" {
+            o.insert("kind".into(), json!(a.error_kind));
+            o.insert("message".into(), json!(a.reason));
+        } else if let Some(r) = &a.reason {
+            o.insert("reason".into(), json!(r));
+        }
+        if let Some(e) = &a.escalation {
+            o.insert("escalation".into(), json!(e));
+        }
+        if let Some(m) = &a.answered_by {
+            o.insert("answered_by".into(), json!(m));
+        }
+    }
+    v
+}
+
 /// The attempt trail, on stderr: which tier answered and why each
 /// escalation happened.
-fn trail(category: &str, attempts: &[Attempt]) {
+fn trail(category: &str, attempts: &[AttemptInfo]) {
     for a in attempts {
-        let what = match &a.outcome {
-            Outcome::Success => format!(
+        let reason = a.reason.as_deref().unwrap_or("");
+        let what = match a.outcome.as_str() {
+            "success" => format!(
                 "answered ({} in / {} out, {}, {:.1}s)",
                 a.usage.input_tokens,
                 a.usage.output_tokens,
                 a.cost,
                 a.latency_ms as f64 / 1000.0
             ),
-            Outcome::Error { kind, .. } => format!("failed: {kind}"),
-            Outcome::Refusal => "refused".to_string(),
-            Outcome::InvalidOutput { reason } => format!("invalid output: {reason}"),
-            Outcome::Skipped { reason } => format!("skipped: {reason}"),
+            "error" => format!("failed: {}", a.error_kind.as_deref().unwrap_or("error")),
+            "refusal" => "refused".to_string(),
+            "invalid_output" => format!("invalid output: {reason}"),
+            _ => format!("skipped: {reason}"),
         };
         let then = a.escalation.as_deref().map_or(String::new(), |r| {
             if r.starts_with("stopped") {
@@ -137,25 +134,4 @@ fn trail(category: &str, attempts: &[Attempt]) {
         });
         eprintln!("[{category}] tier {} {}: {what}{then}", a.tier, a.model);
     }
-}
-
-fn ask_error(e: AskError, json: bool) -> CliError {
-    let attempts = serde_json::to_value(e.attempts()).unwrap_or_default();
-    let mut err = match &e {
-        AskError::Budget { .. } => CliError::new(Class::Budget, e.to_string()),
-        AskError::NoTiers(_) => CliError::config(e.to_string()),
-        AskError::Ledger(l) => CliError::internal(l.to_string()),
-        AskError::Stopped { .. } | AskError::Exhausted { .. } => match e.last_error() {
-            Some(pe) => {
-                let mut c: CliError = pe.clone().into();
-                c.message = format!("{e}; last error: {}", pe);
-                c
-            }
-            None => CliError::new(Class::Escalation, e.to_string()),
-        },
-    };
-    if json {
-        err = err.with_attempts(attempts);
-    }
-    err
 }

@@ -1,10 +1,8 @@
-//! `nexus chat`.
+//! `nexus chat`: one call to a model, through `nexus_sdk::Client`.
 
 use std::io::{IsTerminal, Read, Write};
 
-use futures_util::StreamExt;
-use nexus_core::{ChatRequest, ChatResponse, StreamAccumulator, StreamEvent};
-use nexus_providers::catalog::response_cost;
+use nexus_sdk::{ChatOptions, Client, Reply, StreamEvent};
 use serde_json::json;
 
 use super::Context;
@@ -14,51 +12,52 @@ use crate::output;
 
 pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
+    let client = ctx.client()?;
     let prompt = read_prompt(&args.prompt)?;
-    let reference = match &args.model {
-        Some(m) => m.clone(),
-        None => ctx.registry.default_model()?,
+    // Empty: the configured default model.
+    let model = args.model.clone().unwrap_or_default();
+    let opts = ChatOptions {
+        system: args.system.clone(),
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
     };
-    let target = ctx.registry.resolve(&ctx.catalog, &reference)?;
-    let provider = ctx.registry.provider(&target.provider)?;
-    let mut req = ChatRequest::new(target.model.clone(), prompt);
-    req.system = args.system.clone();
-    req.max_tokens = args.max_tokens;
-    req.temperature = args.temperature;
-
-    let response = if args.no_stream {
-        provider.chat(&req).await?
+    let reply = if args.no_stream {
+        client.chat(&model, prompt.as_str(), &opts).await?
     } else {
-        stream_to_terminal(&*provider, &req, !args.json, args.show_reasoning).await?
+        stream_to_terminal(
+            &client,
+            &model,
+            &prompt,
+            &opts,
+            !args.json,
+            args.show_reasoning,
+        )
+        .await?
     };
-    let cost = response_cost(&ctx.catalog, &target.provider, &response)
-        .or_else(|| target.info.as_ref().map(|i| i.cost(&response.usage)));
     if args.json {
         return output::json(&json!({
-            "provider": target.provider,
-            "requested_model": target.model,
-            "model": response.model,
-            "text": response.text,
-            "reasoning": (!response.reasoning.is_empty()).then_some(&response.reasoning),
-            "tool_calls": response.tool_calls,
-            "stop_reason": response.stop_reason,
-            "request_id": response.request_id,
-            "usage": response.usage,
-            "cost_usd": cost.map(|c| c.dollars()),
+            "provider": reply.provider,
+            "requested_model": reply.requested_model,
+            "model": reply.model,
+            "text": reply.text,
+            "reasoning": (!reply.reasoning.is_empty()).then_some(&reply.reasoning),
+            "tool_calls": reply.tool_calls,
+            "stop_reason": reply.stop_reason,
+            "request_id": reply.request_id,
+            "usage": reply.usage,
+            "cost_usd": reply.cost.map(|c| c.dollars()),
         }));
     }
     if args.no_stream {
-        output::print_str(&format!("{}\n", response.text))?;
+        output::print_str(&format!("{}\n", reply.text))?;
     }
     if std::io::stderr().is_terminal() {
-        let cost = cost.map_or_else(|| "cost unknown".to_string(), |c| c.to_string());
+        let cost = reply
+            .cost
+            .map_or_else(|| "cost unknown".to_string(), |c| c.to_string());
         eprintln!(
             "[{}/{} · {} in · {} out · {}]",
-            target.provider,
-            response.model,
-            response.usage.input_tokens,
-            response.usage.output_tokens,
-            cost
+            reply.provider, reply.model, reply.usage.input_tokens, reply.usage.output_tokens, cost
         );
     }
     Ok(())
@@ -79,15 +78,16 @@ fn read_prompt(arg: &str) -> Result<String, CliError> {
 }
 
 /// Streams text to stdout as it arrives (when `echo`), and returns the
-/// folded response.
+/// whole reply.
 async fn stream_to_terminal(
-    provider: &dyn nexus_core::Provider,
-    req: &ChatRequest,
+    client: &Client,
+    model: &str,
+    prompt: &str,
+    opts: &ChatOptions,
     echo: bool,
     show_reasoning: bool,
-) -> Result<ChatResponse, CliError> {
-    let mut stream = provider.stream(req).await?;
-    let mut acc = StreamAccumulator::new(req.model.clone());
+) -> Result<Reply, CliError> {
+    let mut stream = client.stream(model, prompt, opts).await?;
     let mut out = std::io::stdout().lock();
     let mut wrote_any = false;
     while let Some(ev) = stream.next().await {
@@ -113,15 +113,14 @@ async fn stream_to_terminal(
                 _ => {}
             }
         }
-        acc.push(&ev);
     }
     if echo {
         let _ = writeln!(out);
     }
-    acc.finish().map_err(|e| {
+    stream.reply().cloned().ok_or_else(|| {
         CliError::new(
             crate::exit::Class::Protocol,
-            format!("{}: {e}", provider.name()),
+            "the stream ended without an answer",
         )
     })
 }

@@ -24,6 +24,8 @@ pub(crate) struct Context {
     pub(crate) home: NexusHome,
     pub(crate) registry: Arc<Registry>,
     pub(crate) catalog: Arc<Catalog>,
+    /// Opens the vault (prompting for a passphrase if it must) on first use.
+    vault_loader: nexus_providers::registry::VaultLoader,
 }
 
 impl Context {
@@ -46,15 +48,30 @@ impl Context {
                 }
             }
         });
+        // Opened once, whichever of the registry and the SDK asks first.
+        let once: Arc<std::sync::OnceLock<Option<Arc<dyn nexus_core::Vault>>>> = Arc::default();
+        let loader: nexus_providers::registry::VaultLoader =
+            Arc::new(move || once.get_or_init(|| loader()).clone());
         Ok(Context {
             registry: Arc::new(
                 Registry::new(config, process_env())
-                    .with_vault_loader(loader)
+                    .with_vault_loader(loader.clone())
                     .with_home(home.clone()),
             ),
             home,
             catalog: Arc::new(catalog),
+            vault_loader: loader,
         })
+    }
+
+    /// The SDK's client over the same home and vault: the one place
+    /// `chat` and `ask` (and the mesh) are wired.
+    pub(crate) fn client(&self) -> Result<nexus_sdk::Client, CliError> {
+        Ok(nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
+            home: Some(self.home.root().to_path_buf()),
+            vault_loader: Some(self.vault_loader.clone()),
+            ..Default::default()
+        })?)
     }
 
     /// Whether `provider` has a key (or needs none), for presets.
