@@ -23,8 +23,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A connection to a broker.
-pub struct Connection {
+/// A connection to a broker: a handle to the tasks that own the socket (a
+/// reader and a writer). Cheap to clone; clones share the connection, and
+/// it closes when the last one drops. Requests from several clones (or
+/// tasks) overlap, each matched to its answer by request id
+/// ([`request`](Self::request)); [`messages`](Self::messages) is what
+/// arrives, as a `Stream`. Reconnecting is the owner's:
+/// [`crate::peer::Follow`] and `Peer::keep` reconnect with the
+/// [`crate::session`] schedule, say hello again and catch up.
+#[derive(Clone)]
+pub struct Connection(std::sync::Arc<Shared>);
+
+impl std::ops::Deref for Connection {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the clones of a [`Connection`] share.
+pub struct Shared {
     out: mpsc::UnboundedSender<Outbound>,
     /// Frames as the reader decoded them, a WebSocket message's worth at a time.
     inbox: tokio::sync::Mutex<mpsc::Receiver<Vec<Frame>>>,
@@ -150,7 +168,7 @@ impl Connection {
             // Requests still waiting learn that no answer will come.
             lock(&answers).clear();
         });
-        Ok(Connection {
+        Ok(Connection(std::sync::Arc::new(Shared {
             out,
             inbox: tokio::sync::Mutex::new(inbox),
             ready: Mutex::new(VecDeque::new()),
@@ -158,7 +176,16 @@ impl Connection {
             closed,
             waiting,
             next_id: std::sync::atomic::AtomicU64::new(1),
-        })
+        })))
+    }
+
+    /// What arrives (messages, notices), as a `Stream` that ends when the
+    /// broker closes the connection. Answers to requests are not in it.
+    pub fn messages(&self) -> impl futures_util::Stream<Item = Frame> + Send + 'static {
+        futures_util::stream::unfold(
+            self.clone(),
+            |c| async move { c.recv().await.map(|f| (f, c)) },
+        )
     }
 
     /// Sends `f` as a request with an id of its own (protocol version 3)

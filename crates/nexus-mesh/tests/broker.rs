@@ -548,8 +548,22 @@ async fn one_identity_on_two_connections_gets_everything_on_both() {
 async fn requests_on_one_connection_overlap_and_each_gets_its_own_answer() {
     let d = tempfile::tempdir().unwrap();
     let srv = start(&d.path().join("broker.db")).await;
-    let (_m, o, _a, _b) = setup(&srv.url).await;
+    let (m, o, a, _b) = setup(&srv.url).await;
     let t = std::time::Duration::from_secs(10);
+    // What arrives, as a Stream.
+    let mut incoming = Box::pin(o.messages());
+    a.send_dm(
+        &m.alice,
+        m.owner.peer_id().as_str(),
+        &hex(&m.owner.x25519_public()),
+        b"hi",
+    )
+    .unwrap();
+    let first = tokio::time::timeout(t, futures_util::StreamExt::next(&mut incoming))
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(Frame::Dm { .. })), "{first:?}");
+    drop(incoming);
     // Three at once: a page of history, the member list, and a grant the
     // broker refuses. The refusal refuses only the grant.
     let history = Frame::History {
@@ -578,6 +592,14 @@ async fn requests_on_one_connection_overlap_and_each_gets_its_own_answer() {
         .recv_timeout(std::time::Duration::from_millis(200))
         .await
         .is_none());
+    // A clone shares the connection: a request from another task is
+    // answered there, while this one reads messages as a Stream.
+    let other = o.clone();
+    let peers = tokio::spawn(async move { other.request(&Frame::ListPeers, t).await });
+    assert!(matches!(
+        peers.await.unwrap().unwrap(),
+        Frame::PeerList { .. }
+    ));
     // Many in flight at once, answered in any order, each to its caller.
     let asks: Vec<_> = (0..50)
         .map(|i| {
