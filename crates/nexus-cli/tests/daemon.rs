@@ -212,3 +212,34 @@ async fn daemons_reconnect_after_a_broker_restart_and_nothing_is_lost() {
     let o = bob.run(&["mesh", "inbox", "--json"]).await;
     assert!(dms(&o).is_empty(), "{}", stdout(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_inbox_is_moved_aside_with_a_message_and_nothing_is_lost() {
+    let (_broker, _url, _owner, peers) = team(&["alice", "bob"]).await;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let o = alice
+        .run(&["mesh", "send", "bob", "sent before the damage"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Bob's inbox database is damaged (a disk error, a bad copy).
+    let dir = bob.home.path().join("nexus");
+    for f in ["inbox.db-wal", "inbox.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    std::fs::write(dir.join("inbox.db"), vec![0x5a; 64 * 1024]).unwrap();
+    let o = bob.run(&["mesh", "inbox"]).await;
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("damaged") && err.contains("moved to"), "{err}");
+    let aside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("inbox.db.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "kept aside, not reset: {aside:?}");
+    // The next command starts a new inbox; what was not acknowledged is
+    // still at the broker and arrives.
+    let o = bob.run(&["mesh", "inbox", "--json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(dms(&o), ["sent before the damage"], "{}", stdout(&o));
+}
