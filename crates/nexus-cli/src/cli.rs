@@ -63,6 +63,10 @@ pub(crate) enum Command {
     /// what arrives, hands the mesh key to newcomers within seconds.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Services nexusd keeps running: `[services.NAME]` in config.toml
+    /// (and the built-in `broker`), restarted with backoff when they exit.
+    #[command(subcommand)]
+    Services(ServicesCommand),
     /// The encrypted vault that holds keys and tokens.
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -89,6 +93,41 @@ pub(crate) enum DaemonCommand {
     },
     /// Stop nexusd.
     Stop,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServicesCommand {
+    /// Each service's state, pid, uptime, restarts, last exit and health.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a service (or every one).
+    Start {
+        /// The service; all when left out.
+        service: Option<String>,
+    },
+    /// Stop a service (or every one): SIGTERM to its process group, then
+    /// SIGKILL after its grace period.
+    Stop {
+        /// The service; all when left out.
+        service: Option<String>,
+    },
+    /// Restart a service (or every one): the old process is gone before
+    /// the new one starts.
+    Restart {
+        /// The service; all when left out.
+        service: Option<String>,
+    },
+    /// Print a service's log.
+    Logs {
+        /// The service.
+        service: String,
+        /// Keep printing what it writes.
+        #[arg(short, long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Args)]

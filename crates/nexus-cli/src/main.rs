@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Up { serve, no_daemon } => commands::mesh::up(&serve, !no_daemon).await,
         Command::Mesh(m) => commands::mesh::run(m).await,
         Command::Daemon(c) => commands::daemon::run(c).await,
+        Command::Services(c) => commands::services::run(c).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);

@@ -22,6 +22,8 @@
 //! A stale socket (left by a daemon that was killed) is replaced; a live
 //! one, or the lock held, means a daemon runs already and nothing changes.
 
+pub mod supervise;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -189,10 +191,29 @@ pub async fn run(
         started_ms: now_ms(),
         ..State::default()
     }));
+    // The services of config.toml, the enabled ones started now.
+    let services = supervise::Services::default();
+    for left in supervise::reap_leftovers(&home).await {
+        log(&format!(
+            "ended a service a previous nexusd left running: {left}"
+        ));
+    }
+    let services_error = match supervise::specs(&home) {
+        Ok(specs) => {
+            services.start_all(&home, specs);
+            None
+        }
+        Err(e) => {
+            log(&format!("services not started: {e}"));
+            Some(e)
+        }
+    };
     let daemon = Arc::new(Daemon {
         home: home.clone(),
         vault,
         state: state.clone(),
+        services: services.clone(),
+        services_error,
     });
     let watchers = tokio::spawn(watch_meshes(daemon.clone()));
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -211,6 +232,8 @@ pub async fn run(
         _ = stop_rx.recv() => log("stopping (asked)"),
     }
     watchers.abort();
+    // Every service's process group is gone before the daemon is.
+    services.stop_all().await;
     // Closing the job channels ends each keeper between two frames.
     lock(&state).keepers.clear();
     let _ = std::fs::remove_file(&paths.socket);
@@ -224,6 +247,9 @@ struct Daemon {
     home: NexusHome,
     vault: Arc<dyn Vault>,
     state: Arc<Mutex<State>>,
+    services: supervise::Services,
+    /// Why `[services]` could not be read, if it could not.
+    services_error: Option<String>,
 }
 
 impl Daemon {
@@ -353,6 +379,22 @@ async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::
             }
             Some("mesh") => mesh_op(&daemon, req.get("params")).await,
             Some("mesh.wait") => mesh_wait(&daemon, req.get("params")).await,
+            Some("services.status") => Ok(json!({
+                "services": daemon.services.status(),
+                "error": daemon.services_error,
+            })),
+            Some(m @ ("services.start" | "services.stop" | "services.restart")) => {
+                let name = req
+                    .get("params")
+                    .and_then(|p| p.get("name"))
+                    .and_then(Value::as_str);
+                let verb = m.trim_start_matches("services.");
+                daemon
+                    .services
+                    .control(verb, name)
+                    .await
+                    .map_err(|e| (-32001, e, None))
+            }
             Some(m) => Err((-32601, format!("no method `{m}`"), None)),
             None => Err((-32600, "a request needs a method".to_string(), None)),
         };

@@ -8,6 +8,7 @@ pub(crate) mod hierarchy;
 pub(crate) mod mesh;
 pub(crate) mod models;
 pub(crate) mod providers;
+pub(crate) mod services;
 pub(crate) mod vault;
 
 use std::sync::Arc;

@@ -1,0 +1,236 @@
+//! `nexus services` against real child processes supervised by a real
+//! nexusd: a crashing command backs off and ends up degraded (never given
+//! up), a broker killed with SIGKILL comes back by itself, a restart never
+//! binds a port twice, a stop leaves no process of the group behind, and
+//! bad names and commands get clear errors.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::mesh::{daemon, peer};
+use common::{stderr, Run};
+use serde_json::Value;
+
+async fn status(r: &Run) -> Vec<Value> {
+    let o = r.run(&["services", "status", "--json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["services"].as_array().cloned().unwrap()
+}
+
+async fn service(r: &Run, name: &str) -> Value {
+    status(r)
+        .await
+        .into_iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
+}
+
+/// Polls until `want` holds of `name`'s status, or panics after `secs`.
+async fn until(r: &Run, name: &str, secs: u64, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = service(r, name).await;
+        if want(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{name} never got there: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+fn group_members(pgid: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // Fields after the command: state, ppid, pgrp.
+        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.get(2).and_then(|g| g.parse::<u64>().ok()) == Some(pgid) && f.first() != Some(&"Z") {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The broker the tests supervise: `nexus-broker` next to `nexus` when it
+/// is built (scripts/test builds it), else `nexus up`, which is the same
+/// broker.
+fn broker_command(home: &std::path::Path, port: u16) -> String {
+    let nexus = std::path::PathBuf::from(env!("CARGO_BIN_EXE_nexus"));
+    let listen = format!("127.0.0.1:{port}");
+    let broker = std::env::var("NEXUS_BROKER")
+        .map(std::path::PathBuf::from)
+        .ok()
+        .or_else(|| Some(nexus.with_file_name("nexus-broker")))
+        .filter(|p| p.exists());
+    match broker {
+        Some(b) => format!(
+            "command = [{:?}, \"serve\", \"--listen\", {listen:?}, \"--db\", {:?}]",
+            b.display().to_string(),
+            home.join("b.db").display().to_string()
+        ),
+        None => format!(
+            "command = [{:?}, \"up\", \"--no-daemon\", \"--listen\", {listen:?}]",
+            nexus.display().to_string()
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_are_supervised_restarted_degraded_and_stopped_cleanly() {
+    let r = peer();
+    let home = r.home.path().join("nexus");
+    std::fs::create_dir_all(&home).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        r#"
+[services.broker]
+{}
+health = "tcp:127.0.0.1:{port}"
+env = {{ DEMO_API_KEY = "sk-never-shown" }}
+
+[services.flaky]
+command = "echo boom; exit 3"
+
+[services.family]
+command = "sleep 300 & sleep 300"
+enabled = false
+grace_secs = 1
+
+[services.ghost]
+command = ["/no/such/program", "--flag"]
+restart = "on-failure"
+"#,
+        broker_command(&home, port)
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+    let _d = daemon(&r).await;
+
+    // The broker runs and answers on its port.
+    let b = until(&r, "broker", 20, |s| {
+        s["state"] == "running" && s["healthy"] == true
+    })
+    .await;
+    let pid = b["pid"].as_u64().unwrap();
+    assert_eq!(
+        b["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| *c == "DEMO_API_KEY")
+            .count(),
+        1
+    );
+    let o = r.run(&["services", "status", "--json"]).await;
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("sk-never-shown"));
+
+    // Killed with SIGKILL, it comes back by itself.
+    let t = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    let b = until(&r, "broker", 20, |s| {
+        s["state"] == "running" && s["healthy"] == true && s["pid"].as_u64() != Some(pid)
+    })
+    .await;
+    let back = t.elapsed();
+    eprintln!("broker back {} ms after SIGKILL", back.as_millis());
+    assert!(back < Duration::from_secs(10), "{back:?}");
+    assert_eq!(b["restarts"], 1);
+    assert_eq!(b["last_exit"]["how"], "signal");
+
+    // A restart: the old process is gone before the new one binds.
+    let old = b["pid"].as_u64().unwrap();
+    let o = r.run(&["services", "restart", "broker"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!alive(old), "the old broker outlived the restart");
+    let b = until(&r, "broker", 20, |s| {
+        s["state"] == "running" && s["healthy"] == true
+    })
+    .await;
+    assert_ne!(b["pid"].as_u64(), Some(old));
+    let log = std::fs::read_to_string(home.join("logs/broker.log")).unwrap();
+    assert!(
+        !log.to_lowercase().contains("address already in use"),
+        "{log}"
+    );
+    assert!(log.contains("restarting"), "{log}");
+
+    // A command that always fails backs off, then is degraded, and is
+    // still retried.
+    let f = until(&r, "flaky", 30, |s| s["state"] == "degraded").await;
+    assert_eq!(f["last_exit"]["code"], 3);
+    assert!(f["restarts"].as_u64().unwrap() >= 5, "{f}");
+    assert!(f["why"].as_str().unwrap().contains("exit status 3"), "{f}");
+    let o = r.run(&["services", "status"]).await;
+    assert!(stderr(&o).contains("flaky is degraded"), "{}", stderr(&o));
+    let o = r.run(&["services", "logs", "flaky"]).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("boom"));
+
+    // A command that does not exist says so.
+    let g = until(&r, "ghost", 10, |s| s["last_exit"]["how"] == "spawn").await;
+    assert_eq!(g["pid"], Value::Null);
+    let log = std::fs::read_to_string(home.join("logs/ghost.log")).unwrap();
+    assert!(log.contains("/no/such/program` does not exist"), "{log}");
+
+    // Disabled until started; stopping ends the whole process group.
+    assert_eq!(service(&r, "family").await["state"], "stopped");
+    let o = r.run(&["services", "start", "family"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fam = until(&r, "family", 10, |s| s["state"] == "running").await;
+    let pgid = fam["pid"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while group_members(pgid).len() < 2 {
+        assert!(Instant::now() < deadline, "the shell never forked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let o = r.run(&["services", "stop", "family"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        group_members(pgid).is_empty(),
+        "orphans: {:?}",
+        group_members(pgid)
+    );
+    assert_eq!(service(&r, "family").await["state"], "stopped");
+
+    // Bad names are refused with the list of services.
+    let o = r.run(&["services", "restart", "nope"]).await;
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no service `nope`") && stderr(&o).contains("broker"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Stopping the daemon stops every service.
+    let pid = service(&r, "broker").await["pid"].as_u64().unwrap();
+    let o = r.run(&["daemon", "stop"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!alive(pid), "the broker outlived the daemon");
+    let o = r.run(&["services", "status"]).await;
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("nexusd is not running"),
+        "{}",
+        stderr(&o)
+    );
+}
