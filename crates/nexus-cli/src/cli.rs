@@ -120,6 +120,22 @@ pub(crate) enum ServicesCommand {
         /// The service; all when left out.
         service: Option<String>,
     },
+    /// Install nexusd under the service manager: a systemd user unit
+    /// (Linux) or a launchd agent (macOS), with NEXUS_HOME in it.
+    Install {
+        /// Write a launchd agent (the default on macOS).
+        #[arg(long)]
+        launchd: bool,
+        /// Print it instead of writing it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Remove what `install` wrote.
+    Uninstall {
+        /// The launchd agent (the default on macOS).
+        #[arg(long)]
+        launchd: bool,
+    },
     /// Print a service's log.
     Logs {
         /// The service.

@@ -234,3 +234,104 @@ restart = "on-failure"
         stderr(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unit_verifies_the_plist_parses_and_systemd_hears_ready_and_watchdog() {
+    let r = peer();
+    // A systemd user unit, checked by systemd itself.
+    let o = r.run(&["services", "install"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let unit = r.home.path().join(".config/systemd/user/nexusd.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains(&format!(
+        "Environment=NEXUS_HOME={}",
+        r.home.path().join("nexus").display()
+    )));
+    let runtime = tempfile::tempdir().unwrap();
+    let v = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--user"])
+        .arg(&unit)
+        .env("HOME", r.home.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .expect("systemd-analyze (Debian: systemd) is needed; scripts/test installs it");
+    assert!(v.status.success(), "{v:?}");
+    assert_eq!(
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr)
+        ),
+        "",
+        "systemd-analyze verify prints nothing for a good unit"
+    );
+    let o = r.run(&["services", "uninstall"]).await;
+    assert!(o.status.success() && !unit.exists(), "{}", stderr(&o));
+
+    // The launchd agent is a plist Python's plistlib reads.
+    let o = r
+        .run(&["services", "install", "--launchd", "--print"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import plistlib,sys,json; p=plistlib.loads(sys.stdin.buffer.read()); print(json.dumps(p))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(py.stdin.as_mut().unwrap(), &o.stdout).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["Label"], "dev.nexus.nexusd");
+    assert_eq!(p["ProgramArguments"][1], "daemon");
+    assert_eq!(
+        p["EnvironmentVariables"]["NEXUS_HOME"],
+        r.home.path().join("nexus").display().to_string()
+    );
+
+    // sd_notify: READY once listening, WATCHDOG on its interval, STOPPING.
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock = sock_dir.path().join("notify");
+    let listener = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut c = r.cmd(&["daemon", "start", "--foreground"]);
+    let mut d = c
+        .env("NOTIFY_SOCKET", &sock)
+        .env("WATCHDOG_USEC", "200000")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _g = common::mesh::DaemonGuard(r.home.path().join("nexus"));
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 512];
+    while !(heard.iter().any(|m: &String| m.starts_with("READY=1"))
+        && heard.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2)
+    {
+        let n = listener.recv(&mut buf).expect("nexusd notified");
+        heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(heard[0].starts_with("READY=1"), "{heard:?}");
+    // Ready means the control socket answers.
+    let o = r.run(&["daemon", "status", "--json"]).await;
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["running"], true);
+    std::process::Command::new("kill")
+        .args(["-TERM", &d.id().to_string()])
+        .status()
+        .unwrap();
+    loop {
+        let n = listener.recv(&mut buf).expect("STOPPING");
+        if &buf[..n] == b"STOPPING=1" {
+            break;
+        }
+    }
+    assert!(d.wait().unwrap().success());
+}

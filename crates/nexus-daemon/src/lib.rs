@@ -22,6 +22,7 @@
 //! A stale socket (left by a daemon that was killed) is replaced; a live
 //! one, or the lock held, means a daemon runs already and nothing changes.
 
+pub mod install;
 pub mod supervise;
 
 use std::io::Write as _;
@@ -216,6 +217,16 @@ pub async fn run(
         services_error,
     });
     let watchers = tokio::spawn(watch_meshes(daemon.clone()));
+    // Under systemd (Type=notify): ready now, and alive on its watchdog.
+    install::sd_notify(&format!("READY=1\nSTATUS=nexusd {VERSION} for {home_text}"));
+    let watchdog = install::watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            loop {
+                install::sd_notify("WATCHDOG=1");
+                tokio::time::sleep(every).await;
+            }
+        })
+    });
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
     let serving = async {
         loop {
@@ -230,6 +241,10 @@ pub async fn run(
         () = serving => {}
         () = stop => log("stopping (signal)"),
         _ = stop_rx.recv() => log("stopping (asked)"),
+    }
+    install::sd_notify("STOPPING=1");
+    if let Some(w) = watchdog {
+        w.abort();
     }
     watchers.abort();
     // Every service's process group is gone before the daemon is.

@@ -66,6 +66,41 @@ pub(crate) async fn run(cmd: ServicesCommand) -> Result<(), CliError> {
         ServicesCommand::Stop { service } => control(&home, "stop", service, wait).await,
         ServicesCommand::Restart { service } => control(&home, "restart", service, wait).await,
         ServicesCommand::Logs { service, follow } => logs(&home, &service, follow).await,
+        ServicesCommand::Install { launchd, print } => {
+            let unit = unit(&home, launchd)?;
+            if print {
+                return output::print_str(&unit.text);
+            }
+            if let Some(dir) = unit.path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    CliError::config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            nexus_core::atomic_write(
+                &unit.path,
+                unit.text.as_bytes(),
+                nexus_core::FileMode::Normal,
+            )?;
+            eprintln!("wrote {}\nthen run: {}", unit.path.display(), unit.next);
+            Ok(())
+        }
+        ServicesCommand::Uninstall { launchd } => {
+            let unit = unit(&home, launchd)?;
+            match std::fs::remove_file(&unit.path) {
+                Ok(()) => {
+                    eprintln!("removed {}", unit.path.display());
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!("nothing to remove: {} does not exist", unit.path.display());
+                    Ok(())
+                }
+                Err(e) => Err(CliError::config(format!(
+                    "cannot remove {}: {e}",
+                    unit.path.display()
+                ))),
+            }
+        }
     }
 }
 
@@ -172,4 +207,25 @@ async fn logs(home: &NexusHome, service: &str, follow: bool) -> Result<(), CliEr
             let _ = f.seek(SeekFrom::Start(0));
         }
     }
+}
+
+/// The unit for this machine (or launchd when asked).
+fn unit(home: &NexusHome, launchd: bool) -> Result<nexus_daemon::install::Unit, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::internal(format!("cannot find this program: {e}")))?;
+    let root = std::path::absolute(home.root())
+        .map_err(|e| CliError::config(format!("NEXUS_HOME: {e}")))?;
+    let user_home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| CliError::config("HOME is not set"))?;
+    if launchd || cfg!(target_os = "macos") {
+        return Ok(nexus_daemon::install::launchd_plist(
+            &exe, &root, &user_home,
+        ));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| user_home.join(".config"));
+    Ok(nexus_daemon::install::systemd_unit(&exe, &root, &config))
 }
