@@ -335,3 +335,37 @@ async fn the_unit_verifies_the_plist_parses_and_systemd_hears_ready_and_watchdog
     }
     assert!(d.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_daemon_leaves_no_service_behind_once_it_is_back() {
+    let r = peer();
+    let home = r.home.path().join("nexus");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        "[services.sleeper]\ncommand = \"sleep 300 & sleep 300\"\n",
+    )
+    .unwrap();
+    let _d = daemon(&r).await;
+    let s = until(&r, "sleeper", 10, |s| s["state"] == "running").await;
+    let pgid = s["pid"].as_u64().unwrap();
+    let o = r.run(&["daemon", "status", "--json"]).await;
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The daemon dies without a chance to stop its services.
+    std::process::Command::new("kill")
+        .args(["-KILL", &st["pid"].to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!group_members(pgid).is_empty(), "the group outlives a SIGKILLed daemon");
+    // Started again, it ends what the last one left, then starts afresh.
+    let _d = daemon(&r).await;
+    let s = until(&r, "sleeper", 10, |s| {
+        s["state"] == "running" && s["pid"].as_u64() != Some(pgid)
+    })
+    .await;
+    assert!(group_members(pgid).is_empty(), "left over: {:?}", group_members(pgid));
+    let log = std::fs::read_to_string(home.join("logs/nexusd.log")).unwrap_or_default();
+    assert!(log.contains("a previous nexusd left running"), "{log}");
+    assert_ne!(s["pid"].as_u64(), Some(pgid));
+}
