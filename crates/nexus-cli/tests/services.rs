@@ -357,14 +357,21 @@ async fn a_killed_daemon_leaves_no_service_behind_once_it_is_back() {
         .status()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!group_members(pgid).is_empty(), "the group outlives a SIGKILLed daemon");
+    assert!(
+        !group_members(pgid).is_empty(),
+        "the group outlives a SIGKILLed daemon"
+    );
     // Started again, it ends what the last one left, then starts afresh.
     let _d = daemon(&r).await;
     let s = until(&r, "sleeper", 10, |s| {
         s["state"] == "running" && s["pid"].as_u64() != Some(pgid)
     })
     .await;
-    assert!(group_members(pgid).is_empty(), "left over: {:?}", group_members(pgid));
+    assert!(
+        group_members(pgid).is_empty(),
+        "left over: {:?}",
+        group_members(pgid)
+    );
     let log = std::fs::read_to_string(home.join("logs/nexusd.log")).unwrap_or_default();
     assert!(log.contains("a previous nexusd left running"), "{log}");
     assert_ne!(s["pid"].as_u64(), Some(pgid));
