@@ -18,6 +18,7 @@
 //! ```
 
 mod client;
+pub mod daemon;
 mod error;
 pub mod mesh;
 mod types;

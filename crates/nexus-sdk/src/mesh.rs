@@ -21,8 +21,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::daemon::DaemonError;
 use nexus_core::{NexusHome, Vault};
-use nexus_daemon::DaemonError;
 use nexus_mesh::peer::{Answer, Follow, Op, Peer};
 use nexus_mesh::MeshError;
 use serde_json::json;
@@ -170,7 +170,9 @@ impl Mesh {
 
     /// Whether a daemon runs for this home (and speaks this version).
     pub async fn daemon_running(&self) -> bool {
-        nexus_daemon::call(&self.inner.home, "status").await.is_ok()
+        crate::daemon::call(&self.inner.home, "status")
+            .await
+            .is_ok()
     }
 
     async fn with_peer<T>(
@@ -193,7 +195,7 @@ impl Mesh {
     pub async fn run(&self, mesh: Option<&str>, op: Op) -> Result<Answer> {
         if self.inner.route != MeshRoute::InProcess {
             let params = json!({"mesh": mesh, "op": op});
-            match nexus_daemon::call_with(&self.inner.home, "mesh", params, DAEMON_WAIT).await {
+            match crate::daemon::call_with(&self.inner.home, "mesh", params, DAEMON_WAIT).await {
                 Ok(v) => {
                     return serde_json::from_value(v).map_err(|e| {
                         Error::new(ErrorCode::Internal, format!("nexusd answered: {e}"))
@@ -640,7 +642,7 @@ impl MeshFollow {
                 if !ready.is_empty() {
                     continue;
                 }
-                let v = nexus_daemon::call_with(
+                let v = crate::daemon::call_with(
                     &self.mesh.inner.home,
                     "mesh.wait",
                     json!({"mesh": self.name, "seen": *seen, "timeout_ms": 25_000}),

@@ -81,8 +81,33 @@ pub(super) async fn stop(child: &mut Child, grace: Duration) {
         signal_group(pid, rustix::process::Signal::KILL);
         let _ = child.wait().await;
     }
-    // Grandchildren that outlived the leader are in the group too.
+    // Grandchildren that outlived the leader are in the group too; wait
+    // (a little) until none is left running.
     signal_group(pid, rustix::process::Signal::KILL);
+    for _ in 0..100 {
+        if !group_alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether any process of group `pgid` still runs (zombies, which only
+/// wait to be reaped, do not count). Linux reads `/proc`; elsewhere any
+/// process of the group counts.
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return i32::try_from(pgid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok());
+    };
+    dir.flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.first() != Some(&"Z") && f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+    })
 }
 
 /// How a wait ended.
