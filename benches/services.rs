@@ -196,7 +196,8 @@ fn main() {
     for n in &names {
         conf.push_str(&format!(
             "\n[program:{n}]\ncommand=/bin/sh -c '{}'\nautorestart=true\nstartsecs=0\nstopasgroup=true\nkillasgroup=true\n",
-            program(&sfiles, n)
+            // supervisord expands %(...)s in commands: a literal % is %%.
+            program(&sfiles, n).replace('%', "%%")
         ));
     }
     let conf_path = root.path().join("supervisord.conf");
