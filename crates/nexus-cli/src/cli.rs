@@ -84,6 +84,16 @@ pub(crate) enum DaemonCommand {
         /// Run here, in the foreground, until Ctrl-C or SIGTERM.
         #[arg(long)]
         foreground: bool,
+        /// Beat every this long (1m to 24h, or off), over `[heartbeat]
+        /// interval`: run the proactive tasks and record what they find.
+        #[arg(long, value_name = "INTERVAL")]
+        heartbeat: Option<String>,
+    },
+    /// Run a heartbeat now and print what each task found.
+    HeartbeatNow {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Whether nexusd runs, and how its meshes are.
     Status {

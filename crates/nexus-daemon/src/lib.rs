@@ -22,6 +22,7 @@
 //! A stale socket (left by a daemon that was killed) is replaced; a live
 //! one, or the lock held, means a daemon runs already and nothing changes.
 
+pub mod heartbeat;
 pub mod install;
 pub mod supervise;
 
@@ -29,6 +30,7 @@ pub use nexus_sdk::daemon::{call, call_with, DaemonError, Paths, VERSION};
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use nexus_core::{NexusHome, Vault};
 use nexus_mesh::peer::{Job, Keeper, Op};
@@ -88,7 +90,26 @@ pub async fn run(
     vault: Arc<dyn Vault>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    run_with(home, vault, stop, Options::default()).await
+}
+
+/// How to run the daemon beyond config.toml.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The heartbeat interval (`1h`, `off`), over `[heartbeat] interval`.
+    pub heartbeat: Option<String>,
+}
+
+/// [`run`] with `options`.
+pub async fn run_with(
+    home: NexusHome,
+    vault: Arc<dyn Vault>,
+    stop: impl std::future::Future<Output = ()>,
+    options: Options,
+) -> Result<(), DaemonError> {
     home.ensure().map_err(|e| io("NEXUS_HOME", e))?;
+    let beats = heartbeat::settings(&home, options.heartbeat.as_deref())
+        .map_err(|e| DaemonError::Io(format!("heartbeat: {e}")))?;
     let paths = Paths::of(&home);
     let home_text = home.root().display().to_string();
     // One daemon per home: the lock is held for as long as this runs.
@@ -148,12 +169,36 @@ pub async fn run(
             Some(e)
         }
     };
+    let client = nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
+        home: Some(home.root().to_path_buf()),
+        vault: Some(vault.clone()),
+        ..Default::default()
+    })
+    .map_err(|e| DaemonError::Io(format!("the SDK client: {e}")))?;
+    let pulse = Arc::new(Pulse {
+        schedule: Mutex::new(heartbeat::Schedule {
+            interval: beats.interval,
+            active: beats.active,
+            utc_offset_secs: i64::from(chrono::Local::now().offset().local_minus_utc()),
+            last_ms: None,
+        }),
+        ctx: heartbeat::Context {
+            home: home.clone(),
+            workspaces: beats.workspaces.clone(),
+            client,
+        },
+        tasks: beats.tasks.clone(),
+        last: Mutex::new(None),
+        running: tokio::sync::Mutex::new(()),
+    });
+    let beating = tokio::spawn(heartbeat_loop(pulse.clone()));
     let daemon = Arc::new(Daemon {
         home: home.clone(),
         vault,
         state: state.clone(),
         services: services.clone(),
         services_error,
+        pulse,
     });
     let watchers = tokio::spawn(watch_meshes(daemon.clone()));
     // Under systemd (Type=notify): ready now, and alive on its watchdog.
@@ -182,6 +227,7 @@ pub async fn run(
         _ = stop_rx.recv() => log("stopping (asked)"),
     }
     install::sd_notify("STOPPING=1");
+    beating.abort();
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -204,6 +250,61 @@ struct Daemon {
     services: supervise::Services,
     /// Why `[services]` could not be read, if it could not.
     services_error: Option<String>,
+    pulse: Arc<Pulse>,
+}
+
+/// The heartbeat's state.
+struct Pulse {
+    schedule: Mutex<heartbeat::Schedule>,
+    ctx: heartbeat::Context,
+    tasks: Vec<String>,
+    last: Mutex<Option<Vec<heartbeat::Outcome>>>,
+    /// One beat at a time.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Pulse {
+    async fn beat(&self) -> Vec<heartbeat::Outcome> {
+        let _one = self.running.lock().await;
+        lock(&self.schedule).last_ms = Some(now_ms());
+        let out = heartbeat::beat(&self.ctx, &self.tasks).await;
+        let reports = out.iter().filter(|o| o.status == "report").count();
+        log(&format!(
+            "heartbeat: {} task(s), {reports} with something to report",
+            out.len()
+        ));
+        *lock(&self.last) = Some(out.clone());
+        out
+    }
+
+    fn status(&self) -> Value {
+        let s = lock(&self.schedule).clone();
+        json!({
+            "interval_secs": s.interval.map(|d| d.as_secs()),
+            "active_hours": s.active.map(|a| format!("{}-{}", a.start, a.end)),
+            "next_ms": s.next_ms(now_ms()),
+            "last_ms": s.last_ms,
+            "last": *lock(&self.last),
+        })
+    }
+}
+
+/// Beats when due; never sleeps more than 30 s, so a machine that slept
+/// beats soon after it wakes.
+async fn heartbeat_loop(pulse: Arc<Pulse>) {
+    loop {
+        let next = lock(&pulse.schedule).next_ms(now_ms());
+        match next {
+            Some(due) if now_ms() >= due => {
+                pulse.beat().await;
+            }
+            Some(due) => {
+                let wait = Duration::from_millis(due.saturating_sub(now_ms()));
+                tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+            }
+            None => tokio::time::sleep(Duration::from_secs(30)).await,
+        }
+    }
 }
 
 impl Daemon {
@@ -326,7 +427,12 @@ async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::
         };
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let result = match req.get("method").and_then(Value::as_str) {
-            Some("status") => Ok(status(&daemon.state)),
+            Some("status") => {
+                let mut v = status(&daemon.state);
+                v["heartbeat"] = daemon.pulse.status();
+                Ok(v)
+            }
+            Some("heartbeat.now") => Ok(json!({ "results": daemon.pulse.beat().await })),
             Some("stop") => {
                 let _ = stop.try_send(());
                 Ok(json!({"stopping": true}))

@@ -26,17 +26,55 @@ pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     home.ensure()?;
     match c {
-        DaemonCommand::Start { foreground: true } => {
+        DaemonCommand::Start {
+            foreground: true,
+            heartbeat,
+        } => {
+            check_heartbeat(&home, heartbeat.as_deref())?;
             let config = Config::load(&home)?;
             let (vault, _) = super::vault::open(&home, &config)?;
             let stop = nexus_broker::shutdown_signal();
-            nexus_daemon::run(home, vault, async move {
-                stop.await;
-            })
+            nexus_daemon::run_with(
+                home,
+                vault,
+                async move {
+                    stop.await;
+                },
+                nexus_daemon::Options { heartbeat },
+            )
             .await
             .map_err(err)
         }
-        DaemonCommand::Start { foreground: false } => start(&home).await,
+        DaemonCommand::Start {
+            foreground: false,
+            heartbeat,
+        } => {
+            check_heartbeat(&home, heartbeat.as_deref())?;
+            start(&home, heartbeat.as_deref()).await
+        }
+        DaemonCommand::HeartbeatNow { json } => {
+            let v = nexus_daemon::call_with(
+                &home,
+                "heartbeat.now",
+                serde_json::Value::Null,
+                Duration::from_secs(300),
+            )
+            .await
+            .map_err(err)?;
+            if json {
+                return output::json(&v);
+            }
+            let mut text = String::new();
+            for r in v["results"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "{:<14} {:<8} {}\n",
+                    r["task"].as_str().unwrap_or("?"),
+                    r["status"].as_str().unwrap_or("?"),
+                    r["summary"].as_str().unwrap_or("")
+                ));
+            }
+            output::print_str(&text)
+        }
         DaemonCommand::Status { json } => match call(&home, "status").await {
             Ok(s) => {
                 if json {
@@ -49,6 +87,25 @@ pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
                     nexus_daemon::VERSION,
                     s["pid"],
                     s["uptime_ms"].as_u64().unwrap_or(0) / 1000
+                );
+                let hb = &s["heartbeat"];
+                text.push_str(
+                    &match (hb["interval_secs"].as_u64(), hb["next_ms"].as_u64()) {
+                        (Some(every), Some(next)) => {
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as u64);
+                            format!(
+                                "  heartbeat: every {}m, next in {}m{}\n",
+                                every / 60,
+                                next.saturating_sub(now) / 60_000,
+                                hb["active_hours"]
+                                    .as_str()
+                                    .map_or_else(String::new, |a| format!(" (active {a})"))
+                            )
+                        }
+                        _ => "  heartbeat: off (`nexus daemon start --heartbeat 1h`)\n".to_string(),
+                    },
                 );
                 for m in s["meshes"].as_array().into_iter().flatten() {
                     text.push_str(&format!(
@@ -83,7 +140,15 @@ pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
     }
 }
 
-async fn start(home: &NexusHome) -> Result<(), CliError> {
+/// A bad interval or `[heartbeat]` table is refused here, before anything
+/// starts.
+fn check_heartbeat(home: &NexusHome, interval: Option<&str>) -> Result<(), CliError> {
+    nexus_daemon::heartbeat::settings(home, interval)
+        .map(|_| ())
+        .map_err(|e| CliError::config(format!("heartbeat: {e}")))
+}
+
+async fn start(home: &NexusHome, heartbeat: Option<&str>) -> Result<(), CliError> {
     if let Ok(s) = call(home, "status").await {
         return Err(CliError::new(
             Class::Config,
@@ -113,8 +178,11 @@ async fn start(home: &NexusHome) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::internal(format!("cannot find this program: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["daemon", "start", "--foreground"])
-        .stdin(std::process::Stdio::null())
+    cmd.args(["daemon", "start", "--foreground"]);
+    if let Some(h) = heartbeat {
+        cmd.args(["--heartbeat", h]);
+    }
+    cmd.stdin(std::process::Stdio::null())
         .stdout(
             log.try_clone()
                 .map_err(|e| CliError::internal(e.to_string()))?,

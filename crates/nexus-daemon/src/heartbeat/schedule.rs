@@ -129,7 +129,10 @@ mod tests {
 
     #[test]
     fn intervals_parse_and_out_of_range_is_refused() {
-        assert_eq!(parse_interval("1h").unwrap(), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_interval("1h").unwrap(),
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(parse_interval("24h").unwrap(), Some(MAX_INTERVAL));
         assert_eq!(parse_interval("off").unwrap(), None);
         assert_eq!(parse_interval("0").unwrap(), None);
