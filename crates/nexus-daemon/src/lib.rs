@@ -181,6 +181,7 @@ pub async fn run_with(
             active: beats.active,
             utc_offset_secs: i64::from(chrono::Local::now().offset().local_minus_utc()),
             last_ms: None,
+            since_ms: now_ms(),
         }),
         ctx: heartbeat::Context {
             home: home.clone(),

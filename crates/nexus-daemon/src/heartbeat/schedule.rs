@@ -82,6 +82,9 @@ pub struct Schedule {
     pub utc_offset_secs: i64,
     /// The last beat (ms since the epoch), if any.
     pub last_ms: Option<u64>,
+    /// When the schedule began (the daemon started): the first beat is
+    /// one interval after.
+    pub since_ms: u64,
 }
 
 impl Schedule {
@@ -98,7 +101,7 @@ impl Schedule {
         let mut due = match self.last_ms {
             Some(last) => (last + interval).max(last),
             // The first beat one interval after the daemon starts.
-            None => now_ms + interval,
+            None => self.since_ms + interval,
         };
         if let Some(active) = self.active {
             // Step forward an hour at a time to the next active hour.
@@ -152,6 +155,7 @@ mod tests {
             active: None,
             utc_offset_secs: 0,
             last_ms: None,
+            since_ms: clock.now_millis(),
         };
         assert_eq!(s.next_ms(clock.now_millis()), Some(1_001 * H));
         assert!(!s.due(clock.now_millis()));
@@ -178,6 +182,7 @@ mod tests {
             active: Some(ActiveHours::parse("9-18").unwrap()),
             utc_offset_secs: 2 * 3600,
             last_ms: Some(now - H),
+            since_ms: 0,
         };
         // Due now by interval, but 19:30 local is outside: the next is 09:00 local (07:00 UTC).
         let next = s.next_ms(now).unwrap();
