@@ -67,6 +67,9 @@ pub(crate) enum Command {
     /// (and the built-in `broker`), restarted with backoff when they exit.
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// Jobs nexusd runs on a schedule (local time; DST handled).
+    #[command(subcommand)]
+    Cron(CronCommand),
     /// The encrypted vault that holds keys and tokens.
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -103,6 +106,51 @@ pub(crate) enum DaemonCommand {
     },
     /// Stop nexusd.
     Stop,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CronCommand {
+    /// Add a job: `nexus cron add "0 9 * * 1-5" -- COMMAND ARGS` or `--ask PROMPT`.
+    Add {
+        /// Five fields (minute hour day month weekday), or six with seconds first.
+        schedule: String,
+        /// Ask the model hierarchy this instead of running a command.
+        #[arg(long, conflicts_with = "command")]
+        ask: Option<String>,
+        /// When times passed while the machine slept: run once, or skip them.
+        #[arg(long, default_value = "run-once", value_parser = ["run-once", "skip"])]
+        missed: String,
+        /// The command (one argument runs under /bin/sh -c).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// The jobs, their next time and their last run.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a job.
+    Rm {
+        /// Its id (`j1`).
+        id: String,
+    },
+    /// Run a job now (through nexusd when it runs).
+    Run {
+        /// Its id.
+        id: String,
+    },
+    /// When an expression fires next (local time; set TZ to see another zone).
+    Next {
+        /// The expression.
+        schedule: String,
+        /// From this time (RFC 3339); default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Mesh(m) => commands::mesh::run(m).await,
         Command::Daemon(c) => commands::daemon::run(c).await,
         Command::Services(c) => commands::services::run(c).await,
+        Command::Cron(c) => commands::cron::run(c).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);

@@ -22,6 +22,7 @@
 //! A stale socket (left by a daemon that was killed) is replaced; a live
 //! one, or the lock held, means a daemon runs already and nothing changes.
 
+pub mod cron;
 pub mod heartbeat;
 pub mod install;
 pub mod supervise;
@@ -193,6 +194,7 @@ pub async fn run_with(
         running: tokio::sync::Mutex::new(()),
     });
     let beating = tokio::spawn(heartbeat_loop(pulse.clone()));
+    let ticking = tokio::spawn(cron_loop(home.clone(), pulse.ctx.client.clone()));
     let daemon = Arc::new(Daemon {
         home: home.clone(),
         vault,
@@ -229,6 +231,7 @@ pub async fn run_with(
     }
     install::sd_notify("STOPPING=1");
     beating.abort();
+    ticking.abort();
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -287,6 +290,56 @@ impl Pulse {
             "last_ms": s.last_ms,
             "last": *lock(&self.last),
         })
+    }
+}
+
+/// Runs the cron jobs when due. It looks at least every 30 s against the
+/// wall clock, so a job whose time passed while the machine slept runs
+/// (once, or not: the job says) soon after it wakes.
+async fn cron_loop(home: NexusHome, client: nexus_sdk::Client) {
+    let mut last = chrono::Local::now();
+    loop {
+        let jobs = cron::load(&home).unwrap_or_default();
+        let now = chrono::Local::now();
+        let soonest = jobs
+            .iter()
+            .filter_map(|j| cron::next_times(&j.schedule, &now, 1).ok()?.pop())
+            .min()
+            .map_or(Duration::from_secs(30), |t| {
+                (t - now).to_std().unwrap_or_default() + Duration::from_millis(50)
+            });
+        tokio::time::sleep(soonest.min(Duration::from_secs(30))).await;
+        let now = chrono::Local::now();
+        for job in cron::load(&home).unwrap_or_default() {
+            match cron::decide(&job, &last, &now) {
+                cron::Decision::Wait => {}
+                cron::Decision::Skip { missed } => {
+                    log(&format!(
+                        "cron {}: skipped {missed} time(s) missed while asleep",
+                        job.id
+                    ));
+                    cron::record(
+                        &home,
+                        &cron::Run {
+                            id: job.id.clone(),
+                            at_ms: now_ms(),
+                            took_ms: 0,
+                            status: "skipped".into(),
+                            output: format!("{missed} time(s) passed while nothing looked"),
+                            missed,
+                        },
+                    );
+                }
+                cron::Decision::Run { missed } => {
+                    let (home, client) = (home.clone(), client.clone());
+                    tokio::spawn(async move {
+                        let r = cron::run(&home, &client, &job, missed).await;
+                        log(&format!("cron {}: {} in {} ms", r.id, r.status, r.took_ms));
+                    });
+                }
+            }
+        }
+        last = now;
     }
 }
 
@@ -434,6 +487,7 @@ async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::
                 Ok(v)
             }
             Some("heartbeat.now") => Ok(json!({ "results": daemon.pulse.beat().await })),
+            Some("cron.run") => cron_run(&daemon, req.get("params")).await,
             Some("stop") => {
                 let _ = stop.try_send(());
                 Ok(json!({"stopping": true}))
@@ -463,6 +517,26 @@ async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::
             return;
         }
     }
+}
+
+async fn cron_run(daemon: &Daemon, params: Option<&Value>) -> Result<Value, Failure> {
+    let id = params
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let job = cron::load(&daemon.home)
+        .map_err(|e| (-32001, e, None))?
+        .into_iter()
+        .find(|j| j.id == id)
+        .ok_or_else(|| {
+            (
+                -32001,
+                format!("no cron job `{id}`; see `nexus cron list`"),
+                None,
+            )
+        })?;
+    let r = cron::run(&daemon.home, &daemon.pulse.ctx.client, &job, 0).await;
+    serde_json::to_value(r).map_err(|e| (-32603, e.to_string(), None))
 }
 
 /// A failed request: a JSON-RPC code, a message, and data.

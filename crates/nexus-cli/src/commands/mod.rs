@@ -3,6 +3,7 @@
 pub(crate) mod ask;
 pub(crate) mod chat;
 pub(crate) mod config;
+pub(crate) mod cron;
 pub(crate) mod daemon;
 pub(crate) mod hierarchy;
 pub(crate) mod mesh;
