@@ -70,6 +70,8 @@ pub(crate) enum Command {
     /// Jobs nexusd runs on a schedule (local time; DST handled).
     #[command(subcommand)]
     Cron(CronCommand),
+    /// Every log in one place: nexusd, each service, the CLI's errors.
+    Logs(LogsArgs),
     /// The encrypted vault that holds keys and tokens.
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -106,6 +108,40 @@ pub(crate) enum DaemonCommand {
     },
     /// Stop nexusd.
     Stop,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// `clear` removes every log.
+    #[command(subcommand)]
+    pub(crate) action: Option<LogsAction>,
+    /// Only this source (`nexusd`, a service's name, `cli`).
+    #[arg(long, short = 's')]
+    pub(crate) service: Option<String>,
+    /// Only this level and above: debug, info, warn, error.
+    #[arg(long, value_parser = ["debug", "info", "warn", "error"])]
+    pub(crate) level: Option<String>,
+    /// Only lines containing this text.
+    #[arg(long)]
+    pub(crate) grep: Option<String>,
+    /// Only the last while: 30s, 15m, 1h, 2d.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Keep printing new lines.
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
+    /// Print JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write the matching lines (JSON lines) to FILE instead.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogsAction {
+    /// Remove every log under NEXUS_HOME/logs.
+    Clear,
 }
 
 #[derive(Debug, Subcommand)]

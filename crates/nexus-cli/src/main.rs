@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Daemon(c) => commands::daemon::run(c).await,
         Command::Services(c) => commands::services::run(c).await,
         Command::Cron(c) => commands::cron::run(c).await,
+        Command::Logs(a) => commands::logs::run(a).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);
@@ -107,5 +108,16 @@ fn report(e: &CliError, json: bool) -> ExitCode {
         let _ = writeln!(std::io::stdout(), "{v}");
     }
     let _ = writeln!(std::io::stderr(), "error: {}", e.message);
+    // The CLI's errors go to the logs too (redacted, like every line).
+    if let Ok(home) = nexus_core::NexusHome::from_env() {
+        if home.root().exists() {
+            nexus_daemon::logs::Writer::new(
+                &home.join("logs"),
+                "cli",
+                nexus_daemon::logs::Redactor::from_env(),
+            )
+            .write("error", &format!("exit {}: {}", e.class.code(), e.message));
+        }
+    }
     ExitCode::from(e.class.code())
 }

@@ -168,7 +168,7 @@ restart = "on-failure"
     })
     .await;
     assert_ne!(b["pid"].as_u64(), Some(old));
-    let log = std::fs::read_to_string(home.join("logs/broker.log")).unwrap();
+    let log = std::fs::read_to_string(home.join("logs/broker.jsonl")).unwrap();
     assert!(
         !log.to_lowercase().contains("address already in use"),
         "{log}"
@@ -189,7 +189,7 @@ restart = "on-failure"
     // A command that does not exist says so.
     let g = until(&r, "ghost", 10, |s| s["last_exit"]["how"] == "spawn").await;
     assert_eq!(g["pid"], Value::Null);
-    let log = std::fs::read_to_string(home.join("logs/ghost.log")).unwrap();
+    let log = std::fs::read_to_string(home.join("logs/ghost.jsonl")).unwrap();
     assert!(log.contains("/no/such/program` does not exist"), "{log}");
 
     // Disabled until started; stopping ends the whole process group.

@@ -25,6 +25,7 @@
 pub mod cron;
 pub mod heartbeat;
 pub mod install;
+pub mod logs;
 pub mod supervise;
 
 pub use nexus_sdk::daemon::{call, call_with, DaemonError, Paths, VERSION};
@@ -79,9 +80,15 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The daemon's JSON-lines log (`logs/nexusd.jsonl`), once it runs.
+static DAEMON_LOG: std::sync::OnceLock<logs::Writer> = std::sync::OnceLock::new();
+
 fn log(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{} {line}", now_ms());
+    if let Some(w) = DAEMON_LOG.get() {
+        w.write("info", line);
+    }
 }
 
 /// Runs the daemon for `home` until `stop` resolves or a client sends
@@ -109,6 +116,11 @@ pub async fn run_with(
     options: Options,
 ) -> Result<(), DaemonError> {
     home.ensure().map_err(|e| io("NEXUS_HOME", e))?;
+    let _ = DAEMON_LOG.set(logs::Writer::new(
+        &home.join("logs"),
+        "nexusd",
+        logs::Redactor::from_env(),
+    ));
     let beats = heartbeat::settings(&home, options.heartbeat.as_deref())
         .map_err(|e| DaemonError::Io(format!("heartbeat: {e}")))?;
     let paths = Paths::of(&home);

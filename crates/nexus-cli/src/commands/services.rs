@@ -1,6 +1,5 @@
 //! `nexus services ...`: thin calls to nexusd, which supervises them.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use nexus_core::NexusHome;
@@ -182,31 +181,23 @@ fn row(s: &Value) -> Vec<String> {
 
 async fn logs(home: &NexusHome, service: &str, follow: bool) -> Result<(), CliError> {
     let path = nexus_daemon::supervise::log_path(home, service);
-    let mut f = std::fs::File::open(&path).map_err(|e| {
-        CliError::config(format!(
-            "no log for `{service}` at {} ({e}); see `nexus services status`",
+    if !path.exists() {
+        return Err(CliError::config(format!(
+            "no log for `{service}` at {}; see `nexus services status`",
             path.display()
-        ))
-    })?;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        f.read_to_end(&mut buf)
-            .map_err(|e| CliError::internal(format!("cannot read {}: {e}", path.display())))?;
-        if !buf.is_empty() && output::write_str(&String::from_utf8_lossy(&buf)).is_err() {
-            return Ok(());
-        }
-        if !follow {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        // A log cut short (cleared) is read from its start again.
-        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-        let pos = f.stream_position().unwrap_or(0);
-        if len < pos {
-            let _ = f.seek(SeekFrom::Start(0));
-        }
+        )));
     }
+    super::logs::run(crate::cli::LogsArgs {
+        action: None,
+        service: Some(service.to_string()),
+        level: None,
+        grep: None,
+        since: None,
+        follow,
+        json: false,
+        export: None,
+    })
+    .await
 }
 
 /// The unit for this machine (or launchd when asked).

@@ -208,6 +208,9 @@ pub struct Status {
     pub credentials: Vec<String>,
     /// Enabled (started with the daemon).
     pub enabled: bool,
+    /// Why its log cannot be written now (a full disk), if so; the service
+    /// runs on regardless.
+    pub log_error: Option<String>,
 }
 
 enum Cmd {
@@ -221,6 +224,7 @@ enum Cmd {
 struct Handle {
     cmds: mpsc::Sender<Cmd>,
     status: Arc<Mutex<Status>>,
+    writer: Arc<crate::logs::Writer>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -253,7 +257,18 @@ impl Services {
     /// Starts supervising `specs` (the enabled ones started at once).
     pub fn start_all(&self, home: &NexusHome, specs: Vec<Spec>) {
         for spec in specs {
-            let log = home.join("logs").join(format!("{}.log", spec.name));
+            let mut redact = crate::logs::Redactor::from_env();
+            for (k, v) in &spec.env {
+                if crate::logs::secret_name(k) {
+                    redact.add(v);
+                }
+            }
+            let writer = Arc::new(crate::logs::Writer::new(
+                &home.join("logs"),
+                &spec.name,
+                redact,
+            ));
+            let log = writer.path().to_path_buf();
             let status = Arc::new(Mutex::new(Status {
                 name: spec.name.clone(),
                 state: State::Stopped,
@@ -267,13 +282,24 @@ impl Services {
                 log: log.clone(),
                 credentials: credential_names(&spec.env),
                 enabled: spec.enabled,
+                log_error: None,
             }));
             let (tx, rx) = mpsc::channel(16);
             let enabled = spec.enabled;
             let name = spec.name.clone();
             let pid_file = home.join("run").join(format!("{}.pid", spec.name));
-            tokio::spawn(supervise(spec, log, pid_file, rx, status.clone()));
-            let h = Handle { cmds: tx, status };
+            tokio::spawn(supervise(
+                spec,
+                writer.clone(),
+                pid_file,
+                rx,
+                status.clone(),
+            ));
+            let h = Handle {
+                cmds: tx,
+                status,
+                writer,
+            };
             if enabled {
                 let (done, _) = oneshot::channel();
                 let _ = h.cmds.try_send(Cmd::Start(done));
@@ -285,7 +311,13 @@ impl Services {
     /// Every service's status.
     pub fn status(&self) -> Vec<Status> {
         let all = lock(&self.all).clone();
-        all.values().map(|h| refresh(&h.status)).collect()
+        all.values()
+            .map(|h| {
+                let mut s = refresh(&h.status);
+                s.log_error = h.writer.error();
+                s
+            })
+            .collect()
     }
 
     fn pick(&self, name: Option<&str>) -> Result<Vec<Handle>, String> {
@@ -352,7 +384,7 @@ const TICK: Duration = Duration::from_secs(30);
 
 async fn supervise(
     spec: Spec,
-    log: PathBuf,
+    log: Arc<crate::logs::Writer>,
     pid_file: PathBuf,
     mut cmds: mpsc::Receiver<Cmd>,
     status: Arc<Mutex<Status>>,
@@ -427,7 +459,7 @@ async fn supervise(
         let mut child = match process::spawn(&spec, &log) {
             Ok(c) => c,
             Err(e) => {
-                process::note(&log, &format!("could not start {}: {e}", spec.argv[0]));
+                log.write("info", &format!("could not start {}: {e}", spec.argv[0]));
                 policy.exited(Exit::Spawn { error: e });
                 set(&policy, None, false);
                 if let Some(r) = pending_reply.take() {
@@ -437,7 +469,7 @@ async fn supervise(
             }
         };
         let pid = child.id();
-        process::note(&log, &format!("started (pid {})", pid.unwrap_or(0)));
+        log.write("info", &format!("started (pid {})", pid.unwrap_or(0)));
         let healthy = process::probe(&spec.health).await;
         if healthy || spec.health == Probe::Process {
             policy.running();
@@ -480,7 +512,7 @@ async fn supervise(
                     }
                     Some(Cmd::Stop(r)) => {
                         process::stop(&mut child, spec.grace).await;
-                        process::note(&log, "stopped");
+                        log.write("info", "stopped");
                         policy.stopped();
                         set(&policy, None, false);
                         let _ = r.send(());
@@ -490,7 +522,7 @@ async fn supervise(
                         // The old process group is gone before the new one
                         // starts: a port is never bound twice.
                         process::stop(&mut child, spec.grace).await;
-                        process::note(&log, "restarting");
+                        log.write("info", "restarting");
                         policy.stopped();
                         pending_reply = Some(r);
                         start_now = true;
@@ -500,7 +532,7 @@ async fn supervise(
             }
         };
         if let Some(how) = ended {
-            process::note(&log, &format!("exited: {how}"));
+            log.write("info", &format!("exited: {how}"));
             policy.exited(how);
             set(&policy, None, false);
         }
@@ -539,5 +571,5 @@ pub async fn reap_leftovers(home: &NexusHome) -> Vec<String> {
 
 /// The log of `name` under `home`.
 pub fn log_path(home: &NexusHome, name: &str) -> PathBuf {
-    home.join("logs").join(format!("{name}.log"))
+    home.join("logs").join(format!("{name}.jsonl"))
 }

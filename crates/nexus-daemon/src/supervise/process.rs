@@ -3,60 +3,56 @@
 //! group and SIGKILL after the grace period, so no grandchild is left
 //! behind; and the health probes.
 
-use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio::io::AsyncReadExt as _;
+
+use crate::logs::Writer;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
 use super::{Exit, Probe, Spec};
 
-/// Appends a supervisor line to a service's log.
-pub(super) fn note(log: &Path, line: &str) {
-    if let Ok(mut f) = open_log(log) {
-        let _ = writeln!(
-            f,
-            "[nexusd {}] {line}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        );
-    }
-}
-
-fn open_log(log: &Path) -> std::io::Result<std::fs::File> {
-    if let Some(dir) = log.parent() {
-        nexus_core::private_dir(dir)?;
-    }
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).append(true);
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(log)
-}
-
-/// Starts `spec`'s command in a new process group, output to `log`.
-pub(super) fn spawn(spec: &Spec, log: &Path) -> Result<Child, String> {
-    let out = open_log(log).map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+/// Starts `spec`'s command in a new process group; its output goes to
+/// `log`, a line at a time (stdout as `info`, stderr as `warn`).
+pub(super) fn spawn(spec: &Spec, log: &Arc<Writer>) -> Result<Child, String> {
     let mut c = Command::new(&spec.argv[0]);
     c.args(&spec.argv[1..])
         .envs(&spec.env)
         .stdin(std::process::Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
-    c.spawn().map_err(|e| match e.kind() {
+    let mut child = c.spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             format!("`{}` does not exist (or is not on PATH)", spec.argv[0])
         }
         _ => e.to_string(),
-    })
+    })?;
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(pump(out, log.clone(), "info"));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(pump(err, log.clone(), "warn"));
+    }
+    Ok(child)
+}
+
+/// Copies a pipe into the log, a line at a time (lines capped at 64 KiB).
+async fn pump(from: impl tokio::io::AsyncRead + Unpin, log: Arc<Writer>, level: &'static str) {
+    use tokio::io::AsyncBufReadExt;
+    let mut r = tokio::io::BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut r).take(64 * 1024).read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => log.write(level, &String::from_utf8_lossy(&line)),
+        }
+    }
 }
 
 fn signal_group(pid: u32, signal: rustix::process::Signal) {
