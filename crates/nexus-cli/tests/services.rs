@@ -376,3 +376,64 @@ async fn a_killed_daemon_leaves_no_service_behind_once_it_is_back() {
     assert!(log.contains("a previous nexusd left running"), "{log}");
     assert_ne!(s["pid"].as_u64(), Some(pgid));
 }
+
+async fn printed(r: &Run, service: &str, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = r.run(&["logs", "--service", service, "--json"]).await;
+        if let Some(m) = common::stdout(&o)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|l| l["msg"].as_str().map(str::to_string))
+            .find(|m| m.starts_with(prefix))
+        {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service} never printed {prefix}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_login_shell_environment_reaches_services_when_asked() {
+    for load in [false, true] {
+        let mut r = peer();
+        std::fs::write(
+            r.home.path().join(".bash_profile"),
+            "export DEMO_PLAIN=from-the-profile\nexport DEMO_API_KEY=sk-profile-secret-123456\n",
+        )
+        .unwrap();
+        r.env.push(("SHELL".into(), "/bin/bash".into()));
+        if load {
+            r.env.push(("NEXUS_LOAD_SHELL_ENV".into(), "1".into()));
+        }
+        let home = r.home.path().join("nexus");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            "[services.printer]\ncommand = \"echo plain=$DEMO_PLAIN; echo key=$DEMO_API_KEY; sleep 300\"\n",
+        )
+        .unwrap();
+        let _d = daemon(&r).await;
+        let plain = printed(&r, "printer", "plain=").await;
+        let key = printed(&r, "printer", "key=").await;
+        let creds = service(&r, "printer").await["credentials"].clone();
+        let has_key = creds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "DEMO_API_KEY");
+        if load {
+            assert_eq!(plain, "plain=from-the-profile");
+            assert_eq!(key, "key=[redacted]");
+            assert!(has_key, "{creds}");
+        } else {
+            assert_eq!(plain, "plain=");
+            assert_eq!(key, "key=");
+            assert!(!has_key, "{creds}");
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub mod cron;
 pub mod heartbeat;
 pub mod install;
 pub mod logs;
+pub mod shell_env;
 pub mod supervise;
 
 pub use nexus_sdk::daemon::{call, call_with, DaemonError, Paths, VERSION};
@@ -116,11 +117,37 @@ pub async fn run_with(
     options: Options,
 ) -> Result<(), DaemonError> {
     home.ensure().map_err(|e| io("NEXUS_HOME", e))?;
-    let _ = DAEMON_LOG.set(logs::Writer::new(
-        &home.join("logs"),
-        "nexusd",
-        logs::Redactor::from_env(),
-    ));
+    // A service manager does not read the shell profile: load it if asked.
+    let shell = if shell_env::wanted() {
+        match shell_env::load().await {
+            Ok(env) => env,
+            Err(e) => {
+                eprintln!("{} {e}", now_ms());
+                Default::default()
+            }
+        }
+    } else {
+        Default::default()
+    };
+    let mut redact = logs::Redactor::from_env();
+    for (k, v) in &shell {
+        if logs::secret_name(k) {
+            redact.add(v);
+        }
+    }
+    let _ = DAEMON_LOG.set(logs::Writer::new(&home.join("logs"), "nexusd", redact));
+    if !shell.is_empty() {
+        log(&format!(
+            "loaded {} variables from the login shell (NEXUS_LOAD_SHELL_ENV); credentials among them: {}",
+            shell.len(),
+            shell
+                .keys()
+                .filter(|k| logs::secret_name(k))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let beats = heartbeat::settings(&home, options.heartbeat.as_deref())
         .map_err(|e| DaemonError::Io(format!("heartbeat: {e}")))?;
     let paths = Paths::of(&home);
@@ -173,7 +200,13 @@ pub async fn run_with(
         ));
     }
     let services_error = match supervise::specs(&home) {
-        Ok(specs) => {
+        Ok(mut specs) => {
+            // What the login shell exports, under what the service sets.
+            for spec in &mut specs {
+                for (k, v) in &shell {
+                    spec.env.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
             services.start_all(&home, specs);
             None
         }
@@ -185,6 +218,8 @@ pub async fn run_with(
     let client = nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
         home: Some(home.root().to_path_buf()),
         vault: Some(vault.clone()),
+        // Keys the login shell exports count as the environment's.
+        env: shell.clone().into_iter().collect(),
         ..Default::default()
     })
     .map_err(|e| DaemonError::Io(format!("the SDK client: {e}")))?;
