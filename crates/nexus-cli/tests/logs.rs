@@ -37,7 +37,7 @@ async fn logs_gather_filter_export_clear_and_never_hold_a_secret() {
         home.join("config.toml"),
         r#"
 [http]
-max_retries = 0
+max_retries = 1
 
 [services.echoer]
 command = "echo key=$OPENAI_API_KEY; echo token=$GITHUB_TOKEN >&2; echo extra=$SERVICE_SECRET; sleep 300"
@@ -48,6 +48,8 @@ command = "while true; do echo tick; sleep 0.1; done"
 "#,
     )
     .unwrap();
+    // A checklist, so the heartbeat asks the (unreachable) providers.
+    std::fs::write(home.join("HEARTBEAT.md"), "- anything on fire?\n").unwrap();
     // This service's log disk is full.
     std::os::unix::fs::symlink("/dev/full", home.join("logs/full.jsonl")).unwrap();
     let _d = daemon(&r).await;
@@ -108,6 +110,12 @@ command = "while true; do echo tick; sleep 0.1; done"
     for (_, v) in SECRETS.iter().chain([&("", "svc-secret-never-logged-42")]) {
         assert!(!everything.contains(v), "a secret reached the logs");
     }
+    // The libraries log through tracing into the daemon's log: the
+    // heartbeat's ask retried a provider.
+    let o = r
+        .run(&["logs", "--service", "nexusd", "--grep", "retrying after"])
+        .await;
+    assert!(stdout(&o).contains("nexus_providers"), "{}", stdout(&o));
     // The CLI's own errors are there.
     let o = r
         .run(&["logs", "--service", "cli", "--level", "error"])

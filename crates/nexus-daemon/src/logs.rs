@@ -249,6 +249,61 @@ pub fn clear(dir: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Sends the libraries' `tracing` events to a log (the daemon's): a line
+/// per event, `target: message key=value ...`, at its level.
+pub struct TracingToLog {
+    writer: &'static Writer,
+}
+
+impl TracingToLog {
+    /// Into `writer`.
+    pub fn new(writer: &'static Writer) -> Self {
+        TracingToLog { writer }
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.rest.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message.push_str(&format!("{value:?}"));
+        } else {
+            self.rest.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TracingToLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        let level = match *meta.level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warn",
+            tracing::Level::INFO => "info",
+            _ => "debug",
+        };
+        let mut f = Fields::default();
+        event.record(&mut f);
+        self.writer.write(
+            level,
+            &format!("{}: {}{}", meta.target(), f.message, f.rest),
+        );
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -293,6 +293,14 @@ impl HttpProvider {
 
     async fn backoff(&self, attempt: u32, e: &ProviderError) {
         let d = self.opts.retry.delay(attempt, e.retry_after, &*self.rng);
+        // The error is already redacted; no key or token is in it.
+        tracing::warn!(
+            provider = %e.provider,
+            attempt = attempt + 1,
+            wait_ms = d.as_millis() as u64,
+            "retrying after {}: {e}",
+            e.kind.as_str()
+        );
         tokio::time::sleep(d).await;
     }
 

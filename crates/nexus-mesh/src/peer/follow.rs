@@ -79,6 +79,7 @@ impl<P: BorrowMut<Peer>> Follow<P> {
                 Err(MeshError::Io(why)) => {
                     self.live = None;
                     let pause = self.session.lost(&why);
+                    tracing::warn!(mesh = %self.mesh, wait_ms = pause.as_millis() as u64, "lost the broker: {why}");
                     self.backoff = Some(pause);
                     self.ready.push_back(Item {
                         seq: None,

@@ -476,6 +476,11 @@ impl Peer {
                 Err(e) => return Err(e),
             };
             let pause = session.lost(&why);
+            tracing::warn!(
+                mesh,
+                wait_ms = pause.as_millis() as u64,
+                "lost the broker: {why}"
+            );
             tell(&Incoming::Notice {
                 text: format!(
                     "lost the broker ({why}); retrying in {:.1}s",
