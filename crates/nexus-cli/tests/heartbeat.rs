@@ -86,6 +86,8 @@ async fn heartbeats_are_scheduled_run_now_and_recorded() {
     let todo = by("todo_scan");
     assert_eq!(todo["status"], "report", "{todo}");
     assert_eq!(todo["summary"], "1 TODO/FIXME in 1 file(s)");
+    let cons = by("consolidate");
+    assert_eq!(cons["status"], "ok", "{cons}");
     let check = by("checklist");
     assert_eq!(check["status"], "report", "{check}");
     assert!(

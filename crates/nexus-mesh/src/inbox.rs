@@ -233,6 +233,16 @@ impl Inbox {
         })
     }
 
+    /// Folds the write-ahead log into the database and truncates it;
+    /// returns the WAL's size before, bytes.
+    pub fn checkpoint(&self) -> Result<u64, MeshError> {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        let before = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        self.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))?;
+        Ok(before)
+    }
+
     /// The newest row's number (0 when empty): it moves whenever a
     /// message is stored.
     pub fn last_seq(&self) -> Result<i64, MeshError> {

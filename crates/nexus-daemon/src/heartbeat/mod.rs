@@ -9,7 +9,7 @@
 //! interval = "1h"                 # 1m..24h, or "off"
 //! active_hours = "9-18"           # local time; may wrap (22-6)
 //! workspaces = ["~/src/app"]      # for the health and TODO tasks
-//! tasks = ["system_health", "todo_scan", "checklist"]   # the default: all
+//! tasks = ["system_health", "todo_scan", "consolidate", "checklist"]   # the default: all
 //! ```
 //!
 //! The checklist is `NEXUS_HOME/HEARTBEAT.md`, sent to the hierarchy's
@@ -275,11 +275,71 @@ impl Task for Checklist {
     }
 }
 
+/// Consolidates what Nexus keeps: the local inbox's write-ahead log folded
+/// into its database, and the run records (`heartbeat.jsonl`,
+/// `cron-runs.jsonl`) trimmed to their newest 10,000 lines.
+pub struct Consolidate;
+
+/// Lines a run record keeps.
+const KEEP_LINES: usize = 10_000;
+
+/// Keeps the newest `keep` lines of `path` (atomically); bytes saved.
+fn trim(path: &Path, keep: usize) -> std::io::Result<u64> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= keep {
+        return Ok(0);
+    }
+    let kept = lines[lines.len() - keep..].join("\n") + "\n";
+    nexus_core::atomic_write(path, kept.as_bytes(), nexus_core::FileMode::Secret)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok((text.len() - kept.len()) as u64)
+}
+
+#[nexus_core::async_trait]
+impl Task for Consolidate {
+    fn name(&self) -> &str {
+        "consolidate"
+    }
+
+    async fn run(&self, ctx: &Context) -> Outcome {
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        let inbox = ctx.home.join("inbox.db");
+        if inbox.exists() {
+            match nexus_mesh::inbox::Inbox::open(&inbox).and_then(|i| i.checkpoint()) {
+                Ok(wal) => done.push(format!("inbox log folded in ({} KiB)", wal / 1024)),
+                Err(e) => failed.push(format!("inbox: {e}")),
+            }
+        }
+        let mut trimmed = 0;
+        for f in ["heartbeat.jsonl", "cron-runs.jsonl"] {
+            match trim(&ctx.home.join(f), KEEP_LINES) {
+                Ok(n) => trimmed += n,
+                Err(e) => failed.push(format!("{f}: {e}")),
+            }
+        }
+        if trimmed > 0 {
+            done.push(format!("{} KiB of old run records dropped", trimmed / 1024));
+        }
+        match (failed.is_empty(), done.is_empty()) {
+            (false, _) => Outcome::new(self.name(), "failed", failed.join("; ")),
+            (true, true) => Outcome::new(self.name(), "ok", "nothing to consolidate"),
+            (true, false) => Outcome::new(self.name(), "ok", done.join("; ")),
+        }
+    }
+}
+
 /// The tasks `names` asks for (every task when empty).
 pub fn tasks(names: &[String]) -> Result<Vec<Box<dyn Task>>, String> {
     let all: Vec<Box<dyn Task>> = vec![
         Box::new(SystemHealth),
         Box::new(TodoScan),
+        Box::new(Consolidate),
         Box::new(Checklist),
     ];
     if names.is_empty() {
@@ -288,7 +348,7 @@ pub fn tasks(names: &[String]) -> Result<Vec<Box<dyn Task>>, String> {
     for n in names {
         if !all.iter().any(|t| t.name() == n) {
             return Err(format!(
-                "no heartbeat task `{n}`; the tasks are system_health, todo_scan, checklist"
+                "no heartbeat task `{n}`; the tasks are system_health, todo_scan, consolidate, checklist"
             ));
         }
     }
@@ -401,6 +461,20 @@ mod tests {
             .err()
             .is_some_and(|e| e.contains("system_health")));
         assert_eq!(tasks(&["todo_scan".into()]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn run_records_are_trimmed_to_the_newest_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("runs.jsonl");
+        let text: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&p, &text).unwrap();
+        assert!(trim(&p, 10).unwrap() > 0);
+        let kept = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(kept.lines().count(), 10);
+        assert!(kept.starts_with("line 40\n") && kept.ends_with("line 49\n"));
+        assert_eq!(trim(&p, 10).unwrap(), 0);
+        assert_eq!(trim(&d.path().join("missing"), 10).unwrap(), 0);
     }
 
     #[test]
