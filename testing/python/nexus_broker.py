@@ -4,24 +4,14 @@ SQLite database."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from nexus_binaries import binary
 
 
 def _broker_binary() -> str:
-    explicit = os.environ.get("NEXUS_BROKER")
-    if explicit:
-        return explicit
-    for profile in ("debug", "release"):
-        p = ROOT / "target" / profile / "nexus-broker"
-        if p.exists():
-            return str(p)
-    raise RuntimeError(
-        "nexus-broker is not built; run `cargo build -p nexus-broker` or set NEXUS_BROKER"
-    )
+    return binary("nexus-broker", "NEXUS_BROKER", "cargo build -p nexus-broker")
 
 
 class Broker:

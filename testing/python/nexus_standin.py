@@ -5,26 +5,18 @@ scripting of the next responses through its control endpoint."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.request
-from pathlib import Path
 from typing import Any, Dict
 
-ROOT = Path(__file__).resolve().parents[2]
+from nexus_binaries import binary
 
 
 def _standin_binary() -> str:
-    explicit = os.environ.get("NEXUS_STANDIN")
-    if explicit:
-        return explicit
-    for profile in ("debug", "release"):
-        p = ROOT / "target" / profile / "nexus-standin"
-        if p.exists():
-            return str(p)
-    raise RuntimeError(
-        "nexus-standin is not built; run `cargo build -p nexus-testkit --bin nexus-standin` "
-        "or set NEXUS_STANDIN"
+    return binary(
+        "nexus-standin",
+        "NEXUS_STANDIN",
+        "cargo build -p nexus-testkit --bin nexus-standin",
     )
 
 

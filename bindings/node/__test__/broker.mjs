@@ -1,22 +1,14 @@
 // Starts `nexus-broker` (a real mesh broker, SQLite in a temporary
 // directory) on loopback for the tests.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+import { binary as binaryOf } from './bin.mjs'
 
-function binary() {
-  if (process.env.NEXUS_BROKER) return process.env.NEXUS_BROKER
-  for (const profile of ['debug', 'release']) {
-    const p = join(root, 'target', profile, 'nexus-broker')
-    if (existsSync(p)) return p
-  }
-  throw new Error('nexus-broker is not built; run `cargo build -p nexus-broker`')
-}
+const binary = () => binaryOf('nexus-broker', 'NEXUS_BROKER', 'cargo build -p nexus-broker')
 
 export async function startBroker() {
   const dir = mkdtempSync(join(tmpdir(), 'nexus-broker-'))

@@ -1,21 +1,15 @@
 // Starts `nexus-standin` (every provider's wire format on loopback) for the
 // tests, and scripts its next responses.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+import { binary as binaryOf } from './bin.mjs'
 
 function binary() {
-  if (process.env.NEXUS_STANDIN) return process.env.NEXUS_STANDIN
-  for (const profile of ['debug', 'release']) {
-    const p = join(root, 'target', profile, 'nexus-standin')
-    if (existsSync(p)) return p
-  }
-  throw new Error('nexus-standin is not built; run `cargo build -p nexus-testkit --bin nexus-standin`')
+  return binaryOf('nexus-standin', 'NEXUS_STANDIN', 'cargo build -p nexus-testkit --bin nexus-standin')
 }
 
 export async function startStandIn() {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 import pytest
 
@@ -16,25 +16,7 @@ import nexus
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "testing" / "python"))
 
 from nexus_broker import Broker  # noqa: E402
-
-
-class DictVault:
-    backend = "dict"
-
-    def __init__(self) -> None:
-        self.data: Dict[str, str] = {}
-
-    def get(self, name: str) -> Optional[str]:
-        return self.data.get(name)
-
-    def set(self, name: str, value: str) -> None:
-        self.data[name] = value
-
-    def delete(self, name: str) -> bool:
-        return self.data.pop(name, None) is not None
-
-    def list(self, prefix: str) -> List[str]:
-        return sorted(k for k in self.data if k.startswith(prefix))
+from test_client import DictVault  # noqa: E402
 
 
 @pytest.fixture

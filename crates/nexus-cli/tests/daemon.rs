@@ -150,29 +150,9 @@ async fn daemons_reconnect_after_a_broker_restart_and_nothing_is_lost() {
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let out = follow.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = common::mesh::Lines::of(follow.stdout.take().unwrap());
     let wait_for = |want: &str, secs: u64| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        let mut seen = Vec::new();
-        while std::time::Instant::now() < deadline {
-            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                let hit = l.contains(want);
-                seen.push(l);
-                if hit {
-                    return;
-                }
-            }
-        }
-        panic!("no `{want}` in {seen:?}");
+        lines.wait_for(want, secs);
     };
     let o = alice.run(&["mesh", "send", "bob", "before"]).await;
     assert!(o.status.success(), "{}", stderr(&o));

@@ -681,30 +681,8 @@ async fn inbox_follow_rides_out_a_broker_restart() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let out = follow.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |want: &str, secs: u64| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        let mut seen = Vec::new();
-        while std::time::Instant::now() < deadline {
-            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                let hit = l.contains(want);
-                seen.push(l);
-                if hit {
-                    return seen;
-                }
-            }
-        }
-        panic!("no `{want}` in {seen:?}");
-    };
+    let lines = common::mesh::Lines::of(follow.stdout.take().unwrap());
+    let wait_for = |want: &str, secs: u64| lines.wait_for(want, secs);
     wait_for("received the team key", 15);
     assert!(alice
         .run(&["mesh", "send", "bob", "before the restart"])

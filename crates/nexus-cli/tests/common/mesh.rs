@@ -122,3 +122,38 @@ pub async fn daemon(r: &Run) -> DaemonGuard {
     assert!(o.status.success(), "{}", super::stderr(&o));
     DaemonGuard(r.home.path().join("nexus"))
 }
+
+/// The lines a child prints, read on a thread of their own.
+pub struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    /// Reads `out` a line at a time.
+    pub fn of(out: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// Waits up to `secs` for a line containing `want`; returns the lines
+    /// read meanwhile (that one last), or panics with them.
+    pub fn wait_for(&self, want: &str, secs: u64) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(l) = self.0.recv_timeout(std::time::Duration::from_millis(200)) {
+                let hit = l.contains(want);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+        }
+        panic!("no `{want}` in {seen:?}");
+    }
+}
