@@ -89,7 +89,7 @@ pub(crate) enum DaemonCommand {
         /// Run here, in the foreground, until Ctrl-C or SIGTERM.
         #[arg(long)]
         foreground: bool,
-        /// Beat every this long (1m to 24h, or off), over `[heartbeat]
+        /// Beat every this long (up to 24h; 0 or off: never), over `[heartbeat]
         /// interval`: run the proactive tasks and record what they find.
         #[arg(long, value_name = "INTERVAL")]
         heartbeat: Option<String>,

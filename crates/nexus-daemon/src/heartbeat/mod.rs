@@ -6,7 +6,7 @@
 //!
 //! ```toml
 //! [heartbeat]
-//! interval = "1h"                 # 1m..24h, or "off"
+//! interval = "1h"                 # up to 24h; 0 or "off" is off
 //! active_hours = "9-18"           # local time; may wrap (22-6)
 //! workspaces = ["~/src/app"]      # for the health and TODO tasks
 //! tasks = ["system_health", "todo_scan", "consolidate", "checklist"]   # the default: all

@@ -32,9 +32,6 @@ pub fn parse_interval(s: &str) -> Result<Option<Duration>, String> {
             "a heartbeat interval is at most 24h (or off), not {s}"
         ));
     }
-    if d < Duration::from_secs(60) {
-        return Err(format!("a heartbeat interval is at least 1m, not {s}"));
-    }
     Ok(Some(d))
 }
 
@@ -140,7 +137,11 @@ mod tests {
         assert_eq!(parse_interval("off").unwrap(), None);
         assert_eq!(parse_interval("0").unwrap(), None);
         assert!(parse_interval("25h").unwrap_err().contains("at most 24h"));
-        assert!(parse_interval("10s").unwrap_err().contains("at least 1m"));
+        assert_eq!(
+            parse_interval("10s").unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(parse_interval("0s").unwrap(), None);
         assert!(parse_interval("soon").is_err());
         assert!(ActiveHours::parse("9-18").is_ok());
         assert!(ActiveHours::parse("9-9").is_err());

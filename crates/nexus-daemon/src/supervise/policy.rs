@@ -135,6 +135,7 @@ impl State {
 #[derive(Debug)]
 pub struct Supervision {
     clock: Arc<dyn Clock>,
+    rng: Arc<dyn RandomSource>,
     restart: Restart,
     backoff: Backoff,
     state: State,
@@ -147,7 +148,14 @@ impl Supervision {
     /// A service, stopped, restarted as `restart` says.
     pub fn new(clock: Arc<dyn Clock>, rng: Arc<dyn RandomSource>, restart: Restart) -> Self {
         Supervision {
-            backoff: Backoff::new(clock.clone(), rng, RESTART_BASE, RESTART_CAP, HEALTHY_AFTER),
+            backoff: Backoff::new(
+                clock.clone(),
+                rng.clone(),
+                RESTART_BASE,
+                RESTART_CAP,
+                HEALTHY_AFTER,
+            ),
+            rng,
             clock,
             restart,
             state: State::Stopped,
@@ -214,10 +222,17 @@ impl Supervision {
         {
             self.crashes.pop_front();
         }
-        let wait = self.backoff.down();
+        let degraded = self.crashes.len() >= DEGRADED_CRASHES;
+        let backoff = self.backoff.down();
+        // Degraded: retried at the cap (jittered the same way), never given up.
+        let wait = if degraded {
+            RESTART_CAP + RESTART_CAP.mul_f64(self.rng.next_f64() * 0.25)
+        } else {
+            backoff
+        };
         let until_ms = now + wait.as_millis() as u64;
         self.restarts += 1;
-        self.state = if self.crashes.len() >= DEGRADED_CRASHES {
+        self.state = if degraded {
             State::Degraded {
                 until_ms,
                 why: format!(
@@ -286,10 +301,11 @@ mod tests {
             s.starting();
             s.running();
         }
-        // 0.5 s doubling, jittered by at most a quarter, capped at 60 s.
+        // 0.5 s doubling, jittered by at most a quarter; from the fifth
+        // exit within ten minutes, degraded, at the 60 s cap.
         for (w, floor_ms) in waits
             .iter()
-            .zip([500u64, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000])
+            .zip([500u64, 1_000, 2_000, 4_000, 60_000, 60_000, 60_000, 60_000])
         {
             let floor = Duration::from_millis(floor_ms);
             assert!(
@@ -306,7 +322,7 @@ mod tests {
         let clock = ManualClock::new(0);
         let mut s = supervised(&clock, Restart::Always);
         s.running();
-        for _ in 0..4 {
+        for _ in 0..3 {
             let w = s.exited(Exit::Signal { signal: 9 }).unwrap();
             clock.advance(w);
             s.running();
@@ -315,8 +331,13 @@ mod tests {
         clock.advance(HEALTHY_AFTER);
         let w = s.exited(Exit::Signal { signal: 9 }).unwrap();
         assert!(w < Duration::from_millis(625), "{w:?}");
-        // That was the fifth crash within ten minutes: degraded.
+        assert_eq!(s.state().name(), "backoff");
+        // The fifth crash within ten minutes: degraded, retried at the cap.
+        clock.advance(w);
+        s.running();
+        let w = s.exited(Exit::Signal { signal: 9 }).unwrap();
         assert_eq!(s.state().name(), "degraded");
+        assert!(w >= RESTART_CAP && w <= RESTART_CAP.mul_f64(1.25), "{w:?}");
         // Ten quiet minutes later, one more crash is just a backoff.
         s.running();
         clock.advance(CRASH_WINDOW + Duration::from_secs(1));
