@@ -208,11 +208,39 @@ async fn presets_follow_credentials_and_edits_make_it_custom() {
             "{c}"
         );
     }
-    r.run(&["hierarchy", "set", "review", "tier2=disabled"])
+    // Disabling tier 2 removes that tier only; the ones above move down.
+    let models = |v: &Value| -> Vec<String> {
+        v["categories"]["review"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["model"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut before = models(&v);
+    assert!(before.len() >= 2, "{before:?}");
+    let o = r
+        .run(&["hierarchy", "set", "review", "tier2=disabled"])
         .await;
+    assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&r.run(&["hierarchy", "get", "--json"]).await);
     assert_eq!(v["preset"], "custom");
-    assert_eq!(v["categories"]["review"].as_array().unwrap().len(), 1);
+    before.remove(1);
+    assert_eq!(models(&v), before);
+    // The last tier is not disabled: that would empty the category.
+    for _ in 1..before.len() {
+        let o = r
+            .run(&["hierarchy", "set", "review", "tier1=disabled"])
+            .await;
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = r
+        .run(&["hierarchy", "set", "review", "tier1=disabled"])
+        .await;
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no tier"), "{}", stderr(&o));
+    let v = json(&r.run(&["hierarchy", "get", "--json"]).await);
+    assert_eq!(models(&v).len(), 1);
     let v = json(&r.run(&["models", "list-available", "--json"]).await);
     assert!(v
         .as_array()

@@ -169,6 +169,9 @@ impl HierarchyConfig {
         check_model: &dyn Fn(&str) -> Result<String, HierarchyError>,
     ) -> Result<(), HierarchyError> {
         let mut tiers = self.tiers(category).to_vec();
+        // Tiers to disable, by their number before this edit: removed at
+        // the end, so `tier2=disabled tier3=disabled` means those two.
+        let mut dropped = std::collections::BTreeSet::new();
         for edit in edits {
             let (key, value) = edit.split_once('=').ok_or_else(|| {
                 HierarchyError::Usage(format!(
@@ -193,7 +196,11 @@ impl HierarchyConfig {
                 None if value.eq_ignore_ascii_case("disabled")
                     || value.eq_ignore_ascii_case("none") =>
                 {
-                    tiers.truncate(i);
+                    // Only that tier; the ones above it move down. One
+                    // that is not set is already off.
+                    if i < tiers.len() {
+                        dropped.insert(i);
+                    }
                 }
                 None => {
                     if i > tiers.len() {
@@ -242,6 +249,14 @@ impl HierarchyConfig {
                 }
             }
         }
+        for i in dropped.iter().rev() {
+            tiers.remove(*i);
+        }
+        if tiers.is_empty() {
+            return Err(HierarchyError::Usage(format!(
+                "that would leave {category} with no tier; set another model first (tier1=MODEL), then disable this one"
+            )));
+        }
         self.tiers.insert(category, tiers);
         self.preset = CUSTOM.to_string();
         Ok(())
@@ -288,9 +303,49 @@ mod tests {
         let t = h.tiers(Category::Coding);
         assert_eq!(t[1].max_cost_per_request, Some(Usd::from_dollars(0.05)));
         assert_eq!(t[0].max_tokens, Some(900));
+        // Disabling tier 1 keeps tier 2 (as the new tier 1) ...
         h.apply_edits(Category::Coding, &["tier1=disabled".into()], &ok)
             .unwrap();
-        assert!(h.tiers(Category::Coding).is_empty());
+        let t = h.tiers(Category::Coding);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].model, "gpt-4o");
+        // ... and the last tier is not disabled: the category would be empty.
+        let e = h
+            .apply_edits(Category::Coding, &["tier1=disabled".into()], &ok)
+            .unwrap_err();
+        assert!(e.to_string().contains("no tier"), "{e}");
+        assert_eq!(h.tiers(Category::Coding).len(), 1, "unchanged");
+    }
+
+    #[test]
+    fn disabling_a_middle_tier_keeps_the_ones_above() {
+        let mut h = HierarchyConfig::default();
+        let set: Vec<String> = ["tier1=a", "tier2=b", "tier3=c", "tier4=d"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        h.apply_edits(Category::Review, &set, &ok).unwrap();
+        h.apply_edits(Category::Review, &["tier2=disabled".into()], &ok)
+            .unwrap();
+        let models: Vec<&str> = h
+            .tiers(Category::Review)
+            .iter()
+            .map(|t| t.model.as_str())
+            .collect();
+        assert_eq!(models, ["a", "c", "d"]);
+        // Several in one edit name the tiers as they were.
+        h.apply_edits(
+            Category::Review,
+            &["tier2=disabled".into(), "tier3=disabled".into()],
+            &ok,
+        )
+        .unwrap();
+        let models: Vec<&str> = h
+            .tiers(Category::Review)
+            .iter()
+            .map(|t| t.model.as_str())
+            .collect();
+        assert_eq!(models, ["a"]);
     }
 
     #[test]

@@ -164,6 +164,9 @@ impl Capability {
         }
     }
 
+    /// The roles an invite may grant.
+    pub const ROLES: [&'static str; 3] = ["member", "reader", "admin"];
+
     /// The capabilities of a role.
     pub fn for_role(role: &str) -> Vec<Capability> {
         match role {

@@ -37,6 +37,15 @@ async fn many_verbs_in_one_process_neither_leak_connections_nor_lose_messages() 
         .invite(None, std::time::Duration::from_secs(600), 1, "member")
         .await
         .unwrap();
+    // Invites that make no sense are refused and change nothing.
+    for (uses, role, says) in [(0, "member", "at least one"), (1, "god", "no role `god`")] {
+        let e = owner
+            .invite(None, std::time::Duration::from_secs(600), uses, role)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), nexus_sdk::ErrorCode::Mesh, "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
     let bob = peer(dir.path(), "bob");
     assert_eq!(bob.join(&inv.link, None, Some("bob")).await.unwrap(), "lab");
     owner.inbox(None).await.unwrap();

@@ -214,6 +214,17 @@ impl Peer {
         uses: u32,
         role: &str,
     ) -> Result<Invite, MeshError> {
+        if uses == 0 {
+            return Err(MeshError::Invalid(
+                "an invite admits at least one join (--uses 1 or more)".into(),
+            ));
+        }
+        if !crate::auth::Capability::ROLES.contains(&role) {
+            return Err(MeshError::Invalid(format!(
+                "there is no role `{role}`; an invite grants {}",
+                crate::auth::Capability::ROLES.join(", ")
+            )));
+        }
         let m = self.membership(mesh)?;
         if !m.owner {
             return Err(MeshError::Invalid(
