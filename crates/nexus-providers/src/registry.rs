@@ -538,7 +538,20 @@ impl Registry {
             });
         }
         let r = ModelRef::parse(reference, |p| self.is_provider(p))?;
-        let resolved = catalog.resolve(&r)?;
+        let resolved = match catalog.resolve(&r) {
+            Ok(r) => r,
+            // `nosuch/foo`: the part before the slash names no provider,
+            // and the whole is no catalog id. Say that, not "unknown model".
+            Err(e) => match reference.split_once('/') {
+                Some((p, _)) if !self.is_provider(p) && catalog.get(reference).is_none() => {
+                    return Err(Error::UnknownProvider {
+                        name: p.to_string(),
+                        known: self.names().join(", "),
+                    })
+                }
+                _ => return Err(e.into()),
+            },
+        };
         Ok(Target {
             provider: resolved.provider,
             model: resolved.model,
@@ -638,6 +651,11 @@ mod tests {
     fn resolves_refs_defaults_and_refuses_unknown_models() {
         let r = Registry::new(Config::default(), env(&[("OPENROUTER_API_KEY", "k")]));
         let c = crate::catalog::embedded();
+        let e = r.resolve(c, "nosuch/foo").unwrap_err().to_string();
+        assert!(
+            e.starts_with("unknown provider `nosuch`; known providers: "),
+            "{e}"
+        );
         let t = r.resolve(c, "sonnet").unwrap();
         assert_eq!(
             (t.provider.as_str(), t.model.as_str()),
