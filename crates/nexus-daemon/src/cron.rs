@@ -201,6 +201,24 @@ pub struct Run {
     pub missed: u32,
 }
 
+/// Reads `r` to its end, keeping only the last 4 KiB.
+async fn last_bytes(mut r: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut keep = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return keep,
+            Ok(n) => {
+                keep.extend_from_slice(&buf[..n]);
+                if keep.len() > 4096 {
+                    keep.drain(..keep.len() - 4096);
+                }
+            }
+        }
+    }
+}
+
 fn tail(s: &str) -> String {
     let n = s.len();
     if n <= 2048 {
@@ -230,23 +248,33 @@ pub async fn run(home: &NexusHome, client: &nexus_sdk::Client, job: &Job, missed
                 c.args(&argv[1..]);
                 c
             };
-            c.stdin(std::process::Stdio::null()).kill_on_drop(true);
-            match tokio::time::timeout(std::time::Duration::from_secs(3600), c.output()).await {
-                Ok(Ok(o)) => (
-                    if o.status.success() { "ok" } else { "failed" },
-                    tail(&format!(
-                        "{}{}{}",
-                        String::from_utf8_lossy(&o.stdout),
-                        String::from_utf8_lossy(&o.stderr),
-                        if o.status.success() {
-                            String::new()
-                        } else {
-                            format!("\n({})", o.status)
+            c.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            match c.spawn() {
+                Err(e) => ("failed", format!("could not start `{}`: {e}", argv[0])),
+                Ok(mut child) => {
+                    // Output is read as it comes and only its end kept, so
+                    // a job that prints without end costs no memory.
+                    let out = child.stdout.take().map(|o| tokio::spawn(last_bytes(o)));
+                    let err = child.stderr.take().map(|e| tokio::spawn(last_bytes(e)));
+                    let hour = std::time::Duration::from_secs(3600);
+                    let status = tokio::time::timeout(hour, child.wait()).await;
+                    let mut text = String::new();
+                    for t in [out, err].into_iter().flatten() {
+                        text.push_str(&String::from_utf8_lossy(&t.await.unwrap_or_default()));
+                    }
+                    match status {
+                        Ok(Ok(st)) if st.success() => ("ok", tail(&text)),
+                        Ok(Ok(st)) => ("failed", tail(&format!("{text}\n({st})"))),
+                        Ok(Err(e)) => ("failed", format!("waiting for `{}`: {e}", argv[0])),
+                        Err(_) => {
+                            let _ = child.kill().await;
+                            ("failed", tail(&format!("{text}\nstopped after an hour")))
                         }
-                    )),
-                ),
-                Ok(Err(e)) => ("failed", format!("could not start `{}`: {e}", argv[0])),
-                Err(_) => ("failed", "stopped after an hour".to_string()),
+                    }
+                }
             }
         }
         Action::Ask { prompt } => {
@@ -304,6 +332,23 @@ mod tests {
             },
             missed,
         }
+    }
+
+    #[tokio::test]
+    async fn a_job_that_prints_without_end_keeps_only_its_last_bytes() {
+        let (mut w, r) = tokio::io::duplex(1 << 16);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for i in 0..2_000u32 {
+                w.write_all(format!("line {i:06}\n").repeat(100).as_bytes())
+                    .await
+                    .unwrap();
+            }
+        });
+        let kept = last_bytes(r).await;
+        writer.await.unwrap();
+        assert_eq!(kept.len(), 4096);
+        assert!(String::from_utf8_lossy(&kept).ends_with("line 001999\n"));
     }
 
     #[test]

@@ -39,10 +39,13 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs, daemon: bool) -> Result<
     let stop = nexus_broker::shutdown_signal();
     let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
     let vault = if daemon && nexus_daemon::call(&home, "status").await.is_err() {
-        match super::vault::open(&home, &config) {
+        // Never a prompt here: the broker comes up first, whatever the vault.
+        match super::vault::open_quietly(&home, &config) {
             Ok((v, _)) => Some(v),
-            Err(e) => {
-                eprintln!("not starting the resident Nexus: {}", e.message);
+            Err(_) => {
+                eprintln!(
+                    "not starting the resident Nexus (nexusd): its vault opens only with a keyring or NEXUS_VAULT_PASSPHRASE; `nexus daemon start` asks for the passphrase"
+                );
                 None
             }
         }

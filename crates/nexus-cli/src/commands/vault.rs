@@ -41,14 +41,32 @@ pub(crate) fn open(
     home: &NexusHome,
     config: &Config,
 ) -> Result<(Arc<dyn Vault>, VaultStatus), CliError> {
-    let configured = nexus_vault::configured_backend(config);
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    open_with(home, config, tty)
+}
+
+/// Opens the vault without ever asking for a passphrase (a keyring, or
+/// `NEXUS_VAULT_PASSPHRASE`): for what runs on its own, like the daemon
+/// `nexus up` starts.
+pub(crate) fn open_quietly(
+    home: &NexusHome,
+    config: &Config,
+) -> Result<(Arc<dyn Vault>, VaultStatus), CliError> {
+    open_with(home, config, false)
+}
+
+fn open_with(
+    home: &NexusHome,
+    config: &Config,
+    may_ask: bool,
+) -> Result<(Arc<dyn Vault>, VaultStatus), CliError> {
+    let configured = nexus_vault::configured_backend(config);
     let prompt: &dyn Fn(PassphraseFor) -> Option<Secret> = &ask_passphrase;
     let opts = Options {
         home,
         configured,
         env: &env,
-        prompt: tty.then_some(prompt),
+        prompt: may_ask.then_some(prompt),
     };
     Ok(select::open(&opts)?)
 }

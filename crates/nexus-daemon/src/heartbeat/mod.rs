@@ -213,6 +213,9 @@ fn scan(roots: &[PathBuf]) -> Vec<(String, usize)> {
 /// `NEXUS_HOME/HEARTBEAT.md`, sent to the `heartbeat` category.
 pub struct Checklist;
 
+/// The largest checklist sent, bytes.
+const MAX_CHECKLIST: u64 = 64 * 1024;
+
 /// What the checklist asks, or `None` when it asks nothing (missing,
 /// empty, or only headings, blank lines and HTML comments).
 pub fn checklist_prompt(text: &str) -> Option<String> {
@@ -244,6 +247,18 @@ impl Task for Checklist {
 
     async fn run(&self, ctx: &Context) -> Outcome {
         let path = ctx.home.join("HEARTBEAT.md");
+        // A checklist is a page, not a book: what goes to a model is bounded.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_CHECKLIST) {
+            return Outcome::new(
+                self.name(),
+                "failed",
+                format!(
+                    "{} is over {} KiB; nothing sent",
+                    path.display(),
+                    MAX_CHECKLIST / 1024
+                ),
+            );
+        }
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let Some(prompt) = checklist_prompt(&text) else {
             return Outcome::new(

@@ -482,6 +482,8 @@ async fn supervise(
         // Running: until it exits or is told otherwise; the probe is
         // checked often until it first passes, then every 2 s.
         let mut fast = !healthy;
+        // Fast probing ends once it passes, or after 30 s of failing.
+        let fast_until = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut probe_tick = tokio::time::interval(if fast {
             Duration::from_millis(50)
         } else {
@@ -495,7 +497,7 @@ async fn supervise(
                     if ok && matches!(policy.state(), State::Starting) {
                         policy.running();
                     }
-                    if ok && fast {
+                    if fast && (ok || tokio::time::Instant::now() >= fast_until) {
                         fast = false;
                         probe_tick = tokio::time::interval(Duration::from_secs(2));
                         probe_tick.tick().await;
