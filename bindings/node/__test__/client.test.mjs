@@ -226,6 +226,15 @@ test('what a JavaScript vault throws is the cause', async () => {
     assert.ok(e.cause instanceof RangeError, String(e.cause))
     return true
   })
+  // The same when a chat needs a key the vault would hold: a VaultError
+  // with the exception as its cause, not an AuthError without one.
+  const env = { OPENAI_API_KEY: '', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }
+  const keyless = new Client({ home: freshHome(), env }, new Broken())
+  await assert.rejects(keyless.chat('openai/gpt-4o-mini', 'hi'), (e) => {
+    assert.equal(e.name, 'VaultError')
+    assert.ok(e.cause instanceof RangeError, String(e.cause))
+    return true
+  })
   assert.throws(() => new Client({ home: freshHome() }, {}), /no `get` method/)
 })
 

@@ -230,6 +230,16 @@ def test_an_exception_in_a_python_vault_is_the_cause(home: Path) -> None:
     with pytest.raises(nexus.VaultError) as info:
         c.vault.get("app/x")
     assert isinstance(info.value.__cause__, KeyError)
+    # The same when a chat needs a key the vault would hold: a VaultError
+    # with the exception as its cause, not an AuthError without one.
+    keyless = nexus.Client(
+        home=home,
+        env={"OPENAI_API_KEY": "", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+        vault=Broken(),
+    )
+    with pytest.raises(nexus.VaultError) as info:
+        keyless.chat("openai/gpt-4o-mini", "hi")
+    assert isinstance(info.value.__cause__, KeyError), repr(info.value.__cause__)
     with pytest.raises(TypeError):
         nexus.Client(home=home, vault=object())
 

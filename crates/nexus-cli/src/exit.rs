@@ -167,6 +167,7 @@ impl From<nexus_providers::Error> for CliError {
         match e {
             E::Provider(p) => p.into(),
             E::MissingKey { .. } => CliError::new(Class::MissingKey, e.to_string()),
+            E::VaultUnavailable { .. } => CliError::new(Class::Vault, e.to_string()),
             E::Http(m) => CliError::internal(m),
             E::Core(c) => c.into(),
             other => CliError::config(other.to_string()),

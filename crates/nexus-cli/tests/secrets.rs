@@ -286,3 +286,71 @@ async fn oauth_sign_in_status_refresh_and_logout_through_the_cli() {
     assert_eq!(st["authorized"], true);
     let _ = std::io::stdout().flush();
 }
+
+/// Issue 14, defects 1 and 7: a key only in a vault that will not open is
+/// "the vault is locked" (exit 23), not "set ANTHROPIC_API_KEY" (exit 4);
+/// and on a headless host with no keyring, commands whose keys are in the
+/// environment say nothing about the vault, while `vault status` reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_vault_is_exit_23_and_a_headless_host_stays_quiet() {
+    let s = StandIn::start().await;
+    // Headless: `cmd` clears the environment, so there is no D-Bus here.
+    let quiet = Run::with_standin(&s);
+    for args in [
+        &["ask", "hello there"][..],
+        &["providers", "list"],
+        &["models", "list-available"],
+        &["hierarchy", "get"],
+    ] {
+        let o = quiet.run(args).await;
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            !err.contains("vault") && !err.contains("D-Bus") && !err.contains("X11"),
+            "{args:?} warned about the vault: {err}"
+        );
+    }
+    let o = quiet.run(&["vault", "status"]).await;
+    assert!(o.status.success(), "vault status failed: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("backend: none (unavailable)"), "{out}");
+    assert!(out.contains("NEXUS_VAULT_PASSPHRASE"), "{out}");
+    assert!(out.lines().all(|l| l.len() < 400), "{out}");
+    let o = quiet.run(&["vault", "status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["available"], false);
+
+    // The key only in a passphrase vault; then the wrong passphrase.
+    let mut r = Run::new();
+    r.env
+        .push(("ANTHROPIC_BASE_URL".into(), s.base_url(Api::Anthropic)));
+    vault_env(&mut r);
+    let o = r
+        .run_stdin(&["auth", "set-key", "anthropic"], Some("sk-in-vault\n"))
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r
+        .run(&[
+            "chat",
+            "-m",
+            "anthropic/claude-sonnet-4-5",
+            "with the vault",
+        ])
+        .await;
+    assert_eq!(stdout(&o), "echo: with the vault\n", "{}", stderr(&o));
+    r.env.retain(|(k, _)| k != "NEXUS_VAULT_PASSPHRASE");
+    r.env
+        .push(("NEXUS_VAULT_PASSPHRASE".into(), "not it".into()));
+    for args in [
+        &["chat", "-m", "anthropic/claude-sonnet-4-5", "hi"][..],
+        &["ask", "hi"],
+    ] {
+        let o = r.run(args).await;
+        assert_eq!(o.status.code(), Some(23), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("wrong passphrase"), "{err}");
+        assert!(!err.contains("export ANTHROPIC_API_KEY"), "{err}");
+    }
+    let o = r.run(&["providers", "list"]).await;
+    assert!(stdout(&o).contains("the vault failed"), "{}", stdout(&o));
+}

@@ -51,7 +51,7 @@ impl From<String> for Secret {
 }
 
 /// A vault failure. Never carries a secret value.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum VaultError {
     /// The name breaks the naming rules.
     #[error("invalid secret name `{name}`: {why}; names look like `namespace/name`")]

@@ -13,6 +13,17 @@ pub enum Error {
         /// The variable to set.
         env_var: String,
     },
+    /// The key is not in the environment, and the vault that may hold it
+    /// could not be read (locked, wrong passphrase, a host vault failed).
+    #[error("cannot read the {provider} API key from the vault: {why}. Unlock the vault (NEXUS_VAULT_PASSPHRASE, or type the passphrase on a terminal), see `nexus vault status`, or set {env_var}")]
+    VaultUnavailable {
+        /// The provider.
+        provider: String,
+        /// The variable that would bypass the vault.
+        env_var: String,
+        /// Why the vault failed.
+        why: String,
+    },
     /// A provider name that is neither built in nor in `config.toml`.
     #[error("unknown provider `{name}`; known providers: {known}. Add others under [providers.{name}] in config.toml with kind = \"openai-compatible\" and base_url")]
     UnknownProvider {

@@ -170,6 +170,9 @@ pub enum CredentialSource {
     NotNeeded,
     /// Nothing found; set this variable.
     Missing(String),
+    /// Not in the environment, and the vault that may hold it could not be
+    /// read: why (a wrong passphrase, a host vault that raised, ...).
+    VaultFailed(String),
 }
 
 impl std::fmt::Display for CredentialSource {
@@ -183,6 +186,7 @@ impl std::fmt::Display for CredentialSource {
             CredentialSource::NotNeeded => f.write_str("no key needed"),
             CredentialSource::OAuth => f.write_str("OAuth sign-in"),
             CredentialSource::Missing(v) => write!(f, "not configured: set {v}"),
+            CredentialSource::VaultFailed(why) => write!(f, "unknown: the vault failed ({why})"),
         }
     }
 }
@@ -207,7 +211,10 @@ pub struct ProviderStatus {
 impl ProviderStatus {
     /// Whether it can be called.
     pub fn is_configured(&self) -> bool {
-        !matches!(self.credential, CredentialSource::Missing(_))
+        !matches!(
+            self.credential,
+            CredentialSource::Missing(_) | CredentialSource::VaultFailed(_)
+        )
     }
 }
 
@@ -230,14 +237,18 @@ pub struct Target {
     pub info: Option<ModelInfo>,
 }
 
-/// Opens the vault on first use (it may ask for a passphrase).
-pub type VaultLoader = Arc<dyn Fn() -> Option<Arc<dyn Vault>> + Send + Sync>;
+/// Opens the vault on first use (it may ask for a passphrase): a vault,
+/// `None` when none is set up here (keys then come from the environment
+/// only, and nothing is said), or why the vault that exists cannot be
+/// opened (reported when a key is needed and not found elsewhere).
+pub type VaultLoader =
+    Arc<dyn Fn() -> Result<Option<Arc<dyn Vault>>, nexus_core::VaultError> + Send + Sync>;
 
 /// Builds providers from config, environment and vault.
 pub struct Registry {
     config: Config,
     env: EnvLookup,
-    vault: std::sync::OnceLock<Option<Arc<dyn Vault>>>,
+    vault: std::sync::OnceLock<Result<Option<Arc<dyn Vault>>, String>>,
     vault_loader: Option<VaultLoader>,
     home: Option<nexus_core::NexusHome>,
     oauth: std::sync::OnceLock<Option<Arc<crate::oauth::OAuthManager>>>,
@@ -280,7 +291,7 @@ impl Registry {
 
     /// Reads keys from `vault` after the environment.
     pub fn with_vault(self, vault: Arc<dyn Vault>) -> Self {
-        let _ = self.vault.set(Some(vault));
+        let _ = self.vault.set(Ok(Some(vault)));
         self
     }
 
@@ -317,11 +328,25 @@ impl Registry {
                 .is_some_and(|m| m.token(name).ok().flatten().is_some())
     }
 
-    /// The vault, opened on first use; `None` when there is none.
+    fn opened(&self) -> &Result<Option<Arc<dyn Vault>>, String> {
+        self.vault.get_or_init(|| match &self.vault_loader {
+            None => Ok(None),
+            Some(f) => f().map_err(|e| e.to_string()),
+        })
+    }
+
+    /// The vault, opened on first use; `None` when there is none (or it
+    /// could not be opened: see [`Registry::vault_error`]).
     pub fn vault(&self) -> Option<&Arc<dyn Vault>> {
+        self.opened().as_ref().ok().and_then(Option::as_ref)
+    }
+
+    /// Why the vault could not be opened, once something needed it.
+    pub fn vault_error(&self) -> Option<&str> {
         self.vault
-            .get_or_init(|| self.vault_loader.as_ref().and_then(|f| f()))
-            .as_ref()
+            .get()
+            .and_then(|r| r.as_ref().err())
+            .map(String::as_str)
     }
 
     /// Replaces the HTTP options (tests shorten timeouts).
@@ -432,11 +457,18 @@ impl Registry {
         if self.oauth_signed_in(name) {
             return (None, CredentialSource::OAuth);
         }
-        if let Some(vault) = self.vault() {
-            let vname = format!("provider/{name}/api_key");
-            if let Ok(Some(s)) = vault.get(&vname) {
-                return (Some(s), CredentialSource::Vault(vname));
+        let mut vault_failed = None;
+        match self.opened() {
+            Ok(Some(vault)) => {
+                let vname = format!("provider/{name}/api_key");
+                match vault.get(&vname) {
+                    Ok(Some(s)) => return (Some(s), CredentialSource::Vault(vname)),
+                    Ok(None) => {}
+                    Err(e) => vault_failed = Some(e.to_string()),
+                }
             }
+            Ok(None) => {}
+            Err(why) => vault_failed = Some(why.clone()),
         }
         if let Some(k) = self
             .config
@@ -446,7 +478,9 @@ impl Registry {
         {
             return (Some(Secret::new(k)), CredentialSource::ConfigFile);
         }
-        if e.key_required {
+        if let (true, Some(why)) = (e.key_required, vault_failed) {
+            (None, CredentialSource::VaultFailed(why))
+        } else if e.key_required {
             (None, CredentialSource::Missing(e.key_env.join(" or ")))
         } else {
             (None, CredentialSource::NotNeeded)
@@ -479,11 +513,21 @@ impl Registry {
         let e = self.entry(name)?;
         let (base_url, _) = self.base_url(name, &e)?;
         let (secret, source) = self.credential(name, &e);
-        if let CredentialSource::Missing(v) = source {
-            return Err(Error::MissingKey {
-                provider: name.to_string(),
-                env_var: v,
-            });
+        match source {
+            CredentialSource::Missing(v) => {
+                return Err(Error::MissingKey {
+                    provider: name.to_string(),
+                    env_var: v,
+                })
+            }
+            CredentialSource::VaultFailed(why) => {
+                return Err(Error::VaultUnavailable {
+                    provider: name.to_string(),
+                    env_var: e.key_env.first().cloned().unwrap_or_default(),
+                    why,
+                })
+            }
+            _ => {}
         }
         let oauth = source == CredentialSource::OAuth;
         let raw = secret.as_ref().map(|s| s.expose().to_string());

@@ -39,13 +39,13 @@ pub struct ClientOptions {
     /// Swift, a Python object, a `MemoryVault` in tests.
     pub vault: Option<Arc<dyn Vault>>,
     /// Or how to open one when first needed (a CLI that may prompt for a
-    /// passphrase); `None` from it means no vault, and keys come from the
-    /// environment only.
+    /// passphrase): `Ok(None)` means none is set up, and keys come from the
+    /// environment only; an error is reported when a key is needed.
     pub vault_loader: Option<VaultLoader>,
 }
 
 /// Opens a vault on first use; see [`ClientOptions::vault_loader`].
-pub type VaultLoader = Arc<dyn Fn() -> Option<Arc<dyn Vault>> + Send + Sync>;
+pub use nexus_providers::registry::VaultLoader;
 
 impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,10 +133,10 @@ impl Client {
         let mut registry = Registry::new(config.clone(), env.clone()).with_home(home.clone());
         registry = match (options.vault, options.vault_loader.clone()) {
             (Some(v), _) => registry.with_vault(v),
-            (None, Some(loader)) => registry.with_vault_loader(Arc::new(move || loader())),
+            (None, Some(loader)) => registry.with_vault_loader(loader),
             (None, None) => {
                 let (h, c, e) = (home.clone(), config.clone(), env.clone());
-                registry.with_vault_loader(Arc::new(move || open_vault(&h, &c, &e).ok()))
+                registry.with_vault_loader(Arc::new(move || open_vault_if_set_up(&h, &c, &e)))
             }
         };
         Ok(Client {
@@ -280,8 +280,25 @@ impl Client {
             return Ok(l.clone());
         }
         let (saved, _) = store::load(self.inner.registry.config())?;
-        let (config, computed) =
-            store::effective(saved, &self.inner.catalog, &self.has_credentials())?;
+        let (config, computed) = match store::effective(
+            saved,
+            &self.inner.catalog,
+            &self.has_credentials(),
+        ) {
+            Ok(c) => c,
+            // No key anywhere, and the vault that may hold them failed:
+            // that is what to fix, not the environment.
+            Err(nexus_hierarchy::HierarchyError::NoCredentials(_))
+                if self.inner.registry.vault_error().is_some() =>
+            {
+                let why = self.inner.registry.vault_error().unwrap_or_default();
+                return Err(Error::new(
+                        ErrorCode::Vault,
+                        format!("the vault is locked or unavailable, so the API keys in it cannot be read: {why}. Unlock it, see `nexus vault status`, or set a provider's key variable"),
+                    ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.prepare(config, computed)
     }
 
@@ -461,10 +478,10 @@ impl Client {
             return Ok(VaultHandle::new(v.clone()));
         }
         if let Some(loader) = &self.inner.vault_loader {
-            let v = loader().ok_or_else(|| {
+            let v = loader()?.ok_or_else(|| {
                 Error::new(
                     ErrorCode::Vault,
-                    "the vault is not available (see `nexus vault status`)",
+                    "no vault is set up here; see `nexus vault status`",
                 )
             })?;
             *slot = Some(v.clone());
@@ -515,8 +532,26 @@ fn open_vault(home: &NexusHome, config: &Config, env: &EnvLookup) -> Result<Arc<
         configured,
         env: &lookup,
         prompt: None,
+        tell: None,
     };
     Ok(nexus_vault::open(&opts)?.0)
+}
+
+fn open_vault_if_set_up(
+    home: &NexusHome,
+    config: &Config,
+    env: &EnvLookup,
+) -> std::result::Result<Option<Arc<dyn Vault>>, nexus_core::VaultError> {
+    let configured = nexus_vault::configured_backend(config);
+    let lookup = |k: &str| env(k);
+    let opts = nexus_vault::Options {
+        home,
+        configured,
+        env: &lookup,
+        prompt: None,
+        tell: None,
+    };
+    Ok(nexus_vault::open_if_set_up(&opts)?.map(|(v, _)| v))
 }
 
 fn parse_category(c: Option<&str>) -> Result<Option<Category>> {

@@ -270,6 +270,11 @@ impl From<nexus_providers::Error> for Error {
                 err.0.provider = Some(provider.clone());
                 err.with_source(e)
             }
+            E::VaultUnavailable { ref provider, .. } => {
+                let mut err = Error::new(ErrorCode::Vault, e.to_string());
+                err.0.provider = Some(provider.clone());
+                err.with_source(e)
+            }
             E::Http(_) => Error::new(ErrorCode::Internal, e.to_string()).with_source(e),
             other => Error::config(other.to_string()).with_source(other),
         }

@@ -62,6 +62,8 @@ pub struct Options<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Asks the user for a passphrase, when a terminal is attached.
     pub prompt: Option<&'a dyn Fn(PassphraseFor) -> Option<Secret>>,
+    /// Tells the user something while prompting (a wrong passphrase).
+    pub tell: Option<&'a dyn Fn(&str)>,
 }
 
 /// `vault.backend` from config.toml, if set: what every opener of the
@@ -111,15 +113,42 @@ fn passphrase(opts: &Options<'_>, exists: bool) -> Result<Secret, VaultError> {
     .ok_or_else(|| VaultError::Locked("no passphrase was given".into()))
 }
 
+/// An open vault and how it was chosen.
+pub type Opened = (Arc<dyn Vault>, VaultStatus);
+
+/// How many times a passphrase typed on a terminal may be wrong.
+const ATTEMPTS: usize = 3;
+
 fn open_file(
     opts: &Options<'_>,
     reason: String,
 ) -> Result<(Arc<dyn Vault>, VaultStatus), VaultError> {
     let path = opts.home.join(FILE_NAME);
-    let p = passphrase(opts, path.exists())?;
-    let v = FileVault::open(&path, KeySource::Passphrase(p))?;
-    let st = status(v.backend(), reason, Some(path.display().to_string()), true);
-    Ok((Arc::new(v), st))
+    // A passphrase from the environment gets one try; one typed on a
+    // terminal is asked for again when it is wrong.
+    let typed = (opts.env)("NEXUS_VAULT_PASSPHRASE").is_none();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let p = passphrase(opts, path.exists())?;
+        match FileVault::open(&path, KeySource::Passphrase(p)) {
+            Ok(v) => {
+                let st = status(v.backend(), reason, Some(path.display().to_string()), true);
+                return Ok((Arc::new(v), st));
+            }
+            Err(VaultError::Locked(why))
+                if typed && attempt < ATTEMPTS && why.starts_with("wrong passphrase") =>
+            {
+                if let Some(tell) = opts.tell {
+                    tell(&format!(
+                        "wrong passphrase; try again ({} of {ATTEMPTS})",
+                        attempt + 1
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn open_file_keyring(
@@ -171,8 +200,42 @@ fn decode_key(s: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
     Ok(k)
 }
 
-/// Opens the vault the documented order picks.
+/// Opens the vault the documented order picks; an error when there is none.
 pub fn open(opts: &Options<'_>) -> Result<(Arc<dyn Vault>, VaultStatus), VaultError> {
+    open_if_set_up(opts)?.ok_or_else(|| VaultError::Unavailable {
+        backend: "none".into(),
+        why: not_set_up(opts),
+    })
+}
+
+/// Why there is no vault here, and how to get one, in a line or two.
+fn not_set_up(opts: &Options<'_>) -> String {
+    let why_not = keyring(opts.home, KeyringBackend::platform_default())
+        .probe()
+        .err()
+        .map(|e| short_reason(&e))
+        .unwrap_or_default();
+    format!(
+        "no vault is set up here: no OS keyring ({why_not}) and no vault file. \
+         Set NEXUS_VAULT_PASSPHRASE for an encrypted file, or NEXUS_VAULT_BACKEND=keyutils (Linux, kept until reboot)"
+    )
+}
+
+/// A backend failure in a few words: D-Bus explains itself at length.
+fn short_reason(e: &VaultError) -> String {
+    let text = e.to_string();
+    if text.contains("DBUS_SESSION_BUS_ADDRESS") || text.contains("DBus error") {
+        return "no D-Bus session bus for the Secret Service".into();
+    }
+    text.chars().take(120).collect()
+}
+
+/// Opens the vault the documented order picks, or `None` when nothing is
+/// set up (no keyring, no vault file, nothing configured, and no way to
+/// ask for a passphrase): then keys come from the environment only.
+pub fn open_if_set_up(
+    opts: &Options<'_>,
+) -> Result<Option<Opened>, VaultError> {
     let explicit = (opts.env)("NEXUS_VAULT_BACKEND")
         .map(|b| (b, "NEXUS_VAULT_BACKEND"))
         .or_else(|| {
@@ -182,13 +245,13 @@ pub fn open(opts: &Options<'_>) -> Result<(Arc<dyn Vault>, VaultStatus), VaultEr
         });
     if let Some((b, from)) = explicit {
         let reason = format!("chosen by {from}");
-        return match b.as_str() {
+        return Ok(Some(match b.as_str() {
             "keyring" => {
                 let kb = KeyringBackend::platform_default();
                 let v = keyring(opts.home, kb);
                 v.probe()?;
                 let st = status(kb.as_str(), reason, None, true);
-                Ok((Arc::new(v), st))
+                (Arc::new(v), st)
             }
             "keyutils" => {
                 let v = keyring(opts.home, KeyringBackend::Keyutils);
@@ -199,22 +262,22 @@ pub fn open(opts: &Options<'_>) -> Result<(Arc<dyn Vault>, VaultStatus), VaultEr
                     None,
                     false,
                 );
-                Ok((Arc::new(v), st))
+                (Arc::new(v), st)
             }
-            "file" => open_file(opts, reason),
-            "file-keyring" => open_file_keyring(opts, reason),
-            "memory" => Ok((
-                Arc::new(MemoryVault::new()),
+            "file" => open_file(opts, reason)?,
+            "file-keyring" => open_file_keyring(opts, reason)?,
+            "memory" => (
+                Arc::new(MemoryVault::new()) as Arc<dyn Vault>,
                 status("memory", format!("{reason}; nothing is kept after this process"), None, false),
-            )),
-            other => Err(VaultError::Unavailable {
+            ),
+            other => return Err(VaultError::Unavailable {
                 backend: other.to_string(),
                 why: format!("unknown vault backend from {from}; use keyring, keyutils, file, file-keyring or memory"),
             }),
-        };
+        }));
     }
     if (opts.env)("NEXUS_VAULT_PASSPHRASE").is_some() {
-        return open_file(opts, "NEXUS_VAULT_PASSPHRASE is set".into());
+        return open_file(opts, "NEXUS_VAULT_PASSPHRASE is set".into()).map(Some);
     }
     let kb = KeyringBackend::platform_default();
     let kr = keyring(opts.home, kb);
@@ -226,29 +289,25 @@ pub fn open(opts: &Options<'_>) -> Result<(Arc<dyn Vault>, VaultStatus), VaultEr
             None,
             true,
         );
-        return Ok((Arc::new(kr), st));
+        return Ok(Some((Arc::new(kr), st)));
     }
-    let why_not = probe.err().map(|e| e.to_string()).unwrap_or_default();
+    let why_not = probe.err().map(|e| short_reason(&e)).unwrap_or_default();
     let path = opts.home.join(FILE_NAME);
     if path.exists() {
         return open_file(
             opts,
             format!("a vault file exists (OS keyring unavailable: {why_not})"),
-        );
+        )
+        .map(Some);
     }
     if opts.prompt.is_some() {
         return open_file(
             opts,
             format!("OS keyring unavailable ({why_not}); using a passphrase-protected file"),
-        );
+        )
+        .map(Some);
     }
-    Err(VaultError::Unavailable {
-        backend: "any".into(),
-        why: format!(
-            "the OS keyring is unavailable ({why_not}) and no passphrase can be asked for. \
-             Set NEXUS_VAULT_PASSPHRASE to use an encrypted file, or NEXUS_VAULT_BACKEND=keyutils on a headless Linux host"
-        ),
-    })
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -277,6 +336,7 @@ mod tests {
             configured: None,
             env: &e,
             prompt: None,
+            tell: None,
         })
         .unwrap();
         assert_eq!(st.backend, "file (passphrase)");
@@ -295,6 +355,7 @@ mod tests {
             configured: Some("memory".into()),
             env: &e,
             prompt: None,
+            tell: None,
         })
         .unwrap();
         assert!(!st.persistent);
@@ -302,9 +363,67 @@ mod tests {
             home: &home,
             configured: Some("plaintext".into()),
             env: &e,
-            prompt: None
+            prompt: None,
+            tell: None,
         })
         .is_err());
+    }
+
+    /// A passphrase typed wrong is asked for again (three tries in all);
+    /// one from the environment gets a single try.
+    #[test]
+    fn a_wrong_typed_passphrase_is_asked_again() {
+        let d = tempfile::tempdir().unwrap();
+        let home = NexusHome::at(d.path());
+        let set = env(&[
+            ("NEXUS_VAULT_BACKEND", "file"),
+            ("NEXUS_VAULT_PASSPHRASE", "right"),
+        ]);
+        let fast = Options {
+            home: &home,
+            configured: None,
+            env: &set,
+            prompt: None,
+            tell: None,
+        };
+        open(&fast)
+            .unwrap()
+            .0
+            .set("a/b", &Secret::new("c"))
+            .unwrap();
+
+        let typed = std::cell::RefCell::new(vec!["right", "wrong"]);
+        let told = std::cell::RefCell::new(Vec::<String>::new());
+        let ask = |_: PassphraseFor| typed.borrow_mut().pop().map(Secret::new);
+        let tell = |m: &str| told.borrow_mut().push(m.to_string());
+        let file_only = env(&[("NEXUS_VAULT_BACKEND", "file")]);
+        let opts = Options {
+            home: &home,
+            configured: None,
+            env: &file_only,
+            prompt: Some(&ask),
+            tell: Some(&tell),
+        };
+        let (v, _) = open(&opts).unwrap();
+        assert_eq!(v.get("a/b").unwrap().unwrap().expose(), "c");
+        assert_eq!(told.borrow().len(), 1, "{:?}", told.borrow());
+        assert!(told.borrow()[0].contains("wrong passphrase"));
+
+        // Three wrong: locked.
+        *typed.borrow_mut() = vec!["right", "z", "y", "x"];
+        assert!(matches!(open(&opts), Err(VaultError::Locked(_))));
+        assert_eq!(typed.borrow().len(), 1, "asked more than three times");
+
+        let wrong_env = env(&[
+            ("NEXUS_VAULT_BACKEND", "file"),
+            ("NEXUS_VAULT_PASSPHRASE", "no"),
+        ]);
+        *typed.borrow_mut() = vec!["right"];
+        let from_env = Options {
+            env: &wrong_env,
+            ..opts
+        };
+        assert!(matches!(open(&from_env), Err(VaultError::Locked(_))));
     }
 
     #[test]

@@ -42,19 +42,18 @@ impl Context {
         vault::migrate_on_start(&home, &config);
         let loader_home = home.clone();
         let loader_config = config.clone();
-        let loader: nexus_providers::registry::VaultLoader = Arc::new(move || {
-            match vault::open(&loader_home, &loader_config) {
-                Ok((v, _)) => Some(v),
-                Err(e) => {
-                    eprintln!("warning: the vault is not available, so keys stored in it cannot be used: {}", e.message);
-                    None
-                }
-            }
-        });
+        // Silent: a vault that cannot be opened is reported only when a
+        // key is needed and found nowhere else (exit 23, "the vault is
+        // locked"), never as a warning before every command.
+        let loader = move || {
+            vault::open_if_set_up(&loader_home, &loader_config, vault::can_ask())
+                .map(|o| o.map(|(v, _)| v))
+        };
         // Opened once, whichever of the registry and the SDK asks first.
-        let once: Arc<std::sync::OnceLock<Option<Arc<dyn nexus_core::Vault>>>> = Arc::default();
+        type Opened = Result<Option<Arc<dyn nexus_core::Vault>>, nexus_core::VaultError>;
+        let once: Arc<std::sync::OnceLock<Opened>> = Arc::default();
         let loader: nexus_providers::registry::VaultLoader =
-            Arc::new(move || once.get_or_init(|| loader()).clone());
+            Arc::new(move || once.get_or_init(&loader).clone());
         Ok(Context {
             registry: Arc::new(
                 Registry::new(config, process_env())

@@ -16,24 +16,33 @@ fn env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
-/// Asks for a passphrase on the terminal, without echo; twice for a new vault.
+/// Asks for a passphrase on the terminal, without echo; for a new vault,
+/// twice, and again (up to three times) when the two differ, so nothing the
+/// user typed before (a key for `auth set-key`) is lost to a typo.
 fn ask_passphrase(kind: PassphraseFor) -> Option<Secret> {
-    let first = rpassword::prompt_password(match kind {
-        PassphraseFor::New => "New vault passphrase: ",
-        PassphraseFor::Existing => "Vault passphrase: ",
-    })
-    .ok()?;
-    if first.is_empty() {
-        return None;
-    }
-    if kind == PassphraseFor::New {
-        let again = rpassword::prompt_password("Repeat it: ").ok()?;
-        if again != first {
-            eprintln!("the passphrases differ");
+    for _ in 0..3 {
+        let first = rpassword::prompt_password(match kind {
+            PassphraseFor::New => "New vault passphrase: ",
+            PassphraseFor::Existing => "Vault passphrase: ",
+        })
+        .ok()?;
+        if first.is_empty() {
             return None;
         }
+        if kind == PassphraseFor::Existing {
+            return Some(Secret::new(first));
+        }
+        let again = rpassword::prompt_password("Repeat it: ").ok()?;
+        if again == first {
+            return Some(Secret::new(first));
+        }
+        eprintln!("the passphrases differ; type them again");
     }
-    Some(Secret::new(first))
+    None
+}
+
+fn tell(line: &str) {
+    eprintln!("{line}");
 }
 
 /// Opens the vault in the documented order (see `nexus vault status`).
@@ -60,6 +69,22 @@ fn open_with(
     config: &Config,
     may_ask: bool,
 ) -> Result<(Arc<dyn Vault>, VaultStatus), CliError> {
+    Ok(open_if_set_up(home, config, may_ask)?.ok_or_else(|| {
+        nexus_core::VaultError::Unavailable {
+            backend: "none".into(),
+            why: "no vault is set up here; see `nexus vault status`".into(),
+        }
+    })?)
+}
+
+/// The vault if one is set up here (asking for a passphrase on a terminal
+/// when `may_ask`), `None` if none is: what commands that only *read* keys
+/// use, so the environment alone is enough and nothing is said.
+pub(crate) fn open_if_set_up(
+    home: &NexusHome,
+    config: &Config,
+    may_ask: bool,
+) -> Result<Option<select::Opened>, nexus_core::VaultError> {
     let configured = nexus_vault::configured_backend(config);
     let prompt: &dyn Fn(PassphraseFor) -> Option<Secret> = &ask_passphrase;
     let opts = Options {
@@ -67,8 +92,14 @@ fn open_with(
         configured,
         env: &env,
         prompt: may_ask.then_some(prompt),
+        tell: Some(&tell),
     };
-    Ok(select::open(&opts)?)
+    select::open_if_set_up(&opts)
+}
+
+/// Whether stdin and stderr are a terminal, so a passphrase can be typed.
+pub(crate) fn can_ask() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// On start: if plaintext secrets are waiting, move them into the vault.
@@ -152,19 +183,60 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<(), CliError> {
     let (home, config) = load()?;
     match cmd {
         VaultCommand::Status { json } => {
-            let (_, st) = open(&home, &config)?;
+            // The diagnostic: it reports what it finds, an unavailable vault
+            // included, and fails only when it cannot report.
+            let configured = nexus_vault::configured_backend(&config);
+            let prompt: &dyn Fn(PassphraseFor) -> Option<Secret> = &ask_passphrase;
+            let opts = Options {
+                home: &home,
+                configured,
+                env: &env,
+                prompt: can_ask().then_some(prompt),
+                tell: Some(&tell),
+            };
+            let report = match select::open(&opts) {
+                Ok((v, st)) => json!({
+                    "available": true,
+                    "backend": st.backend,
+                    "reason": st.reason,
+                    "path": st.path,
+                    "persistent": st.persistent,
+                    "secrets": v.list("").map(|n| n.len()).ok(),
+                }),
+                Err(e) => json!({
+                    "available": false,
+                    "error": e.to_string(),
+                    "fix": "set NEXUS_VAULT_PASSPHRASE (an encrypted file under NEXUS_HOME), NEXUS_VAULT_BACKEND=keyutils (Linux), or start a Secret Service (gnome-keyring) on a D-Bus session; provider keys in environment variables work without a vault",
+                }),
+            };
             if json {
-                return output::json(&st);
+                return output::json(&report);
             }
-            output::print_str(&format!(
-                "backend: {}\nwhy: {}\n{}persistent: {}\n",
-                st.backend,
-                st.reason,
-                st.path
-                    .as_ref()
-                    .map_or(String::new(), |p| format!("file: {p}\n")),
-                if st.persistent { "yes" } else { "no" }
-            ))
+            let field = |k: &str| report[k].as_str().unwrap_or_default().to_string();
+            if report["available"] == json!(true) {
+                output::print_str(&format!(
+                    "backend: {}\nwhy: {}\n{}persistent: {}\nsecrets: {}\n",
+                    field("backend"),
+                    field("reason"),
+                    report["path"]
+                        .as_str()
+                        .map_or(String::new(), |p| format!("file: {p}\n")),
+                    if report["persistent"] == json!(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    report["secrets"]
+                        .as_u64()
+                        .map_or("?".into(), |n| n.to_string()),
+                ))
+            } else {
+                output::print_str(&format!(
+                    "backend: none (unavailable)\nwhy: {}\nfix: {}\n",
+                    field("error"),
+                    field("fix")
+                ))
+            }
         }
         VaultCommand::List { prefix, json } => {
             let (v, _) = open(&home, &config)?;

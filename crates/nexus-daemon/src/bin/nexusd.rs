@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
             configured,
             env: &env,
             prompt: None,
+            tell: None,
         })
         .map_err(|e| e.to_string())?;
         let stop = nexus_mesh::server::shutdown_signal();
