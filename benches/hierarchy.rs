@@ -39,7 +39,7 @@ fn attempt(i: u64) -> AttemptRecord {
     AttemptRecord {
         request_id: format!("ask_{i:016x}"),
         at_ms: 1_795_219_200_000 + i,
-        category: Category::Coding,
+        category: Some(Category::Coding),
         tier: (i % 3) as u32,
         provider: "anthropic".into(),
         model: "anthropic/claude-sonnet-4-5".into(),
@@ -117,6 +117,7 @@ fn bench_ledger(c: &mut Criterion) {
                         "2026-11-21",
                         Usd::from_dollars(0.01),
                         Some(Usd::from_dollars(1e9)),
+                        0,
                     )
                     .unwrap();
                 ledger.settle(h, &a).unwrap();

@@ -309,3 +309,45 @@ async fn update_rankings_from_a_local_server() {
     assert!(stderr(&o).contains("stays in use"), "{}", stderr(&o));
     assert!(r.home.path().join("nexus/catalog.json").exists());
 }
+
+/// Issue 14, defect 3: `nexus chat` spend is recorded (streamed or not, and
+/// failed calls too), and a spent daily budget stops `chat` before anything
+/// is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_spend_is_recorded_and_the_budget_stops_chat() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    let model = "anthropic/claude-sonnet-4-5";
+    for extra in [&[][..], &["--no-stream"]] {
+        let mut args = vec!["chat", "-m", model];
+        args.extend_from_slice(extra);
+        args.push("count this please");
+        let o = r.run(&args).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    s.script(Api::Anthropic, [Script::Status(400)]);
+    let o = r.run(&["chat", "-m", model, "bad"]).await;
+    assert!(!o.status.success());
+    let v = json(&r.run(&["usage", "--json"]).await);
+    assert!(v["today"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["by_category"][0]["key"], "chat", "{v}");
+    assert_eq!(v["by_category"][0]["attempts"], 3, "{v}");
+    let o = r.run(&["usage"]).await;
+    assert!(!stdout(&o).contains("no spend recorded"), "{}", stdout(&o));
+
+    let o = r
+        .run(&["hierarchy", "policy", "set", "daily-budget=0.00001"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let posts = |s: &StandIn| s.requests().iter().filter(|q| q.method == "POST").count();
+    let before = posts(&s);
+    for extra in [&[][..], &["--no-stream"]] {
+        let mut args = vec!["chat", "-m", model];
+        args.extend_from_slice(extra);
+        args.push("over budget");
+        let o = r.run(&args).await;
+        assert_eq!(o.status.code(), Some(21), "{}", stderr(&o));
+        assert!(stderr(&o).contains("daily budget"), "{}", stderr(&o));
+    }
+    assert_eq!(posts(&s), before, "a request was sent over budget");
+}

@@ -16,9 +16,40 @@ use crate::classify::{split_tag, Basis, TaskContext};
 use crate::config::{Category, CooldownConfig};
 use crate::cooldown::{cooling_until, lookback_ms};
 use crate::ledger::{day_of, AttemptRecord, Ledger, RequestRecord};
-use crate::router::{PreparedTier, Router};
+use crate::router::{PreparedTier, Router, MIN_FIT_TOKENS};
 use crate::validate::Validator;
 use crate::HierarchyError;
+
+/// How long a request waits for other requests' budget holds to settle.
+pub const HOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Holds `estimate` against `today`'s budget. When only other requests'
+/// open holds are in the way (concurrent requests sharing the ledger),
+/// waits for them to settle, up to [`HOLD_WAIT`], instead of failing at
+/// once. `None`: it does not fit.
+pub async fn reserve_waiting(
+    ledger: &dyn Ledger,
+    today: &str,
+    estimate: Usd,
+    budget: Option<Usd>,
+    now_ms: &(dyn Fn() -> u64 + Sync),
+) -> Result<Option<crate::ledger::Hold>, crate::ledger::LedgerError> {
+    let polls = HOLD_WAIT.as_millis() / HOLD_POLL.as_millis();
+    for _ in 0..=polls {
+        if let Some(h) = ledger.reserve(today, estimate, budget, now_ms())? {
+            return Ok(Some(h));
+        }
+        let Some(b) = budget else { return Ok(None) };
+        let held = ledger.held_on(today)?;
+        let settled = ledger.spent_on(today)?.saturating_sub(held);
+        if held == Usd::ZERO || settled + estimate > b {
+            return Ok(None);
+        }
+        tokio::time::sleep(HOLD_POLL).await;
+    }
+    Ok(None)
+}
 
 /// Where the engine finds a provider for a tier's model.
 pub trait ProviderSource: Send + Sync {
@@ -329,7 +360,7 @@ impl<S: ProviderSource> EscalationEngine<S> {
             &AttemptRecord {
                 request_id: request_id.to_string(),
                 at_ms: self.clock.now_millis(),
-                category,
+                category: Some(category),
                 tier: i as u32,
                 provider: provider.to_string(),
                 model: a.model.clone(),
@@ -372,7 +403,12 @@ impl<S: ProviderSource> EscalationEngine<S> {
         let policy = self.router.policy();
         let now = self.clock.now_millis();
         let today = day_of(now);
-        let mut spent_today = self.ledger.spent_on(&today)?;
+        // Settled spend: other requests' open holds are waited for at the
+        // reservation, not counted as spent.
+        let mut spent_today = self
+            .ledger
+            .spent_on(&today)?
+            .saturating_sub(self.ledger.held_on(&today)?);
         // A zero or spent budget stops before anything is sent.
         if let Some(b) = policy.daily_budget() {
             if spent_today >= b {
@@ -424,17 +460,30 @@ impl<S: ProviderSource> EscalationEngine<S> {
                 )?;
                 continue;
             }
+            let mut max_tokens = t.max_tokens;
+            let mut estimate = estimate;
             if let Some(cap) = t.tier.max_cost_per_request {
-                if estimate > cap {
-                    self.skip_recorded(
-                        &mut attempts,
-                        &request_id,
-                        category,
-                        (i, t, estimate),
-                        "",
-                        format!("estimated {estimate} exceeds this tier's cap of {cap}"),
-                    )?;
-                    continue;
+                match t.fit_to_cap(prompt_bytes, 1, cap) {
+                    Some(n) => {
+                        max_tokens = n;
+                        estimate = t.estimate_with(prompt_bytes, 1, n);
+                    }
+                    None => {
+                        let n = i + 1;
+                        self.skip_recorded(
+                            &mut attempts,
+                            &request_id,
+                            category,
+                            (i, t, estimate),
+                            "",
+                            format!(
+                                "estimated {estimate} (the prompt plus up to {} output tokens) exceeds this tier's cap of {cap}, \
+                                 and fewer than {MIN_FIT_TOKENS} output tokens would fit; raise tier{n}.max_cost or shorten the prompt",
+                                t.max_tokens
+                            ),
+                        )?;
+                        continue;
+                    }
                 }
             }
             match policy.admit(estimate, spent_today, spent_request) {
@@ -472,9 +521,14 @@ impl<S: ProviderSource> EscalationEngine<S> {
             };
             // Hold the estimate against the day's budget, atomically with
             // every other process sharing the ledger.
-            let Some(hold) = self
-                .ledger
-                .reserve(&today, estimate, policy.daily_budget())?
+            let Some(hold) = reserve_waiting(
+                &*self.ledger,
+                &today,
+                estimate,
+                policy.daily_budget(),
+                &|| self.clock.now_millis(),
+            )
+            .await?
             else {
                 budget_skip.get_or_insert_with(|| "the rest of the daily budget was taken".into());
                 self.skip_recorded(
@@ -491,7 +545,7 @@ impl<S: ProviderSource> EscalationEngine<S> {
             calls += 1;
             let mut chat = ChatRequest::new(wire_model, prompt);
             chat.system.clone_from(&req.system);
-            chat.max_tokens = Some(t.max_tokens);
+            chat.max_tokens = Some(max_tokens);
             let started = Instant::now();
             let result = provider.chat(&chat).await;
             let latency_ms = started.elapsed().as_millis() as u64;

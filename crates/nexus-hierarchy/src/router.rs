@@ -43,13 +43,40 @@ impl PreparedTier {
     /// per-message framing) at the input price, plus the output cap at the
     /// output price. Unknown prices (local models) cost nothing.
     pub fn estimate(&self, prompt_bytes: usize, messages: usize) -> Usd {
+        self.estimate_with(prompt_bytes, messages, self.max_tokens)
+    }
+
+    /// [`PreparedTier::estimate`] with an output cap of `max_tokens`.
+    pub fn estimate_with(&self, prompt_bytes: usize, messages: usize, max_tokens: u32) -> Usd {
         let Some(p) = self.pricing else {
             return Usd::ZERO;
         };
         let input = (prompt_bytes as u64).div_ceil(3) + 16 * messages as u64;
-        Usd::for_tokens(input, p.input) + Usd::for_tokens(u64::from(self.max_tokens), p.output)
+        Usd::for_tokens(input, p.input) + Usd::for_tokens(u64::from(max_tokens), p.output)
+    }
+
+    /// The largest output cap (at most this tier's) that keeps the worst
+    /// case within `cap`, if at least [`MIN_FIT_TOKENS`] fit: a request is
+    /// sent with that cap, so it can never cost more than `cap`, instead of
+    /// being refused because a 4,096-token answer would.
+    pub fn fit_to_cap(&self, prompt_bytes: usize, messages: usize, cap: Usd) -> Option<u32> {
+        if self.estimate(prompt_bytes, messages) <= cap {
+            return Some(self.max_tokens);
+        }
+        let p = self.pricing?;
+        let input = self.estimate_with(prompt_bytes, messages, 0);
+        let left = cap.saturating_sub(input);
+        let per_token = Usd::for_tokens(1, p.output);
+        if per_token == Usd::ZERO {
+            return Some(self.max_tokens);
+        }
+        let n = u32::try_from(left.picos() / per_token.picos()).unwrap_or(u32::MAX);
+        (n >= MIN_FIT_TOKENS).then_some(n.min(self.max_tokens))
     }
 }
+
+/// The smallest output cap [`PreparedTier::fit_to_cap`] will send.
+pub const MIN_FIT_TOKENS: u32 = 64;
 
 /// What the router decided for one request, before any I/O.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +219,25 @@ mod tests {
     use super::*;
     use crate::classify::RuleClassifier;
     use nexus_core::PolicyConfig;
+
+    /// Issue 14, defect 10: a $0.01 cap does not block a one-word prompt to
+    /// Sonnet; the answer's cap shrinks to fit, and the worst case stays
+    /// within the cap.
+    #[test]
+    fn a_small_cost_cap_shrinks_the_output_cap_instead_of_refusing() {
+        let info = nexus_providers::catalog::embedded()
+            .get("claude-sonnet-4-5")
+            .unwrap()
+            .clone();
+        let t = PreparedTier::new(Tier::new("anthropic/claude-sonnet-4-5"), Some(&info));
+        let cap = Usd::from_dollars(0.01);
+        assert!(t.estimate(5, 1) > cap, "the full cap would exceed it");
+        let n = t.fit_to_cap(5, 1, cap).expect("fits with fewer tokens");
+        assert!((600..=666).contains(&n), "{n}");
+        assert!(t.estimate_with(5, 1, n) <= cap);
+        // A cap too small for even a short answer is still refused.
+        assert_eq!(t.fit_to_cap(5, 1, Usd::from_dollars(0.0005)), None);
+    }
 
     #[test]
     fn estimate_bounds_output_by_the_cap() {

@@ -218,11 +218,25 @@ async fn a_zero_or_spent_budget_sends_nothing() {
         let s = setup(&cheap3(), policy, CooldownConfig::default());
         if budget > 0.0 {
             // Spend it earlier today.
-            let h = s
-                .ledger
-                .reserve(&day_of(T0), Usd::from_dollars(budget), None)
+            s.ledger
+                .settle(
+                    None,
+                    &nexus_hierarchy::ledger::AttemptRecord {
+                        request_id: "before".into(),
+                        at_ms: T0,
+                        category: Some(Category::Daily),
+                        tier: 0,
+                        provider: "x".into(),
+                        model: "x".into(),
+                        outcome: "success".into(),
+                        ok: true,
+                        reason: None,
+                        usage: Usage::default(),
+                        cost: Usd::from_dollars(budget),
+                        latency_ms: 0,
+                    },
+                )
                 .unwrap();
-            assert!(h.is_some());
         }
         let e = s.engine.ask(ask("x")).await.unwrap_err();
         assert!(matches!(e, AskError::Budget { .. }), "{e}");
@@ -232,6 +246,52 @@ async fn a_zero_or_spent_budget_sends_nothing() {
             "a request was sent"
         );
     }
+}
+
+/// Issue 14, defect 10: while another request's hold takes the rest of the
+/// budget, an `ask` waits for it to settle instead of failing at once.
+#[tokio::test]
+async fn a_concurrent_hold_is_waited_for_not_failed_on() {
+    let policy = PolicyConfig {
+        daily_budget: Some(Usd::from_dollars(0.001)),
+        ..Default::default()
+    };
+    let s = setup(&cheap3(), policy, CooldownConfig::default());
+    let day = day_of(T0 + 3_600_000);
+    let hold = s
+        .ledger
+        .reserve(&day, Usd::from_dollars(0.0009), None, T0 + 3_600_000)
+        .unwrap()
+        .unwrap();
+    let ledger = s.ledger.clone();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The other request finished cheaply.
+        ledger
+            .settle(
+                Some(hold),
+                &nexus_hierarchy::ledger::AttemptRecord {
+                    request_id: "other".into(),
+                    at_ms: T0 + 3_600_000,
+                    category: Some(Category::Daily),
+                    tier: 0,
+                    provider: "x".into(),
+                    model: "x".into(),
+                    outcome: "success".into(),
+                    ok: true,
+                    reason: None,
+                    usage: Usage::default(),
+                    cost: Usd::from_dollars(0.0001),
+                    latency_ms: 0,
+                },
+            )
+            .unwrap();
+    });
+    let started = std::time::Instant::now();
+    let out = s.engine.ask(ask("x")).await.expect("waited for the hold");
+    assert_eq!(out.tier, 1);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    release.await.unwrap();
 }
 
 #[tokio::test]
@@ -368,7 +428,7 @@ proptest! {
         }
         let today = day_of(T0);
         s.ledger.settle(None, &nexus_hierarchy::ledger::AttemptRecord {
-            request_id: "before".into(), at_ms: T0, category: Category::Daily, tier: 0,
+            request_id: "before".into(), at_ms: T0, category: Some(Category::Daily), tier: 0,
             provider: "x".into(), model: "x".into(), outcome: "success".into(), ok: true, reason: None,
             usage: Usage::default(), cost: Usd::from_dollars(spent_before), latency_ms: 0,
         }).unwrap();

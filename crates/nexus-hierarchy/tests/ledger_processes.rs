@@ -26,7 +26,7 @@ fn child(path: &str, id: &str, start_at_ms: u64) {
     let budget = Some(Usd::from_dollars(1.0));
     let mut won = 0;
     for i in 0..150 {
-        if let Some(hold) = l.reserve(DAY, Usd::from_dollars(0.01), budget).unwrap() {
+        if let Some(hold) = l.reserve(DAY, Usd::from_dollars(0.01), budget, 0).unwrap() {
             // The provider call happens here, between the hold and the settle.
             std::thread::sleep(std::time::Duration::from_millis(1));
             l.settle(
@@ -34,7 +34,7 @@ fn child(path: &str, id: &str, start_at_ms: u64) {
                 &AttemptRecord {
                     request_id: format!("{id}-{i}"),
                     at_ms: DAY_MS + i,
-                    category: Category::Daily,
+                    category: Some(Category::Daily),
                     tier: 0,
                     provider: "p".into(),
                     model: format!("p/m{id}"),

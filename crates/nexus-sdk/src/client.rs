@@ -193,11 +193,21 @@ impl Client {
         options: &ChatOptions,
     ) -> Result<Reply> {
         let target = self.target(model)?;
-        let req = Client::request(&target, input.into(), options)?;
+        let mut req = Client::request(&target, input.into(), options)?;
         let provider = self.inner.registry.provider(&target.provider)?;
-        let response = provider.chat(&req).await?;
-        let cost = cost_of(&self.inner.catalog, &target, &response);
-        Ok(Reply::new(&target.provider, &target.model, response, cost))
+        let mut spend =
+            crate::spend::begin(self.ledger()?, &self.policy()?, &target, &mut req).await?;
+        match provider.chat(&req).await {
+            Ok(response) => {
+                let cost = cost_of(&self.inner.catalog, &target, &response);
+                spend.settle(Ok((&response, cost)))?;
+                Ok(Reply::new(&target.provider, &target.model, response, cost))
+            }
+            Err(e) => {
+                let _ = spend.settle(Err(&e));
+                Err(e.into())
+            }
+        }
     }
 
     /// Streams an answer: events as they arrive, then the whole [`Reply`].
@@ -208,15 +218,24 @@ impl Client {
         options: &ChatOptions,
     ) -> Result<ReplyStream> {
         let target = self.target(model)?;
-        let req = Client::request(&target, input.into(), options)?;
+        let mut req = Client::request(&target, input.into(), options)?;
         let provider = self.inner.registry.provider(&target.provider)?;
-        let events = provider.stream(&req).await?;
+        let mut spend =
+            crate::spend::begin(self.ledger()?, &self.policy()?, &target, &mut req).await?;
+        let events = match provider.stream(&req).await {
+            Ok(ev) => ev,
+            Err(e) => {
+                let _ = spend.settle(Err(&e));
+                return Err(e.into());
+            }
+        };
         Ok(ReplyStream {
             events: Some(events),
             acc: Some(StreamAccumulator::new(req.model.clone())),
             catalog: self.inner.catalog.clone(),
             target,
             reply: None,
+            spend: Some(spend),
         })
     }
 
@@ -584,6 +603,8 @@ pub struct ReplyStream {
     catalog: Arc<Catalog>,
     target: Target,
     reply: Option<Reply>,
+    /// The budget claim, settled when the stream ends (or is dropped).
+    spend: Option<crate::spend::Spend>,
 }
 
 impl std::fmt::Debug for ReplyStream {
@@ -610,6 +631,9 @@ impl ReplyStream {
             Some(Err(e)) => {
                 self.events = None;
                 self.acc = None;
+                if let Some(mut s) = self.spend.take() {
+                    let _ = s.settle(Err(&e));
+                }
                 Some(Err(e.into()))
             }
             None => {
@@ -618,6 +642,11 @@ impl ReplyStream {
                 match acc.finish() {
                     Ok(r) => {
                         let cost = cost_of(&self.catalog, &self.target, &r);
+                        if let Some(mut s) = self.spend.take() {
+                            if let Err(e) = s.settle(Ok((&r, cost))) {
+                                return Some(Err(e));
+                            }
+                        }
                         self.reply = Some(Reply::new(
                             &self.target.provider,
                             &self.target.model,
@@ -626,10 +655,15 @@ impl ReplyStream {
                         ));
                         None
                     }
-                    Err(why) => Some(Err(Error::new(
-                        ErrorCode::Provider,
-                        format!("{}: {why}", self.target.provider),
-                    ))),
+                    Err(why) => {
+                        if let Some(mut s) = self.spend.take() {
+                            s.fail("error:protocol");
+                        }
+                        Some(Err(Error::new(
+                            ErrorCode::Provider,
+                            format!("{}: {why}", self.target.provider),
+                        )))
+                    }
                 }
             }
         }

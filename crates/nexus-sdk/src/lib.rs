@@ -21,6 +21,7 @@ mod client;
 pub mod daemon;
 mod error;
 pub mod mesh;
+mod spend;
 mod types;
 mod vault;
 

@@ -233,9 +233,7 @@ fn short_reason(e: &VaultError) -> String {
 /// Opens the vault the documented order picks, or `None` when nothing is
 /// set up (no keyring, no vault file, nothing configured, and no way to
 /// ask for a passphrase): then keys come from the environment only.
-pub fn open_if_set_up(
-    opts: &Options<'_>,
-) -> Result<Option<Opened>, VaultError> {
+pub fn open_if_set_up(opts: &Options<'_>) -> Result<Option<Opened>, VaultError> {
     let explicit = (opts.env)("NEXUS_VAULT_BACKEND")
         .map(|b| (b, "NEXUS_VAULT_BACKEND"))
         .or_else(|| {

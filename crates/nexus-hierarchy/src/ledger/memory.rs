@@ -12,7 +12,8 @@ use super::{
 
 #[derive(Default)]
 struct Inner {
-    holds: BTreeMap<i64, (String, Usd)>,
+    /// id → (day, amount, expires at ms).
+    holds: BTreeMap<i64, (String, Usd, u64)>,
     next: i64,
     attempts: Vec<AttemptRecord>,
     requests: BTreeMap<String, RequestRecord>,
@@ -51,8 +52,8 @@ fn spent(i: &Inner, day: &str) -> Usd {
     let h: Usd = i
         .holds
         .values()
-        .filter(|(d, _)| d == day)
-        .map(|(_, u)| *u)
+        .filter(|(d, _, _)| d == day)
+        .map(|(_, u, _)| *u)
         .sum();
     a + h
 }
@@ -85,8 +86,10 @@ impl Ledger for MemoryLedger {
         day: &str,
         estimate: Usd,
         budget: Option<Usd>,
+        now_ms: u64,
     ) -> Result<Option<Hold>, LedgerError> {
         let mut i = self.inner();
+        i.holds.retain(|_, h| h.2 > now_ms);
         if let Some(b) = budget {
             if spent(&i, day) + estimate > b {
                 return Ok(None);
@@ -94,7 +97,8 @@ impl Ledger for MemoryLedger {
         }
         i.next += 1;
         let id = i.next;
-        i.holds.insert(id, (day.to_string(), estimate));
+        i.holds
+            .insert(id, (day.to_string(), estimate, now_ms + super::HOLD_TTL_MS));
         Ok(Some(Hold {
             id,
             amount: estimate,
@@ -119,6 +123,16 @@ impl Ledger for MemoryLedger {
 
     fn spent_on(&self, day: &str) -> Result<Usd, LedgerError> {
         Ok(spent(&self.inner(), day))
+    }
+
+    fn held_on(&self, day: &str) -> Result<Usd, LedgerError> {
+        Ok(self
+            .inner()
+            .holds
+            .values()
+            .filter(|h| h.0 == day)
+            .map(|h| h.1)
+            .sum())
     }
 
     fn recent_calls(&self, model: &str, since_ms: u64) -> Result<Vec<(u64, bool)>, LedgerError> {
@@ -146,7 +160,7 @@ impl Ledger for MemoryLedger {
             today: spent(&i, today),
             total: sel.iter().map(|a| a.cost).sum(),
             by_day,
-            by_category: group(&sel, |a| a.category.as_str().to_string()),
+            by_category: group(&sel, |a| a.bucket().to_string()),
             by_model: group(&sel, |a| a.model.clone()),
         })
     }

@@ -36,8 +36,9 @@ pub struct AttemptRecord {
     pub request_id: String,
     /// Milliseconds since the epoch.
     pub at_ms: u64,
-    /// The request's category.
-    pub category: Category,
+    /// The request's category; `None` for a direct chat (no hierarchy),
+    /// which reports as `chat`.
+    pub category: Option<Category>,
     /// The tier (0-based).
     pub tier: u32,
     /// The provider.
@@ -76,6 +77,17 @@ pub struct RequestRecord {
     /// Total cost.
     pub cost: Usd,
 }
+
+impl AttemptRecord {
+    /// The category's name, or `chat` for a direct call.
+    pub fn bucket(&self) -> &'static str {
+        self.category.map_or("chat", Category::as_str)
+    }
+}
+
+/// How long a hold lasts: one whose process died (a kill mid-request) stops
+/// counting against the budget after this, instead of for the rest of the day.
+pub const HOLD_TTL_MS: u64 = 15 * 60 * 1000;
 
 /// A hold on budget, returned by [`Ledger::reserve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,13 +168,19 @@ pub struct HierarchyStats {
 /// Where attempts and spend are kept.
 pub trait Ledger: Send + Sync {
     /// Holds `estimate` against `day`'s spend if that stays within `budget`
-    /// (always, when there is none). `None` means it would not fit.
+    /// (always, when there is none), until settled or [`HOLD_TTL_MS`] after
+    /// `now_ms`; holds past their time are dropped first. `None` means it
+    /// would not fit.
     fn reserve(
         &self,
         day: &str,
         estimate: Usd,
         budget: Option<Usd>,
+        now_ms: u64,
     ) -> Result<Option<Hold>, LedgerError>;
+
+    /// The open holds on `day` (part of [`Ledger::spent_on`]).
+    fn held_on(&self, day: &str) -> Result<Usd, LedgerError>;
 
     /// Records an attempt, releasing its hold (if any) in the same step.
     fn settle(&self, hold: Option<Hold>, attempt: &AttemptRecord) -> Result<(), LedgerError>;
@@ -223,7 +241,7 @@ pub mod conformance {
         AttemptRecord {
             request_id: req.into(),
             at_ms: day_ms,
-            category: Category::Coding,
+            category: Some(Category::Coding),
             tier,
             provider: "p".into(),
             model: model.into(),
@@ -249,12 +267,13 @@ pub mod conformance {
     pub fn reservations_respect_the_budget(l: &dyn Ledger) {
         let day = "2026-11-21";
         let budget = Some(Usd::from_dollars(1.0));
+        const NOW: u64 = 1_795_219_200_000;
         let h1 = l
-            .reserve(day, Usd::from_dollars(0.6), budget)
+            .reserve(day, Usd::from_dollars(0.6), budget, NOW)
             .unwrap()
             .expect("fits");
         assert!(
-            l.reserve(day, Usd::from_dollars(0.5), budget)
+            l.reserve(day, Usd::from_dollars(0.5), budget, NOW)
                 .unwrap()
                 .is_none(),
             "over budget"
@@ -267,21 +286,29 @@ pub mod conformance {
         .unwrap();
         assert_eq!(l.spent_on(day).unwrap(), Usd::from_dollars(0.2));
         assert!(l
-            .reserve(day, Usd::from_dollars(0.5), budget)
+            .reserve(day, Usd::from_dollars(0.5), budget, NOW)
             .unwrap()
             .is_some());
         assert!(
-            l.reserve("2026-11-22", Usd::from_dollars(0.9), budget)
+            l.reserve("2026-11-22", Usd::from_dollars(0.9), budget, NOW)
                 .unwrap()
                 .is_some(),
             "days are separate"
         );
         assert!(
-            l.reserve(day, Usd::from_dollars(99.0), None)
+            l.reserve(day, Usd::from_dollars(99.0), None, NOW)
                 .unwrap()
                 .is_some(),
             "no budget, no limit"
         );
+        assert_eq!(l.held_on("2026-11-22").unwrap(), Usd::from_dollars(0.9));
+        // A hold whose process died stops counting once its time is up.
+        let later = NOW + HOLD_TTL_MS + 1;
+        assert!(l
+            .reserve("2026-11-22", Usd::from_dollars(0.9), budget, later)
+            .unwrap()
+            .is_some());
+        assert_eq!(l.held_on("2026-11-22").unwrap(), Usd::from_dollars(0.9));
     }
 
     /// Usage and stats add up.

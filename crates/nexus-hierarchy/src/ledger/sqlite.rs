@@ -31,7 +31,8 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS holds (
     id INTEGER PRIMARY KEY,
     day TEXT NOT NULL,
-    amount INTEGER NOT NULL
+    amount INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY,
@@ -101,6 +102,18 @@ impl SqliteLedger {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // Ledgers from before holds expired: add the column (their old holds
+        // read as expired, which is what a hold left by a dead process is).
+        let has_expiry = conn
+            .prepare("SELECT 1 FROM pragma_table_info('holds') WHERE name = 'expires_ms'")
+            .and_then(|mut st| st.exists([]))
+            .map_err(err)?;
+        if !has_expiry {
+            conn.execute_batch(
+                "ALTER TABLE holds ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0",
+            )
+            .map_err(err)?;
+        }
         Ok(SqliteLedger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -154,17 +167,22 @@ impl Ledger for SqliteLedger {
         day: &str,
         estimate: Usd,
         budget: Option<Usd>,
+        now_ms: u64,
     ) -> Result<Option<Hold>, LedgerError> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let expires = i64::try_from(now_ms.saturating_add(super::HOLD_TTL_MS)).unwrap_or(i64::MAX);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached("DELETE FROM holds WHERE expires_ms <= ?1")?
+                .execute(params![now])?;
             if let Some(b) = budget {
                 let now = spent(&tx, day)?;
                 if now.saturating_add(picos(estimate)) > picos(b) {
                     return Ok(None);
                 }
             }
-            tx.prepare_cached("INSERT INTO holds (day, amount) VALUES (?1, ?2)")?
-                .execute(params![day, picos(estimate)])?;
+            tx.prepare_cached("INSERT INTO holds (day, amount, expires_ms) VALUES (?1, ?2, ?3)")?
+                .execute(params![day, picos(estimate), expires])?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
             Ok(Some(Hold {
@@ -197,7 +215,7 @@ impl Ledger for SqliteLedger {
                     a.request_id,
                     a.at_ms as i64,
                     day,
-                    a.category.as_str(),
+                    a.bucket(),
                     a.tier,
                     a.provider,
                     a.model,
@@ -238,6 +256,14 @@ impl Ledger for SqliteLedger {
 
     fn spent_on(&self, day: &str) -> Result<Usd, LedgerError> {
         self.with(|c| spent(c, day).map(usd))
+    }
+
+    fn held_on(&self, day: &str) -> Result<Usd, LedgerError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT COALESCE(SUM(amount), 0) FROM holds WHERE day = ?1")?
+                .query_row(params![day], |r| r.get::<_, i64>(0))
+                .map(usd)
+        })
     }
 
     fn recent_calls(&self, model: &str, since_ms: u64) -> Result<Vec<(u64, bool)>, LedgerError> {
