@@ -273,3 +273,32 @@ async fn a_broken_config_file_is_reported_with_its_path() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("config.toml"), "{}", stderr(&o));
 }
+
+/// Issue 14, defect 5: a wait for a rate limit is said on stderr, and a
+/// server asking for longer than the cap gets its error back at once,
+/// saying how long it asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_waits_are_told_and_capped() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    let limited =
+        |secs: &str| Script::StatusWithHeaders(429, vec![("retry-after".into(), secs.into())]);
+    s.script(Api::OpenAi, [limited("1")]);
+    let o = r
+        .run(&["chat", "-m", "openai/gpt-4o-mini", "wait for it"])
+        .await;
+    assert_eq!(stdout(&o), "echo: wait for it\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("openai: rate limited, retrying in 1 s (attempt 2 of 3)"),
+        "{}",
+        stderr(&o)
+    );
+    s.script(Api::OpenAi, [limited("45")]);
+    let started = std::time::Instant::now();
+    let o = r
+        .run(&["chat", "-m", "openai/gpt-4o-mini", "too long"])
+        .await;
+    assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(stderr(&o).contains("asks to wait 45 s"), "{}", stderr(&o));
+}

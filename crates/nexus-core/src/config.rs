@@ -68,6 +68,10 @@ pub struct HttpConfig {
     /// Seconds one streamed reply may take in all, however steadily it
     /// trickles.
     pub stream_total_timeout_secs: u64,
+    /// Seconds of waiting between retries, in all, for one request: a
+    /// server that asks for longer (`retry-after: 45` twice) gets the error
+    /// back at once, saying when to try again.
+    pub max_retry_wait_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -80,6 +84,7 @@ impl Default for HttpConfig {
             max_response_bytes: 32 << 20,
             max_stream_bytes: 64 << 20,
             stream_total_timeout_secs: 1800,
+            max_retry_wait_secs: 30,
         }
     }
 }
@@ -150,6 +155,7 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "http.max_response_bytes",
     "http.max_stream_bytes",
     "http.stream_total_timeout_secs",
+    "http.max_retry_wait_secs",
     "broker.rate_per_sec",
     "broker.burst",
     "broker.max_connections",

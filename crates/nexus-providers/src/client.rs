@@ -36,6 +36,33 @@ pub struct HttpOptions {
     pub max_stream_bytes: usize,
     /// The retry policy.
     pub retry: RetryPolicy,
+    /// Told before each wait between retries (the CLI prints it).
+    pub on_retry: Option<RetryHook>,
+}
+
+/// What is told before a wait between retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryNotice {
+    /// The provider.
+    pub provider: String,
+    /// Why (`rate_limited`, `overloaded`, `network`, ...).
+    pub kind: nexus_core::ErrorKind,
+    /// How long it waits.
+    pub wait: Duration,
+    /// The attempt that comes next (2 for the first retry).
+    pub next_attempt: u32,
+    /// Attempts in all, at most.
+    pub attempts: u32,
+}
+
+/// A callback for [`RetryNotice`]s.
+#[derive(Clone)]
+pub struct RetryHook(pub std::sync::Arc<dyn Fn(&RetryNotice) + Send + Sync>);
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryHook")
+    }
 }
 
 /// Bytes of an error body that are read (the rest is not needed to say
@@ -64,8 +91,10 @@ impl HttpOptions {
             max_stream_bytes: usize::try_from(c.max_stream_bytes.max(1024)).unwrap_or(usize::MAX),
             retry: RetryPolicy {
                 max_retries: c.max_retries,
+                max_total_wait: Duration::from_secs(c.max_retry_wait_secs),
                 ..RetryPolicy::default()
             },
+            on_retry: None,
         }
     }
 }
@@ -291,8 +320,37 @@ impl HttpProvider {
         ))
     }
 
-    async fn backoff(&self, attempt: u32, e: &ProviderError) {
+    /// Waits before the next attempt, or gives `e` back (saying when to try
+    /// again) when that wait would take the request past its total.
+    async fn backoff(
+        &self,
+        attempt: u32,
+        e: ProviderError,
+        waited: &mut Duration,
+    ) -> Result<(), ProviderError> {
         let d = self.opts.retry.delay(attempt, e.retry_after, &*self.rng);
+        if !self.opts.retry.within_total(*waited, d) {
+            let mut e = e;
+            if let Some(ra) = e.retry_after {
+                e.message = format!(
+                    "{}; the server asks to wait {} s, more than the {} s Nexus waits (http.max_retry_wait_secs): try again later",
+                    e.message,
+                    ra.as_secs_f64().ceil(),
+                    self.opts.retry.max_total_wait.as_secs()
+                );
+            }
+            return Err(e);
+        }
+        *waited += d;
+        if let Some(hook) = &self.opts.on_retry {
+            (hook.0)(&RetryNotice {
+                provider: e.provider.clone(),
+                kind: e.kind,
+                wait: d,
+                next_attempt: attempt + 2,
+                attempts: self.opts.retry.max_retries + 1,
+            });
+        }
         // The error is already redacted; no key or token is in it.
         tracing::warn!(
             provider = %e.provider,
@@ -302,6 +360,7 @@ impl HttpProvider {
             e.kind.as_str()
         );
         tokio::time::sleep(d).await;
+        Ok(())
     }
 
     /// Sends with retries and returns the body of the successful response
@@ -312,6 +371,7 @@ impl HttpProvider {
         req: &HttpRequest,
     ) -> Result<(Bytes, ResponseMeta, Option<String>), ProviderError> {
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             let (e, should) = match self.send_once(req, false).await {
                 Ok((resp, meta, bearer)) => {
@@ -341,7 +401,7 @@ impl HttpProvider {
             if !self.opts.retry.should_retry(attempt, &e, should) {
                 return Err(e);
             }
-            self.backoff(attempt, &e).await;
+            self.backoff(attempt, e, &mut waited).await?;
             attempt += 1;
         }
     }
@@ -373,6 +433,7 @@ impl Provider for HttpProvider {
     async fn stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         let http = self.dialect.chat_request(request, true)?;
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             let (resp, meta, bearer) = match self.send_once(&http, true).await {
                 Ok(ok) => ok,
@@ -380,7 +441,7 @@ impl Provider for HttpProvider {
                     if !self.opts.retry.should_retry(attempt, &e, should) {
                         return Err(e);
                     }
-                    self.backoff(attempt, &e).await;
+                    self.backoff(attempt, e, &mut waited).await?;
                     attempt += 1;
                     continue;
                 }
@@ -422,7 +483,7 @@ impl Provider for HttpProvider {
             };
             if let Some(e) = early_error {
                 if self.opts.retry.should_retry(attempt, &e, None) {
-                    self.backoff(attempt, &e).await;
+                    self.backoff(attempt, e, &mut waited).await?;
                     attempt += 1;
                     continue;
                 }

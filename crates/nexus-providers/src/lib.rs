@@ -14,7 +14,7 @@ pub mod retry;
 pub mod sse;
 
 pub use auth::Credential;
-pub use client::{HttpOptions, HttpProvider};
+pub use client::{HttpOptions, HttpProvider, RetryHook, RetryNotice};
 pub use error::Error;
 pub use registry::{
     process_env, CredentialSource, EnvLookup, Kind, ProviderSpec, ProviderStatus, Registry, Target,

@@ -355,6 +355,12 @@ impl Registry {
         self
     }
 
+    /// Tells `hook` before each wait between retries.
+    pub fn with_retry_hook(mut self, hook: crate::RetryHook) -> Self {
+        self.opts.on_retry = Some(hook);
+        self
+    }
+
     /// The config in use.
     pub fn config(&self) -> &Config {
         &self.config

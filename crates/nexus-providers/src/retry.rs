@@ -17,6 +17,8 @@ pub struct RetryPolicy {
     /// A server-requested wait longer than this is not honoured by waiting:
     /// the error goes back to the caller instead.
     pub max_retry_after: Duration,
+    /// The most one request waits between its retries, in all.
+    pub max_total_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -26,6 +28,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
+            max_total_wait: Duration::from_secs(30),
         }
     }
 }
@@ -53,6 +56,12 @@ impl RetryPolicy {
             Some(v) => v && err.kind != nexus_core::ErrorKind::QuotaExceeded,
             None => err.is_retryable(),
         }
+    }
+
+    /// Whether waiting `next` after `waited` so far stays within
+    /// [`RetryPolicy::max_total_wait`].
+    pub fn within_total(&self, waited: Duration, next: Duration) -> bool {
+        waited.saturating_add(next) <= self.max_total_wait
     }
 
     /// How long to wait before retry number `attempt + 1`.
@@ -153,5 +162,14 @@ mod tests {
         assert!(!p.should_retry(0, &e(ErrorKind::Server), Some(false)));
         let long = e(ErrorKind::RateLimited).with_retry_after(Some(Duration::from_secs(3600)));
         assert!(!p.should_retry(0, &long, None));
+    }
+
+    /// Issue 14, defect 5: `retry-after: 45` twice is not 90 s of silence.
+    #[test]
+    fn the_total_wait_is_capped() {
+        let p = RetryPolicy::default();
+        assert!(!p.within_total(Duration::ZERO, Duration::from_secs(45)));
+        assert!(p.within_total(Duration::from_secs(10), Duration::from_secs(20)));
+        assert!(!p.within_total(Duration::from_secs(20), Duration::from_secs(11)));
     }
 }

@@ -42,6 +42,9 @@ pub struct ClientOptions {
     /// passphrase): `Ok(None)` means none is set up, and keys come from the
     /// environment only; an error is reported when a key is needed.
     pub vault_loader: Option<VaultLoader>,
+    /// Told before each wait between retries (a rate limit, an overloaded
+    /// server), so a frontend can say it is waiting.
+    pub on_retry: Option<nexus_providers::RetryHook>,
 }
 
 /// Opens a vault on first use; see [`ClientOptions::vault_loader`].
@@ -131,6 +134,9 @@ impl Client {
         });
         let vault_slot: Mutex<Option<Arc<dyn Vault>>> = Mutex::new(options.vault.clone());
         let mut registry = Registry::new(config.clone(), env.clone()).with_home(home.clone());
+        if let Some(hook) = options.on_retry {
+            registry = registry.with_retry_hook(hook);
+        }
         registry = match (options.vault, options.vault_loader.clone()) {
             (Some(v), _) => registry.with_vault(v),
             (None, Some(loader)) => registry.with_vault_loader(loader),

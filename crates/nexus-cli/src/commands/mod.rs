@@ -72,6 +72,17 @@ impl Context {
         Ok(nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
             home: Some(self.home.root().to_path_buf()),
             vault_loader: Some(self.vault_loader.clone()),
+            on_retry: Some(nexus_providers::RetryHook(Arc::new(|n| {
+                // Never silent while waiting: a rate limit may ask for many seconds.
+                eprintln!(
+                    "{}: {}, retrying in {} s (attempt {} of {})",
+                    n.provider,
+                    n.kind.as_str().replace('_', " "),
+                    n.wait.as_secs_f64().ceil(),
+                    n.next_attempt,
+                    n.attempts
+                );
+            }))),
             ..Default::default()
         })?)
     }

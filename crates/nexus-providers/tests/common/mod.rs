@@ -23,7 +23,9 @@ pub fn fast_opts() -> HttpOptions {
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
             max_retry_after: Duration::from_secs(10),
+            max_total_wait: Duration::from_secs(10),
         },
+        on_retry: None,
     }
 }
 
