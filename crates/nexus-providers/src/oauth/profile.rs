@@ -100,30 +100,74 @@ pub fn canonical(provider: &str) -> &str {
     }
 }
 
-/// The `[oauth.<provider>]` table; Gemini's may also be written `[oauth.google]`.
-fn section<'a>(config: &'a Config, provider: &str) -> Option<&'a toml::Table> {
-    let oauth = config.other.get("oauth")?;
-    oauth
-        .get(provider)
-        .or_else(|| {
-            (provider == "gemini")
-                .then(|| oauth.get("google"))
-                .flatten()
+/// The `[oauth.<provider>]` tables: Gemini's may be written `[oauth.gemini]`,
+/// `[oauth.google]` or both, and every key is read from both, so an override
+/// written under either name is honoured (an endpoint the user set is
+/// never silently replaced by Google's own).
+fn sections<'a>(config: &'a Config, provider: &str) -> Vec<(String, &'a toml::Table)> {
+    let Some(oauth) = config.other.get("oauth") else {
+        return Vec::new();
+    };
+    let names: &[&str] = if provider == "gemini" {
+        &["gemini", "google"]
+    } else {
+        std::slice::from_ref(&provider)
+    };
+    names
+        .iter()
+        .filter_map(|n| {
+            oauth
+                .get(*n)
+                .and_then(|t| t.as_table())
+                .map(|t| ((*n).to_string(), t))
         })
-        .and_then(|t| t.as_table())
+        .collect()
+}
+
+/// Key `k` from the sections; two different values are an error.
+fn lookup<'a>(
+    sections: &[(String, &'a toml::Table)],
+    k: &str,
+) -> Result<Option<&'a toml::Value>, OAuthError> {
+    let mut found: Option<(&str, &toml::Value)> = None;
+    for (name, t) in sections {
+        if let Some(v) = t.get(k) {
+            match found {
+                Some((first, prev)) if prev != v => {
+                    return Err(OAuthError::Server {
+                        endpoint: format!("oauth.{name}.{k}"),
+                        detail: format!(
+                            "oauth.{first}.{k} and oauth.{name}.{k} differ; keep one (`nexus config unset oauth.{name}.{k}`)"
+                        ),
+                    })
+                }
+                Some(_) => {}
+                None => found = Some((name, v)),
+            }
+        }
+    }
+    Ok(found.map(|(_, v)| v))
 }
 
 impl OAuthProfile {
     /// The profile for `provider` from config over the built-in defaults.
     pub fn load(provider: &str, config: &Config) -> Result<OAuthProfile, OAuthError> {
         let provider = canonical(provider);
-        let table = section(config, provider);
-        let get = |k: &str| {
-            table
-                .and_then(|t| t.get(k))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
+        let tables = sections(config, provider);
+        let mut values = std::collections::HashMap::new();
+        for k in [
+            "client_id",
+            "auth_url",
+            "token_url",
+            "device_url",
+            "revoke_url",
+            "scopes",
+        ] {
+            if let Some(v) = lookup(&tables, k)? {
+                values.insert(k, v);
+            }
+        }
+        let get = |k: &str| values.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let builtin = BUILTIN_PROFILES.iter().find(|b| b.provider == provider);
         let client_id =
             get("client_id").ok_or_else(|| OAuthError::NotConfigured(provider.to_string()))?;
@@ -133,7 +177,7 @@ impl OAuthProfile {
                 detail: format!("{provider} has no built-in OAuth profile: set oauth.{provider}.{k} in config.toml"),
             })
         };
-        let scopes = match table.and_then(|t| t.get("scopes")) {
+        let scopes = match values.get("scopes").copied() {
             Some(toml::Value::Array(a)) => a
                 .iter()
                 .filter_map(|v| v.as_str().map(str::to_string))
@@ -166,7 +210,9 @@ impl OAuthProfile {
 
     /// Whether `provider` has a client id configured.
     pub fn configured(provider: &str, config: &Config) -> bool {
-        section(config, canonical(provider)).is_some_and(|t| t.contains_key("client_id"))
+        sections(config, canonical(provider))
+            .iter()
+            .any(|(_, t)| t.contains_key("client_id"))
     }
 }
 
@@ -194,5 +240,27 @@ mod tests {
             OAuthProfile::load("openai", &c),
             Err(OAuthError::NotConfigured(_))
         ));
+    }
+
+    /// Issue 14, defect 6: `config set oauth.google.device_url` next to an
+    /// `[oauth.gemini]` client id is honoured, not replaced by Google's.
+    #[test]
+    fn google_and_gemini_sections_are_read_together() {
+        let c = Config::from_toml(
+            "[oauth.gemini]\nclient_id = \"g\"\n\n[oauth.google]\ndevice_url = \"http://127.0.0.1:9/device\"\n",
+            "t",
+        )
+        .unwrap();
+        let g = OAuthProfile::load("gemini", &c).unwrap();
+        assert_eq!(g.device_url.as_deref(), Some("http://127.0.0.1:9/device"));
+        assert_eq!(g.client_id, "g");
+        assert!(OAuthProfile::configured("google", &c));
+        let both = Config::from_toml(
+            "[oauth.gemini]\nclient_id = \"g\"\ntoken_url = \"http://a/t\"\n\n[oauth.google]\ntoken_url = \"http://b/t\"\n",
+            "t",
+        )
+        .unwrap();
+        let e = OAuthProfile::load("google", &both).unwrap_err().to_string();
+        assert!(e.contains("differ"), "{e}");
     }
 }
