@@ -315,6 +315,9 @@ pub(crate) enum HierarchyCommand {
     Preset {
         /// budget, balanced, premium, speed or claude-only.
         name: String,
+        /// Consider preview (experimental) models too; deprecated ones never.
+        #[arg(long)]
+        include_preview: bool,
     },
     /// The escalation policy.
     #[command(subcommand)]

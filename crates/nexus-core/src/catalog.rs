@@ -80,6 +80,37 @@ pub struct ModelInfo {
     pub supports_reasoning: bool,
     /// `YYYY-MM-DD`.
     pub release_date: String,
+    /// Stable, preview (experimental, may change or vanish) or deprecated
+    /// (being retired): presets pick stable models only unless asked.
+    #[serde(default)]
+    pub status: ModelStatus,
+    /// Where the price comes from (the provider's pricing page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
+}
+
+/// Whether a model is meant for production use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    /// Generally available.
+    #[default]
+    Stable,
+    /// Preview or experimental: may change, be rate-limited or vanish.
+    Preview,
+    /// Being retired by its provider.
+    Deprecated,
+}
+
+impl ModelStatus {
+    /// The name in the catalog and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Stable => "stable",
+            ModelStatus::Preview => "preview",
+            ModelStatus::Deprecated => "deprecated",
+        }
+    }
 }
 
 fn yes() -> bool {

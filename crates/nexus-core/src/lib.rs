@@ -16,7 +16,7 @@ pub mod types;
 pub mod vault;
 
 pub use backoff::Backoff;
-pub use catalog::{Catalog, CatalogError, CatalogFile, ModelInfo, Pricing, Resolved};
+pub use catalog::{Catalog, CatalogError, CatalogFile, ModelInfo, ModelStatus, Pricing, Resolved};
 pub use clock::{Clock, ManualClock, RandomSource, SeededRandom, SystemClock};
 pub use config::{Config, ConfigEditor, HttpConfig, ProviderConfig};
 pub use error::{Error, ErrorKind, ProviderError};

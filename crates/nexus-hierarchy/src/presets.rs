@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use nexus_core::{Catalog, ModelInfo};
+use nexus_core::{Catalog, ModelInfo, ModelStatus};
 
 use crate::config::{Category, Tier};
 use crate::HierarchyError;
@@ -205,23 +205,57 @@ fn tiers_for(preset: Preset, cat: Category, eligible: &[&ModelInfo]) -> Vec<Tier
             out
         }
     };
-    picked
+    monotone(picked, cat)
         .into_iter()
         .map(|m| Tier::new(m.qualified_id()))
         .collect()
 }
 
-/// Computes `preset` over `catalog`, using only models whose provider
-/// `has_credentials`.
+/// Keeps tiers that never get cheaper or weaker going up: ordered by
+/// quality then price, a model cheaper than the one below it is dropped
+/// (escalating to it would pay less for no better answer).
+fn monotone<'a>(mut picked: Vec<&'a ModelInfo>, cat: Category) -> Vec<&'a ModelInfo> {
+    picked.sort_by(|a, b| {
+        cmp_f(quality(a, cat), quality(b, cat)).then(cmp_f(blended_price(a), blended_price(b)))
+    });
+    let mut out: Vec<&ModelInfo> = Vec::new();
+    for m in picked {
+        if out.last().is_none_or(|l| {
+            blended_price(m) >= blended_price(l) && quality(m, cat) >= quality(l, cat)
+        }) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Computes `preset` over `catalog`, using only stable models whose
+/// provider `has_credentials`.
 pub fn compute(
     preset: Preset,
     catalog: &Catalog,
     has_credentials: &dyn Fn(&str) -> bool,
 ) -> Result<BTreeMap<Category, Vec<Tier>>, HierarchyError> {
+    compute_with(preset, catalog, has_credentials, false)
+}
+
+/// [`compute`], with preview models too when `include_preview` (never
+/// deprecated ones).
+pub fn compute_with(
+    preset: Preset,
+    catalog: &Catalog,
+    has_credentials: &dyn Fn(&str) -> bool,
+    include_preview: bool,
+) -> Result<BTreeMap<Category, Vec<Tier>>, HierarchyError> {
     let eligible: Vec<&ModelInfo> = catalog
         .models()
         .iter()
         .filter(|m| has_credentials(&m.provider))
+        .filter(|m| match m.status {
+            ModelStatus::Stable => true,
+            ModelStatus::Preview => include_preview,
+            ModelStatus::Deprecated => false,
+        })
         .collect();
     if eligible.is_empty() {
         return Err(HierarchyError::NoCredentials(
@@ -267,6 +301,43 @@ mod tests {
             .map(|t| blended_price(c.get(&t.model).unwrap()))
             .collect();
         prices.iter().sum::<f64>() / prices.len() as f64
+    }
+
+    /// Issue 14, defect 8: only stable models, and no tier cheaper or
+    /// weaker than the one below it, in every preset and category.
+    #[test]
+    fn presets_are_stable_and_never_step_down() {
+        for p in Preset::ALL {
+            let h = compute(p, catalog(), &all).unwrap();
+            for (cat, tiers) in &h {
+                let models: Vec<&ModelInfo> = tiers
+                    .iter()
+                    .map(|t| catalog().get(&t.model).unwrap())
+                    .collect();
+                for m in &models {
+                    assert_eq!(m.status, ModelStatus::Stable, "{p:?} {cat}: {}", m.id);
+                }
+                for w in models.windows(2) {
+                    assert!(
+                        blended_price(w[1]) >= blended_price(w[0])
+                            && quality(w[1], *cat) >= quality(w[0], *cat),
+                        "{p:?} {cat}: {} → {} steps down",
+                        w[0].id,
+                        w[1].id
+                    );
+                }
+            }
+        }
+        let claude = compute(Preset::ClaudeOnly, catalog(), &all).unwrap();
+        assert!(
+            claude.values().all(|t| !t[0].model.contains("3-5")),
+            "{claude:?}"
+        );
+        let with_preview = compute_with(Preset::Premium, catalog(), &all, true).unwrap();
+        assert!(with_preview
+            .values()
+            .flatten()
+            .any(|t| t.model.contains("preview")));
     }
 
     #[test]

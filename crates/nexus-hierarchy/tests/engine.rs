@@ -41,6 +41,8 @@ fn info(id: &str, input: f64, output: f64) -> ModelInfo {
         supports_vision: false,
         supports_reasoning: false,
         release_date: "2026-01-01".into(),
+        status: Default::default(),
+        price_source: None,
     }
 }
 

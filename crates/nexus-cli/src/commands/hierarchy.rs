@@ -2,7 +2,7 @@
 
 use nexus_core::{Clock, PolicyConfig, SystemClock};
 use nexus_hierarchy::ledger::{day_before, day_of, Ledger, SqliteLedger};
-use nexus_hierarchy::presets::{compute, Preset};
+use nexus_hierarchy::presets::{compute_with, Preset};
 use nexus_hierarchy::source::check_model;
 use nexus_hierarchy::store::{self, set_policy};
 use nexus_hierarchy::{Category, HierarchyConfig};
@@ -30,9 +30,17 @@ pub(crate) fn run(cmd: HierarchyCommand) -> Result<(), CliError> {
             eprintln!("saved {category}; the hierarchy is now custom");
             show(&ctx, &h, false, false)
         }
-        HierarchyCommand::Preset { name } => {
+        HierarchyCommand::Preset {
+            name,
+            include_preview,
+        } => {
             let preset: Preset = name.parse()?;
-            let tiers = compute(preset, &ctx.catalog, &ctx.has_credentials())?;
+            let tiers = compute_with(
+                preset,
+                &ctx.catalog,
+                &ctx.has_credentials(),
+                include_preview,
+            )?;
             let h = HierarchyConfig {
                 preset: preset.as_str().to_string(),
                 tiers,

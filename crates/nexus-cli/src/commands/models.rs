@@ -61,12 +61,17 @@ pub(crate) async fn run(cmd: ModelsCommand) -> Result<(), CliError> {
                         format!("{:.3}", m.pricing.output.dollars()),
                         format_context(m.context_window),
                         flags.join(","),
+                        m.status.as_str().to_string(),
+                        m.release_date.clone(),
                         m.display_name.clone(),
                     ]
                 })
                 .collect();
             output::table(
-                &["MODEL", "IN $/M", "OUT $/M", "CONTEXT", "FEATURES", "NAME"],
+                &[
+                    "MODEL", "IN $/M", "OUT $/M", "CONTEXT", "FEATURES", "STATUS", "RELEASED",
+                    "NAME",
+                ],
                 &rows,
             )
         }
