@@ -80,10 +80,18 @@ fn keyword(word: &str) -> Option<(Category, u8)> {
         | b"milestones" | b"steps" | b"schedule" | b"prioritize" | b"prioritise" | b"outline" => {
             (Category::Planning, 2)
         }
-        b"code" | b"function" | b"bug" | b"compile" | b"compiler" | b"refactor" | b"implement"
-        | b"rust" | b"python" | b"javascript" | b"typescript" | b"regex" | b"stacktrace"
-        | b"traceback" | b"api" | b"unittest" | b"test" | b"tests" | b"debug" | b"script"
-        | b"sql" | b"class" | b"struct" => (Category::Coding, 2),
+        b"code" | b"function" | b"bug" | b"bugs" | b"compile" | b"compiler" | b"refactor"
+        | b"implement" | b"rust" | b"python" | b"javascript" | b"typescript" | b"regex"
+        | b"stacktrace" | b"traceback" | b"api" | b"unittest" | b"test" | b"tests" | b"debug"
+        | b"script" | b"sql" | b"class" | b"struct" | b"loop" | b"loops" | b"variable"
+        | b"variables" | b"array" | b"pointer" | b"segfault" | b"panic" | b"exception"
+        | b"recursion" | b"algorithm" | b"method" | b"module" | b"syntax" | b"crash"
+        | b"java" | b"golang" | b"kotlin" | b"swift" | b"bash" | b"shell" | b"dockerfile"
+        | b"endpoint" | b"iterator" | b"closure" | b"null" | b"typo" | b"lambda" | b"async"
+        | b"html" | b"css" | b"json" | b"yaml" | b"git" | b"merge" | b"commit" => {
+            (Category::Coding, 2)
+        }
+        b"fix" | b"fixing" | b"error" | b"errors" | b"index" | b"build" => (Category::Coding, 1),
         b"heartbeat" | b"ping" | b"status" | b"healthcheck" | b"uptime" => (Category::Heartbeat, 1),
         _ => return None,
     })
@@ -128,6 +136,21 @@ impl TaskClassifier for RuleClassifier {
             };
         }
         let mut score = [0u8; 5];
+        // Code-shaped text: off-by-one, `a::b`, `f(x)`, `x == y`, `a -> b`.
+        let lower_has = |needle: &str| {
+            prompt
+                .as_bytes()
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        };
+        if lower_has("off-by-one")
+            || prompt.contains("::")
+            || prompt.contains("()")
+            || prompt.contains(" == ")
+            || prompt.contains("->")
+        {
+            score[Category::Coding as usize] = 3;
+        }
         for word in prompt
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|w| (2..=12).contains(&w.len()))
@@ -208,6 +231,11 @@ mod tests {
         );
         assert_eq!(c("Please review this paragraph"), Category::Review);
         assert_eq!(c("```\nfn main() {}\n```"), Category::Coding);
+        // Issue 14, defect 9: the README's own example.
+        assert_eq!(c("Fix the off-by-one in this loop"), Category::Coding);
+        assert_eq!(c("why does parse() return None here"), Category::Coding);
+        assert_eq!(c("what should I cook tonight"), Category::Daily);
+        assert_eq!(c("review my essay"), Category::Review);
         assert_eq!(c("What's a good name for a cat?"), Category::Daily);
     }
 }

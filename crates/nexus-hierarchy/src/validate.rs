@@ -66,9 +66,16 @@ impl Format {
                 .parse::<toml::Table>()
                 .map(|_| ())
                 .map_err(|e| format!("not valid TOML: {}", e.message())),
-            Format::Yaml => yaml_rust2::YamlLoader::load_from_str(text)
-                .map(|_| ())
-                .map_err(|e| format!("not valid YAML: {e}")),
+            // Any sentence is a YAML scalar: structured output means a
+            // mapping or a list at the top.
+            Format::Yaml => {
+                let docs = yaml_rust2::YamlLoader::load_from_str(text)
+                    .map_err(|e| format!("not valid YAML: {e}"))?;
+                match docs.first() {
+                    Some(yaml_rust2::Yaml::Hash(_) | yaml_rust2::Yaml::Array(_)) => Ok(()),
+                    _ => Err("not a YAML mapping or list (plain text parses as a YAML string)".into()),
+                }
+            }
         }
     }
 }
@@ -122,7 +129,11 @@ impl Validator for CodeBlockValidator {
     }
 
     async fn validate(&self, r: &ChatResponse) -> Result<(), String> {
-        for (i, (lang, body)) in code_blocks(&r.text).into_iter().enumerate() {
+        let blocks = code_blocks(&r.text);
+        if blocks.is_empty() {
+            return Err("the answer has no fenced code block".into());
+        }
+        for (i, (lang, body)) in blocks.into_iter().enumerate() {
             let n = i + 1;
             let lang = lang.split_whitespace().next().unwrap_or("");
             if let Some(f) = Format::parse(lang) {
@@ -284,6 +295,11 @@ mod tests {
         let y = SyntaxValidator(Format::Yaml);
         assert!(y.validate(&resp("a: 1\nb:\n  - x")).await.is_ok());
         assert!(y.validate(&resp("a: [1, 2")).await.is_err());
+        // Issue 14, defect 9: a plain sentence is not structured output.
+        let sentence = "Sure, here is what you asked for.";
+        assert!(y.validate(&resp(sentence)).await.is_err());
+        assert!(j.validate(&resp(sentence)).await.is_err());
+        assert!(t.validate(&resp(sentence)).await.is_err());
     }
 
     #[tokio::test]
@@ -295,6 +311,9 @@ mod tests {
         let e = v.validate(&resp(bad)).await.unwrap_err();
         assert!(e.contains("code block 1 (rust)"), "{e}");
         assert!(v.validate(&resp("```json\n{oops}\n```")).await.is_err());
+        // Issue 14, defect 9: an answer without code is not code.
+        let e = v.validate(&resp("Sure, just add one to i.")).await.unwrap_err();
+        assert!(e.contains("no fenced code block"), "{e}");
     }
 
     #[tokio::test]
