@@ -318,10 +318,12 @@ impl Catalog {
         let mut scored: Vec<(usize, &str)> = self
             .by_name
             .keys()
-            .map(|k| (edit_distance(&needle, &k.to_ascii_lowercase()), k.as_str()))
+            .map(|k| (closeness(&needle, &k.to_ascii_lowercase()), k.as_str()))
             .collect();
         scored.sort();
-        let limit = needle.len().max(4);
+        // A third of the name may be wrong, no more: beyond that a
+        // suggestion is a guess that only confuses.
+        let limit = (needle.chars().count() / 3).max(1);
         let mut out: Vec<String> = Vec::new();
         for (d, k) in scored {
             if d > limit || out.len() >= n {
@@ -342,6 +344,29 @@ impl Catalog {
             .iter()
             .filter(move |m| m.provider == provider)
     }
+}
+
+/// How far `needle` is from `key`: the edit distance to the whole key, or
+/// (one more than) to the closest stretch of it, so `sonet` is near
+/// `claude-sonnet-4-5` and `gpt-4-mini` near `gpt-4o-mini`.
+fn closeness(needle: &str, key: &str) -> usize {
+    let whole = edit_distance(needle, key);
+    let n = needle.chars().count();
+    if n < 4 {
+        return whole;
+    }
+    let chars: Vec<char> = key.chars().collect();
+    let mut best = whole;
+    for len in n.saturating_sub(1)..=n + 1 {
+        if len == 0 || len > chars.len() {
+            continue;
+        }
+        for start in 0..=chars.len() - len {
+            let window: String = chars[start..start + len].iter().collect();
+            best = best.min(edit_distance(needle, &window) + 1);
+        }
+    }
+    best
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -377,6 +402,16 @@ mod tests {
              "context_window":128000,"max_output_tokens":16384,"release_date":"2024-05-13"}]}"#,
         )
         .unwrap()
+    }
+
+    /// Issue 14, defect 11: suggestions are near the input, or absent.
+    #[test]
+    fn suggestions_are_related_to_the_input() {
+        let c = sample();
+        let near = c.closest("sonet", 3);
+        assert!(near.iter().any(|m| m == "claude-sonnet-4-5"), "{near:?}");
+        assert!(c.closest("xyzzy-frobnicate", 3).is_empty(), "{:?}", c.closest("xyzzy-frobnicate", 3));
+        assert!(c.closest("llama", 3).is_empty(), "{:?}", c.closest("llama", 3));
     }
 
     #[test]
