@@ -302,3 +302,23 @@ async fn rate_limit_waits_are_told_and_capped() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert!(stderr(&o).contains("asks to wait 45 s"), "{}", stderr(&o));
 }
+
+/// Issue 14, defect 11: values that mean nothing are refused before they
+/// are written, and suggestions are near what was typed.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_set_refuses_meaningless_values_and_suggests_well() {
+    let r = Run::new();
+    for (k, v) in [("providers.lab.kind", "bogus"), ("default_model", "nosuchmodel")] {
+        let o = r.run(&["config", "set", k, v]).await;
+        assert_eq!(o.status.code(), Some(3), "{k}={v}: {}", stderr(&o));
+    }
+    let cfg = r.home.path().join("nexus/config.toml");
+    let written = std::fs::read_to_string(&cfg).unwrap_or_default();
+    assert!(!written.contains("bogus") && !written.contains("nosuchmodel"), "{written}");
+    let o = r.run(&["config", "set", "default_model", "sonnet"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.run(&["chat", "-m", "sonet", "hi"]).await;
+    assert!(stderr(&o).contains("did you mean claude-sonnet-4-5"), "{}", stderr(&o));
+    let o = r.run(&["chat", "-m", "xyzzy-frobnicate", "hi"]).await;
+    assert!(!stderr(&o).contains("did you mean"), "{}", stderr(&o));
+}

@@ -28,6 +28,7 @@ pub(crate) async fn run(cmd: ConfigCommand) -> Result<(), CliError> {
             output::print_str(&format!("# {}\n{text}", ctx.home.config_path().display()))
         }
         ConfigCommand::Set { key, value } => {
+            check_value(&home, &key, &value)?;
             let mut ed = ConfigEditor::load(&home)?;
             ed.set(&key, &value)?;
             home.ensure()?;
@@ -205,4 +206,24 @@ fn open_browser(url: &str) -> bool {
             .spawn()
             .is_ok()
     })
+}
+
+/// Values that parse but mean nothing are refused before they are written:
+/// a provider kind Nexus does not speak, a default model no provider or
+/// catalog entry resolves.
+fn check_value(home: &nexus_core::NexusHome, key: &str, value: &str) -> Result<(), CliError> {
+    if key.starts_with("providers.") && key.ends_with(".kind") {
+        if nexus_providers::registry::Kind::parse(value).is_none() {
+            return Err(CliError::config(format!(
+                "unknown provider kind `{value}`; use openai-compatible, openai, anthropic, gemini, openrouter, xai or deepseek"
+            )));
+        }
+    }
+    if key == "default_model" {
+        let config = Config::load(home)?;
+        let registry = nexus_providers::Registry::new(config, nexus_providers::process_env());
+        let (catalog, _, _) = nexus_providers::catalog::load(home);
+        registry.resolve(&catalog, value)?;
+    }
+    Ok(())
 }
