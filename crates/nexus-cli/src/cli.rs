@@ -264,7 +264,20 @@ pub(crate) struct ChatArgs {
     /// Also print the model's reasoning (to stderr) where the provider streams it.
     #[arg(long)]
     pub(crate) show_reasoning: bool,
-    /// The prompt, or `-` to read it from standard input.
+    /// Offer a local command to the model as a tool (repeatable): it gets the
+    /// call's JSON arguments on stdin (and in $NEXUS_TOOL_ARGS), and its
+    /// stdout is the result; a non-zero exit is reported to the model as a failure.
+    #[arg(long = "tool", value_name = "NAME=COMMAND")]
+    pub(crate) tools: Vec<String>,
+    /// At most this many rounds of tool calls.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) max_tool_rounds: u32,
+    /// Ask for JSON that follows this JSON Schema (inline, or @FILE); the
+    /// answer is checked against it.
+    #[arg(long, value_name = "SCHEMA")]
+    pub(crate) schema: Option<String>,
+    /// The prompt, or `-` to read it from standard input. Piped input and a
+    /// prompt together are combined: the prompt, then the input.
     pub(crate) prompt: String,
 }
 

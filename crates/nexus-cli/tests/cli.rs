@@ -308,17 +308,120 @@ async fn rate_limit_waits_are_told_and_capped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn config_set_refuses_meaningless_values_and_suggests_well() {
     let r = Run::new();
-    for (k, v) in [("providers.lab.kind", "bogus"), ("default_model", "nosuchmodel")] {
+    for (k, v) in [
+        ("providers.lab.kind", "bogus"),
+        ("default_model", "nosuchmodel"),
+    ] {
         let o = r.run(&["config", "set", k, v]).await;
         assert_eq!(o.status.code(), Some(3), "{k}={v}: {}", stderr(&o));
     }
     let cfg = r.home.path().join("nexus/config.toml");
     let written = std::fs::read_to_string(&cfg).unwrap_or_default();
-    assert!(!written.contains("bogus") && !written.contains("nosuchmodel"), "{written}");
+    assert!(
+        !written.contains("bogus") && !written.contains("nosuchmodel"),
+        "{written}"
+    );
     let o = r.run(&["config", "set", "default_model", "sonnet"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let o = r.run(&["chat", "-m", "sonet", "hi"]).await;
-    assert!(stderr(&o).contains("did you mean claude-sonnet-4-5"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did you mean claude-sonnet-4-5"),
+        "{}",
+        stderr(&o)
+    );
     let o = r.run(&["chat", "-m", "xyzzy-frobnicate", "hi"]).await;
     assert!(!stderr(&o).contains("did you mean"), "{}", stderr(&o));
+}
+
+/// Issue 14: `--tool NAME=COMMAND` runs a local command as a tool until the
+/// model answers; `--schema` asks for (and checks) JSON; piped input and a
+/// prompt are sent together.
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_schema_and_piped_input_through_the_cli() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    for model in [
+        "openai/gpt-4o-mini",
+        "anthropic/claude-sonnet-4-5",
+        "gemini/gemini-2.5-flash",
+    ] {
+        let o = r
+            .run(&[
+                "chat",
+                "-m",
+                model,
+                "--tool",
+                "shout=tr a-z A-Z",
+                r#"tool shout {"text":"quiet please"}"#,
+            ])
+            .await;
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            "the tool said: {\"TEXT\":\"QUIET PLEASE\"}\n",
+            "{model}: {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("tool shout("), "{}", stderr(&o));
+    }
+    // A failing command is told to the model, which goes on.
+    let o = r
+        .run(&[
+            "chat",
+            "-m",
+            "openai/gpt-4o-mini",
+            "--tool",
+            "bad=echo nope >&2; exit 3",
+            r#"tool bad {}"#,
+        ])
+        .await;
+    assert!(
+        stdout(&o).starts_with("the tool said: `echo nope"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("nope"), "{}", stdout(&o));
+
+    let o = r
+        .run(&[
+            "chat",
+            "-m",
+            "openai/gpt-4o-mini",
+            "--schema",
+            r#"{"type":"object","required":["echo"]}"#,
+            "--json",
+            "shape it",
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["json"]["echo"], "shape it", "{v}");
+    let o = r
+        .run(&[
+            "chat",
+            "-m",
+            "anthropic/claude-sonnet-4-5",
+            "--schema",
+            r#"{"type":"object"}"#,
+            "shape it",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(22), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the requested format"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = r
+        .run_stdin(
+            &["chat", "-m", "openai/gpt-4o-mini", "summarise"],
+            Some("the piped notes\n"),
+        )
+        .await;
+    assert_eq!(
+        stdout(&o),
+        "echo: summarise\n\nthe piped notes\n\n",
+        "{}",
+        stderr(&o)
+    );
 }

@@ -410,8 +410,16 @@ mod tests {
         let c = sample();
         let near = c.closest("sonet", 3);
         assert!(near.iter().any(|m| m == "claude-sonnet-4-5"), "{near:?}");
-        assert!(c.closest("xyzzy-frobnicate", 3).is_empty(), "{:?}", c.closest("xyzzy-frobnicate", 3));
-        assert!(c.closest("llama", 3).is_empty(), "{:?}", c.closest("llama", 3));
+        assert!(
+            c.closest("xyzzy-frobnicate", 3).is_empty(),
+            "{:?}",
+            c.closest("xyzzy-frobnicate", 3)
+        );
+        assert!(
+            c.closest("llama", 3).is_empty(),
+            "{:?}",
+            c.closest("llama", 3)
+        );
     }
 
     #[test]

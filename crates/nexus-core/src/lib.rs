@@ -11,6 +11,7 @@ pub mod home;
 pub mod model_ref;
 pub mod money;
 pub mod provider;
+pub mod schema;
 pub mod transport;
 pub mod types;
 pub mod vault;

@@ -85,12 +85,10 @@ fn keyword(word: &str) -> Option<(Category, u8)> {
         | b"stacktrace" | b"traceback" | b"api" | b"unittest" | b"test" | b"tests" | b"debug"
         | b"script" | b"sql" | b"class" | b"struct" | b"loop" | b"loops" | b"variable"
         | b"variables" | b"array" | b"pointer" | b"segfault" | b"panic" | b"exception"
-        | b"recursion" | b"algorithm" | b"method" | b"module" | b"syntax" | b"crash"
-        | b"java" | b"golang" | b"kotlin" | b"swift" | b"bash" | b"shell" | b"dockerfile"
-        | b"endpoint" | b"iterator" | b"closure" | b"null" | b"typo" | b"lambda" | b"async"
-        | b"html" | b"css" | b"json" | b"yaml" | b"git" | b"merge" | b"commit" => {
-            (Category::Coding, 2)
-        }
+        | b"recursion" | b"algorithm" | b"method" | b"module" | b"syntax" | b"crash" | b"java"
+        | b"golang" | b"kotlin" | b"swift" | b"bash" | b"shell" | b"dockerfile" | b"endpoint"
+        | b"iterator" | b"closure" | b"null" | b"typo" | b"lambda" | b"async" | b"html"
+        | b"css" | b"json" | b"yaml" | b"git" | b"merge" | b"commit" => (Category::Coding, 2),
         b"fix" | b"fixing" | b"error" | b"errors" | b"index" | b"build" => (Category::Coding, 1),
         b"heartbeat" | b"ping" | b"status" | b"healthcheck" | b"uptime" => (Category::Heartbeat, 1),
         _ => return None,

@@ -214,7 +214,7 @@ fn tiers_for(preset: Preset, cat: Category, eligible: &[&ModelInfo]) -> Vec<Tier
 /// Keeps tiers that never get cheaper or weaker going up: ordered by
 /// quality then price, a model cheaper than the one below it is dropped
 /// (escalating to it would pay less for no better answer).
-fn monotone<'a>(mut picked: Vec<&'a ModelInfo>, cat: Category) -> Vec<&'a ModelInfo> {
+fn monotone(mut picked: Vec<&ModelInfo>, cat: Category) -> Vec<&ModelInfo> {
     picked.sort_by(|a, b| {
         cmp_f(quality(a, cat), quality(b, cat)).then(cmp_f(blended_price(a), blended_price(b)))
     });

@@ -73,7 +73,9 @@ impl Format {
                     .map_err(|e| format!("not valid YAML: {e}"))?;
                 match docs.first() {
                     Some(yaml_rust2::Yaml::Hash(_) | yaml_rust2::Yaml::Array(_)) => Ok(()),
-                    _ => Err("not a YAML mapping or list (plain text parses as a YAML string)".into()),
+                    _ => Err(
+                        "not a YAML mapping or list (plain text parses as a YAML string)".into(),
+                    ),
                 }
             }
         }
@@ -312,7 +314,10 @@ mod tests {
         assert!(e.contains("code block 1 (rust)"), "{e}");
         assert!(v.validate(&resp("```json\n{oops}\n```")).await.is_err());
         // Issue 14, defect 9: an answer without code is not code.
-        let e = v.validate(&resp("Sure, just add one to i.")).await.unwrap_err();
+        let e = v
+            .validate(&resp("Sure, just add one to i."))
+            .await
+            .unwrap_err();
         assert!(e.contains("no fenced code block"), "{e}");
     }
 

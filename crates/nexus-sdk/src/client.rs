@@ -187,6 +187,10 @@ impl Client {
         };
         req.max_tokens = opts.max_tokens;
         req.temperature = opts.temperature;
+        req.tools.clone_from(&opts.tools);
+        if let Some(f) = &opts.response_format {
+            req.response_format = f.clone();
+        }
         Ok(req)
     }
 
@@ -207,7 +211,9 @@ impl Client {
             Ok(response) => {
                 let cost = cost_of(&self.inner.catalog, &target, &response);
                 spend.settle(Ok((&response, cost)))?;
-                Ok(Reply::new(&target.provider, &target.model, response, cost))
+                let mut reply = Reply::new(&target.provider, &target.model, response, cost);
+                reply.check_format(options.response_format.as_ref())?;
+                Ok(reply)
             }
             Err(e) => {
                 let _ = spend.settle(Err(&e));
@@ -242,6 +248,7 @@ impl Client {
             target,
             reply: None,
             spend: Some(spend),
+            format: options.response_format.clone(),
         })
     }
 
@@ -611,6 +618,8 @@ pub struct ReplyStream {
     reply: Option<Reply>,
     /// The budget claim, settled when the stream ends (or is dropped).
     spend: Option<crate::spend::Spend>,
+    /// The response format the whole answer is checked against.
+    format: Option<nexus_core::ResponseFormat>,
 }
 
 impl std::fmt::Debug for ReplyStream {
@@ -653,12 +662,12 @@ impl ReplyStream {
                                 return Some(Err(e));
                             }
                         }
-                        self.reply = Some(Reply::new(
-                            &self.target.provider,
-                            &self.target.model,
-                            r,
-                            cost,
-                        ));
+                        let mut reply =
+                            Reply::new(&self.target.provider, &self.target.model, r, cost);
+                        if let Err(e) = reply.check_format(self.format.as_ref()) {
+                            return Some(Err(e));
+                        }
+                        self.reply = Some(reply);
                         None
                     }
                     Err(why) => {

@@ -22,13 +22,15 @@ pub mod daemon;
 mod error;
 pub mod mesh;
 mod spend;
+mod tools;
 mod types;
 mod vault;
 
 pub use client::{Client, ClientOptions, ReadAhead, ReplyStream, VaultLoader};
 pub use error::{Error, ErrorCode, Result};
 pub use mesh::{Mesh, MeshRoute};
-pub use types::stop_reason_str;
+pub use tools::{tool_results, ToolRun};
+pub use types::{stop_reason_str, tool_result};
 pub use types::{
     AskOptions, AskReply, AttemptInfo, CategoryStats, ChatOptions, FlatEvent, HierarchyInfo, Input,
     PresetInfo, Reply, Route, Stats, TierInfo, TierStats,
@@ -36,4 +38,7 @@ pub use types::{
 pub use vault::VaultHandle;
 
 pub use nexus_core::vault::validate_name;
-pub use nexus_core::{MemoryVault, Secret, StreamEvent, ToolCall, Usage, Usd, Vault, VaultError};
+pub use nexus_core::{
+    ContentPart, MemoryVault, Message, ResponseFormat, Role, Secret, StreamEvent, Tool, ToolCall,
+    Usage, Usd, Vault, VaultError,
+};

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use nexus_core::{ChatResponse, ContentPart, Message, Role, StopReason, ToolCall, Usage, Usd};
+use nexus_core::{
+    ChatResponse, ContentPart, Message, ResponseFormat, Role, StopReason, Tool, ToolCall, Usage,
+    Usd,
+};
 use nexus_hierarchy::engine::{Attempt, Outcome};
 use serde::Serialize;
 
@@ -14,6 +17,31 @@ pub enum Input {
     /// A conversation: `(role, text)` pairs, role `user`, `assistant` or
     /// `system` (system turns become the system prompt).
     Messages(Vec<(String, String)>),
+    /// A conversation with tool calls and their results: what a tool loop
+    /// sends back ([`Reply::assistant_message`], [`tool_result`]).
+    Conversation(Vec<Message>),
+}
+
+impl From<Vec<Message>> for Input {
+    fn from(v: Vec<Message>) -> Self {
+        Input::Conversation(v)
+    }
+}
+
+/// A user message carrying a tool's output for the call `call_id`.
+pub fn tool_result(
+    call_id: impl Into<String>,
+    content: impl Into<String>,
+    is_error: bool,
+) -> Message {
+    Message {
+        role: Role::User,
+        content: vec![ContentPart::ToolResult {
+            call_id: call_id.into(),
+            content: content.into(),
+            is_error,
+        }],
+    }
 }
 
 impl From<&str> for Input {
@@ -39,6 +67,15 @@ impl Input {
     pub(crate) fn into_messages(self) -> crate::Result<(Vec<Message>, Option<String>)> {
         match self {
             Input::Prompt(p) => Ok((vec![Message::user(p)], None)),
+            Input::Conversation(list) => {
+                if list.is_empty() {
+                    return Err(crate::Error::new(
+                        crate::ErrorCode::InvalidRequest,
+                        "the conversation has no message",
+                    ));
+                }
+                Ok((list, None))
+            }
             Input::Messages(list) => {
                 let mut system: Option<String> = None;
                 let mut out = Vec::with_capacity(list.len());
@@ -91,6 +128,14 @@ pub struct ChatOptions {
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f64>,
+    /// Tools the model may call, each with a JSON Schema for its arguments.
+    pub tools: Vec<Tool>,
+    /// The shape the answer must take: JSON, or JSON following a schema.
+    /// Sent natively where the provider supports it (OpenAI, Gemini and the
+    /// OpenAI-compatible APIs), asked for in the prompt elsewhere, and
+    /// checked on every answer: one that does not parse or follow the schema
+    /// is an error ([`crate::ErrorCode::NoAcceptableAnswer`]).
+    pub response_format: Option<ResponseFormat>,
 }
 
 /// A complete answer, with what it cost.
@@ -116,6 +161,8 @@ pub struct Reply {
     pub reasoning: String,
     /// Tool calls the model made.
     pub tool_calls: Vec<ToolCall>,
+    /// The answer parsed as JSON, when a JSON response format was asked for.
+    pub json: Option<serde_json::Value>,
 }
 
 impl Reply {
@@ -136,8 +183,72 @@ impl Reply {
             request_id: r.request_id,
             reasoning: r.reasoning,
             tool_calls: r.tool_calls,
+            json: None,
         }
     }
+
+    /// The answer as an assistant message (text and tool calls), to append
+    /// to the conversation before sending tool results back.
+    pub fn assistant_message(&self) -> Message {
+        let mut content = Vec::new();
+        if !self.text.is_empty() {
+            content.push(ContentPart::text(self.text.clone()));
+        }
+        content.extend(self.tool_calls.iter().cloned().map(ContentPart::ToolCall));
+        Message {
+            role: Role::Assistant,
+            content,
+        }
+    }
+
+    /// Checks the answer against `format` and keeps the parsed JSON.
+    pub(crate) fn check_format(&mut self, format: Option<&ResponseFormat>) -> crate::Result<()> {
+        let schema = match format {
+            None | Some(ResponseFormat::Text) => return Ok(()),
+            Some(ResponseFormat::JsonObject) => None,
+            Some(ResponseFormat::JsonSchema { schema, .. }) => Some(schema),
+        };
+        // A tool call is not the final answer; it carries no JSON yet.
+        if !self.tool_calls.is_empty() && self.text.trim().is_empty() {
+            return Ok(());
+        }
+        let bad = |why: String| {
+            crate::Error::new(
+                crate::ErrorCode::NoAcceptableAnswer,
+                format!(
+                    "{}/{} answered, but not in the requested format: {why}",
+                    self.provider, self.requested_model
+                ),
+            )
+        };
+        let text = strip_fence(&self.text);
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("the answer is not JSON ({e})")))?;
+        match schema {
+            Some(s) => nexus_core::schema::validate(s, &value)
+                .map_err(|e| bad(format!("it does not follow the schema: {e}")))?,
+            None if !value.is_object() => {
+                return Err(bad("the answer is not a JSON object".into()))
+            }
+            None => {}
+        }
+        self.json = Some(value);
+        Ok(())
+    }
+}
+
+/// The body of a single fenced block (```json ... ```), else the text.
+fn strip_fence(text: &str) -> &str {
+    let t = text.trim();
+    if let Some(rest) = t.strip_prefix("```") {
+        if let Some(nl) = rest.find('\n') {
+            let body = &rest[nl + 1..];
+            if let Some(end) = body.rfind("```") {
+                return body[..end].trim();
+            }
+        }
+    }
+    t
 }
 
 /// The stable snake_case name of a stop reason (`end_turn`, `max_tokens`, ...).

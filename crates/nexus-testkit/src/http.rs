@@ -221,6 +221,61 @@ fn last_user_text(api: Api, body: &Value) -> String {
     String::new()
 }
 
+/// The tool output the request ends with, if its last message carries one:
+/// OpenAI's `tool` role, Anthropic's `tool_result` blocks, Gemini's
+/// `functionResponse` parts. Several results are joined with `; `.
+fn last_tool_results(api: Api, body: &Value) -> Option<String> {
+    let list = match api {
+        Api::Gemini => body.get("contents"),
+        _ => body.get("messages"),
+    }?
+    .as_array()?;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = Vec::new();
+    match api {
+        Api::Anthropic => {
+            for part in list.last()?.get("content")?.as_array()? {
+                if part.get("type").and_then(Value::as_str) == Some("tool_result") {
+                    out.push(text(part.get("content")?));
+                }
+            }
+        }
+        Api::Gemini => {
+            for part in list.last()?.get("parts")?.as_array()? {
+                if let Some(r) = part.get("functionResponse").and_then(|f| f.get("response")) {
+                    out.push(text(r.get("content").or_else(|| r.get("error"))?));
+                }
+            }
+        }
+        _ => {
+            for m in list.iter().rev() {
+                if m.get("role").and_then(Value::as_str) != Some("tool") {
+                    break;
+                }
+                out.push(text(m.get("content")?));
+            }
+            out.reverse();
+        }
+    }
+    (!out.is_empty()).then(|| out.join("; "))
+}
+
+/// Whether the request asks for JSON natively (OpenAI's `response_format`,
+/// Gemini's `responseMimeType`).
+fn wants_json(body: &Value) -> bool {
+    body.get("response_format")
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("json"))
+        || body
+            .pointer("/generationConfig/responseMimeType")
+            .and_then(Value::as_str)
+            == Some("application/json")
+}
+
 fn count_words(api: Api, body: &Value) -> u64 {
     // Every text field in the request, like the echo protocol's usage.
     fn walk(v: &Value, n: &mut u64) {
@@ -385,8 +440,17 @@ async fn handle(
                 }
             })
     });
+    let tool_output = last_tool_results(api, &body);
     let answer = match &script {
         Some(Script::Reply(t) | Script::Burst(t)) => Answer::Text(t.clone()),
+        // The echo protocol's tool loop: a request that ends with tool
+        // results is answered with them.
+        _ if tool_output.is_some() => Answer::Text(format!(
+            "the tool said: {}",
+            tool_output.unwrap_or_default()
+        )),
+        // Native JSON mode: the echo as a JSON object.
+        _ if wants_json(&body) => Answer::Text(serde_json::json!({ "echo": prompt }).to_string()),
         _ => match prompt
             .strip_prefix("tool ")
             .and_then(|r| r.split_once(' '))

@@ -20,8 +20,29 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
         system: args.system.clone(),
         max_tokens: args.max_tokens,
         temperature: args.temperature,
+        tools: super::tools::definitions(&args.tools)?,
+        response_format: args
+            .schema
+            .as_deref()
+            .map(super::tools::schema)
+            .transpose()?,
     };
-    let reply = if args.no_stream {
+    let reply = if !args.tools.is_empty() {
+        let commands = super::tools::commands(&args.tools)?;
+        let run = client
+            .run_tools(
+                &model,
+                prompt.as_str(),
+                &opts,
+                args.max_tool_rounds,
+                |call| super::tools::run(&commands, call),
+            )
+            .await?;
+        if !args.json {
+            output::print_str(&format!("{}\n", run.reply.text))?;
+        }
+        run.reply
+    } else if args.no_stream || opts.response_format.is_some() {
         client.chat(&model, prompt.as_str(), &opts).await?
     } else {
         stream_to_terminal(
@@ -42,13 +63,14 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
             "text": reply.text,
             "reasoning": (!reply.reasoning.is_empty()).then_some(&reply.reasoning),
             "tool_calls": reply.tool_calls,
+            "json": reply.json,
             "stop_reason": reply.stop_reason,
             "request_id": reply.request_id,
             "usage": reply.usage,
             "cost_usd": reply.cost.map(|c| c.dollars()),
         }));
     }
-    if args.no_stream {
+    if args.tools.is_empty() && (args.no_stream || opts.response_format.is_some()) {
         output::print_str(&format!("{}\n", reply.text))?;
     }
     if std::io::stderr().is_terminal() {
@@ -63,9 +85,20 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The prompt: the argument, and piped input after it (as `llm` does:
+/// `cat notes.txt | nexus chat "summarise"`), or only stdin for `-`.
 fn read_prompt(arg: &str) -> Result<String, CliError> {
     if arg != "-" {
-        return Ok(arg.to_string());
+        if std::io::stdin().is_terminal() {
+            return Ok(arg.to_string());
+        }
+        let mut piped = String::new();
+        // Unreadable or empty input (a closed or absent pipe) adds nothing.
+        let _ = std::io::stdin().read_to_string(&mut piped);
+        if piped.trim().is_empty() {
+            return Ok(arg.to_string());
+        }
+        return Ok(format!("{arg}\n\n{piped}"));
     }
     let mut s = String::new();
     std::io::stdin()

@@ -212,12 +212,13 @@ fn open_browser(url: &str) -> bool {
 /// a provider kind Nexus does not speak, a default model no provider or
 /// catalog entry resolves.
 fn check_value(home: &nexus_core::NexusHome, key: &str, value: &str) -> Result<(), CliError> {
-    if key.starts_with("providers.") && key.ends_with(".kind") {
-        if nexus_providers::registry::Kind::parse(value).is_none() {
-            return Err(CliError::config(format!(
-                "unknown provider kind `{value}`; use openai-compatible, openai, anthropic, gemini, openrouter, xai or deepseek"
-            )));
-        }
+    if key.starts_with("providers.")
+        && key.ends_with(".kind")
+        && nexus_providers::registry::Kind::parse(value).is_none()
+    {
+        return Err(CliError::config(format!(
+            "unknown provider kind `{value}`; use openai-compatible, openai, anthropic, gemini, openrouter, xai or deepseek"
+        )));
     }
     if key == "default_model" {
         let config = Config::load(home)?;

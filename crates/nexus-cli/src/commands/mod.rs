@@ -11,6 +11,7 @@ pub(crate) mod mesh;
 pub(crate) mod models;
 pub(crate) mod providers;
 pub(crate) mod services;
+pub(crate) mod tools;
 pub(crate) mod vault;
 
 use std::sync::Arc;
