@@ -59,10 +59,29 @@ pub(crate) struct Reply {
     reasoning: String,
     /// `[{"id", "name", "arguments"}]`.
     tool_calls: Vec<(String, String, String)>,
+    /// The answer as JSON text, when a schema was asked for.
+    json_text: Option<String>,
+    /// `assistant_message()` as JSON text.
+    assistant_json: String,
 }
 
 #[pymethods]
 impl Reply {
+    /// The answer parsed as JSON, when `schema=` asked for it (else `None`).
+    #[getter]
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.json_text
+            .as_ref()
+            .map(|s| py.import("json")?.call_method1("loads", (s,)))
+            .transpose()
+    }
+
+    /// The answer as an assistant message dict (text and tool calls), to
+    /// append to the conversation before the tool results.
+    fn assistant_message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (&self.assistant_json,))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Reply(text={:?}, model={:?}, provider={:?}, cost={:?}, stop_reason={:?})",
@@ -76,7 +95,10 @@ impl Reply {
 }
 
 pub(crate) fn reply(r: sdk::Reply) -> Reply {
+    let assistant_json = serde_json::to_string(&r.assistant_message()).unwrap_or_default();
     Reply {
+        json_text: r.json.as_ref().map(ToString::to_string),
+        assistant_json,
         text: r.text,
         model: r.model,
         provider: r.provider,
@@ -277,12 +299,36 @@ pub(crate) fn event(e: sdk::StreamEvent) -> StreamEvent {
     }
 }
 
-/// A prompt string, or a list of `{"role", "content"}` dicts.
+/// Plain Python data (dicts, lists, str, numbers) as a typed value, through JSON.
+pub(crate) fn from_py<T: serde::de::DeserializeOwned>(
+    v: &Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<T> {
+    let s: String = v
+        .py()
+        .import("json")?
+        .call_method1("dumps", (v,))?
+        .extract()?;
+    serde_json::from_str(&s).map_err(|e| PyTypeError::new_err(format!("{what}: {e}")))
+}
+
+/// A prompt string, or a list of `{"role", "content"}` dicts; `content`
+/// may be a list of parts (`{"type": "text" | "tool_call" | "tool_result", ...}`)
+/// to carry tool calls and results.
 pub(crate) fn input(v: &Bound<'_, PyAny>) -> PyResult<sdk::Input> {
     if v.is_instance_of::<PyString>() {
         return Ok(sdk::Input::Prompt(v.extract::<String>()?));
     }
     if let Ok(list) = v.cast::<PyList>() {
+        let rich = list.iter().any(|m| {
+            m.get_item("content")
+                .is_ok_and(|c| !c.is_instance_of::<PyString>())
+        });
+        if rich {
+            let value: serde_json::Value = from_py(v, "messages")?;
+            return sdk::Input::from_json(&value)
+                .map_err(|e| PyTypeError::new_err(e.message().to_string()));
+        }
         let mut out = Vec::with_capacity(list.len());
         for item in list.iter() {
             let d = item.cast::<PyDict>().map_err(|_| {
@@ -346,4 +392,74 @@ fn build_err(py: Python<'_>, e: &sdk::Error, slot: &VaultErrorSlot) -> PyResult<
         err.set_cause(py, cause);
     }
     Ok(err)
+}
+
+/// What `Client.run_tools` gives back.
+#[pyclass(module = "nexus", frozen, get_all)]
+pub(crate) struct ToolRun {
+    /// The final answer.
+    reply: Reply,
+    /// `(id, name, arguments_json)` of every tool call made, in order.
+    calls: Vec<(String, String, String)>,
+    /// Model calls made.
+    rounds: u32,
+    /// Dollars in all, when every price was known.
+    cost: Option<f64>,
+    /// `messages` as JSON text.
+    messages_json: String,
+}
+
+#[pymethods]
+impl ToolRun {
+    /// The whole conversation as message dicts: send it back with a new
+    /// user message to go on.
+    #[getter]
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (&self.messages_json,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ToolRun(rounds={}, calls={}, text={:?})", self.rounds, self.calls.len(), self.reply.text)
+    }
+}
+
+pub(crate) fn tool_run(r: sdk::ToolRun) -> ToolRun {
+    ToolRun {
+        calls: r
+            .calls
+            .iter()
+            .map(|t| (t.id.clone(), t.name.clone(), t.arguments.to_string()))
+            .collect(),
+        rounds: r.rounds,
+        cost: r.cost.map(|c| c.dollars()),
+        messages_json: serde_json::to_string(&r.messages).unwrap_or_default(),
+        reply: reply(r.reply),
+    }
+}
+
+/// Calls the Python handler for a tool call: its `str` (or JSON of any
+/// other value) is the result; what it raises is a failed result.
+pub(crate) fn call_handler(
+    handlers: &std::collections::HashMap<String, Py<PyAny>>,
+    call: &sdk::ToolCall,
+) -> Result<String, String> {
+    Python::attach(|py| {
+        let f = handlers
+            .get(&call.name)
+            .ok_or_else(|| format!("there is no handler for the tool `{}`", call.name))?;
+        let run = || -> PyResult<String> {
+            let args = json_to_py(py, &call.arguments)?;
+            let out = f.call1(py, (args,))?.into_bound(py);
+            if out.is_instance_of::<PyString>() {
+                out.extract()
+            } else {
+                py.import("json")?.call_method1("dumps", (out,))?.extract()
+            }
+        };
+        run().map_err(|e| {
+            e.value(py)
+                .repr()
+                .map_or_else(|_| "the tool raised".to_string(), |r| format!("the tool raised {r}"))
+        })
+    })
 }

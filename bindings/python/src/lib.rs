@@ -75,12 +75,28 @@ fn chat_options(
     system: Option<String>,
     max_tokens: Option<u32>,
     temperature: Option<f64>,
-) -> sdk::ChatOptions {
-    sdk::ChatOptions {
+    tools: Option<&Bound<'_, PyAny>>,
+    schema: Option<&Bound<'_, PyAny>>,
+) -> PyResult<sdk::ChatOptions> {
+    Ok(sdk::ChatOptions {
         system,
         max_tokens,
         temperature,
-    }
+        tools: tools
+            .map(|t| convert::from_py(t, "tools (a list of {\"name\", \"description\", \"input_schema\"} dicts)"))
+            .transpose()?
+            .unwrap_or_default(),
+        response_format: schema
+            .map(|s| {
+                convert::from_py(s, "schema (a JSON Schema dict)").map(|schema| {
+                    sdk::ResponseFormat::JsonSchema {
+                        name: "answer".into(),
+                        schema,
+                    }
+                })
+            })
+            .transpose()?,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -233,7 +249,7 @@ client_methods!(Client, {
 
     /// One call to `model`; `prompt` is a string or a list of
     /// `{"role": ..., "content": ...}` dicts.
-    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
+    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None, tools=None, schema=None))]
     fn chat(
         &self,
         py: Python<'_>,
@@ -242,18 +258,52 @@ client_methods!(Client, {
         system: Option<String>,
         max_tokens: Option<u32>,
         temperature: Option<f64>,
+        tools: Option<&Bound<'_, PyAny>>,
+        schema: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Reply> {
         let input = input(prompt)?;
-        let opts = chat_options(system, max_tokens, temperature);
+        let opts = chat_options(system, max_tokens, temperature, tools, schema)?;
         let c = &self.0.client;
         blocking(py, c.chat(model, input, &opts))
             .map(reply)
             .map_err(|e| self.0.err(py, e))
     }
 
+    /// Runs a tool loop: the model calls `tools`, each call runs
+    /// `handlers[name](arguments_dict)` (its str is the result, what it
+    /// raises a failed result), until an answer has no tool calls.
+    #[pyo3(signature = (model, prompt, *, tools, handlers, max_rounds=8, system=None, max_tokens=None, temperature=None, schema=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_tools(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        prompt: &Bound<'_, PyAny>,
+        tools: &Bound<'_, PyAny>,
+        handlers: HashMap<String, Py<PyAny>>,
+        max_rounds: u32,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        schema: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<convert::ToolRun> {
+        let input = input(prompt)?;
+        let opts = chat_options(system, max_tokens, temperature, Some(tools), schema)?;
+        let c = &self.0.client;
+        let handlers = &handlers;
+        blocking(
+            py,
+            c.run_tools(model, input, &opts, max_rounds, |call| {
+                std::future::ready(convert::call_handler(handlers, &call))
+            }),
+        )
+        .map(convert::tool_run)
+        .map_err(|e| self.0.err(py, e))
+    }
+
     /// Streams an answer: iterate for events; `.reply` holds the whole
     /// answer afterwards.
-    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None))]
+    #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None, tools=None, schema=None))]
     fn stream(
         &self,
         py: Python<'_>,
@@ -262,9 +312,11 @@ client_methods!(Client, {
         system: Option<String>,
         max_tokens: Option<u32>,
         temperature: Option<f64>,
+        tools: Option<&Bound<'_, PyAny>>,
+        schema: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<ChatStream> {
         let input = input(prompt)?;
-        let opts = chat_options(system, max_tokens, temperature);
+        let opts = chat_options(system, max_tokens, temperature, tools, schema)?;
         let c = &self.0.client;
         let s = blocking(py, c.stream(model, input, &opts)).map_err(|e| self.0.err(py, e))?;
         let ahead = {
@@ -317,7 +369,7 @@ client_methods!(AsyncClient, {
     }
 
     /// Starts `chat`; `nexus.AsyncClient.chat` awaits the token.
-    #[pyo3(signature = (completions, model, prompt, system=None, max_tokens=None, temperature=None))]
+    #[pyo3(signature = (completions, model, prompt, system=None, max_tokens=None, temperature=None, tools=None, schema=None))]
     #[allow(clippy::too_many_arguments)]
     fn _start_chat(
         &self,
@@ -327,9 +379,11 @@ client_methods!(AsyncClient, {
         system: Option<String>,
         max_tokens: Option<u32>,
         temperature: Option<f64>,
+        tools: Option<&Bound<'_, PyAny>>,
+        schema: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         let input = input(prompt)?;
-        let opts = chat_options(system, max_tokens, temperature);
+        let opts = chat_options(system, max_tokens, temperature, tools, schema)?;
         let c = self.0.client.clone();
         let shared = self.0.clone();
         Ok(completions.spawn(
@@ -342,7 +396,7 @@ client_methods!(AsyncClient, {
     }
 
     /// Starts `stream`; the token resolves to a `NativeAsyncStream`.
-    #[pyo3(signature = (completions, model, prompt, system=None, max_tokens=None, temperature=None))]
+    #[pyo3(signature = (completions, model, prompt, system=None, max_tokens=None, temperature=None, tools=None, schema=None))]
     #[allow(clippy::too_many_arguments)]
     fn _start_stream(
         &self,
@@ -352,9 +406,11 @@ client_methods!(AsyncClient, {
         system: Option<String>,
         max_tokens: Option<u32>,
         temperature: Option<f64>,
+        tools: Option<&Bound<'_, PyAny>>,
+        schema: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         let input = input(prompt)?;
-        let opts = chat_options(system, max_tokens, temperature);
+        let opts = chat_options(system, max_tokens, temperature, tools, schema)?;
         let c = self.0.client.clone();
         let shared = self.0.clone();
         Ok(completions.spawn(
@@ -587,6 +643,7 @@ fn _nexus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mesh::Mesh>()?;
     m.add_class::<mesh::MeshFollow>()?;
     m.add_class::<Reply>()?;
+    m.add_class::<convert::ToolRun>()?;
     m.add_class::<Usage>()?;
     m.add_class::<AskReply>()?;
     m.add_class::<Attempt>()?;

@@ -28,6 +28,41 @@ impl From<Vec<Message>> for Input {
     }
 }
 
+impl Input {
+    /// A conversation from JSON, as the bindings receive it: a list of
+    /// `{"role": "user" | "assistant", "content": TEXT | [PART, ...]}` where a
+    /// part is `{"type": "text", "text"}`, `{"type": "tool_call", "id",
+    /// "name", "arguments"}` or `{"type": "tool_result", "call_id",
+    /// "content", "is_error"?}`.
+    pub fn from_json(v: &serde_json::Value) -> crate::Result<Input> {
+        let bad = |why: String| {
+            crate::Error::new(crate::ErrorCode::InvalidRequest, format!("the conversation: {why}"))
+        };
+        let list = v.as_array().ok_or_else(|| bad("expected a list of messages".into()))?;
+        let mut out = Vec::with_capacity(list.len());
+        for (i, m) in list.iter().enumerate() {
+            let mut m = m.clone();
+            if let Some(obj) = m.as_object_mut() {
+                if obj.get("role").and_then(serde_json::Value::as_str) == Some("system") {
+                    return Err(bad(format!(
+                        "message {i} has role `system`; pass the system prompt as the `system` option"
+                    )));
+                }
+                if let Some(serde_json::Value::String(text)) = obj.get("content").cloned() {
+                    obj.insert(
+                        "content".into(),
+                        serde_json::json!([{ "type": "text", "text": text }]),
+                    );
+                }
+            }
+            out.push(
+                serde_json::from_value::<Message>(m).map_err(|e| bad(format!("message {i}: {e}")))?,
+            );
+        }
+        Ok(Input::Conversation(out))
+    }
+}
+
 /// A user message carrying a tool's output for the call `call_id`.
 pub fn tool_result(
     call_id: impl Into<String>,

@@ -10,18 +10,23 @@ escalates, exact cost, and an encrypted vault.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import os
 import weakref
 from collections import deque
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Deque,
     Dict,
     List,
+    Mapping,
     Optional,
     Protocol,
     Sequence,
+    Tuple,
     runtime_checkable,
 )
 
@@ -37,6 +42,7 @@ from ._nexus import (
     Reply,
     Route,
     StreamEvent,
+    ToolRun,
     Usage,
     Mesh,
     MeshFollow,
@@ -76,6 +82,9 @@ __all__ = [
     "Reply",
     "Route",
     "StreamEvent",
+    "ToolRun",
+    "AsyncToolRun",
+    "tool_result",
     "Usage",
     "Mesh",
     "MeshFollow",
@@ -220,6 +229,40 @@ class AsyncChatStream:
         return reply
 
 
+def _result_part(call_id: str, content: str, is_error: bool) -> Dict[str, Any]:
+    part: Dict[str, Any] = {"type": "tool_result", "call_id": call_id, "content": content}
+    if is_error:
+        part["is_error"] = True
+    return part
+
+
+def tool_result(call_id: str, content: str, is_error: bool = False) -> Dict[str, Any]:
+    """A user message carrying a tool's output for the call ``call_id``, to
+    append after ``reply.assistant_message()`` in a hand-written tool loop."""
+    return {"role": "user", "content": [_result_part(call_id, content, is_error)]}
+
+
+class AsyncToolRun:
+    """What ``AsyncClient.run_tools`` gives back (``ToolRun``'s fields)."""
+
+    def __init__(
+        self,
+        reply: Reply,
+        messages: List[Dict[str, Any]],
+        calls: List[Tuple[str, str, str]],
+        rounds: int,
+        cost: Optional[float],
+    ) -> None:
+        self.reply = reply
+        self.messages = messages
+        self.calls = calls
+        self.rounds = rounds
+        self.cost = cost
+
+    def __repr__(self) -> str:
+        return f"AsyncToolRun(rounds={self.rounds}, calls={len(self.calls)}, text={self.reply.text!r})"
+
+
 class AsyncClient(_AsyncClient):
     """The asyncio client: ``chat``, ``stream`` and ``ask`` are coroutines
     that run on Nexus's own threads and never block the event loop."""
@@ -232,13 +275,73 @@ class AsyncClient(_AsyncClient):
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        schema: Optional[Mapping[str, Any]] = None,
     ) -> Reply:
         """One call to ``model``; ``prompt`` is a str or a conversation."""
         b = _bridge()
         reply: Reply = await b.wait(
-            self._start_chat(b.native, model, prompt, system, max_tokens, temperature)
+            self._start_chat(
+                b.native, model, prompt, system, max_tokens, temperature, tools, schema
+            )
         )
         return reply
+
+    async def run_tools(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        handlers: Mapping[str, Callable[[Any], Any]],
+        max_rounds: int = 8,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        schema: Optional[Mapping[str, Any]] = None,
+    ) -> "AsyncToolRun":
+        """The tool loop of ``Client.run_tools``; handlers may be coroutines."""
+        messages: List[Dict[str, Any]] = (
+            [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+            if isinstance(prompt, str)
+            else [dict(m) for m in prompt]
+        )
+        calls: List[Tuple[str, str, str]] = []
+        cost: Optional[float] = 0.0
+        for rounds in range(1, max_rounds + 2):
+            reply = await self.chat(
+                model,
+                messages,
+                system=system,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                tools=tools,
+                schema=schema,
+            )
+            cost = None if cost is None or reply.cost is None else cost + reply.cost
+            messages.append(reply.assistant_message())
+            if not reply.tool_calls:
+                return AsyncToolRun(reply, messages, calls, rounds, cost)
+            if rounds > max_rounds:
+                raise NoAcceptableAnswer(
+                    f"the model still called tools after {max_rounds} round(s); "
+                    "raise the limit or check the tools' answers",
+                    code="no_acceptable_answer",
+                )
+            results: List[Dict[str, Any]] = []
+            for call_id, name, args in reply.tool_calls:
+                calls.append((call_id, name, args))
+                try:
+                    handler = handlers[name]
+                    out = handler(json.loads(args))
+                    if inspect.isawaitable(out):
+                        out = await out
+                    text = out if isinstance(out, str) else json.dumps(out)
+                    results.append(_result_part(call_id, text, False))
+                except Exception as e:  # the model hears about it, as the sync loop does
+                    results.append(_result_part(call_id, f"the tool raised {e!r}", True))
+            messages.append({"role": "user", "content": results})
+        raise AssertionError("unreachable")
 
     async def stream(
         self,
@@ -248,11 +351,15 @@ class AsyncClient(_AsyncClient):
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        schema: Optional[Mapping[str, Any]] = None,
     ) -> AsyncChatStream:
         """Starts a stream: ``async for ev in await client.stream(...)``."""
         b = _bridge()
         native: "NativeAsyncStream" = await b.wait(
-            self._start_stream(b.native, model, prompt, system, max_tokens, temperature)
+            self._start_stream(
+                b.native, model, prompt, system, max_tokens, temperature, tools, schema
+            )
         )
         return AsyncChatStream(native)
 

@@ -3,7 +3,7 @@ parity test (tests/test_parity.py) and checked by mypy --strict in CI."""
 
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence, final
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -24,6 +24,7 @@ __all__ = [
     "Reply",
     "Route",
     "StreamEvent",
+    "ToolRun",
     "Usage",
     "Vault",
     "Mesh",
@@ -55,6 +56,26 @@ class Reply:
     reasoning: str
     tool_calls: list[tuple[str, str, str]]
     """``(id, name, arguments_json)`` of each tool call."""
+    json_text: Optional[str]
+    """The answer as JSON text, when ``schema=`` asked for JSON."""
+    assistant_json: str
+    @property
+    def json(self) -> Any:
+        """The answer parsed as JSON, when ``schema=`` asked for it."""
+    def assistant_message(self) -> dict[str, Any]:
+        """The answer as an assistant message (text and tool calls)."""
+
+@final
+class ToolRun:
+    reply: Reply
+    calls: list[tuple[str, str, str]]
+    """``(id, name, arguments_json)`` of every tool call, in order."""
+    rounds: int
+    cost: Optional[float]
+    messages_json: str
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The whole conversation, to send back with a new user message."""
 
 @final
 class Attempt:
@@ -230,7 +251,22 @@ class Client(_Common):
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        schema: Optional[Mapping[str, Any]] = None,
     ) -> Reply: ...
+    def run_tools(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        handlers: Mapping[str, Callable[[Any], Any]],
+        max_rounds: int = 8,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        schema: Optional[Mapping[str, Any]] = None,
+    ) -> ToolRun: ...
     def stream(
         self,
         model: str,
@@ -239,6 +275,8 @@ class Client(_Common):
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        schema: Optional[Mapping[str, Any]] = None,
     ) -> ChatStream: ...
     def ask(
         self,
@@ -268,6 +306,8 @@ class AsyncClient(_Common):
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        schema: Optional[Mapping[str, Any]] = None,
     ) -> int: ...
     def _start_stream(
         self,
@@ -277,6 +317,8 @@ class AsyncClient(_Common):
         system: Optional[str] = None,
         max_tokens: Optional[int] = None,
         temperature: Optional[float] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        schema: Optional[Mapping[str, Any]] = None,
     ) -> int: ...
     def _start_ask(
         self,

@@ -3,11 +3,11 @@ and the prompt type."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, TypedDict, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict, Union
 
 __all__ = ["Prompt", "TierInfo", "Hierarchy", "CategoryStats", "TierStats", "Stats"]
 
-Prompt = Union[str, Sequence[Mapping[str, str]]]
+Prompt = Union[str, Sequence[Mapping[str, Any]]]
 """A prompt string, or a conversation of ``{"role", "content"}`` dicts."""
 
 
