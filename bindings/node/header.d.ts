@@ -16,6 +16,18 @@ export interface HostVault {
   list(prefix: string): string[]
 }
 
+/** One part of a conversation message, for tool loops. */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'tool_call'; id: string; name: string; arguments: unknown }
+  | { type: 'tool_result'; call_id: string; content: string; is_error?: boolean }
+
+/** A conversation message that may carry tool calls and their results. */
+export interface ConversationMessage {
+  role: 'user' | 'assistant'
+  content: string | ContentPart[]
+}
+
 /** Every `code` a Nexus error carries. */
 export type NexusErrorCode =
   | 'auth'

@@ -16,6 +16,18 @@ export interface HostVault {
   list(prefix: string): string[]
 }
 
+/** One part of a conversation message, for tool loops. */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'tool_call'; id: string; name: string; arguments: unknown }
+  | { type: 'tool_result'; call_id: string; content: string; is_error?: boolean }
+
+/** A conversation message that may carry tool calls and their results. */
+export interface ConversationMessage {
+  role: 'user' | 'assistant'
+  content: string | ContentPart[]
+}
+
 /** Every `code` a Nexus error carries. */
 export type NexusErrorCode =
   | 'auth'
@@ -137,12 +149,12 @@ export declare class Client {
   /** The state root this client uses. */
   get home(): string
   /** One call to `model`; `prompt` is a string or `{role, content}[]`. */
-  chat(model: string, prompt: string | Message[], options?: ChatOptions): Promise<Reply>
+  chat(model: string, prompt: string | Message[] | ConversationMessage[], options?: ChatOptions): Promise<Reply>
   /**
    * Streams an answer: `for await (const ev of await client.stream(...))`;
    * `stream.reply` holds the whole answer afterwards.
    */
-  stream(model: string, prompt: string | Message[], options?: ChatOptions): Promise<ChatStream & AsyncIterable<StreamEvent>>
+  stream(model: string, prompt: string | Message[] | ConversationMessage[], options?: ChatOptions): Promise<ChatStream & AsyncIterable<StreamEvent>>
   /** A request through the model hierarchy, with escalation. */
   ask(prompt: string, options?: AskOptions | undefined | null): Promise<AskReply>
   /** What `ask` would do with `prompt`, decided without calling a model. */
@@ -335,6 +347,10 @@ export interface ChatOptions {
   maxTokens?: number
   /** Sampling temperature. */
   temperature?: number
+  /** Tools the model may call. */
+  tools?: Array<ToolSpec>
+  /** A JSON Schema the answer must follow (it arrives parsed as `reply.json`). */
+  schema?: any
 }
 
 /** A category and why it was chosen. */
@@ -374,7 +390,11 @@ export interface InviteOptions {
 /** Whether `e` is a Nexus error (optionally of one `code`). */
 export declare function isNexusError(e: unknown, code?: NexusErrorCode): e is NexusError
 
-/** One turn of a conversation. */
+/**
+ * One turn of a conversation. `content` is text, or (for tool loops) an
+ * array of parts: `{type: 'text', text}`, `{type: 'tool_call', id, name,
+ * arguments}`, `{type: 'tool_result', call_id, content, is_error?}`.
+ */
 export interface Message {
   /** `user`, `assistant` or `system`. */
   role: string
@@ -400,6 +420,13 @@ export interface Reply {
   requestId?: string
   reasoning: string
   toolCalls: Array<ToolCall>
+  /** The answer parsed as JSON, when `schema` asked for it. */
+  json?: any
+  /**
+   * The answer as an assistant message (text and tool calls), to push
+   * onto the conversation before the tool results.
+   */
+  assistantMessage: ConversationMessage
 }
 
 /** The router's decision. */
@@ -462,6 +489,15 @@ export interface ToolCall {
   name: string
   /** The arguments, as JSON text. */
   arguments: string
+}
+
+/** A tool the model may call. */
+export interface ToolSpec {
+  name: string
+  /** What it does, for the model. */
+  description?: string
+  /** JSON Schema of its arguments. */
+  inputSchema: any
 }
 
 /** Token counts of one call. */

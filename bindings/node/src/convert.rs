@@ -9,8 +9,11 @@ use nexus_sdk as sdk;
 
 use crate::vault::ErrorSlot;
 
-/// One turn of a conversation.
+/// One turn of a conversation. `content` is text, or (for tool loops) an
+/// array of parts: `{type: 'text', text}`, `{type: 'tool_call', id, name,
+/// arguments}`, `{type: 'tool_result', call_id, content, is_error?}`.
 #[napi(object)]
+#[derive(serde::Deserialize)]
 pub struct Message {
     /// `user`, `assistant` or `system`.
     pub role: String,
@@ -28,6 +31,20 @@ pub struct ChatOptions {
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f64>,
+    /// Tools the model may call.
+    pub tools: Option<Vec<ToolSpec>>,
+    /// A JSON Schema the answer must follow (it arrives parsed as `reply.json`).
+    pub schema: Option<serde_json::Value>,
+}
+
+/// A tool the model may call.
+#[napi(object)]
+pub struct ToolSpec {
+    pub name: String,
+    /// What it does, for the model.
+    pub description: Option<String>,
+    /// JSON Schema of its arguments.
+    pub input_schema: serde_json::Value,
 }
 
 impl From<ChatOptions> for sdk::ChatOptions {
@@ -36,6 +53,20 @@ impl From<ChatOptions> for sdk::ChatOptions {
             system: o.system,
             max_tokens: o.max_tokens,
             temperature: o.temperature,
+            tools: o
+                .tools
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| sdk::Tool {
+                    name: t.name,
+                    description: t.description.unwrap_or_default(),
+                    input_schema: t.input_schema,
+                })
+                .collect(),
+            response_format: o.schema.map(|schema| sdk::ResponseFormat::JsonSchema {
+                name: "answer".into(),
+                schema,
+            }),
         }
     }
 }
@@ -120,10 +151,19 @@ pub struct Reply {
     pub request_id: Option<String>,
     pub reasoning: String,
     pub tool_calls: Vec<ToolCall>,
+    /// The answer parsed as JSON, when `schema` asked for it.
+    pub json: Option<serde_json::Value>,
+    /// The answer as an assistant message (text and tool calls), to push
+    /// onto the conversation before the tool results.
+    #[napi(ts_type = "ConversationMessage")]
+    pub assistant_message: serde_json::Value,
 }
 
 pub(crate) fn reply(r: sdk::Reply) -> Reply {
+    let assistant_message = serde_json::to_value(r.assistant_message()).unwrap_or_default();
     Reply {
+        json: r.json.clone(),
+        assistant_message,
         text: r.text,
         model: r.model,
         provider: r.provider,
@@ -369,7 +409,15 @@ pub(crate) fn input(v: Unknown<'_>) -> Result<sdk::Input> {
     match v.get_type()? {
         ValueType::String => Ok(sdk::Input::Prompt(String::from_unknown(v)?)),
         ValueType::Object => {
-            let msgs: Vec<Message> = Vec::<Message>::from_unknown(v).map_err(|_| {
+            let value = serde_json::Value::from_unknown(v)?;
+            let rich = value.as_array().is_some_and(|l| {
+                l.iter().any(|m| m.get("content").is_some_and(|c| !c.is_string()))
+            });
+            if rich {
+                return sdk::Input::from_json(&value)
+                    .map_err(|e| Error::new(Status::InvalidArg, e.message().to_string()));
+            }
+            let msgs: Vec<Message> = serde_json::from_value(value).map_err(|_| {
                 Error::new(
                     Status::InvalidArg,
                     "prompt must be a string or an array of {role, content}",

@@ -114,7 +114,7 @@ impl Client {
     }
 
     /// One call to `model`; `prompt` is a string or `{role, content}[]`.
-    #[napi(ts_args_type = "model: string, prompt: string | Message[], options?: ChatOptions")]
+    #[napi(ts_args_type = "model: string, prompt: string | Message[] | ConversationMessage[], options?: ChatOptions")]
     pub fn chat<'env>(
         &self,
         env: &'env Env,
@@ -136,7 +136,7 @@ impl Client {
     /// Streams an answer: `for await (const ev of await client.stream(...))`;
     /// `stream.reply` holds the whole answer afterwards.
     #[napi(
-        ts_args_type = "model: string, prompt: string | Message[], options?: ChatOptions",
+        ts_args_type = "model: string, prompt: string | Message[] | ConversationMessage[], options?: ChatOptions",
         ts_return_type = "Promise<ChatStream & AsyncIterable<StreamEvent>>"
     )]
     pub fn stream<'env>(
