@@ -411,7 +411,8 @@ pub(crate) fn input(v: Unknown<'_>) -> Result<sdk::Input> {
         ValueType::Object => {
             let value = serde_json::Value::from_unknown(v)?;
             let rich = value.as_array().is_some_and(|l| {
-                l.iter().any(|m| m.get("content").is_some_and(|c| !c.is_string()))
+                l.iter()
+                    .any(|m| m.get("content").is_some_and(|c| !c.is_string()))
             });
             if rich {
                 return sdk::Input::from_json(&value)

@@ -114,7 +114,9 @@ impl Client {
     }
 
     /// One call to `model`; `prompt` is a string or `{role, content}[]`.
-    #[napi(ts_args_type = "model: string, prompt: string | Message[] | ConversationMessage[], options?: ChatOptions")]
+    #[napi(
+        ts_args_type = "model: string, prompt: string | Message[] | ConversationMessage[], options?: ChatOptions"
+    )]
     pub fn chat<'env>(
         &self,
         env: &'env Env,

@@ -79,7 +79,8 @@ impl Reply {
     /// The answer as an assistant message dict (text and tool calls), to
     /// append to the conversation before the tool results.
     fn assistant_message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("json")?.call_method1("loads", (&self.assistant_json,))
+        py.import("json")?
+            .call_method1("loads", (&self.assistant_json,))
     }
 
     fn __repr__(&self) -> String {
@@ -415,11 +416,17 @@ impl ToolRun {
     /// user message to go on.
     #[getter]
     fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("json")?.call_method1("loads", (&self.messages_json,))
+        py.import("json")?
+            .call_method1("loads", (&self.messages_json,))
     }
 
     fn __repr__(&self) -> String {
-        format!("ToolRun(rounds={}, calls={}, text={:?})", self.rounds, self.calls.len(), self.reply.text)
+        format!(
+            "ToolRun(rounds={}, calls={}, text={:?})",
+            self.rounds,
+            self.calls.len(),
+            self.reply.text
+        )
     }
 }
 
@@ -457,9 +464,10 @@ pub(crate) fn call_handler(
             }
         };
         run().map_err(|e| {
-            e.value(py)
-                .repr()
-                .map_or_else(|_| "the tool raised".to_string(), |r| format!("the tool raised {r}"))
+            e.value(py).repr().map_or_else(
+                |_| "the tool raised".to_string(),
+                |r| format!("the tool raised {r}"),
+            )
         })
     })
 }

@@ -83,7 +83,12 @@ fn chat_options(
         max_tokens,
         temperature,
         tools: tools
-            .map(|t| convert::from_py(t, "tools (a list of {\"name\", \"description\", \"input_schema\"} dicts)"))
+            .map(|t| {
+                convert::from_py(
+                    t,
+                    "tools (a list of {\"name\", \"description\", \"input_schema\"} dicts)",
+                )
+            })
             .transpose()?
             .unwrap_or_default(),
         response_format: schema

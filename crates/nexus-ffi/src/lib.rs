@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use nexus_sdk as sdk;
 
 mod mesh;
+mod tools;
 mod types;
 
 pub use mesh::*;
@@ -245,7 +246,10 @@ impl Client {
 
     /// One call to `model` with a prompt.
     pub async fn chat(&self, model: String, prompt: String, options: ChatOptions) -> Result<Reply> {
-        let r = self.inner.chat(&model, prompt, &options.into()).await?;
+        let r = self
+            .inner
+            .chat(&model, prompt, &types::chat_options(options)?)
+            .await?;
         Ok(types::reply(r))
     }
 
@@ -259,7 +263,10 @@ impl Client {
     ) -> Result<Reply> {
         let input =
             sdk::Input::Messages(messages.into_iter().map(|m| (m.role, m.content)).collect());
-        let r = self.inner.chat(&model, input, &options.into()).await?;
+        let r = self
+            .inner
+            .chat(&model, input, &types::chat_options(options)?)
+            .await?;
         Ok(types::reply(r))
     }
 
@@ -270,7 +277,10 @@ impl Client {
         prompt: String,
         options: ChatOptions,
     ) -> Result<Arc<ChatStream>> {
-        let s = self.inner.stream(&model, prompt, &options.into()).await?;
+        let s = self
+            .inner
+            .stream(&model, prompt, &types::chat_options(options)?)
+            .await?;
         Ok(Arc::new(ChatStream {
             inner: tokio::sync::Mutex::new(s),
             reply: Mutex::new(None),

@@ -35,16 +35,51 @@ pub struct ChatOptions {
     /// Sampling temperature.
     #[uniffi(default = None)]
     pub temperature: Option<f64>,
+    /// Tools the model may call.
+    #[uniffi(default = [])]
+    pub tools: Vec<crate::tools::ToolSpec>,
+    /// A JSON Schema (as JSON text) the answer must follow; the parsed
+    /// answer arrives as `Reply.json`.
+    #[uniffi(default = None)]
+    pub schema_json: Option<String>,
 }
 
-impl From<ChatOptions> for sdk::ChatOptions {
-    fn from(o: ChatOptions) -> Self {
-        sdk::ChatOptions {
-            system: o.system,
-            max_tokens: o.max_tokens,
-            temperature: o.temperature,
-        }
-    }
+fn json(text: &str, what: &str) -> Result<serde_json::Value, crate::NexusError> {
+    serde_json::from_str(text).map_err(|e| crate::NexusError::InvalidRequest {
+        message: format!("{what} is not JSON: {e}"),
+    })
+}
+
+/// The SDK's options; JSON in them must parse.
+pub(crate) fn chat_options(o: ChatOptions) -> Result<sdk::ChatOptions, crate::NexusError> {
+    Ok(sdk::ChatOptions {
+        system: o.system,
+        max_tokens: o.max_tokens,
+        temperature: o.temperature,
+        tools: o
+            .tools
+            .into_iter()
+            .map(|t| {
+                Ok(sdk::Tool {
+                    input_schema: json(
+                        &t.input_schema_json,
+                        &format!("the schema of tool `{}`", t.name),
+                    )?,
+                    name: t.name,
+                    description: t.description,
+                })
+            })
+            .collect::<Result<_, crate::NexusError>>()?,
+        response_format: o
+            .schema_json
+            .map(|s| {
+                json(&s, "schema_json").map(|schema| sdk::ResponseFormat::JsonSchema {
+                    name: "answer".into(),
+                    schema,
+                })
+            })
+            .transpose()?,
+    })
 }
 
 /// Options of `ask`.
@@ -140,10 +175,18 @@ pub struct Reply {
     pub reasoning: String,
     /// Tool calls.
     pub tool_calls: Vec<ToolCall>,
+    /// The answer as JSON text, when a schema asked for JSON.
+    pub json: Option<String>,
+    /// The answer as an assistant message (JSON), to append to the
+    /// conversation before the tool results.
+    pub assistant_message_json: String,
 }
 
 pub(crate) fn reply(r: sdk::Reply) -> Reply {
+    let assistant_message_json = serde_json::to_string(&r.assistant_message()).unwrap_or_default();
     Reply {
+        json: r.json.as_ref().map(ToString::to_string),
+        assistant_message_json,
         text: r.text,
         model: r.model,
         provider: r.provider,

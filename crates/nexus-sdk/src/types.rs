@@ -36,9 +36,14 @@ impl Input {
     /// "content", "is_error"?}`.
     pub fn from_json(v: &serde_json::Value) -> crate::Result<Input> {
         let bad = |why: String| {
-            crate::Error::new(crate::ErrorCode::InvalidRequest, format!("the conversation: {why}"))
+            crate::Error::new(
+                crate::ErrorCode::InvalidRequest,
+                format!("the conversation: {why}"),
+            )
         };
-        let list = v.as_array().ok_or_else(|| bad("expected a list of messages".into()))?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| bad("expected a list of messages".into()))?;
         let mut out = Vec::with_capacity(list.len());
         for (i, m) in list.iter().enumerate() {
             let mut m = m.clone();
@@ -56,7 +61,8 @@ impl Input {
                 }
             }
             out.push(
-                serde_json::from_value::<Message>(m).map_err(|e| bad(format!("message {i}: {e}")))?,
+                serde_json::from_value::<Message>(m)
+                    .map_err(|e| bad(format!("message {i}: {e}")))?,
             );
         }
         Ok(Input::Conversation(out))

@@ -898,6 +898,20 @@ public protocol ClientProtocol: AnyObject, Sendable {
      */
     func vault() throws  -> Vault
     
+    /**
+     * One call to `model` with a conversation as JSON: a list of
+     * `{"role": "user" | "assistant", "content": TEXT | [PART]}` where a
+     * part is `{"type": "text" | "tool_call" | "tool_result", ...}`.
+     */
+    func chatConversation(model: String, conversationJson: String, options: ChatOptions) async throws  -> Reply
+    
+    /**
+     * Runs a tool loop: each call the model makes goes to `handler`, its
+     * output goes back, until an answer has no tool calls (at most
+     * `max_rounds` rounds of calls).
+     */
+    func runTools(model: String, prompt: String, options: ChatOptions, handler: ToolHandler, maxRounds: UInt32) async throws  -> ToolRun
+    
 }
 /**
  * A Nexus client: providers, the model hierarchy, the vault.
@@ -1184,6 +1198,48 @@ open func vault()throws  -> Vault  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * One call to `model` with a conversation as JSON: a list of
+     * `{"role": "user" | "assistant", "content": TEXT | [PART]}` where a
+     * part is `{"type": "text" | "tool_call" | "tool_result", ...}`.
+     */
+open func chatConversation(model: String, conversationJson: String, options: ChatOptions)async throws  -> Reply  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_client_chat_conversation(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(model),FfiConverterString.lower(conversationJson),FfiConverterTypeChatOptions_lower(options)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeReply_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
+}
+    
+    /**
+     * Runs a tool loop: each call the model makes goes to `handler`, its
+     * output goes back, until an answer has no tool calls (at most
+     * `max_rounds` rounds of calls).
+     */
+open func runTools(model: String, prompt: String, options: ChatOptions, handler: ToolHandler, maxRounds: UInt32)async throws  -> ToolRun  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_nexus_ffi_fn_method_client_run_tools(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(model),FfiConverterString.lower(prompt),FfiConverterTypeChatOptions_lower(options),FfiConverterTypeToolHandler_lower(handler),FfiConverterUInt32.lower(maxRounds)
+                )
+            },
+            pollFunc: ffi_nexus_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_nexus_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_nexus_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeToolRun_lift,
+            errorHandler: FfiConverterTypeNexusError_lift
+        )
 }
     
 
@@ -2478,6 +2534,220 @@ public func FfiConverterTypeMeshFollow_lower(_ value: MeshFollow) -> UInt64 {
 
 
 /**
+ * Runs tools for [`Client::run_tools`], in Swift or Kotlin.
+ */
+public protocol ToolHandler: AnyObject, Sendable {
+    
+    /**
+     * Runs the tool `name` with its arguments (JSON text).
+     */
+    func call(name: String, argumentsJson: String)  -> ToolOutput
+    
+}
+/**
+ * Runs tools for [`Client::run_tools`], in Swift or Kotlin.
+ */
+open class ToolHandlerImpl: ToolHandler, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_nexus_ffi_fn_clone_toolhandler(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_nexus_ffi_fn_free_toolhandler(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Runs the tool `name` with its arguments (JSON text).
+     */
+open func call(name: String, argumentsJson: String) -> ToolOutput  {
+    return try!  FfiConverterTypeToolOutput_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_nexus_ffi_fn_method_toolhandler_call(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterString.lower(argumentsJson),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceToolHandler {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceToolHandler = UniffiVTableCallbackInterfaceToolHandler(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeToolHandler.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ToolHandler: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeToolHandler.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ToolHandler: handle missing in uniffiClone")
+            }
+        },
+        call: { (
+            uniffiHandle: UInt64,
+            name: RustBuffer,
+            argumentsJson: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> ToolOutput in
+                guard let uniffiObj = try? FfiConverterTypeToolHandler.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.call(
+                     name: try FfiConverterString.lift(name),
+                     argumentsJson: try FfiConverterString.lift(argumentsJson)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeToolOutput_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceToolHandler> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceToolHandler>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitToolHandler() {
+    uniffi_nexus_ffi_fn_init_callback_vtable_toolhandler(UniffiCallbackInterfaceToolHandler.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeToolHandler: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ToolHandler>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ToolHandler
+
+    public static func lift(_ handle: UInt64) throws -> ToolHandler {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ToolHandlerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ToolHandler) -> UInt64 {
+         if let rustImpl = value as? ToolHandlerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ToolHandler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ToolHandler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolHandler_lift(_ handle: UInt64) throws -> ToolHandler {
+    return try FfiConverterTypeToolHandler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolHandler_lower(_ value: ToolHandler) -> UInt64 {
+    return FfiConverterTypeToolHandler.lower(value)
+}
+
+
+
+
+
+
+/**
  * The vault the client uses: named secrets.
  */
 public protocol VaultProtocol: AnyObject, Sendable {
@@ -3186,6 +3456,15 @@ public struct ChatOptions: Equatable, Hashable {
      * Sampling temperature.
      */
     public var temperature: Double?
+    /**
+     * Tools the model may call.
+     */
+    public var tools: [ToolSpec]
+    /**
+     * A JSON Schema (as JSON text) the answer must follow; the parsed
+     * answer arrives as `Reply.json`.
+     */
+    public var schemaJson: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3198,10 +3477,19 @@ public struct ChatOptions: Equatable, Hashable {
          */maxTokens: UInt32? = nil, 
         /**
          * Sampling temperature.
-         */temperature: Double? = nil) {
+         */temperature: Double? = nil, 
+        /**
+         * Tools the model may call.
+         */tools: [ToolSpec] = [], 
+        /**
+         * A JSON Schema (as JSON text) the answer must follow; the parsed
+         * answer arrives as `Reply.json`.
+         */schemaJson: String? = nil) {
         self.system = system
         self.maxTokens = maxTokens
         self.temperature = temperature
+        self.tools = tools
+        self.schemaJson = schemaJson
     }
 
     
@@ -3222,7 +3510,9 @@ public struct FfiConverterTypeChatOptions: FfiConverterRustBuffer {
             try ChatOptions(
                 system: FfiConverterOptionString.read(from: &buf), 
                 maxTokens: FfiConverterOptionUInt32.read(from: &buf), 
-                temperature: FfiConverterOptionDouble.read(from: &buf)
+                temperature: FfiConverterOptionDouble.read(from: &buf), 
+                tools: FfiConverterSequenceTypeToolSpec.read(from: &buf), 
+                schemaJson: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3230,6 +3520,8 @@ public struct FfiConverterTypeChatOptions: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.system, into: &buf)
         FfiConverterOptionUInt32.write(value.maxTokens, into: &buf)
         FfiConverterOptionDouble.write(value.temperature, into: &buf)
+        FfiConverterSequenceTypeToolSpec.write(value.tools, into: &buf)
+        FfiConverterOptionString.write(value.schemaJson, into: &buf)
     }
 }
 
@@ -4059,6 +4351,15 @@ public struct Reply: Equatable, Hashable {
      * Tool calls.
      */
     public var toolCalls: [ToolCall]
+    /**
+     * The answer as JSON text, when a schema asked for JSON.
+     */
+    public var json: String?
+    /**
+     * The answer as an assistant message (JSON), to append to the
+     * conversation before the tool results.
+     */
+    public var assistantMessageJson: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4089,7 +4390,14 @@ public struct Reply: Equatable, Hashable {
          */reasoning: String, 
         /**
          * Tool calls.
-         */toolCalls: [ToolCall]) {
+         */toolCalls: [ToolCall], 
+        /**
+         * The answer as JSON text, when a schema asked for JSON.
+         */json: String?, 
+        /**
+         * The answer as an assistant message (JSON), to append to the
+         * conversation before the tool results.
+         */assistantMessageJson: String) {
         self.text = text
         self.model = model
         self.provider = provider
@@ -4099,6 +4407,8 @@ public struct Reply: Equatable, Hashable {
         self.requestId = requestId
         self.reasoning = reasoning
         self.toolCalls = toolCalls
+        self.json = json
+        self.assistantMessageJson = assistantMessageJson
     }
 
     
@@ -4125,7 +4435,9 @@ public struct FfiConverterTypeReply: FfiConverterRustBuffer {
                 stopReason: FfiConverterString.read(from: &buf), 
                 requestId: FfiConverterOptionString.read(from: &buf), 
                 reasoning: FfiConverterString.read(from: &buf), 
-                toolCalls: FfiConverterSequenceTypeToolCall.read(from: &buf)
+                toolCalls: FfiConverterSequenceTypeToolCall.read(from: &buf), 
+                json: FfiConverterOptionString.read(from: &buf), 
+                assistantMessageJson: FfiConverterString.read(from: &buf)
         )
     }
 
@@ -4139,6 +4451,8 @@ public struct FfiConverterTypeReply: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.requestId, into: &buf)
         FfiConverterString.write(value.reasoning, into: &buf)
         FfiConverterSequenceTypeToolCall.write(value.toolCalls, into: &buf)
+        FfiConverterOptionString.write(value.json, into: &buf)
+        FfiConverterString.write(value.assistantMessageJson, into: &buf)
     }
 }
 
@@ -4710,6 +5024,255 @@ public func FfiConverterTypeToolCall_lift(_ buf: RustBuffer) throws -> ToolCall 
 #endif
 public func FfiConverterTypeToolCall_lower(_ value: ToolCall) -> RustBuffer {
     return FfiConverterTypeToolCall.lower(value)
+}
+
+
+/**
+ * What a tool handler returns.
+ */
+public struct ToolOutput: Equatable, Hashable {
+    /**
+     * The result the model reads.
+     */
+    public var content: String
+    /**
+     * Whether the tool failed (the model is told so).
+     */
+    public var isError: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The result the model reads.
+         */content: String, 
+        /**
+         * Whether the tool failed (the model is told so).
+         */isError: Bool = false) {
+        self.content = content
+        self.isError = isError
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ToolOutput: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeToolOutput: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ToolOutput {
+        return
+            try ToolOutput(
+                content: FfiConverterString.read(from: &buf), 
+                isError: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ToolOutput, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.content, into: &buf)
+        FfiConverterBool.write(value.isError, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolOutput_lift(_ buf: RustBuffer) throws -> ToolOutput {
+    return try FfiConverterTypeToolOutput.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolOutput_lower(_ value: ToolOutput) -> RustBuffer {
+    return FfiConverterTypeToolOutput.lower(value)
+}
+
+
+/**
+ * What [`Client::run_tools`] gives back.
+ */
+public struct ToolRun: Equatable, Hashable {
+    /**
+     * The final answer.
+     */
+    public var reply: Reply
+    /**
+     * The whole conversation as JSON: send it back (with a new user
+     * message) through `chat_conversation` to go on.
+     */
+    public var messagesJson: String
+    /**
+     * Every tool call, in order.
+     */
+    public var calls: [ToolCall]
+    /**
+     * Model calls made.
+     */
+    public var rounds: UInt32
+    /**
+     * Dollars in all, when every price was known.
+     */
+    public var cost: Double?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The final answer.
+         */reply: Reply, 
+        /**
+         * The whole conversation as JSON: send it back (with a new user
+         * message) through `chat_conversation` to go on.
+         */messagesJson: String, 
+        /**
+         * Every tool call, in order.
+         */calls: [ToolCall], 
+        /**
+         * Model calls made.
+         */rounds: UInt32, 
+        /**
+         * Dollars in all, when every price was known.
+         */cost: Double?) {
+        self.reply = reply
+        self.messagesJson = messagesJson
+        self.calls = calls
+        self.rounds = rounds
+        self.cost = cost
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ToolRun: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeToolRun: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ToolRun {
+        return
+            try ToolRun(
+                reply: FfiConverterTypeReply.read(from: &buf), 
+                messagesJson: FfiConverterString.read(from: &buf), 
+                calls: FfiConverterSequenceTypeToolCall.read(from: &buf), 
+                rounds: FfiConverterUInt32.read(from: &buf), 
+                cost: FfiConverterOptionDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ToolRun, into buf: inout [UInt8]) {
+        FfiConverterTypeReply.write(value.reply, into: &buf)
+        FfiConverterString.write(value.messagesJson, into: &buf)
+        FfiConverterSequenceTypeToolCall.write(value.calls, into: &buf)
+        FfiConverterUInt32.write(value.rounds, into: &buf)
+        FfiConverterOptionDouble.write(value.cost, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolRun_lift(_ buf: RustBuffer) throws -> ToolRun {
+    return try FfiConverterTypeToolRun.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolRun_lower(_ value: ToolRun) -> RustBuffer {
+    return FfiConverterTypeToolRun.lower(value)
+}
+
+
+/**
+ * A tool the model may call.
+ */
+public struct ToolSpec: Equatable, Hashable {
+    /**
+     * Its name.
+     */
+    public var name: String
+    /**
+     * What it does, for the model.
+     */
+    public var description: String
+    /**
+     * JSON Schema of its arguments, as JSON text.
+     */
+    public var inputSchemaJson: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its name.
+         */name: String, 
+        /**
+         * What it does, for the model.
+         */description: String = "", 
+        /**
+         * JSON Schema of its arguments, as JSON text.
+         */inputSchemaJson: String) {
+        self.name = name
+        self.description = description
+        self.inputSchemaJson = inputSchemaJson
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ToolSpec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeToolSpec: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ToolSpec {
+        return
+            try ToolSpec(
+                name: FfiConverterString.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf), 
+                inputSchemaJson: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ToolSpec, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+        FfiConverterString.write(value.inputSchemaJson, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolSpec_lift(_ buf: RustBuffer) throws -> ToolSpec {
+    return try FfiConverterTypeToolSpec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToolSpec_lower(_ value: ToolSpec) -> RustBuffer {
+    return FfiConverterTypeToolSpec.lower(value)
 }
 
 
@@ -6008,6 +6571,31 @@ fileprivate struct FfiConverterSequenceTypeToolCall: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeToolSpec: FfiConverterRustBuffer {
+    typealias SwiftType = [ToolSpec]
+
+    public static func write(_ value: [ToolSpec], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeToolSpec.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ToolSpec] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ToolSpec]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeToolSpec.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeUnreadCount: FfiConverterRustBuffer {
     typealias SwiftType = [UnreadCount]
 
@@ -6212,6 +6800,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nexus_ffi_checksum_method_client_vault() != 927) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_nexus_ffi_checksum_method_client_chat_conversation() != 52938) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nexus_ffi_checksum_method_client_run_tools() != 55832) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_nexus_ffi_checksum_method_hostvault_get() != 49557) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6326,11 +6920,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nexus_ffi_checksum_method_meshfollow_next() != 2470) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_nexus_ffi_checksum_method_toolhandler_call() != 26186) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_nexus_ffi_checksum_constructor_client_new() != 62423) {
         return InitializationResult.apiChecksumMismatch
     }
 
     uniffiCallbackInitHostVault()
+    uniffiCallbackInitToolHandler()
     return InitializationResult.ok
 }()
 

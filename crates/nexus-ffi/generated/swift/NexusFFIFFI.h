@@ -271,6 +271,13 @@ typedef void (*UniffiCallbackInterfaceHostVaultMethod3)(uint64_t, RustBuffer, Ru
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TOOL_HANDLER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TOOL_HANDLER_METHOD0
+typedef void (*UniffiCallbackInterfaceToolHandlerMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HOST_VAULT
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HOST_VAULT
 typedef struct UniffiVTableCallbackInterfaceHostVault {
@@ -281,6 +288,15 @@ typedef struct UniffiVTableCallbackInterfaceHostVault {
     UniffiCallbackInterfaceHostVaultMethod2 _Nonnull delete;
     UniffiCallbackInterfaceHostVaultMethod3 _Nonnull list;
 } UniffiVTableCallbackInterfaceHostVault;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOOL_HANDLER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOOL_HANDLER
+typedef struct UniffiVTableCallbackInterfaceToolHandler {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceToolHandlerMethod0 _Nonnull call;
+} UniffiVTableCallbackInterfaceToolHandler;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_CHATSTREAM
@@ -396,6 +412,16 @@ RustBuffer uniffi_nexus_ffi_fn_method_client_use_preset(uint64_t ptr, RustBuffer
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_VAULT
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_VAULT
 uint64_t uniffi_nexus_ffi_fn_method_client_vault(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_CHAT_CONVERSATION
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_CHAT_CONVERSATION
+uint64_t uniffi_nexus_ffi_fn_method_client_chat_conversation(uint64_t ptr, RustBuffer model, RustBuffer conversation_json, RustBuffer options
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_RUN_TOOLS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_CLIENT_RUN_TOOLS
+uint64_t uniffi_nexus_ffi_fn_method_client_run_tools(uint64_t ptr, RustBuffer model, RustBuffer prompt, RustBuffer options, uint64_t handler, uint32_t max_rounds
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_HOSTVAULT
@@ -631,6 +657,26 @@ uint64_t uniffi_nexus_ffi_fn_method_meshfollow_commit(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESHFOLLOW_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_MESHFOLLOW_NEXT
 uint64_t uniffi_nexus_ffi_fn_method_meshfollow_next(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_TOOLHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_CLONE_TOOLHANDLER
+uint64_t uniffi_nexus_ffi_fn_clone_toolhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FREE_TOOLHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FREE_TOOLHANDLER
+void uniffi_nexus_ffi_fn_free_toolhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_INIT_CALLBACK_VTABLE_TOOLHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_INIT_CALLBACK_VTABLE_TOOLHANDLER
+void uniffi_nexus_ffi_fn_init_callback_vtable_toolhandler(const UniffiVTableCallbackInterfaceToolHandler* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_TOOLHANDLER_CALL
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_METHOD_TOOLHANDLER_CALL
+RustBuffer uniffi_nexus_ffi_fn_method_toolhandler_call(uint64_t ptr, RustBuffer name, RustBuffer arguments_json, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_FN_FUNC_VERSION
@@ -1013,6 +1059,18 @@ uint16_t uniffi_nexus_ffi_checksum_method_client_vault(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_CHAT_CONVERSATION
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_CHAT_CONVERSATION
+uint16_t uniffi_nexus_ffi_checksum_method_client_chat_conversation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_RUN_TOOLS
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_CLIENT_RUN_TOOLS
+uint16_t uniffi_nexus_ffi_checksum_method_client_run_tools(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_HOSTVAULT_GET
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_HOSTVAULT_GET
 uint16_t uniffi_nexus_ffi_checksum_method_hostvault_get(void
@@ -1238,6 +1296,12 @@ uint16_t uniffi_nexus_ffi_checksum_method_meshfollow_commit(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESHFOLLOW_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_MESHFOLLOW_NEXT
 uint16_t uniffi_nexus_ffi_checksum_method_meshfollow_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_TOOLHANDLER_CALL
+#define UNIFFI_FFIDEF_UNIFFI_NEXUS_FFI_CHECKSUM_METHOD_TOOLHANDLER_CALL
+uint16_t uniffi_nexus_ffi_checksum_method_toolhandler_call(void
     
 );
 #endif

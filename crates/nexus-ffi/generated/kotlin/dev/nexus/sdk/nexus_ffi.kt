@@ -669,6 +669,9 @@ internal interface UniffiCallbackInterfaceHostVaultMethod2 : com.sun.jna.Callbac
 internal interface UniffiCallbackInterfaceHostVaultMethod3 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`prefix`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceToolHandlerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`name`: RustBuffer.ByValue,`argumentsJson`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "get", "set", "delete", "list")
 internal open class UniffiVTableCallbackInterfaceHostVault(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -694,6 +697,25 @@ internal open class UniffiVTableCallbackInterfaceHostVault(
         `set` = other.`set`
         `delete` = other.`delete`
         `list` = other.`list`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "call")
+internal open class UniffiVTableCallbackInterfaceToolHandler(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `call`: UniffiCallbackInterfaceToolHandlerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `call`: UniffiCallbackInterfaceToolHandlerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceToolHandler(`uniffiFree`,`uniffiClone`,`call`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceToolHandler) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `call` = other.`call`
     }
 
 }
@@ -759,6 +781,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_nexus_ffi_checksum_method_client_use_preset(
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_client_vault(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_client_chat_conversation(
+    ): Int
+    external fun uniffi_nexus_ffi_checksum_method_client_run_tools(
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_hostvault_get(
     ): Int
@@ -836,6 +862,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nexus_ffi_checksum_method_meshfollow_next(
     ): Int
+    external fun uniffi_nexus_ffi_checksum_method_toolhandler_call(
+    ): Int
     external fun uniffi_nexus_ffi_checksum_constructor_client_new(
     ): Int
     external fun ffi_nexus_ffi_uniffi_contract_version(
@@ -855,6 +883,7 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "nexus_ffi"))
         uniffiCallbackInterfaceHostVault.register(this)
+        uniffiCallbackInterfaceToolHandler.register(this)
         
     }
 
@@ -904,6 +933,10 @@ internal object UniffiLib {
     external fun uniffi_nexus_ffi_fn_method_client_use_preset(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nexus_ffi_fn_method_client_vault(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_client_chat_conversation(`ptr`: Long,`model`: RustBuffer.ByValue,`conversationJson`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_nexus_ffi_fn_method_client_run_tools(`ptr`: Long,`model`: RustBuffer.ByValue,`prompt`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,`handler`: Long,`maxRounds`: Int,
     ): Long
     external fun uniffi_nexus_ffi_fn_clone_hostvault(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -999,6 +1032,14 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_nexus_ffi_fn_method_meshfollow_next(`ptr`: Long,
     ): Long
+    external fun uniffi_nexus_ffi_fn_clone_toolhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_nexus_ffi_fn_free_toolhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nexus_ffi_fn_init_callback_vtable_toolhandler(`vtable`: UniffiVTableCallbackInterfaceToolHandler,
+    ): Unit
+    external fun uniffi_nexus_ffi_fn_method_toolhandler_call(`ptr`: Long,`name`: RustBuffer.ByValue,`argumentsJson`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_nexus_ffi_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_nexus_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1177,6 +1218,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nexus_ffi_checksum_method_client_vault() and 0xFFFF) != 927) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_nexus_ffi_checksum_method_client_chat_conversation() and 0xFFFF) != 52938) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_client_run_tools() and 0xFFFF) != 55832) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_nexus_ffi_checksum_method_hostvault_get() and 0xFFFF) != 49557) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1289,6 +1336,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nexus_ffi_checksum_method_meshfollow_next() and 0xFFFF) != 2470) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nexus_ffi_checksum_method_toolhandler_call() and 0xFFFF) != 26186) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nexus_ffi_checksum_constructor_client_new() and 0xFFFF) != 62423) {
@@ -2243,6 +2293,20 @@ public interface ClientInterface {
      */
     fun `vault`(): Vault
     
+    /**
+     * One call to `model` with a conversation as JSON: a list of
+     * `{"role": "user" | "assistant", "content": TEXT | [PART]}` where a
+     * part is `{"type": "text" | "tool_call" | "tool_result", ...}`.
+     */
+    suspend fun `chatConversation`(`model`: kotlin.String, `conversationJson`: kotlin.String, `options`: ChatOptions): Reply
+    
+    /**
+     * Runs a tool loop: each call the model makes goes to `handler`, its
+     * output goes back, until an answer has no tool calls (at most
+     * `max_rounds` rounds of calls).
+     */
+    suspend fun `runTools`(`model`: kotlin.String, `prompt`: kotlin.String, `options`: ChatOptions, `handler`: ToolHandler, `maxRounds`: kotlin.UInt): ToolRun
+    
     companion object
 }
 
@@ -2664,6 +2728,66 @@ open class Client: Disposable, AutoCloseable, ClientInterface
     )
     }
     
+
+    
+    /**
+     * One call to `model` with a conversation as JSON: a list of
+     * `{"role": "user" | "assistant", "content": TEXT | [PART]}` where a
+     * part is `{"type": "text" | "tool_call" | "tool_result", ...}`.
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `chatConversation`(`model`: kotlin.String, `conversationJson`: kotlin.String, `options`: ChatOptions) : Reply {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_client_chat_conversation(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`model`),
+        FfiConverterString.lower(`conversationJson`),
+        FfiConverterTypeChatOptions.lower(`options`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeReply.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Runs a tool loop: each call the model makes goes to `handler`, its
+     * output goes back, until an answer has no tool calls (at most
+     * `max_rounds` rounds of calls).
+     */
+    @Throws(NexusException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `runTools`(`model`: kotlin.String, `prompt`: kotlin.String, `options`: ChatOptions, `handler`: ToolHandler, `maxRounds`: kotlin.UInt) : ToolRun {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_nexus_ffi_fn_method_client_run_tools(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`model`),
+        FfiConverterString.lower(`prompt`),
+        FfiConverterTypeChatOptions.lower(`options`),
+        FfiConverterTypeToolHandler.lower(`handler`),
+        FfiConverterUInt.lower(`maxRounds`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_nexus_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_nexus_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeToolRun.lift(it) },
+        // Error FFI converter
+        NexusException.ErrorHandler,
+    )
+    }
 
     
 
@@ -4623,6 +4747,332 @@ public object FfiConverterTypeMeshFollow: FfiConverter<MeshFollow, Long> {
 
 
 /**
+ * Runs tools for [`Client::run_tools`], in Swift or Kotlin.
+ */
+public interface ToolHandler {
+    
+    /**
+     * Runs the tool `name` with its arguments (JSON text).
+     */
+    fun `call`(`name`: kotlin.String, `argumentsJson`: kotlin.String): ToolOutput
+    
+    companion object
+}
+
+/**
+ * Runs tools for [`Client::run_tools`], in Swift or Kotlin.
+ */
+open class ToolHandlerImpl: Disposable, AutoCloseable, ToolHandler
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_nexus_ffi_fn_free_toolhandler(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_nexus_ffi_fn_clone_toolhandler(handle, status)
+        }
+    }
+
+    
+    /**
+     * Runs the tool `name` with its arguments (JSON text).
+     */override fun `call`(`name`: kotlin.String, `argumentsJson`: kotlin.String): ToolOutput {
+            return FfiConverterTypeToolOutput.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_nexus_ffi_fn_method_toolhandler_call(
+        it,
+        
+        FfiConverterString.lower(`name`),
+        FfiConverterString.lower(`argumentsJson`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceToolHandler {
+    internal object `call`: UniffiCallbackInterfaceToolHandlerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`name`: RustBuffer.ByValue,`argumentsJson`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeToolHandler.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`call`(
+                    FfiConverterString.lift(`name`),
+                    FfiConverterString.lift(`argumentsJson`),
+                )
+            }
+            val writeReturn = { value: ToolOutput -> uniffiOutReturn.setValue(FfiConverterTypeToolOutput.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeToolHandler.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeToolHandler.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceToolHandler.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `call`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_nexus_ffi_fn_init_callback_vtable_toolhandler(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeToolHandler: FfiConverter<ToolHandler, Long> {
+    internal val handleMap = UniffiHandleMap<ToolHandler>()
+
+    override fun lower(value: ToolHandler): Long {
+        if (value is ToolHandlerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): ToolHandler {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ToolHandlerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): ToolHandler {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ToolHandler) = 8UL
+
+    override fun write(value: ToolHandler, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * The vault the client uses: named secrets.
  */
 public interface VaultInterface {
@@ -5276,6 +5726,17 @@ data class ChatOptions (
      * Sampling temperature.
      */
     var `temperature`: kotlin.Double? = null 
+    , 
+    /**
+     * Tools the model may call.
+     */
+    var `tools`: List<ToolSpec> = listOf() 
+    , 
+    /**
+     * A JSON Schema (as JSON text) the answer must follow; the parsed
+     * answer arrives as `Reply.json`.
+     */
+    var `schemaJson`: kotlin.String? = null 
     
 ){
     
@@ -5295,19 +5756,25 @@ public object FfiConverterTypeChatOptions: FfiConverterRustBuffer<ChatOptions> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalDouble.read(buf),
+            FfiConverterSequenceTypeToolSpec.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: ChatOptions) = (
             FfiConverterOptionalString.allocationSize(value.`system`) +
             FfiConverterOptionalUInt.allocationSize(value.`maxTokens`) +
-            FfiConverterOptionalDouble.allocationSize(value.`temperature`)
+            FfiConverterOptionalDouble.allocationSize(value.`temperature`) +
+            FfiConverterSequenceTypeToolSpec.allocationSize(value.`tools`) +
+            FfiConverterOptionalString.allocationSize(value.`schemaJson`)
     )
 
     override fun write(value: ChatOptions, buf: ByteBuffer) {
             FfiConverterOptionalString.write(value.`system`, buf)
             FfiConverterOptionalUInt.write(value.`maxTokens`, buf)
             FfiConverterOptionalDouble.write(value.`temperature`, buf)
+            FfiConverterSequenceTypeToolSpec.write(value.`tools`, buf)
+            FfiConverterOptionalString.write(value.`schemaJson`, buf)
     }
 }
 
@@ -5895,6 +6362,17 @@ data class Reply (
      * Tool calls.
      */
     var `toolCalls`: List<ToolCall>
+    , 
+    /**
+     * The answer as JSON text, when a schema asked for JSON.
+     */
+    var `json`: kotlin.String?
+    , 
+    /**
+     * The answer as an assistant message (JSON), to append to the
+     * conversation before the tool results.
+     */
+    var `assistantMessageJson`: kotlin.String
     
 ){
     
@@ -5920,6 +6398,8 @@ public object FfiConverterTypeReply: FfiConverterRustBuffer<Reply> {
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterSequenceTypeToolCall.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
         )
     }
 
@@ -5932,7 +6412,9 @@ public object FfiConverterTypeReply: FfiConverterRustBuffer<Reply> {
             FfiConverterString.allocationSize(value.`stopReason`) +
             FfiConverterOptionalString.allocationSize(value.`requestId`) +
             FfiConverterString.allocationSize(value.`reasoning`) +
-            FfiConverterSequenceTypeToolCall.allocationSize(value.`toolCalls`)
+            FfiConverterSequenceTypeToolCall.allocationSize(value.`toolCalls`) +
+            FfiConverterOptionalString.allocationSize(value.`json`) +
+            FfiConverterString.allocationSize(value.`assistantMessageJson`)
     )
 
     override fun write(value: Reply, buf: ByteBuffer) {
@@ -5945,6 +6427,8 @@ public object FfiConverterTypeReply: FfiConverterRustBuffer<Reply> {
             FfiConverterOptionalString.write(value.`requestId`, buf)
             FfiConverterString.write(value.`reasoning`, buf)
             FfiConverterSequenceTypeToolCall.write(value.`toolCalls`, buf)
+            FfiConverterOptionalString.write(value.`json`, buf)
+            FfiConverterString.write(value.`assistantMessageJson`, buf)
     }
 }
 
@@ -6340,6 +6824,180 @@ public object FfiConverterTypeToolCall: FfiConverterRustBuffer<ToolCall> {
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`name`, buf)
             FfiConverterString.write(value.`arguments`, buf)
+    }
+}
+
+
+
+/**
+ * What a tool handler returns.
+ */
+data class ToolOutput (
+    /**
+     * The result the model reads.
+     */
+    var `content`: kotlin.String
+    , 
+    /**
+     * Whether the tool failed (the model is told so).
+     */
+    var `isError`: kotlin.Boolean = false 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeToolOutput: FfiConverterRustBuffer<ToolOutput> {
+    override fun read(buf: ByteBuffer): ToolOutput {
+        return ToolOutput(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ToolOutput) = (
+            FfiConverterString.allocationSize(value.`content`) +
+            FfiConverterBoolean.allocationSize(value.`isError`)
+    )
+
+    override fun write(value: ToolOutput, buf: ByteBuffer) {
+            FfiConverterString.write(value.`content`, buf)
+            FfiConverterBoolean.write(value.`isError`, buf)
+    }
+}
+
+
+
+/**
+ * What [`Client::run_tools`] gives back.
+ */
+data class ToolRun (
+    /**
+     * The final answer.
+     */
+    var `reply`: Reply
+    , 
+    /**
+     * The whole conversation as JSON: send it back (with a new user
+     * message) through `chat_conversation` to go on.
+     */
+    var `messagesJson`: kotlin.String
+    , 
+    /**
+     * Every tool call, in order.
+     */
+    var `calls`: List<ToolCall>
+    , 
+    /**
+     * Model calls made.
+     */
+    var `rounds`: kotlin.UInt
+    , 
+    /**
+     * Dollars in all, when every price was known.
+     */
+    var `cost`: kotlin.Double?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeToolRun: FfiConverterRustBuffer<ToolRun> {
+    override fun read(buf: ByteBuffer): ToolRun {
+        return ToolRun(
+            FfiConverterTypeReply.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeToolCall.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ToolRun) = (
+            FfiConverterTypeReply.allocationSize(value.`reply`) +
+            FfiConverterString.allocationSize(value.`messagesJson`) +
+            FfiConverterSequenceTypeToolCall.allocationSize(value.`calls`) +
+            FfiConverterUInt.allocationSize(value.`rounds`) +
+            FfiConverterOptionalDouble.allocationSize(value.`cost`)
+    )
+
+    override fun write(value: ToolRun, buf: ByteBuffer) {
+            FfiConverterTypeReply.write(value.`reply`, buf)
+            FfiConverterString.write(value.`messagesJson`, buf)
+            FfiConverterSequenceTypeToolCall.write(value.`calls`, buf)
+            FfiConverterUInt.write(value.`rounds`, buf)
+            FfiConverterOptionalDouble.write(value.`cost`, buf)
+    }
+}
+
+
+
+/**
+ * A tool the model may call.
+ */
+data class ToolSpec (
+    /**
+     * Its name.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * What it does, for the model.
+     */
+    var `description`: kotlin.String = "" 
+    , 
+    /**
+     * JSON Schema of its arguments, as JSON text.
+     */
+    var `inputSchemaJson`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeToolSpec: FfiConverterRustBuffer<ToolSpec> {
+    override fun read(buf: ByteBuffer): ToolSpec {
+        return ToolSpec(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ToolSpec) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`description`) +
+            FfiConverterString.allocationSize(value.`inputSchemaJson`)
+    )
+
+    override fun write(value: ToolSpec, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`description`, buf)
+            FfiConverterString.write(value.`inputSchemaJson`, buf)
     }
 }
 
@@ -7804,6 +8462,34 @@ public object FfiConverterSequenceTypeToolCall: FfiConverterRustBuffer<List<Tool
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeToolCall.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeToolSpec: FfiConverterRustBuffer<List<ToolSpec>> {
+    override fun read(buf: ByteBuffer): List<ToolSpec> {
+        val len = buf.getInt()
+        return List<ToolSpec>(len) {
+            FfiConverterTypeToolSpec.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ToolSpec>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeToolSpec.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ToolSpec>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeToolSpec.write(it, buf)
         }
     }
 }
