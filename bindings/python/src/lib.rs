@@ -255,6 +255,7 @@ client_methods!(Client, {
     /// One call to `model`; `prompt` is a string or a list of
     /// `{"role": ..., "content": ...}` dicts.
     #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None, tools=None, schema=None))]
+    #[allow(clippy::too_many_arguments)]
     fn chat(
         &self,
         py: Python<'_>,
@@ -309,6 +310,7 @@ client_methods!(Client, {
     /// Streams an answer: iterate for events; `.reply` holds the whole
     /// answer afterwards.
     #[pyo3(signature = (model, prompt, *, system=None, max_tokens=None, temperature=None, tools=None, schema=None))]
+    #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
         py: Python<'_>,
