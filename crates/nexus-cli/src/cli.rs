@@ -19,11 +19,52 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum HistoryCommand {
+    /// The newest conversations first.
+    List {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        count: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A conversation's turns (ID, or a unique start of it).
+    Show {
+        /// The conversation.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Conversations whose prompts or answers contain TEXT.
+    Search {
+        /// What to look for.
+        text: String,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        count: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a conversation and its turns.
+    Rm {
+        /// The conversation.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Send a prompt to a model and print the answer (streamed by default).
     Chat(ChatArgs),
     /// Ask through the model hierarchy: cheap tiers first, escalating on failure.
     Ask(AskArgs),
+    /// The conversation log: every `nexus chat` turn, to list, show, search,
+    /// remove, and continue (`nexus chat -c`, `--cid ID`).
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// The model hierarchy: tiers per category, presets, escalation policy, stats.
     #[command(subcommand)]
     Hierarchy(HierarchyCommand),
@@ -276,9 +317,23 @@ pub(crate) struct ChatArgs {
     /// answer is checked against it.
     #[arg(long, value_name = "SCHEMA")]
     pub(crate) schema: Option<String>,
+    /// Continue the last conversation.
+    #[arg(short = 'c', long = "continue", conflicts_with = "cid")]
+    pub(crate) continue_last: bool,
+    /// Continue conversation ID (see `nexus history list`).
+    #[arg(long, value_name = "ID")]
+    pub(crate) cid: Option<String>,
+    /// Do not record this exchange in the conversation log (also: `nexus config set history.log false`).
+    #[arg(long)]
+    pub(crate) no_log: bool,
+    /// Chat turn by turn (the default with no prompt on a terminal): `!multi`
+    /// starts several lines, `!end` sends them, Ctrl-D quits.
+    #[arg(short, long)]
+    pub(crate) interactive: bool,
     /// The prompt, or `-` to read it from standard input. Piped input and a
-    /// prompt together are combined: the prompt, then the input.
-    pub(crate) prompt: String,
+    /// prompt together are combined: the prompt, then the input. With no
+    /// prompt on a terminal, an interactive chat starts.
+    pub(crate) prompt: Option<String>,
 }
 
 #[derive(Debug, Args)]

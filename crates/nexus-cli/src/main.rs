@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Chat(args) => commands::chat::run(args).await,
         Command::Ask(args) => commands::ask::run(args).await,
+        Command::History(c) => commands::history::run(c),
         Command::Hierarchy(c) => commands::hierarchy::run(c),
         Command::Usage { days, json } => commands::hierarchy::usage(days, json),
         Command::Models(c) => commands::models::run(c).await,
@@ -73,6 +74,11 @@ fn cli_wants_json(c: &Command) -> bool {
     match c {
         Command::Chat(a) => a.json,
         Command::Ask(a) => a.json,
+        Command::History(
+            crate::cli::HistoryCommand::List { json, .. }
+            | crate::cli::HistoryCommand::Show { json, .. }
+            | crate::cli::HistoryCommand::Search { json, .. },
+        ) => *json,
         Command::Usage { json, .. } => *json,
         Command::Hierarchy(
             HierarchyCommand::Get { json }

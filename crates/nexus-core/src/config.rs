@@ -156,6 +156,7 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "http.max_stream_bytes",
     "http.stream_total_timeout_secs",
     "http.max_retry_wait_secs",
+    "history.log",
     "broker.rate_per_sec",
     "broker.burst",
     "broker.max_connections",

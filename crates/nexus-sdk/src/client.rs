@@ -497,6 +497,11 @@ impl Client {
         Ok(self.ledger()?.stats(&since)?)
     }
 
+    /// The conversation log under this client's home.
+    pub fn history(&self) -> Result<crate::history::History> {
+        crate::history::History::open(&self.inner.home)
+    }
+
     /// Spent today, open budget holds included.
     pub fn spent_today(&self) -> Result<Usd> {
         Ok(self.ledger()?.spent_on(&day_of(SystemClock.now_millis()))?)

@@ -1,8 +1,10 @@
-//! `nexus chat`: one call to a model, through `nexus_sdk::Client`.
+//! `nexus chat`: a call to a model through `nexus_sdk::Client`, one-shot or
+//! turn by turn, continuing logged conversations.
 
 use std::io::{IsTerminal, Read, Write};
 
-use nexus_sdk::{ChatOptions, Client, Reply, StreamEvent};
+use nexus_sdk::history::History;
+use nexus_sdk::{ChatOptions, Client, Input, Reply, StreamEvent};
 use serde_json::json;
 
 use super::Context;
@@ -10,12 +12,67 @@ use crate::cli::ChatArgs;
 use crate::exit::CliError;
 use crate::output;
 
+/// The conversation a turn belongs to: its id once logged, and the turns
+/// so far (sent back to the model).
+#[derive(Default)]
+struct Thread {
+    id: Option<String>,
+    prior: Vec<(String, String)>,
+}
+
+impl Thread {
+    fn input(&self, prompt: &str) -> Input {
+        if self.prior.is_empty() {
+            return Input::Prompt(prompt.to_string());
+        }
+        let mut messages = self.prior.clone();
+        messages.push(("user".into(), prompt.to_string()));
+        Input::Messages(messages)
+    }
+
+    fn push(&mut self, prompt: &str, reply: &Reply) {
+        self.prior.push(("user".into(), prompt.to_string()));
+        self.prior.push(("assistant".into(), reply.text.clone()));
+    }
+}
+
+/// Whether `history.log` in config.toml allows logging (default yes).
+fn logging_on(ctx: &Context) -> bool {
+    ctx.registry
+        .config()
+        .other
+        .get("history")
+        .and_then(|h| h.get("log"))
+        .and_then(toml::Value::as_bool)
+        .unwrap_or(true)
+}
+
 pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
     let client = ctx.client()?;
-    let prompt = read_prompt(&args.prompt)?;
+    let mut thread = Thread::default();
+    let mut model = args.model.clone();
+    if args.continue_last || args.cid.is_some() {
+        let h = client.history()?;
+        let conv = match &args.cid {
+            Some(id) => h.get(id)?.ok_or_else(|| {
+                CliError::config(format!("no conversation `{id}`; see `nexus history list`"))
+            })?,
+            None => h.last()?.ok_or_else(|| {
+                CliError::config(
+                    "there is no conversation to continue yet; start one with `nexus chat PROMPT`",
+                )
+            })?,
+        };
+        model = model.or_else(|| Some(conv.model.clone()));
+        thread.prior = conv.messages();
+        thread.id = Some(conv.id);
+    }
+    let log = (!args.no_log && logging_on(&ctx))
+        .then(|| client.history())
+        .transpose()?;
     // Empty: the configured default model.
-    let model = args.model.clone().unwrap_or_default();
+    let model = model.unwrap_or_default();
     let opts = ChatOptions {
         system: args.system.clone(),
         max_tokens: args.max_tokens,
@@ -27,34 +84,29 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
             .map(super::tools::schema)
             .transpose()?,
     };
-    let reply = if !args.tools.is_empty() {
-        let commands = super::tools::commands(&args.tools)?;
-        let run = client
-            .run_tools(
-                &model,
-                prompt.as_str(),
-                &opts,
-                args.max_tool_rounds,
-                |call| super::tools::run(&commands, call),
-            )
-            .await?;
-        if !args.json {
-            output::print_str(&format!("{}\n", run.reply.text))?;
-        }
-        run.reply
-    } else if args.no_stream || opts.response_format.is_some() {
-        client.chat(&model, prompt.as_str(), &opts).await?
-    } else {
-        stream_to_terminal(
+    let interactive = args.interactive || (args.prompt.is_none() && std::io::stdin().is_terminal());
+    if interactive {
+        return interactive_chat(
+            &ctx,
             &client,
+            &args,
             &model,
-            &prompt,
             &opts,
-            !args.json,
-            args.show_reasoning,
+            &mut thread,
+            log.as_ref(),
         )
-        .await?
-    };
+        .await;
+    }
+    let prompt = read_prompt(args.prompt.as_deref().unwrap_or("-"))?;
+    let reply = turn(&client, &args, &model, &opts, &thread, &prompt, !args.json).await?;
+    if let Some(h) = &log {
+        thread.id = Some(h.record(
+            thread.id.as_deref(),
+            args.system.as_deref(),
+            &prompt,
+            &reply,
+        )?);
+    }
     if args.json {
         return output::json(&json!({
             "provider": reply.provider,
@@ -68,11 +120,48 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
             "request_id": reply.request_id,
             "usage": reply.usage,
             "cost_usd": reply.cost.map(|c| c.dollars()),
+            "conversation_id": thread.id,
         }));
     }
-    if args.tools.is_empty() && (args.no_stream || opts.response_format.is_some()) {
-        output::print_str(&format!("{}\n", reply.text))?;
+    footer(&reply);
+    Ok(())
+}
+
+/// One exchange: streamed to stdout (when `echo`) unless tools, a schema or
+/// `--no-stream` need the whole answer first.
+async fn turn(
+    client: &Client,
+    args: &ChatArgs,
+    model: &str,
+    opts: &ChatOptions,
+    thread: &Thread,
+    prompt: &str,
+    echo: bool,
+) -> Result<Reply, CliError> {
+    let input = thread.input(prompt);
+    if !args.tools.is_empty() {
+        let commands = super::tools::commands(&args.tools)?;
+        let run = client
+            .run_tools(model, input, opts, args.max_tool_rounds, |call| {
+                super::tools::run(&commands, call)
+            })
+            .await?;
+        if echo {
+            output::print_str(&format!("{}\n", run.reply.text))?;
+        }
+        return Ok(run.reply);
     }
+    if args.no_stream || opts.response_format.is_some() {
+        let reply = client.chat(model, input, opts).await?;
+        if echo {
+            output::print_str(&format!("{}\n", reply.text))?;
+        }
+        return Ok(reply);
+    }
+    stream_to_terminal(client, model, input, opts, echo, args.show_reasoning).await
+}
+
+fn footer(reply: &Reply) {
     if std::io::stderr().is_terminal() {
         let cost = reply
             .cost
@@ -81,6 +170,89 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
             "[{}/{} · {} in · {} out · {}]",
             reply.provider, reply.model, reply.usage.input_tokens, reply.usage.output_tokens, cost
         );
+    }
+}
+
+/// Turn by turn, with line editing and a history of what was typed:
+/// `!multi` ... `!end` sends several lines, Ctrl-D (or `!quit`) ends.
+async fn interactive_chat(
+    ctx: &Context,
+    client: &Client,
+    args: &ChatArgs,
+    model: &str,
+    opts: &ChatOptions,
+    thread: &mut Thread,
+    log: Option<&History>,
+) -> Result<(), CliError> {
+    use rustyline::error::ReadlineError;
+    let mut rl = rustyline::DefaultEditor::new()
+        .map_err(|e| CliError::internal(format!("cannot start line editing: {e}")))?;
+    let typed = ctx.home.join("chat_history.txt");
+    let _ = rl.load_history(&typed);
+    let shown = if model.is_empty() {
+        "the default model"
+    } else {
+        model
+    };
+    eprintln!(
+        "Chatting with {shown}{}. `!multi` for several lines (`!end` sends them), Ctrl-D to quit.",
+        thread.id.as_ref().map_or(String::new(), |id| format!(
+            ", continuing conversation {id}"
+        ))
+    );
+    loop {
+        let line = match rl.readline("> ") {
+            Ok(l) => l,
+            Err(ReadlineError::Eof | ReadlineError::Interrupted) => break,
+            Err(e) => return Err(CliError::internal(format!("cannot read a line: {e}"))),
+        };
+        let mut prompt = line.clone();
+        match line.trim() {
+            "" => continue,
+            "!quit" | "!exit" => break,
+            "!multi" => {
+                let mut lines = Vec::new();
+                loop {
+                    match rl.readline("… ") {
+                        Ok(l) if l.trim() == "!end" => break,
+                        Ok(l) => lines.push(l),
+                        Err(ReadlineError::Eof | ReadlineError::Interrupted) => break,
+                        Err(e) => {
+                            return Err(CliError::internal(format!("cannot read a line: {e}")))
+                        }
+                    }
+                }
+                prompt = lines.join("\n");
+                if prompt.trim().is_empty() {
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        let _ = rl.add_history_entry(prompt.as_str());
+        match turn(client, args, model, opts, thread, &prompt, true).await {
+            Ok(reply) => {
+                if let Some(h) = log {
+                    thread.id = Some(h.record(
+                        thread.id.as_deref(),
+                        args.system.as_deref(),
+                        &prompt,
+                        &reply,
+                    )?);
+                }
+                thread.push(&prompt, &reply);
+                footer(&reply);
+            }
+            // One failed turn does not end the chat.
+            Err(e) => eprintln!("error: {}", e.message),
+        }
+    }
+    if std::fs::write(&typed, "").is_ok() {
+        let _ = nexus_core::private_db_file(&typed);
+        let _ = rl.save_history(&typed);
+    }
+    if let Some(id) = &thread.id {
+        eprintln!("conversation {id}; continue it with `nexus chat --cid {id}`");
     }
     Ok(())
 }
@@ -105,7 +277,9 @@ fn read_prompt(arg: &str) -> Result<String, CliError> {
         .read_to_string(&mut s)
         .map_err(|e| CliError::config(format!("cannot read the prompt from stdin: {e}")))?;
     if s.trim().is_empty() {
-        return Err(CliError::config("the prompt read from stdin is empty"));
+        return Err(CliError::config(
+            "no prompt: give one as an argument, pipe one in, or run `nexus chat` on a terminal to chat",
+        ));
     }
     Ok(s)
 }
@@ -115,12 +289,12 @@ fn read_prompt(arg: &str) -> Result<String, CliError> {
 async fn stream_to_terminal(
     client: &Client,
     model: &str,
-    prompt: &str,
+    input: Input,
     opts: &ChatOptions,
     echo: bool,
     show_reasoning: bool,
 ) -> Result<Reply, CliError> {
-    let mut stream = client.stream(model, prompt, opts).await?;
+    let mut stream = client.stream(model, input, opts).await?;
     let mut out = std::io::stdout().lock();
     let mut wrote_any = false;
     while let Some(ev) = stream.next().await {
