@@ -19,6 +19,62 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum AliasesCommand {
+    /// Name a model.
+    Set {
+        /// The alias.
+        name: String,
+        /// What it stands for (`provider/model` or a catalog id).
+        model: String,
+    },
+    /// Every alias.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an alias.
+    Rm {
+        /// The alias.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TemplatesCommand {
+    /// Save a template (replacing one of the same name).
+    Set {
+        /// Its name.
+        name: String,
+        /// The system prompt.
+        #[arg(long)]
+        system: Option<String>,
+        /// The prompt; `$input` is replaced by what follows `nexus chat -t NAME`.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// The model to use unless `-m` says otherwise.
+        #[arg(short, long)]
+        model: Option<String>,
+    },
+    /// Every template.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One template.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Remove a template.
+    Rm {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum HistoryCommand {
     /// The newest conversations first.
     List {
@@ -61,6 +117,12 @@ pub(crate) enum Command {
     Chat(ChatArgs),
     /// Ask through the model hierarchy: cheap tiers first, escalating on failure.
     Ask(AskArgs),
+    /// Short names for models: `nexus aliases set fast openai/gpt-4o-mini`, then `-m fast`.
+    #[command(subcommand)]
+    Aliases(AliasesCommand),
+    /// Saved prompts: `nexus templates set sum --prompt 'Summarise: $input'`, then `nexus chat -t sum TEXT`.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// The conversation log: every `nexus chat` turn, to list, show, search,
     /// remove, and continue (`nexus chat -c`, `--cid ID`).
     #[command(subcommand)]
@@ -317,6 +379,10 @@ pub(crate) struct ChatArgs {
     /// answer is checked against it.
     #[arg(long, value_name = "SCHEMA")]
     pub(crate) schema: Option<String>,
+    /// Use a saved template (`nexus templates list`): its system prompt,
+    /// model, and prompt with `$input` replaced by the prompt given here.
+    #[arg(short, long, value_name = "NAME")]
+    pub(crate) template: Option<String>,
     /// Continue the last conversation.
     #[arg(short = 'c', long = "continue", conflicts_with = "cid")]
     pub(crate) continue_last: bool,
@@ -446,6 +512,11 @@ pub(crate) enum ModelsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Show the model `nexus chat` uses without `-m`, or set it.
+    Default {
+        /// The new default (`provider/model`, a catalog id, or an alias).
+        model: Option<String>,
     },
     /// Download a newer catalog (from `catalog.url`, NEXUS_CATALOG_URL or --url), validate it, and cache it.
     UpdateRankings {

@@ -46,6 +46,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Chat(args) => commands::chat::run(args).await,
         Command::Ask(args) => commands::ask::run(args).await,
         Command::History(c) => commands::history::run(c),
+        Command::Aliases(c) => commands::names::aliases(c),
+        Command::Templates(c) => commands::names::templates(c),
         Command::Hierarchy(c) => commands::hierarchy::run(c),
         Command::Usage { days, json } => commands::hierarchy::usage(days, json),
         Command::Models(c) => commands::models::run(c).await,
@@ -74,6 +76,8 @@ fn cli_wants_json(c: &Command) -> bool {
     match c {
         Command::Chat(a) => a.json,
         Command::Ask(a) => a.json,
+        Command::Aliases(crate::cli::AliasesCommand::List { json })
+        | Command::Templates(crate::cli::TemplatesCommand::List { json }) => *json,
         Command::History(
             crate::cli::HistoryCommand::List { json, .. }
             | crate::cli::HistoryCommand::Show { json, .. }

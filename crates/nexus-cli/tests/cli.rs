@@ -425,3 +425,67 @@ async fn tools_schema_and_piped_input_through_the_cli() {
         stderr(&o)
     );
 }
+
+/// Issue 14: aliases, templates and `models default`, as `llm` users know them.
+#[tokio::test(flavor = "multi_thread")]
+async fn aliases_templates_and_the_default_model() {
+    let s = StandIn::start().await;
+    let r = Run::with_standin(&s);
+    let ok = |o: &std::process::Output| assert!(o.status.success(), "{}", stderr(o));
+    ok(&r
+        .run(&["aliases", "set", "fast", "openai/gpt-4o-mini"])
+        .await);
+    let o = r.run(&["aliases", "set", "nope", "nosuchmodel"]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "an alias must resolve: {}",
+        stderr(&o)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.run(&["aliases", "list", "--json"]).await.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"fast": "openai/gpt-4o-mini"}));
+    let o = r.run(&["chat", "-m", "fast", "--json", "via alias"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["provider"], "openai");
+    assert_eq!(v["requested_model"], "gpt-4o-mini");
+
+    ok(&r
+        .run(&[
+            "templates",
+            "set",
+            "sum",
+            "--system",
+            "be brief",
+            "--prompt",
+            "Summarise: $input",
+            "-m",
+            "fast",
+        ])
+        .await);
+    let o = r.run(&["chat", "-t", "sum", "the long text"]).await;
+    assert_eq!(
+        stdout(&o),
+        "echo: Summarise: the long text\n",
+        "{}",
+        stderr(&o)
+    );
+    let body = s.requests_for(Api::OpenAi).last().unwrap().body.clone();
+    assert_eq!(body["messages"][0]["content"], "be brief", "{body}");
+    let o = r.run(&["chat", "-t", "missing", "x"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let o = r
+        .run(&["templates", "set", "../escape", "--prompt", "x"])
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    ok(&r.run(&["templates", "rm", "sum"]).await);
+
+    ok(&r.run(&["models", "default", "fast"]).await);
+    let o = r.run(&["models", "default"]).await;
+    assert_eq!(stdout(&o), "fast\n");
+    let o = r.run(&["chat", "--json", "no -m"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["requested_model"], "gpt-4o-mini", "{v}");
+    let o = r.run(&["models", "default", "nosuchmodel"]).await;
+    assert_eq!(o.status.code(), Some(3));
+}

@@ -157,6 +157,7 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "http.stream_total_timeout_secs",
     "http.max_retry_wait_secs",
     "history.log",
+    "aliases.*",
     "broker.rate_per_sec",
     "broker.burst",
     "broker.max_connections",

@@ -570,10 +570,22 @@ impl Registry {
         Ok(Arc::new(provider))
     }
 
+    /// The model a user alias names (`[aliases]` in config.toml).
+    pub fn alias(&self, name: &str) -> Option<String> {
+        self.config
+            .other
+            .get("aliases")?
+            .get(name)?
+            .as_str()
+            .map(str::to_string)
+    }
+
     /// Resolves a model reference: `provider/model`, a bare provider name
     /// (its default model), or a catalog id or alias.
     pub fn resolve(&self, catalog: &Catalog, reference: &str) -> Result<Target, Error> {
-        let reference = reference.trim();
+        // A user alias (`nexus aliases set fast openai/gpt-4o-mini`), one level.
+        let aliased = self.alias(reference.trim());
+        let reference = aliased.as_deref().unwrap_or(reference).trim();
         if self.is_provider(reference) {
             let e = self.entry(reference)?;
             let model = e.default_model.ok_or_else(|| {

@@ -23,6 +23,7 @@ mod error;
 pub mod history;
 pub mod mesh;
 mod spend;
+pub mod templates;
 mod tools;
 mod types;
 mod vault;

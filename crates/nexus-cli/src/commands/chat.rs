@@ -71,10 +71,25 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
     let log = (!args.no_log && logging_on(&ctx))
         .then(|| client.history())
         .transpose()?;
+    let template = match &args.template {
+        Some(name) => Some(
+            nexus_sdk::templates::Templates::new(&ctx.home)
+                .get(name)?
+                .ok_or_else(|| {
+                    CliError::config(format!("no template `{name}`; see `nexus templates list`"))
+                })?,
+        ),
+        None => None,
+    };
+    let model = model.or_else(|| template.as_ref().and_then(|t| t.model.clone()));
     // Empty: the configured default model.
     let model = model.unwrap_or_default();
+    let system = args
+        .system
+        .clone()
+        .or_else(|| template.as_ref().and_then(|t| t.system.clone()));
     let opts = ChatOptions {
-        system: args.system.clone(),
+        system: system.clone(),
         max_tokens: args.max_tokens,
         temperature: args.temperature,
         tools: super::tools::definitions(&args.tools)?,
@@ -84,7 +99,8 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
             .map(super::tools::schema)
             .transpose()?,
     };
-    let interactive = args.interactive || (args.prompt.is_none() && std::io::stdin().is_terminal());
+    let interactive = args.interactive
+        || (args.prompt.is_none() && template.is_none() && std::io::stdin().is_terminal());
     if interactive {
         return interactive_chat(
             &ctx,
@@ -97,15 +113,15 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
         )
         .await;
     }
-    let prompt = read_prompt(args.prompt.as_deref().unwrap_or("-"))?;
+    let prompt = match &template {
+        // A template may need no input at all.
+        Some(t) if args.prompt.is_none() && std::io::stdin().is_terminal() => t.render(""),
+        Some(t) => t.render(&read_prompt(args.prompt.as_deref().unwrap_or("-"))?),
+        None => read_prompt(args.prompt.as_deref().unwrap_or("-"))?,
+    };
     let reply = turn(&client, &args, &model, &opts, &thread, &prompt, !args.json).await?;
     if let Some(h) = &log {
-        thread.id = Some(h.record(
-            thread.id.as_deref(),
-            args.system.as_deref(),
-            &prompt,
-            &reply,
-        )?);
+        thread.id = Some(h.record(thread.id.as_deref(), system.as_deref(), &prompt, &reply)?);
     }
     if args.json {
         return output::json(&json!({
@@ -235,7 +251,7 @@ async fn interactive_chat(
                 if let Some(h) = log {
                     thread.id = Some(h.record(
                         thread.id.as_deref(),
-                        args.system.as_deref(),
+                        opts.system.as_deref(),
                         &prompt,
                         &reply,
                     )?);

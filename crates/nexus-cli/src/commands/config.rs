@@ -211,7 +211,11 @@ fn open_browser(url: &str) -> bool {
 /// Values that parse but mean nothing are refused before they are written:
 /// a provider kind Nexus does not speak, a default model no provider or
 /// catalog entry resolves.
-fn check_value(home: &nexus_core::NexusHome, key: &str, value: &str) -> Result<(), CliError> {
+pub(crate) fn check_value(
+    home: &nexus_core::NexusHome,
+    key: &str,
+    value: &str,
+) -> Result<(), CliError> {
     if key.starts_with("providers.")
         && key.ends_with(".kind")
         && nexus_providers::registry::Kind::parse(value).is_none()

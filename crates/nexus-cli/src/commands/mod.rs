@@ -10,6 +10,7 @@ pub(crate) mod history;
 pub(crate) mod logs;
 pub(crate) mod mesh;
 pub(crate) mod models;
+pub(crate) mod names;
 pub(crate) mod providers;
 pub(crate) mod services;
 pub(crate) mod tools;

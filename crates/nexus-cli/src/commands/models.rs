@@ -7,6 +7,28 @@ use crate::output;
 
 pub(crate) async fn run(cmd: ModelsCommand) -> Result<(), CliError> {
     match cmd {
+        ModelsCommand::Default { model: Some(m) } => {
+            let home = nexus_core::NexusHome::from_env()?;
+            super::config::check_value(&home, "default_model", &m)?;
+            let mut ed = nexus_core::ConfigEditor::load(&home)?;
+            ed.set("default_model", &format!("\"{}\"", m.replace('"', "")))?;
+            home.ensure()?;
+            ed.save(&home.config_path())?;
+            eprintln!("the default model is now {m}");
+            Ok(())
+        }
+        ModelsCommand::Default { model: None } => {
+            let ctx = Context::load()?;
+            let m = ctx.registry.default_model()?;
+            let from = if ctx.registry.config().default_model.is_some() {
+                "default_model in config.toml"
+            } else {
+                "the first provider with a key (set one with `nexus models default MODEL`)"
+            };
+            output::print_str(&format!("{m}\n"))?;
+            eprintln!("from {from}");
+            Ok(())
+        }
         ModelsCommand::List {
             provider,
             remote,
