@@ -608,6 +608,27 @@ pub(crate) enum AuthCommand {
         /// The provider (anthropic, openai, gemini, ...).
         provider: String,
     },
+    /// Every provider's credential (environment, vault or OAuth, never the
+    /// value), OAuth sign-ins with their expiry, and the vault, in one table.
+    /// Exits 4 when no provider has a credential.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a provider's stored credential: its API key in the vault and
+    /// its OAuth sign-in (revoked where the provider allows).
+    Logout {
+        /// The provider.
+        provider: String,
+    },
+    /// Print the credential Nexus would send to a provider (an API key, or
+    /// an OAuth access token, refreshed first if it is about to expire), for
+    /// scripts: `curl -H "x-api-key: $(nexus auth token anthropic)"`.
+    Token {
+        /// The provider.
+        provider: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

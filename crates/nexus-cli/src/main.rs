@@ -53,7 +53,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Models(c) => commands::models::run(c).await,
         Command::Providers(c) => commands::providers::run(c),
         Command::Config(c) => commands::config::run(c).await,
-        Command::Auth(c) => commands::vault::auth(c),
+        Command::Auth(c) => commands::auth::run(c).await,
         Command::Up { serve, no_daemon } => commands::mesh::up(&serve, !no_daemon).await,
         Command::Mesh(m) => commands::mesh::run(m).await,
         Command::Daemon(c) => commands::daemon::run(c).await,
@@ -84,6 +84,7 @@ fn cli_wants_json(c: &Command) -> bool {
             | crate::cli::HistoryCommand::Search { json, .. },
         ) => *json,
         Command::Usage { json, .. } => *json,
+        Command::Auth(crate::cli::AuthCommand::Status { json }) => *json,
         Command::Hierarchy(
             HierarchyCommand::Get { json }
             | HierarchyCommand::Stats { json, .. }

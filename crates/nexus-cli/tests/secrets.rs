@@ -354,3 +354,56 @@ async fn a_locked_vault_is_exit_23_and_a_headless_host_stays_quiet() {
     let o = r.run(&["providers", "list"]).await;
     assert!(stdout(&o).contains("the vault failed"), "{}", stdout(&o));
 }
+
+/// Issue 14: `auth status`, `auth token` and `auth logout`, as `gh` users
+/// expect them.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_status_token_and_logout() {
+    let mut r = Run::new();
+    vault_env(&mut r);
+    // Nothing yet: the table, and exit 4.
+    let o = r.run(&["auth", "status"]).await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stdout(&o).contains("PROVIDER"), "{}", stdout(&o));
+    r.env
+        .push(("ANTHROPIC_API_KEY".into(), "sk-from-env".into()));
+    let o = r.run_stdin(&["auth", "set-key", "openai"], Some(KEY)).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.run(&["auth", "status", "--json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |p: &str| {
+        v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["provider"] == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("openai")["credential"], "vault provider/openai/api_key");
+    assert_eq!(row("anthropic")["credential"], "env ANTHROPIC_API_KEY");
+    assert_eq!(v["vault"]["available"], true);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(KEY),
+        "status showed a key"
+    );
+    // `token` is the one deliberate way to print it.
+    let o = r.run(&["auth", "token", "openai"]).await;
+    assert_eq!(stdout(&o), format!("{KEY}\n"));
+    let o = r.run(&["auth", "token", "anthropic"]).await;
+    assert_eq!(stdout(&o), "sk-from-env\n");
+    let o = r.run(&["auth", "logout", "openai"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.run(&["auth", "token", "openai"]).await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let o = r.run(&["auth", "logout", "anthropic"]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "nothing stored to forget: {}",
+        stderr(&o)
+    );
+    let o = r.run(&["auth", "token", "nosuch"]).await;
+    assert_eq!(o.status.code(), Some(3));
+}

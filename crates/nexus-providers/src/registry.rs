@@ -493,6 +493,13 @@ impl Registry {
         }
     }
 
+    /// Provider `name`'s key (for `nexus auth token`) and where it comes
+    /// from; `None` for OAuth sign-ins and keyless providers.
+    pub fn key(&self, name: &str) -> Result<(Option<Secret>, CredentialSource), Error> {
+        let e = self.entry(name)?;
+        Ok(self.credential(name, &e))
+    }
+
     /// Settings of every provider, for `nexus providers list`.
     pub fn status(&self) -> Vec<ProviderStatus> {
         self.entries()

@@ -1,6 +1,7 @@
 //! One module per command group. Each loads what it needs through [`Context`].
 
 pub(crate) mod ask;
+pub(crate) mod auth;
 pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod cron;

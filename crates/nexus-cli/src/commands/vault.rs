@@ -176,6 +176,9 @@ pub(crate) fn auth(cmd: AuthCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        other => Err(CliError::internal(format!(
+            "not a set-key command: {other:?}"
+        ))),
     }
 }
 
