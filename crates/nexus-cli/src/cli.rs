@@ -16,6 +16,10 @@ use crate::exit::EXIT_CODES_HELP;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Filter `--json` output with a jq expression (strings print raw):
+    /// `nexus auth status --json --jq '.providers[] | select(.ready) | .provider'`.
+    #[arg(long, global = true, value_name = "EXPR")]
+    pub(crate) jq: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

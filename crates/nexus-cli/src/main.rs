@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod jq;
 mod output;
 
 // glibc's allocator contends on its arena locks across the broker's
@@ -22,6 +23,15 @@ use crate::exit::CliError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli_wants_json(&cli.command);
+    if let Some(expr) = &cli.jq {
+        if !json {
+            return report(
+                &CliError::config("--jq filters JSON output: add --json to a command that has it"),
+                false,
+            );
+        }
+        output::set_jq(expr.clone());
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -30,8 +30,26 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), CliErro
     print_str(&out)
 }
 
-/// Pretty JSON on stdout.
+static JQ: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Filters every `json` output through `expr` (`--jq`).
+pub(crate) fn set_jq(expr: String) {
+    let _ = JQ.set(expr);
+}
+
+/// Pretty JSON on stdout (or what `--jq` makes of it).
 pub(crate) fn json(v: &impl serde::Serialize) -> Result<(), CliError> {
+    if let Some(expr) = JQ.get() {
+        let value = serde_json::to_value(v)
+            .map_err(|e| CliError::internal(format!("cannot render JSON: {e}")))?;
+        let lines = crate::jq::run(expr, &value).map_err(CliError::config)?;
+        let mut out = String::new();
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        return print_str(&out);
+    }
     let s = serde_json::to_string_pretty(v)
         .map_err(|e| CliError::internal(format!("cannot render JSON: {e}")))?;
     print_str(&format!("{s}\n"))

@@ -489,3 +489,34 @@ async fn aliases_templates_and_the_default_model() {
     let o = r.run(&["models", "default", "nosuchmodel"]).await;
     assert_eq!(o.status.code(), Some(3));
 }
+
+/// Issue 14: `--jq` on `--json` output (jaq), strings raw as `gh` prints them.
+#[tokio::test(flavor = "multi_thread")]
+async fn jq_filters_json_output() {
+    let r = Run::new();
+    let o = r
+        .run(&[
+            "models",
+            "list",
+            "--json",
+            "--jq",
+            r#".[] | select(.id == "claude-sonnet-4-5") | .provider"#,
+        ])
+        .await;
+    assert_eq!(stdout(&o), "anthropic\n", "{}", stderr(&o));
+    let o = r
+        .run(&[
+            "models",
+            "list",
+            "--json",
+            "--jq",
+            r#"map(select(.status == "deprecated")) | length > 0"#,
+        ])
+        .await;
+    assert_eq!(stdout(&o), "true\n", "{}", stderr(&o));
+    let o = r.run(&["models", "list", "--jq", "."]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let o = r.run(&["models", "list", "--json", "--jq", ".[["]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not parse"), "{}", stderr(&o));
+}
