@@ -6,6 +6,7 @@ mod commands;
 mod exit;
 mod jq;
 mod output;
+mod progress;
 
 // glibc's allocator contends on its arena locks across the broker's
 // threads; mimalloc took mesh throughput up by a fifth (docs/PERFORMANCE.md).

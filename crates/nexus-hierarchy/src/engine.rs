@@ -268,7 +268,12 @@ pub struct EscalationEngine<S: ProviderSource> {
     cooldown: CooldownConfig,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn RandomSource>,
+    observer: Option<AttemptObserver>,
 }
+
+/// Told of each attempt as it ends (a frontend shows "tier 1 failed,
+/// escalating to tier 2" while the request goes on).
+pub type AttemptObserver = Arc<dyn Fn(&Attempt) + Send + Sync>;
 
 impl<S: ProviderSource> std::fmt::Debug for EscalationEngine<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -296,7 +301,14 @@ impl<S: ProviderSource> EscalationEngine<S> {
             cooldown,
             clock,
             rng,
+            observer: None,
         }
+    }
+
+    /// Tells `f` of each attempt as it ends.
+    pub fn with_observer(mut self, f: AttemptObserver) -> Self {
+        self.observer = Some(f);
+        self
     }
 
     /// Adds a validator every answer must pass.
@@ -355,6 +367,9 @@ impl<S: ProviderSource> EscalationEngine<S> {
         hold: Option<crate::ledger::Hold>,
         a: &Attempt,
     ) -> Result<(), AskError> {
+        if let Some(f) = &self.observer {
+            f(a);
+        }
         self.ledger.settle(
             hold,
             &AttemptRecord {

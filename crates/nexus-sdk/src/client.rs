@@ -45,7 +45,13 @@ pub struct ClientOptions {
     /// Told before each wait between retries (a rate limit, an overloaded
     /// server), so a frontend can say it is waiting.
     pub on_retry: Option<nexus_providers::RetryHook>,
+    /// Told of each attempt of an `ask` as it ends ("tier 1 failed,
+    /// escalating"), so a frontend can show progress.
+    pub on_attempt: Option<AttemptHook>,
 }
+
+/// See [`ClientOptions::on_attempt`].
+pub type AttemptHook = Arc<dyn Fn(&AttemptInfo) + Send + Sync>;
 
 /// Opens a vault on first use; see [`ClientOptions::vault_loader`].
 pub use nexus_providers::registry::VaultLoader;
@@ -81,6 +87,7 @@ struct Inner {
     policy: Mutex<Option<PolicyConfig>>,
     hierarchy: Mutex<Option<Arc<Loaded>>>,
     ledger: Mutex<Option<Arc<SqliteLedger>>>,
+    on_attempt: Option<AttemptHook>,
 }
 
 /// A Nexus client: providers, the model hierarchy, the vault. Cheap to
@@ -156,6 +163,7 @@ impl Client {
                 policy: Mutex::new(None),
                 hierarchy: Mutex::new(None),
                 ledger: Mutex::new(None),
+                on_attempt: options.on_attempt,
             }),
         })
     }
@@ -366,6 +374,9 @@ impl Client {
         }
         if let Some(cmd) = &options.test_cmd {
             engine = engine.with_validator(Arc::new(CommandValidator::new(cmd.clone())));
+        }
+        if let Some(hook) = self.inner.on_attempt.clone() {
+            engine = engine.with_observer(Arc::new(move |a| hook(&AttemptInfo::from(a))));
         }
         let out = engine
             .ask(AskRequest {

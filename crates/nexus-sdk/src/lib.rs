@@ -28,7 +28,7 @@ mod tools;
 mod types;
 mod vault;
 
-pub use client::{Client, ClientOptions, ReadAhead, ReplyStream, VaultLoader};
+pub use client::{AttemptHook, Client, ClientOptions, ReadAhead, ReplyStream, VaultLoader};
 pub use error::{Error, ErrorCode, Result};
 pub use mesh::{Mesh, MeshRoute};
 pub use tools::{tool_results, ToolRun};

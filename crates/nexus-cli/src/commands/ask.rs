@@ -13,7 +13,8 @@ use crate::output;
 
 pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
-    let client = ctx.client()?;
+    let progress = crate::progress::Progress::default();
+    let client = ctx.client_with(&progress)?;
     let prompt = if args.prompt == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -41,7 +42,10 @@ pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
         scheduled: args.scheduled,
         read_only: args.read_only,
     };
-    match client.ask(&prompt, &opts).await {
+    progress.start("asking through the hierarchy");
+    let result = client.ask(&prompt, &opts).await;
+    progress.stop();
+    match result {
         Ok(out) => {
             if args.json {
                 return output::json(&json!({
@@ -110,7 +114,18 @@ fn attempt(a: &AttemptInfo) -> Value {
 /// The attempt trail, on stderr: which tier answered and why each
 /// escalation happened.
 fn trail(category: &str, attempts: &[AttemptInfo]) {
+    // On a terminal each line was shown as the attempt ended.
+    if crate::progress::Progress::on_terminal() {
+        return;
+    }
     for a in attempts {
+        eprintln!("{}", trail_line(category, a));
+    }
+}
+
+/// One attempt, as the trail shows it.
+pub(crate) fn trail_line(category: &str, a: &AttemptInfo) -> String {
+    {
         let reason = a.reason.as_deref().unwrap_or("");
         let what = match a.outcome.as_str() {
             "success" => format!(
@@ -132,6 +147,11 @@ fn trail(category: &str, attempts: &[AttemptInfo]) {
                 format!(" → escalating ({r})")
             }
         });
-        eprintln!("[{category}] tier {} {}: {what}{then}", a.tier, a.model);
+        let tag = if category.is_empty() {
+            String::new()
+        } else {
+            format!("[{category}] ")
+        };
+        format!("{tag}tier {} {}: {what}{then}", a.tier, a.model)
     }
 }

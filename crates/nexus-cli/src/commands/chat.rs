@@ -49,7 +49,8 @@ fn logging_on(ctx: &Context) -> bool {
 
 pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
-    let client = ctx.client()?;
+    let progress = crate::progress::Progress::default();
+    let client = ctx.client_with(&progress)?;
     let mut thread = Thread::default();
     let mut model = args.model.clone();
     if args.continue_last || args.cid.is_some() {
@@ -103,6 +104,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
         || (args.prompt.is_none() && template.is_none() && std::io::stdin().is_terminal());
     if interactive {
         return interactive_chat(
+            &progress,
             &ctx,
             &client,
             &args,
@@ -119,7 +121,10 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
         Some(t) => t.render(&read_prompt(args.prompt.as_deref().unwrap_or("-"))?),
         None => read_prompt(args.prompt.as_deref().unwrap_or("-"))?,
     };
-    let reply = turn(&client, &args, &model, &opts, &thread, &prompt, !args.json).await?;
+    let reply = turn(
+        &progress, &client, &args, &model, &opts, &thread, &prompt, !args.json,
+    )
+    .await?;
     if let Some(h) = &log {
         thread.id = Some(h.record(thread.id.as_deref(), system.as_deref(), &prompt, &reply)?);
     }
@@ -145,7 +150,9 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
 
 /// One exchange: streamed to stdout (when `echo`) unless tools, a schema or
 /// `--no-stream` need the whole answer first.
+#[allow(clippy::too_many_arguments)]
 async fn turn(
+    progress: &crate::progress::Progress,
     client: &Client,
     args: &ChatArgs,
     model: &str,
@@ -155,6 +162,22 @@ async fn turn(
     echo: bool,
 ) -> Result<Reply, CliError> {
     let input = thread.input(prompt);
+    let waiting = if model.is_empty() { "the model" } else { model };
+    progress.start(format!("waiting for {waiting}"));
+    let reply = turn_inner(progress, client, args, model, opts, input, echo).await;
+    progress.stop();
+    reply
+}
+
+async fn turn_inner(
+    progress: &crate::progress::Progress,
+    client: &Client,
+    args: &ChatArgs,
+    model: &str,
+    opts: &ChatOptions,
+    input: Input,
+    echo: bool,
+) -> Result<Reply, CliError> {
     if !args.tools.is_empty() {
         let commands = super::tools::commands(&args.tools)?;
         let run = client
@@ -162,6 +185,7 @@ async fn turn(
                 super::tools::run(&commands, call)
             })
             .await?;
+        progress.stop();
         if echo {
             output::print_str(&format!("{}\n", run.reply.text))?;
         }
@@ -169,12 +193,22 @@ async fn turn(
     }
     if args.no_stream || opts.response_format.is_some() {
         let reply = client.chat(model, input, opts).await?;
+        progress.stop();
         if echo {
             output::print_str(&format!("{}\n", reply.text))?;
         }
         return Ok(reply);
     }
-    stream_to_terminal(client, model, input, opts, echo, args.show_reasoning).await
+    stream_to_terminal(
+        progress,
+        client,
+        model,
+        input,
+        opts,
+        echo,
+        args.show_reasoning,
+    )
+    .await
 }
 
 fn footer(reply: &Reply) {
@@ -191,7 +225,9 @@ fn footer(reply: &Reply) {
 
 /// Turn by turn, with line editing and a history of what was typed:
 /// `!multi` ... `!end` sends several lines, Ctrl-D (or `!quit`) ends.
+#[allow(clippy::too_many_arguments)]
 async fn interactive_chat(
+    progress: &crate::progress::Progress,
     ctx: &Context,
     client: &Client,
     args: &ChatArgs,
@@ -246,7 +282,7 @@ async fn interactive_chat(
             _ => {}
         }
         let _ = rl.add_history_entry(prompt.as_str());
-        match turn(client, args, model, opts, thread, &prompt, true).await {
+        match turn(progress, client, args, model, opts, thread, &prompt, true).await {
             Ok(reply) => {
                 if let Some(h) = log {
                     thread.id = Some(h.record(
@@ -303,6 +339,7 @@ fn read_prompt(arg: &str) -> Result<String, CliError> {
 /// Streams text to stdout as it arrives (when `echo`), and returns the
 /// whole reply.
 async fn stream_to_terminal(
+    progress: &crate::progress::Progress,
     client: &Client,
     model: &str,
     input: Input,
@@ -323,6 +360,12 @@ async fn stream_to_terminal(
                 return Err(e.into());
             }
         };
+        if matches!(
+            ev,
+            StreamEvent::TextDelta { .. } | StreamEvent::ReasoningDelta { .. }
+        ) {
+            progress.stop();
+        }
         if echo {
             match &ev {
                 StreamEvent::TextDelta { text } => {

@@ -73,20 +73,38 @@ impl Context {
     /// The SDK's client over the same home and vault: the one place
     /// `chat` and `ask` (and the mesh) are wired.
     pub(crate) fn client(&self) -> Result<nexus_sdk::Client, CliError> {
+        self.client_with(&crate::progress::Progress::default())
+    }
+
+    /// [`Context::client`], telling `progress` of retries and (on a
+    /// terminal) of each `ask` attempt as it ends.
+    pub(crate) fn client_with(
+        &self,
+        progress: &crate::progress::Progress,
+    ) -> Result<nexus_sdk::Client, CliError> {
+        let retry_line = progress.clone();
+        let attempt_line = progress.clone();
         Ok(nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
             home: Some(self.home.root().to_path_buf()),
             vault_loader: Some(self.vault_loader.clone()),
-            on_retry: Some(nexus_providers::RetryHook(Arc::new(|n| {
+            on_retry: Some(nexus_providers::RetryHook(Arc::new(move |n| {
                 // Never silent while waiting: a rate limit may ask for many seconds.
-                eprintln!(
+                retry_line.line(&format!(
                     "{}: {}, retrying in {} s (attempt {} of {})",
                     n.provider,
                     n.kind.as_str().replace('_', " "),
                     n.wait.as_secs_f64().ceil(),
                     n.next_attempt,
                     n.attempts
-                );
+                ));
             }))),
+            // Live on a terminal; elsewhere `ask` prints the trail at the end.
+            on_attempt: crate::progress::Progress::on_terminal().then(|| {
+                let hook: nexus_sdk::AttemptHook = Arc::new(move |a| {
+                    attempt_line.line(&ask::trail_line("", a));
+                });
+                hook
+            }),
             ..Default::default()
         })?)
     }
