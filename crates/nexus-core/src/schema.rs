@@ -11,10 +11,15 @@ use serde_json::Value;
 /// How deep schemas and values may nest (refs included).
 pub const MAX_DEPTH: usize = 64;
 
+/// How many (schema, value) checks one validation may make: combinators
+/// nested in combinators could otherwise take exponential time.
+pub const MAX_STEPS: usize = 100_000;
+
 /// Checks `value` against `schema`; `Err` names the first place that does
 /// not match (`$.items[2].name: expected string`).
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
-    check(schema, schema, value, "$", 0)
+    let mut steps = 0;
+    check(schema, schema, value, "$", 0, &mut steps)
 }
 
 fn type_ok(t: &str, v: &Value) -> bool {
@@ -54,9 +59,22 @@ fn resolve<'a>(root: &'a Value, r: &str) -> Option<&'a Value> {
     Some(at)
 }
 
-fn check(root: &Value, schema: &Value, v: &Value, at: &str, depth: usize) -> Result<(), String> {
+fn check(
+    root: &Value,
+    schema: &Value,
+    v: &Value,
+    at: &str,
+    depth: usize,
+    steps: &mut usize,
+) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!("{at}: nested deeper than {MAX_DEPTH} levels"));
+    }
+    *steps += 1;
+    if *steps > MAX_STEPS {
+        return Err(format!(
+            "{at}: the schema takes more than {MAX_STEPS} checks; simplify it"
+        ));
     }
     let s = match schema {
         Value::Bool(true) => return Ok(()),
@@ -67,7 +85,7 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, depth: usize) -> Res
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
         let target = resolve(root, r)
             .ok_or_else(|| format!("{at}: the schema's $ref `{r}` does not resolve"))?;
-        check(root, target, v, at, depth + 1)?;
+        check(root, target, v, at, depth + 1, steps)?;
     }
     match s.get("type") {
         Some(Value::String(t)) if !type_ok(t, v) => {
@@ -126,7 +144,14 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, depth: usize) -> Res
         }
         if let Some(item_schema) = s.get("items") {
             for (i, item) in items.iter().enumerate() {
-                check(root, item_schema, item, &format!("{at}[{i}]"), depth + 1)?;
+                check(
+                    root,
+                    item_schema,
+                    item,
+                    &format!("{at}[{i}]"),
+                    depth + 1,
+                    steps,
+                )?;
             }
         }
     }
@@ -142,10 +167,12 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, depth: usize) -> Res
         for (k, val) in obj {
             let path = format!("{at}.{k}");
             match props.and_then(|p| p.get(k)) {
-                Some(ps) => check(root, ps, val, &path, depth + 1)?,
+                Some(ps) => check(root, ps, val, &path, depth + 1, steps)?,
                 None => match s.get("additionalProperties") {
                     Some(Value::Bool(false)) => return Err(format!("{at}: `{k}` is not allowed")),
-                    Some(extra @ Value::Object(_)) => check(root, extra, val, &path, depth + 1)?,
+                    Some(extra @ Value::Object(_)) => {
+                        check(root, extra, val, &path, depth + 1, steps)?
+                    }
                     _ => {}
                 },
             }
@@ -153,32 +180,38 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, depth: usize) -> Res
     }
     if let Some(Value::Array(all)) = s.get("allOf") {
         for sub in all {
-            check(root, sub, v, at, depth + 1)?;
+            check(root, sub, v, at, depth + 1, steps)?;
         }
     }
+    let over = |steps: &usize| {
+        (*steps > MAX_STEPS)
+            .then(|| format!("{at}: the schema takes more than {MAX_STEPS} checks; simplify it"))
+    };
     if let Some(Value::Array(any)) = s.get("anyOf") {
         if !any
             .iter()
-            .any(|sub| check(root, sub, v, at, depth + 1).is_ok())
+            .any(|sub| check(root, sub, v, at, depth + 1, steps).is_ok())
         {
-            return Err(format!("{at}: matches none of anyOf"));
+            return Err(over(steps).unwrap_or_else(|| format!("{at}: matches none of anyOf")));
         }
     }
     if let Some(Value::Array(one)) = s.get("oneOf") {
         let n = one
             .iter()
-            .filter(|sub| check(root, sub, v, at, depth + 1).is_ok())
+            .filter(|sub| check(root, sub, v, at, depth + 1, steps).is_ok())
             .count();
         if n != 1 {
-            return Err(format!("{at}: matches {n} of oneOf, not exactly one"));
+            return Err(over(steps)
+                .unwrap_or_else(|| format!("{at}: matches {n} of oneOf, not exactly one")));
         }
     }
     if let Some(not) = s.get("not") {
-        if check(root, not, v, at, depth + 1).is_ok() {
+        if check(root, not, v, at, depth + 1, steps).is_ok() {
             return Err(format!("{at}: matches what `not` forbids"));
         }
     }
-    Ok(())
+    // A branch that ran out of checks must not read as a match (`not`).
+    over(steps).map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -225,6 +258,25 @@ mod tests {
         bad(json!({"city": "P", "temp": 100}), "above the maximum");
         bad(json!({"city": "P", "temp": 1, "unit": "K"}), "$.unit");
         bad(json!("just text"), "expected object");
+    }
+
+    #[test]
+    fn exponential_schemas_stop_at_the_step_budget() {
+        // A linear-size schema whose check branches twice per level.
+        let mut defs = serde_json::Map::new();
+        defs.insert("a0".into(), json!({"type": "string"}));
+        for i in 1..=30 {
+            let below = format!("#/$defs/a{}", i - 1);
+            defs.insert(
+                format!("a{i}"),
+                json!({"anyOf": [{"$ref": below}, {"$ref": below}]}),
+            );
+        }
+        let s = json!({"$defs": defs, "$ref": "#/$defs/a30"});
+        let started = std::time::Instant::now();
+        let e = validate(&s, &json!(1)).unwrap_err();
+        assert!(e.contains("checks"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -79,6 +79,37 @@ pub fn presence(data: &[u8]) {
     let _ = nexus_mesh::presence::reveal(&s, "peer", "summary", |_| None);
 }
 
+/// Structured output: a JSON Schema and a model's answer (split at the
+/// first NUL) through the bounded checker, and the whole input as a
+/// conversation the bindings send (`Vec<Message>`), on a small stack.
+pub fn structured(data: &[u8]) {
+    let data = data.to_vec();
+    let run = move || {
+        let (schema, answer) = match data.iter().position(|&b| b == 0) {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (&data[..], &b"null"[..]),
+        };
+        if let (Ok(s), Ok(v)) = (
+            serde_json::from_slice::<serde_json::Value>(schema),
+            serde_json::from_slice::<serde_json::Value>(answer),
+        ) {
+            let _ = nexus_core::schema::validate(&s, &v);
+        }
+        let _ = serde_json::from_slice::<Vec<nexus_core::Message>>(&data);
+    };
+    // The checker recurses at most MAX_DEPTH (64) levels; in a debug build
+    // each takes a few KiB, so this target gets four times the frame
+    // decoder's stack: still an eighth of a tokio worker's, where the SDK
+    // runs it.
+    let joined = std::thread::Builder::new()
+        .stack_size(4 * SMALL_STACK)
+        .spawn(run)
+        .map(std::thread::JoinHandle::join);
+    if let Ok(Err(panic)) = joined {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// The SSE decoder, fed `data` in pieces split where its first byte says.
 pub fn sse(data: &[u8]) {
     let Some((&step, rest)) = data.split_first() else {

@@ -29,6 +29,7 @@ fn seed_corpora() {
     corpus("provider", nexus_fuzz::provider);
     corpus("vault_file", nexus_fuzz::vault_file);
     corpus("backup_file", nexus_fuzz::backup_file);
+    corpus("structured", nexus_fuzz::structured);
 }
 
 #[test]
@@ -50,6 +51,11 @@ proptest! {
         let mut v2 = vec![nexus_mesh::frame::VERSION];
         v2.extend_from_slice(&data);
         nexus_fuzz::frame(&v2);
+    }
+
+    #[test]
+    fn structured_outputs(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::structured(&data);
     }
 
     #[test]
