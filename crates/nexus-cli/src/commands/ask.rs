@@ -1,8 +1,6 @@
 //! `nexus ask`: a request through the model hierarchy, through
 //! `nexus_sdk::Client::ask`.
 
-use std::io::Read;
-
 use nexus_sdk::{AskOptions, AttemptInfo};
 use serde_json::{json, Value};
 
@@ -15,15 +13,8 @@ pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
     let progress = crate::progress::Progress::default();
     let client = ctx.client_with(&progress)?;
-    let prompt = if args.prompt == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CliError::config(format!("cannot read the prompt from stdin: {e}")))?;
-        s
-    } else {
-        args.prompt.clone()
-    };
+    // As for chat: piped input after the prompt, or stdin alone for `-`.
+    let prompt = super::chat::read_prompt(&args.prompt)?;
     if prompt.trim().is_empty() {
         return Err(CliError::config("the prompt is empty"));
     }

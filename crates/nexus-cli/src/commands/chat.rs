@@ -311,7 +311,7 @@ async fn interactive_chat(
 
 /// The prompt: the argument, and piped input after it (as `llm` does:
 /// `cat notes.txt | nexus chat "summarise"`), or only stdin for `-`.
-fn read_prompt(arg: &str) -> Result<String, CliError> {
+pub(crate) fn read_prompt(arg: &str) -> Result<String, CliError> {
     if arg != "-" {
         if std::io::stdin().is_terminal() {
             return Ok(arg.to_string());
