@@ -520,3 +520,23 @@ async fn jq_filters_json_output() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("does not parse"), "{}", stderr(&o));
 }
+
+/// Issue 14, defect 12: README command 1 lets cargo show its progress (no
+/// `-q`), so a cold checkout does not sit silent for minutes.
+#[test]
+fn readme_command_one_shows_progress() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let first = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.lines().next())
+        .unwrap();
+    assert!(first.starts_with("cargo run"), "{first}");
+    assert!(
+        !first
+            .split_whitespace()
+            .any(|w| w == "-q" || w == "--quiet"),
+        "{first}"
+    );
+}
