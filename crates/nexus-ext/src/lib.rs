@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+pub mod crash;
+pub mod manifest;
+pub mod permissions;
+pub mod rpc;
+pub mod sign;
+pub mod store;
