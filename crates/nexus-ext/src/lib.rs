@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod crash;
+pub mod host;
 pub mod manifest;
 pub mod permissions;
 pub mod rpc;
 pub mod sign;
 pub mod store;
+pub mod supervisor;

@@ -104,7 +104,8 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>
 /// One side of a JSON-RPC connection. Clone it to call from several tasks.
 #[derive(Clone)]
 pub struct Peer {
-    out: mpsc::Sender<String>,
+    /// Lines to write; `None` closes the output.
+    out: mpsc::Sender<Option<String>>,
     pending: Pending,
     next: Arc<AtomicU64>,
     stats: Arc<Stats>,
@@ -130,7 +131,7 @@ impl Peer {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (out_tx, mut out_rx) = mpsc::channel::<String>(256);
+        let (out_tx, mut out_rx) = mpsc::channel::<Option<String>>(256);
         let pending: Pending = Arc::default();
         let stats = Arc::new(Stats::default());
         let closed = Arc::new(tokio::sync::Notify::new());
@@ -138,7 +139,7 @@ impl Peer {
         // Writer: one line per message.
         tokio::spawn(async move {
             let mut output = output;
-            while let Some(mut line) = out_rx.recv().await {
+            while let Some(Some(mut line)) = out_rx.recv().await {
                 line.push('\n');
                 if output.write_all(line.as_bytes()).await.is_err() || output.flush().await.is_err()
                 {
@@ -309,7 +310,7 @@ impl Peer {
                 json!({"jsonrpc": "2.0", "id": id, "error": err})
             }
         };
-        let _ = self.out.try_send(msg.to_string());
+        let _ = self.out.try_send(Some(msg.to_string()));
     }
 
     /// Calls `method` on the other side and waits for its answer.
@@ -329,7 +330,7 @@ impl Peer {
                 format!("the request is over {MAX_LINE} bytes"),
             ));
         }
-        if self.out.send(line).await.is_err() {
+        if self.out.send(Some(line)).await.is_err() {
             lock(&self.pending).remove(&id);
             return Err(RpcError::closed());
         }
@@ -339,7 +340,16 @@ impl Peer {
     /// Sends a notification.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), RpcError> {
         let line = json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string();
-        self.out.send(line).await.map_err(|_| RpcError::closed())
+        self.out
+            .send(Some(line))
+            .await
+            .map_err(|_| RpcError::closed())
+    }
+
+    /// Closes the output (the other side reads end of input); calls still
+    /// waiting get their answers if the other side sends them.
+    pub async fn close(&self) {
+        let _ = self.out.send(None).await;
     }
 }
 
