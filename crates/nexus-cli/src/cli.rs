@@ -23,6 +23,110 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ExtCommand {
+    /// Install an extension from its directory (signature checked against trusted keys).
+    Install {
+        /// The directory holding nexus-extension.toml.
+        path: std::path::PathBuf,
+        /// Install without a signature (for development; you are warned).
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
+    /// Installed extensions.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn an extension on.
+    Enable {
+        /// The extension.
+        id: String,
+    },
+    /// Turn an extension off.
+    Disable {
+        /// The extension.
+        id: String,
+    },
+    /// Remove an extension (its data too, unless its manifest keeps it).
+    Uninstall {
+        /// The extension.
+        id: String,
+    },
+    /// Start an extension, call METHOD with JSON params, print the result, stop it.
+    Call {
+        /// The extension.
+        id: String,
+        /// The method.
+        method: String,
+        /// Its parameters, as JSON (default `{}`).
+        params: Option<String>,
+    },
+    /// An extension's log (its stderr and what it logs).
+    Logs {
+        /// The extension.
+        id: String,
+    },
+    /// Sign the extension in DIR with your signing key (made on first use, kept in the vault).
+    Sign {
+        /// The directory holding nexus-extension.toml.
+        path: std::path::PathBuf,
+        /// Print the trusted comment to sign with `minisign -S -t` instead.
+        #[arg(long)]
+        print_comment: bool,
+    },
+    /// Keys whose signatures install.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// An extension's data.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Remembered permission decisions of an extension (and revoke them).
+    Permissions {
+        /// The extension.
+        id: String,
+        /// Forget the decision for this capability.
+        #[arg(long, value_name = "CAPABILITY", conflicts_with = "revoke_all")]
+        revoke: Option<String>,
+        /// Forget every decision.
+        #[arg(long)]
+        revoke_all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrustCommand {
+    /// Trust a minisign public key (the file, or its base64 line).
+    Add {
+        /// The key.
+        key: String,
+    },
+    /// Trusted keys.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop trusting a key.
+    Rm {
+        /// The key id.
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DataCommand {
+    /// Delete an extension's stored data.
+    Clear {
+        /// The extension.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum AliasesCommand {
     /// Name a model.
     Set {
@@ -127,6 +231,9 @@ pub(crate) enum Command {
     /// Saved prompts: `nexus templates set sum --prompt 'Summarise: $input'`, then `nexus chat -t sum TEXT`.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// Extensions: signed child processes speaking JSON-RPC on their stdio.
+    #[command(subcommand)]
+    Ext(ExtCommand),
     /// The conversation log: every `nexus chat` turn, to list, show, search,
     /// remove, and continue (`nexus chat -c`, `--cid ID`).
     #[command(subcommand)]

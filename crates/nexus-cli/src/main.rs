@@ -57,6 +57,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Chat(args) => commands::chat::run(args).await,
         Command::Ask(args) => commands::ask::run(args).await,
         Command::History(c) => commands::history::run(c),
+        Command::Ext(c) => commands::ext::run(c).await,
         Command::Aliases(c) => commands::names::aliases(c),
         Command::Templates(c) => commands::names::templates(c),
         Command::Hierarchy(c) => commands::hierarchy::run(c),
@@ -87,6 +88,11 @@ fn cli_wants_json(c: &Command) -> bool {
     match c {
         Command::Chat(a) => a.json,
         Command::Ask(a) => a.json,
+        Command::Ext(
+            crate::cli::ExtCommand::List { json }
+            | crate::cli::ExtCommand::Permissions { json, .. }
+            | crate::cli::ExtCommand::Trust(crate::cli::TrustCommand::List { json }),
+        ) => *json,
         Command::Aliases(crate::cli::AliasesCommand::List { json })
         | Command::Templates(crate::cli::TemplatesCommand::List { json }) => *json,
         Command::History(

@@ -6,6 +6,7 @@ pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod cron;
 pub(crate) mod daemon;
+pub(crate) mod ext;
 pub(crate) mod hierarchy;
 pub(crate) mod history;
 pub(crate) mod logs;

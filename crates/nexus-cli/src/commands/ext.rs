@@ -1,0 +1,299 @@
+//! `nexus ext ...`: install, run and sign extensions, and manage what they
+//! may do. The host itself is `nexus_ext`; this module parses and renders.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_core::{Config, NexusHome, Secret, Vault};
+use nexus_ext::host::{self, Approver, DenyAll, Paths, Shared, State};
+use nexus_ext::manifest::Manifest;
+use nexus_ext::permissions::Answer;
+use nexus_ext::sign::{self, PublicKey, SecretKey};
+use serde_json::{json, Value};
+
+use crate::cli::{DataCommand, ExtCommand, TrustCommand};
+use crate::exit::CliError;
+use crate::output;
+
+/// Vault names: trusted keys by id, and the user's signing key.
+const TRUSTED: &str = "ext/trusted/";
+const SIGNING_KEY: &str = "ext/signing-key";
+
+fn ext_err(e: nexus_ext::host::ExtError) -> CliError {
+    use nexus_ext::host::ExtError as E;
+    match e {
+        E::NotInstalled(_) | E::Disabled(_) | E::Manifest(_) => CliError::config(e.to_string()),
+        E::Signature(_) => CliError::new(crate::exit::Class::Auth, e.to_string()),
+        _ => CliError::internal(e.to_string()),
+    }
+}
+
+fn vault(home: &NexusHome) -> Result<Arc<dyn Vault>, CliError> {
+    let config = Config::load(home)?;
+    Ok(super::vault::open(home, &config)?.0)
+}
+
+fn trusted(home: &NexusHome) -> Result<Vec<PublicKey>, CliError> {
+    let v = vault(home)?;
+    let mut out = Vec::new();
+    for name in v.list(TRUSTED)? {
+        if let Some(s) = v.get(&name)? {
+            if let Ok(k) = PublicKey::parse(s.expose()) {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Asks on the terminal (stderr, stdin); 60 s (or the timeout) without an
+/// answer is a no.
+struct Terminal;
+
+#[async_trait::async_trait]
+impl Approver for Terminal {
+    async fn ask(&self, id: &str, capability: &str, detail: &str, timeout: Duration) -> Answer {
+        eprint!(
+            "extension `{id}` asks for `{capability}`{}. Allow? [y]es, [a]lways, [n]o, n[e]ver (no answer in {} s: no): ",
+            if detail.is_empty() { String::new() } else { format!(" ({detail})") },
+            timeout.as_secs()
+        );
+        let read = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        });
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(Ok(line))) => match line.trim() {
+                "y" | "yes" => Answer::Allow,
+                "a" | "always" => Answer::AllowAlways,
+                "e" | "never" => Answer::DenyAlways,
+                _ => Answer::Deny,
+            },
+            Ok(_) => Answer::Deny,
+            Err(_) => {
+                eprintln!();
+                Answer::TimedOut
+            }
+        }
+    }
+}
+
+pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
+    let home = NexusHome::from_env()?;
+    let paths = Paths::new(home.clone());
+    match cmd {
+        ExtCommand::Install {
+            path,
+            allow_unsigned,
+        } => {
+            let keys = if allow_unsigned {
+                trusted(&home).unwrap_or_default()
+            } else {
+                trusted(&home)?
+            };
+            let (m, signed_by) =
+                host::install(&paths, &path, &keys, allow_unsigned).map_err(ext_err)?;
+            match signed_by {
+                Some(k) => eprintln!("installed {} {} (signed by {k})", m.id, m.version),
+                None => eprintln!(
+                    "warning: installed {} {} UNSIGNED (--allow-unsigned); anyone who could change its files can run code as you",
+                    m.id, m.version
+                ),
+            }
+            if !m.permissions.is_empty() {
+                eprintln!("it may ask for: {}", m.permissions.join(", "));
+            }
+            Ok(())
+        }
+        ExtCommand::List { json } => {
+            let state = State::load(&paths);
+            let rows: Vec<Value> = state
+                .0
+                .iter()
+                .map(|(id, i)| {
+                    let m = Manifest::load(&paths.dir(id)).ok();
+                    json!({
+                        "id": id,
+                        "version": i.version,
+                        "enabled": i.enabled,
+                        "signed_by": i.signed_by,
+                        "disabled_because": i.disabled_because,
+                        "name": m.as_ref().map(|m| m.name.clone()),
+                        "permissions": m.as_ref().map(|m| m.permissions.clone()).unwrap_or_default(),
+                        "persistent_data": m.as_ref().is_some_and(|m| m.persistent_data),
+                    })
+                })
+                .collect();
+            if json {
+                return output::json(&rows);
+            }
+            if rows.is_empty() {
+                return output::print_str("no extensions; `nexus ext install DIR` adds one\n");
+            }
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r["id"].as_str().unwrap_or_default().into(),
+                        r["version"].as_str().unwrap_or_default().into(),
+                        match (r["enabled"].as_bool(), r["disabled_because"].as_str()) {
+                            (Some(true), _) => "enabled".into(),
+                            (_, Some(why)) => format!("disabled: {why}"),
+                            _ => "disabled".into(),
+                        },
+                        r["signed_by"]
+                            .as_str()
+                            .map_or("UNSIGNED".into(), |k| format!("key {k}")),
+                    ]
+                })
+                .collect();
+            output::table(&["ID", "VERSION", "STATE", "SIGNED"], &table)
+        }
+        ExtCommand::Enable { id } => {
+            host::set_enabled(&paths, &id, true, None).map_err(ext_err)?;
+            eprintln!("enabled {id}");
+            Ok(())
+        }
+        ExtCommand::Disable { id } => {
+            host::set_enabled(&paths, &id, false, None).map_err(ext_err)?;
+            eprintln!("disabled {id}");
+            Ok(())
+        }
+        ExtCommand::Uninstall { id } => {
+            let kept = host::uninstall(&paths, &id).map_err(ext_err)?;
+            eprintln!(
+                "uninstalled {id}{}",
+                if kept {
+                    "; its data is kept (persistent_data), `nexus ext data clear ID` deletes it"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        ExtCommand::Call { id, method, params } => {
+            let params: Value = match params.as_deref() {
+                None => json!({}),
+                Some(p) => serde_json::from_str(p)
+                    .map_err(|e| CliError::config(format!("params are not JSON: {e}")))?,
+            };
+            let approver: Arc<dyn Approver> =
+                if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+                    Arc::new(Terminal)
+                } else {
+                    Arc::new(DenyAll)
+                };
+            let shared = Shared::with_defaults(paths, approver);
+            let mut running = host::start(&shared, &id).await.map_err(ext_err)?;
+            let result = running.call(&method, params).await;
+            running.stop().await;
+            let v =
+                result.map_err(|e| CliError::new(crate::exit::Class::Protocol, e.to_string()))?;
+            output::json(&v)
+        }
+        ExtCommand::Logs { id } => {
+            let text = std::fs::read_to_string(paths.log(&id))
+                .map_err(|e| CliError::config(format!("no log for `{id}` ({e}); has it run?")))?;
+            output::print_str(&text)
+        }
+        ExtCommand::Sign {
+            path,
+            print_comment,
+        } => {
+            let m = Manifest::load(&path).map_err(|e| CliError::config(e.to_string()))?;
+            if print_comment {
+                let c = sign::trusted_comment(&path, &m)
+                    .map_err(|e| CliError::config(e.to_string()))?;
+                return output::print_str(&format!("{c}\n"));
+            }
+            let v = vault(&home)?;
+            let key = match v.get(SIGNING_KEY)? {
+                Some(s) => {
+                    SecretKey::from_text(s.expose()).map_err(|e| CliError::config(e.to_string()))?
+                }
+                None => {
+                    let k = SecretKey::generate().map_err(|e| CliError::internal(e.to_string()))?;
+                    v.set(SIGNING_KEY, &Secret::new(k.to_text()))?;
+                    eprintln!("made a signing key; it is in the vault as {SIGNING_KEY}");
+                    k
+                }
+            };
+            let out = sign::sign_extension(&path, &m, &key)
+                .map_err(|e| CliError::config(e.to_string()))?;
+            let pk = key.public();
+            eprintln!("signed {} {} → {}", m.id, m.version, out.display());
+            eprintln!(
+                "users trust it with: nexus ext trust add {}",
+                pk.to_base64()
+            );
+            output::print_str(&pk.to_file())
+        }
+        ExtCommand::Trust(TrustCommand::Add { key }) => {
+            let text = if std::path::Path::new(&key).is_file() {
+                std::fs::read_to_string(&key)
+                    .map_err(|e| CliError::config(format!("{key}: {e}")))?
+            } else {
+                key
+            };
+            let pk = PublicKey::parse(&text).map_err(|e| CliError::config(e.to_string()))?;
+            vault(&home)?.set(
+                &format!("{TRUSTED}{}", pk.id()),
+                &Secret::new(pk.to_base64()),
+            )?;
+            eprintln!("trusting key {}", pk.id());
+            Ok(())
+        }
+        ExtCommand::Trust(TrustCommand::List { json }) => {
+            let ids: Vec<String> = trusted(&home)?.iter().map(PublicKey::id).collect();
+            if json {
+                return output::json(&ids);
+            }
+            output::print_str(&ids.iter().map(|i| format!("{i}\n")).collect::<String>())
+        }
+        ExtCommand::Trust(TrustCommand::Rm { key_id }) => {
+            if vault(&home)?.delete(&format!("{TRUSTED}{}", key_id.to_ascii_uppercase()))? {
+                eprintln!("no longer trusting key {key_id}");
+                Ok(())
+            } else {
+                Err(CliError::config(format!(
+                    "key {key_id} is not trusted; see `nexus ext trust list`"
+                )))
+            }
+        }
+        ExtCommand::Data(DataCommand::Clear { id }) => {
+            let dir = paths.data(&id);
+            if !dir.exists() {
+                return Err(CliError::config(format!("`{id}` has no data")));
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| CliError::internal(e.to_string()))?;
+            eprintln!("deleted the data of {id}");
+            Ok(())
+        }
+        ExtCommand::Permissions {
+            id,
+            revoke,
+            revoke_all,
+            json,
+        } => {
+            let shared = Shared::with_defaults(paths, Arc::new(DenyAll));
+            if revoke.is_some() || revoke_all {
+                let n = shared.revoke(&id, revoke.as_deref()).map_err(ext_err)?;
+                eprintln!("forgot {n} decision(s) of {id}");
+                return Ok(());
+            }
+            let remembered = shared.remembered().0.get(&id).cloned().unwrap_or_default();
+            if json {
+                return output::json(&remembered);
+            }
+            if remembered.is_empty() {
+                return output::print_str(&format!("no remembered decisions for {id}\n"));
+            }
+            let rows: Vec<Vec<String>> = remembered
+                .iter()
+                .map(|(c, d)| vec![c.clone(), format!("{d:?}").to_lowercase()])
+                .collect();
+            output::table(&["CAPABILITY", "DECISION"], &rows)
+        }
+    }
+}
