@@ -188,3 +188,60 @@ async fn unsigned_installs_only_when_asked_and_warns() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("\"hello\": 1"), "{}", stdout(&o));
 }
+
+/// The example extensions in `examples/extensions/` work as the docs say.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_extensions_work() {
+    let r = Run::new();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/extensions");
+    for name in ["word-count", "shout"] {
+        let o = r
+            .run(&[
+                "ext",
+                "install",
+                "--allow-unsigned",
+                examples.join(name).to_str().unwrap(),
+            ])
+            .await;
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    let o = r
+        .run(&[
+            "ext",
+            "call",
+            "word-count",
+            "count",
+            r#"{"text":"one two three"}"#,
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r
+        .run(&[
+            "ext",
+            "call",
+            "word-count",
+            "count",
+            r#"{"text":"four five"}"#,
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"words": 2, "total": 5}),
+        "the total is kept in its store"
+    );
+    let o = r
+        .run(&[
+            "ext",
+            "call",
+            "shout",
+            "shout",
+            r#"{"text":"quiet please"}"#,
+        ])
+        .await;
+    assert_eq!(stdout(&o).trim(), "\"QUIET PLEASE\"", "{}", stderr(&o));
+    // Its permission request: nobody to ask here, so denied.
+    let o = r.run(&["ext", "call", "shout", "shout.permission"]).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("clipboard:read"), "{}", stderr(&o));
+}

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
 /// The longest line either side may send.
 pub const MAX_LINE: usize = 1 << 20;
@@ -104,8 +104,9 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>
 /// One side of a JSON-RPC connection. Clone it to call from several tasks.
 #[derive(Clone)]
 pub struct Peer {
-    /// Lines to write; `None` closes the output.
-    out: mpsc::Sender<Option<String>>,
+    /// The output; `None` once closed. Callers write their own lines (no
+    /// hop through a writer task: a round trip is two wake-ups, not four).
+    out: Arc<tokio::sync::Mutex<Option<Box<dyn AsyncWrite + Unpin + Send>>>>,
     pending: Pending,
     next: Arc<AtomicU64>,
     stats: Arc<Stats>,
@@ -131,24 +132,12 @@ impl Peer {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (out_tx, mut out_rx) = mpsc::channel::<Option<String>>(256);
         let pending: Pending = Arc::default();
         let stats = Arc::new(Stats::default());
         let closed = Arc::new(tokio::sync::Notify::new());
         let is_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        // Writer: one line per message.
-        tokio::spawn(async move {
-            let mut output = output;
-            while let Some(Some(mut line)) = out_rx.recv().await {
-                line.push('\n');
-                if output.write_all(line.as_bytes()).await.is_err() || output.flush().await.is_err()
-                {
-                    break;
-                }
-            }
-        });
         let peer = Peer {
-            out: out_tx,
+            out: Arc::new(tokio::sync::Mutex::new(Some(Box::new(output)))),
             pending: pending.clone(),
             next: Arc::new(AtomicU64::new(1)),
             stats: stats.clone(),
@@ -238,13 +227,17 @@ impl Peer {
             (Some(method), Some(id)) => {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
                     self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                    self.answer(
-                        id,
-                        Err(RpcError::new(
-                            code::BUSY,
-                            "too many requests at once; retry",
-                        )),
-                    );
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        me.answer(
+                            id,
+                            Err(RpcError::new(
+                                code::BUSY,
+                                "too many requests at once; retry",
+                            )),
+                        )
+                        .await;
+                    });
                     return;
                 };
                 let handler = handler.clone();
@@ -253,7 +246,7 @@ impl Peer {
                 let params = msg.get("params").cloned().unwrap_or(Value::Null);
                 tokio::spawn(async move {
                     let r = handler.request(&method, params).await;
-                    me.answer(id, r);
+                    me.answer(id, r).await;
                     drop(permit);
                 });
             }
@@ -299,7 +292,19 @@ impl Peer {
         }
     }
 
-    fn answer(&self, id: Value, r: Result<Value, RpcError>) {
+    /// Writes one line; false when the output is closed or broken.
+    async fn write_line(&self, mut line: String) -> bool {
+        line.push('\n');
+        let mut out = self.out.lock().await;
+        let Some(w) = out.as_mut() else { return false };
+        if w.write_all(line.as_bytes()).await.is_ok() && w.flush().await.is_ok() {
+            return true;
+        }
+        *out = None;
+        false
+    }
+
+    async fn answer(&self, id: Value, r: Result<Value, RpcError>) {
         let msg = match r {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
             Err(e) => {
@@ -310,7 +315,7 @@ impl Peer {
                 json!({"jsonrpc": "2.0", "id": id, "error": err})
             }
         };
-        let _ = self.out.try_send(Some(msg.to_string()));
+        let _ = self.write_line(msg.to_string()).await;
     }
 
     /// Calls `method` on the other side and waits for its answer.
@@ -330,7 +335,7 @@ impl Peer {
                 format!("the request is over {MAX_LINE} bytes"),
             ));
         }
-        if self.out.send(Some(line)).await.is_err() {
+        if !self.write_line(line).await {
             lock(&self.pending).remove(&id);
             return Err(RpcError::closed());
         }
@@ -340,16 +345,19 @@ impl Peer {
     /// Sends a notification.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), RpcError> {
         let line = json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string();
-        self.out
-            .send(Some(line))
-            .await
-            .map_err(|_| RpcError::closed())
+        if self.write_line(line).await {
+            Ok(())
+        } else {
+            Err(RpcError::closed())
+        }
     }
 
     /// Closes the output (the other side reads end of input); calls still
     /// waiting get their answers if the other side sends them.
     pub async fn close(&self) {
-        let _ = self.out.send(None).await;
+        if let Some(mut w) = self.out.lock().await.take() {
+            let _ = w.shutdown().await;
+        }
     }
 }
 

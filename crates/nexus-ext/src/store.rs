@@ -66,6 +66,10 @@ impl Store {
             .map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
+        // Survives a killed process (WAL); an OS crash may lose the last
+        // writes, as for the cost ledger.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
@@ -74,7 +78,8 @@ impl Store {
         .map_err(db)?;
         Ok(Store {
             conn: Mutex::new(conn),
-            quota,
+            // Counted in SQLite's i64.
+            quota: quota.min(i64::MAX as u64),
         })
     }
 
