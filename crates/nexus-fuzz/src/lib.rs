@@ -110,6 +110,37 @@ pub fn structured(data: &[u8]) {
     }
 }
 
+/// What an extension package and its signature bring in: the manifest
+/// (TOML), a minisign signature and public key, permission strings. None
+/// may panic; what parses must hold its invariants.
+pub fn extension(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(m) = nexus_ext::manifest::Manifest::parse(&text, "fuzz") {
+        assert!(nexus_ext::manifest::valid_id(&m.id));
+        assert!(!m.command.is_empty());
+        let _ = m.permissions();
+    }
+    if let Ok(sig) = nexus_ext::sign::Signature::parse(&text) {
+        assert!(sig.trusted_comment.len() <= text.len());
+    }
+    if let Ok(k) = nexus_ext::sign::PublicKey::parse(&text) {
+        assert_eq!(
+            nexus_ext::sign::PublicKey::parse(&k.to_file()).ok(),
+            Some(k)
+        );
+    }
+    for line in text.lines().take(64) {
+        if let Ok(p) = line.parse::<nexus_ext::permissions::Permission>() {
+            assert_eq!(
+                p.to_string()
+                    .parse::<nexus_ext::permissions::Permission>()
+                    .ok(),
+                Some(p)
+            );
+        }
+    }
+}
+
 /// The SSE decoder, fed `data` in pieces split where its first byte says.
 pub fn sse(data: &[u8]) {
     let Some((&step, rest)) = data.split_first() else {

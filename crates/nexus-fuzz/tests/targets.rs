@@ -30,6 +30,7 @@ fn seed_corpora() {
     corpus("vault_file", nexus_fuzz::vault_file);
     corpus("backup_file", nexus_fuzz::backup_file);
     corpus("structured", nexus_fuzz::structured);
+    corpus("extension", nexus_fuzz::extension);
 }
 
 #[test]
@@ -51,6 +52,11 @@ proptest! {
         let mut v2 = vec![nexus_mesh::frame::VERSION];
         v2.extend_from_slice(&data);
         nexus_fuzz::frame(&v2);
+    }
+
+    #[test]
+    fn extension_packages(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::extension(&data);
     }
 
     #[test]
