@@ -78,6 +78,9 @@ pub(crate) enum ExtCommand {
     /// Keys whose signatures install.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Make nexus:// links open with `nexus open` (an XDG .desktop entry and
+    /// xdg-mime; on macOS, print what to add).
+    RegisterUrlHandler,
     /// An extension's data.
     #[command(subcommand)]
     Data(DataCommand),
@@ -234,6 +237,18 @@ pub(crate) enum Command {
     /// Extensions: signed child processes speaking JSON-RPC on their stdio.
     #[command(subcommand)]
     Ext(ExtCommand),
+    /// Follow a nexus:// link: `nexus://join/...` joins a mesh,
+    /// `nexus://install/ID?src=DIR` installs a signed extension (after you confirm).
+    Open {
+        /// The link.
+        url: String,
+        /// Your display name, for a join link.
+        #[arg(long = "name")]
+        alias: Option<String>,
+        /// Install without asking (an install link still needs a trusted signature).
+        #[arg(long)]
+        yes: bool,
+    },
     /// The conversation log: every `nexus chat` turn, to list, show, search,
     /// remove, and continue (`nexus chat -c`, `--cid ID`).
     #[command(subcommand)]

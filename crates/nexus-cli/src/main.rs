@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ask(args) => commands::ask::run(args).await,
         Command::History(c) => commands::history::run(c),
         Command::Ext(c) => commands::ext::run(c).await,
+        Command::Open { url, alias, yes } => commands::ext::open(&url, alias, yes).await,
         Command::Aliases(c) => commands::names::aliases(c),
         Command::Templates(c) => commands::names::templates(c),
         Command::Hierarchy(c) => commands::hierarchy::run(c),

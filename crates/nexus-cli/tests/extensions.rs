@@ -245,3 +245,64 @@ async fn the_example_extensions_work() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("clipboard:read"), "{}", stderr(&o));
 }
+
+/// `nexus open nexus://install/ID?src=DIR` installs only a signed package
+/// whose id is the link's, only with a yes; `register-url-handler` writes
+/// the XDG entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn install_links_and_the_url_handler() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = Run::new();
+    vault(&mut r);
+    let dir = copy(tmp.path());
+    let d = dir.to_str().unwrap();
+    let link = format!("nexus://install/notes?src={}", d.replace('/', "%2F"));
+    // No yes, no terminal: refused.
+    let o = r.run(&["open", &link]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("confirmation"), "{}", stderr(&o));
+    // Unsigned: never through a link.
+    let o = r.run(&["open", &link, "--yes"]).await;
+    assert!(stderr(&o).contains("not signed"), "{}", stderr(&o));
+    // Signed and trusted: installs.
+    let o = r.run(&["ext", "sign", d]).await;
+    let pubfile = tmp.path().join("k.pub");
+    std::fs::write(&pubfile, stdout(&o)).unwrap();
+    assert!(r
+        .run(&["ext", "trust", "add", pubfile.to_str().unwrap()])
+        .await
+        .status
+        .success());
+    let o = r.run(&["open", &link, "--yes"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A link whose id is not the package's.
+    let o = r
+        .run(&[
+            "open",
+            &link.replace("install/notes", "install/other"),
+            "--yes",
+        ])
+        .await;
+    assert!(stderr(&o).contains("holds `notes`"), "{}", stderr(&o));
+    let o = r.run(&["open", "https://example.com/x"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let o = r.run(&["open", "nexus://frobnicate/x"]).await;
+    assert!(
+        stderr(&o).contains("unknown nexus:// link"),
+        "{}",
+        stderr(&o)
+    );
+
+    let data = tmp.path().join("xdg");
+    let mut c = r.cmd(&["ext", "register-url-handler"]);
+    c.env("XDG_DATA_HOME", &data);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let entry =
+        std::fs::read_to_string(data.join("applications/nexus-url-handler.desktop")).unwrap();
+    assert!(
+        entry.contains("MimeType=x-scheme-handler/nexus;"),
+        "{entry}"
+    );
+    assert!(entry.contains(" open %u"), "{entry}");
+}

@@ -229,6 +229,7 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             );
             output::print_str(&pk.to_file())
         }
+        ExtCommand::RegisterUrlHandler => register_url_handler(),
         ExtCommand::Trust(TrustCommand::Add { key }) => {
             let text = if std::path::Path::new(&key).is_file() {
                 std::fs::read_to_string(&key)
@@ -296,4 +297,144 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             output::table(&["CAPABILITY", "DECISION"], &rows)
         }
     }
+}
+
+/// `nexus open URL`: what a nexus:// link asks for. Links come from outside
+/// (a web page, a chat), so an install link needs the user's yes and a
+/// trusted signature, and its id must be the package's.
+pub(crate) async fn open(url: &str, alias: Option<String>, yes: bool) -> Result<(), CliError> {
+    let rest = url
+        .strip_prefix("nexus://")
+        .ok_or_else(|| CliError::config(format!("`{url}` is not a nexus:// link")))?;
+    if rest.starts_with("join/") {
+        let alias = alias.ok_or_else(|| {
+            CliError::config("a join link needs your display name: nexus open LINK --name NAME")
+        })?;
+        return super::mesh::run(crate::cli::MeshArgs {
+            mesh: None,
+            command: crate::cli::MeshCommand::Join {
+                link: url.to_string(),
+                broker: None,
+                alias,
+            },
+        })
+        .await;
+    }
+    let Some(install) = rest.strip_prefix("install/") else {
+        return Err(CliError::config(format!(
+            "unknown nexus:// link `{}`; nexus understands nexus://join/... and nexus://install/ID?src=DIR",
+            url.chars().take(200).collect::<String>()
+        )));
+    };
+    let (id, query) = install.split_once('?').unwrap_or((install, ""));
+    if !nexus_ext::manifest::valid_id(id) {
+        return Err(CliError::config("the link names no valid extension id"));
+    }
+    let src = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("src="))
+        .map(percent_decode)
+        .ok_or_else(|| CliError::config("the install link says nowhere to install from (src=)"))?;
+    let dir = std::path::PathBuf::from(&src);
+    let m = Manifest::load(&dir).map_err(|e| CliError::config(e.to_string()))?;
+    if m.id != id {
+        return Err(CliError::config(format!(
+            "the link says `{id}` but {src} holds `{}`; not installing",
+            m.id
+        )));
+    }
+    if !yes {
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            return Err(CliError::config(
+                "an install link needs your confirmation: run it on a terminal, or add --yes",
+            ));
+        }
+        eprint!(
+            "install extension `{}` {} from {src}? It asks for: {}. [y/N] ",
+            m.id,
+            m.version,
+            if m.permissions.is_empty() {
+                "nothing".to_string()
+            } else {
+                m.permissions.join(", ")
+            }
+        );
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if !matches!(line.trim(), "y" | "yes") {
+            return Err(CliError::config("not installed"));
+        }
+    }
+    let home = NexusHome::from_env()?;
+    let paths = Paths::new(home.clone());
+    // Never unsigned through a link.
+    let (m, signed_by) = host::install(&paths, &dir, &trusted(&home)?, false).map_err(ext_err)?;
+    eprintln!(
+        "installed {} {} (signed by {})",
+        m.id,
+        m.version,
+        signed_by.unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the XDG `.desktop` entry for nexus:// and registers it.
+fn register_url_handler() -> Result<(), CliError> {
+    if cfg!(target_os = "macos") {
+        return output::print_str(
+            "macOS: add to the app bundle's Info.plist:\n  CFBundleURLTypes = [{ CFBundleURLName = \"Nexus\"; CFBundleURLSchemes = [\"nexus\"]; }]\nand let it run `nexus open <url>`.\n",
+        );
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share"))
+        })
+        .ok_or_else(|| CliError::config("neither XDG_DATA_HOME nor HOME is set"))?;
+    let apps = data.join("applications");
+    std::fs::create_dir_all(&apps)
+        .map_err(|e| CliError::internal(format!("{}: {e}", apps.display())))?;
+    let exe = std::env::current_exe().map_err(|e| CliError::internal(e.to_string()))?;
+    let entry = format!(
+        "[Desktop Entry]\nType=Application\nName=Nexus\nComment=Open nexus:// links\nExec={} open %u\nTerminal=true\nNoDisplay=true\nMimeType=x-scheme-handler/nexus;\n",
+        exe.display()
+    );
+    let file = apps.join("nexus-url-handler.desktop");
+    nexus_core::atomic_write(&file, entry.as_bytes(), nexus_core::FileMode::Normal)
+        .map_err(|e| CliError::internal(e.to_string()))?;
+    eprintln!("wrote {}", file.display());
+    match std::process::Command::new("xdg-mime")
+        .args(["default", "nexus-url-handler.desktop", "x-scheme-handler/nexus"])
+        .status()
+    {
+        Ok(s) if s.success() => eprintln!("nexus:// links now open with `nexus open`"),
+        Ok(s) => eprintln!("xdg-mime failed ({s}); run: xdg-mime default nexus-url-handler.desktop x-scheme-handler/nexus"),
+        Err(_) => eprintln!(
+            "xdg-mime is not installed (Debian: xdg-utils); run `xdg-mime default nexus-url-handler.desktop x-scheme-handler/nexus` once it is"
+        ),
+    }
+    Ok(())
 }
