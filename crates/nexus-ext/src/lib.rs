@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod approve;
 pub mod crash;
 pub mod host;
 pub mod manifest;
