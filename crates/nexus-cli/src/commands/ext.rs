@@ -178,9 +178,13 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
                 Some(p) => serde_json::from_str(p)
                     .map_err(|e| CliError::config(format!("params are not JSON: {e}")))?,
             };
+            // Ask at the terminal; else on the desktop; else nobody: no.
+            let desktop = nexus_ext::approve::Notifications::default();
             let approver: Arc<dyn Approver> =
                 if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
                     Arc::new(Terminal)
+                } else if desktop.available() {
+                    Arc::new(desktop)
                 } else {
                     Arc::new(DenyAll)
                 };
