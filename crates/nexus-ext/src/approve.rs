@@ -39,19 +39,25 @@ impl Notifications {
         c
     }
 
+    /// `gdbus call` of the notification daemon's `method`; arguments follow.
+    fn call(&self, method: &str) -> Command {
+        let mut c = self.gdbus();
+        c.args([
+            "call",
+            "--session",
+            "--dest",
+            DEST,
+            "--object-path",
+            PATH,
+            "--method",
+        ])
+        .arg(format!("{DEST}.{method}"));
+        c
+    }
+
     async fn notify(&self, summary: &str, body: &str, timeout: Duration) -> Option<u32> {
         let out = self
-            .gdbus()
-            .args([
-                "call",
-                "--session",
-                "--dest",
-                DEST,
-                "--object-path",
-                PATH,
-                "--method",
-            ])
-            .arg(format!("{DEST}.Notify"))
+            .call("Notify")
             .args(["Nexus", "0", "dialog-question", summary, body])
             .arg("['allow', 'Allow', 'always', 'Always allow', 'deny', 'Deny']")
             .arg("{'urgency': <byte 2>}")
@@ -70,17 +76,7 @@ impl Notifications {
 
     async fn close(&self, id: u32) {
         let _ = self
-            .gdbus()
-            .args([
-                "call",
-                "--session",
-                "--dest",
-                DEST,
-                "--object-path",
-                PATH,
-                "--method",
-            ])
-            .arg(format!("{DEST}.CloseNotification"))
+            .call("CloseNotification")
             .arg(id.to_string())
             .output()
             .await;

@@ -537,44 +537,29 @@ pub async fn start(shared: &Arc<Shared>, id: &str) -> Result<Running, ExtError> 
         ),
     )
     .await;
-    let info = match init {
+    let mut running = Running {
+        id: id.to_string(),
+        manifest,
+        peer,
+        info: Value::Null,
+        child,
+        started_ms,
+    };
+    running.info = match init {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
-            let mut r = Running {
-                id: id.to_string(),
-                manifest,
-                peer,
-                info: Value::Null,
-                child,
-                started_ms,
-            };
-            r.stop().await;
+            running.stop().await;
             return Err(fail(format!("initialize failed: {e}")));
         }
         Err(_) => {
-            let mut r = Running {
-                id: id.to_string(),
-                manifest,
-                peer,
-                info: Value::Null,
-                child,
-                started_ms,
-            };
-            r.stop().await;
+            running.stop().await;
             return Err(fail(format!(
                 "no answer to initialize within {} s",
                 INIT_TIMEOUT.as_secs()
             )));
         }
     };
-    Ok(Running {
-        id: id.to_string(),
-        manifest,
-        peer,
-        info,
-        child,
-        started_ms,
-    })
+    Ok(running)
 }
 
 impl Running {

@@ -104,15 +104,7 @@ impl Client {
             .await?;
         Ok(ToolRun {
             messages_json: serde_json::to_string(&run.messages).unwrap_or_default(),
-            calls: run
-                .calls
-                .into_iter()
-                .map(|t| ToolCall {
-                    id: t.id,
-                    name: t.name,
-                    arguments: t.arguments.to_string(),
-                })
-                .collect(),
+            calls: run.calls.into_iter().map(types::tool_call).collect(),
             rounds: run.rounds,
             cost: run.cost.map(|c| c.dollars()),
             reply: types::reply(run.reply),

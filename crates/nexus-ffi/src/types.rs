@@ -195,15 +195,16 @@ pub(crate) fn reply(r: sdk::Reply) -> Reply {
         stop_reason: r.stop_reason,
         request_id: r.request_id,
         reasoning: r.reasoning,
-        tool_calls: r
-            .tool_calls
-            .into_iter()
-            .map(|t| ToolCall {
-                id: t.id,
-                name: t.name,
-                arguments: t.arguments.to_string(),
-            })
-            .collect(),
+        tool_calls: r.tool_calls.into_iter().map(tool_call).collect(),
+    }
+}
+
+/// A tool call across the FFI (arguments as JSON text).
+pub(crate) fn tool_call(t: sdk::ToolCall) -> ToolCall {
+    ToolCall {
+        id: t.id,
+        name: t.name,
+        arguments: t.arguments.to_string(),
     }
 }
 

@@ -22,7 +22,7 @@ pub trait Validator: Send + Sync {
 
 /// The answer's payload: the body of the first fenced block if the whole
 /// answer is one, else the text itself.
-fn payload(text: &str) -> &str {
+pub fn payload(text: &str) -> &str {
     let t = text.trim();
     if let Some(rest) = t.strip_prefix("```") {
         if let Some(nl) = rest.find('\n') {

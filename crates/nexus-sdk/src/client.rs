@@ -573,16 +573,12 @@ impl Client {
 }
 
 fn open_vault(home: &NexusHome, config: &Config, env: &EnvLookup) -> Result<Arc<dyn Vault>> {
-    let configured = nexus_vault::configured_backend(config);
-    let lookup = |k: &str| env(k);
-    let opts = nexus_vault::Options {
-        home,
-        configured,
-        env: &lookup,
-        prompt: None,
-        tell: None,
-    };
-    Ok(nexus_vault::open(&opts)?.0)
+    open_vault_if_set_up(home, config, env)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::Vault,
+            "no vault is set up here; see `nexus vault status`",
+        )
+    })
 }
 
 fn open_vault_if_set_up(

@@ -262,7 +262,7 @@ impl Reply {
                 ),
             )
         };
-        let text = strip_fence(&self.text);
+        let text = nexus_hierarchy::validate::payload(&self.text).trim();
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| bad(format!("the answer is not JSON ({e})")))?;
         match schema {
@@ -276,20 +276,6 @@ impl Reply {
         self.json = Some(value);
         Ok(())
     }
-}
-
-/// The body of a single fenced block (```json ... ```), else the text.
-fn strip_fence(text: &str) -> &str {
-    let t = text.trim();
-    if let Some(rest) = t.strip_prefix("```") {
-        if let Some(nl) = rest.find('\n') {
-            let body = &rest[nl + 1..];
-            if let Some(end) = body.rfind("```") {
-                return body[..end].trim();
-            }
-        }
-    }
-    t
 }
 
 /// The stable snake_case name of a stop reason (`end_turn`, `max_tokens`, ...).
