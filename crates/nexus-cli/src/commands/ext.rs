@@ -34,6 +34,9 @@ fn vault(home: &NexusHome) -> Result<Arc<dyn Vault>, CliError> {
     Ok(super::vault::open(home, &config)?.0)
 }
 
+/// Where the vault migration put an old `trusted_keys.json`, whole.
+const MIGRATED: &str = "signing/trusted_keys";
+
 fn trusted(home: &NexusHome) -> Result<Vec<PublicKey>, CliError> {
     let v = vault(home)?;
     let mut out = Vec::new();
@@ -44,7 +47,31 @@ fn trusted(home: &NexusHome) -> Result<Vec<PublicKey>, CliError> {
             }
         }
     }
+    if let Some(old) = v.get(MIGRATED)? {
+        out.extend(migrated_keys(old.expose()));
+    }
     Ok(out)
+}
+
+/// The minisign keys in a migrated `trusted_keys.json`: a list of keys, a
+/// map of names to keys, or objects with a `public_key`/`key` field.
+fn migrated_keys(text: &str) -> Vec<PublicKey> {
+    fn walk(v: &Value, out: &mut Vec<PublicKey>, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        match v {
+            Value::String(s) => out.extend(PublicKey::parse(s).ok()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out, depth + 1)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        walk(&v, &mut out, 0);
+    }
+    out
 }
 
 /// Asks on the terminal (stderr, stdin); 60 s (or the timeout) without an
@@ -441,4 +468,23 @@ fn register_url_handler() -> Result<(), CliError> {
         ),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_from_a_migrated_trusted_keys_file() {
+        let k = nexus_ext::sign::SecretKey::generate()
+            .unwrap()
+            .public()
+            .to_base64();
+        for text in [
+            format!(r#"["{k}"]"#),
+            format!(r#"{{"alice": "{k}"}}"#),
+            format!(r#"{{"keys": [{{"name": "a", "public_key": "{k}"}}]}}"#),
+        ] {
+            assert_eq!(super::migrated_keys(&text).len(), 1, "{text}");
+        }
+        assert!(super::migrated_keys("not json").is_empty());
+    }
 }
