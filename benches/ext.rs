@@ -66,11 +66,43 @@ async fn main() {
     let shared = Shared::with_defaults(paths.clone(), Arc::new(DenyAll));
 
     let n = 10_000;
+    // The floor: the same echo process, one task writing a line to its
+    // stdin and reading the answer line from its stdout, no peer at all.
+    let (f50, f99) = {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut child = tokio::process::Command::new(dir.path().join("echo"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut t = Vec::with_capacity(n);
+        for i in 0..n + 200 {
+            let s = Instant::now();
+            let line = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{i},\"method\":\"echo\",\"params\":{{\"x\":{i}}}}}\n"
+            );
+            stdin.write_all(line.as_bytes()).await.unwrap();
+            stdin.flush().await.unwrap();
+            lines.next_line().await.unwrap().unwrap();
+            if i >= 200 {
+                t.push(s.elapsed());
+            }
+        }
+        (pct(&mut t, 0.5), pct(&mut t, 0.99))
+    };
     let (r50, r99) = round_trips(&shared, "rust-echo", n).await;
     let (p50, p99) = round_trips(&shared, "notes", n).await;
     println!("JSON-RPC round trip, host → extension → host, {n} sequential calls");
     println!("| extension | p50 | p99 |");
     println!("|---|---|---|");
+    println!(
+        "| raw pipe, one task, no peer (the floor) | {} | {} |",
+        us(f50),
+        us(f99)
+    );
     println!("| Rust (`nexus-ext-echo`) | {} | {} |", us(r50), us(r99));
     println!("| Python 3 (`notes` fixture) | {} | {} |", us(p50), us(p99));
 
