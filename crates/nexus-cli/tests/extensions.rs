@@ -26,8 +26,12 @@ fn copy(to: &Path) -> PathBuf {
 
 fn minisign() -> bool {
     let ok = Command::new("minisign").arg("-v").output().is_ok();
+    // scripts/test installs it, so under CI its absence is a failure, not a skip.
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "minisign is not installed (apt install minisign)"
+    );
     if !ok {
-        // scripts/test installs it; a machine without it says so loudly.
         println!("SKIP minisign is not installed (apt install minisign)");
     }
     ok
