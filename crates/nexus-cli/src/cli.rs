@@ -24,9 +24,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ExtCommand {
-    /// Install an extension from its directory (signature checked against trusted keys).
+    /// Install an extension from its directory or a .tar.gz of it (signature
+    /// checked against trusted keys). A running nexusd starts it.
     Install {
-        /// The directory holding nexus-extension.toml.
+        /// The directory holding nexus-extension.toml, or an archive of it.
         path: std::path::PathBuf,
         /// Install without a signature (for development; you are warned).
         #[arg(long)]
@@ -53,7 +54,8 @@ pub(crate) enum ExtCommand {
         /// The extension.
         id: String,
     },
-    /// Start an extension, call METHOD with JSON params, print the result, stop it.
+    /// Call METHOD with JSON params and print the result: on the extension
+    /// nexusd runs, or (no daemon) on one started for this call.
     Call {
         /// The extension.
         id: String,
@@ -84,6 +86,31 @@ pub(crate) enum ExtCommand {
     /// An extension's data.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Permission questions waiting for an answer (nexusd asks them).
+    Approvals {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow what question N asks for.
+    Approve {
+        /// The question's number (`nexus ext approvals`).
+        n: u64,
+        /// Remember it for this extension and capability.
+        #[arg(long)]
+        always: bool,
+    },
+    /// Refuse what question N asks for.
+    Deny {
+        /// The question's number (`nexus ext approvals`).
+        n: u64,
+        /// Remember it for this extension and capability.
+        #[arg(long)]
+        never: bool,
+    },
+    /// Bearer tokens for plugins that use the store over HTTP.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Remembered permission decisions of an extension (and revoke them).
     Permissions {
         /// The extension.
@@ -117,6 +144,29 @@ pub(crate) enum TrustCommand {
     Rm {
         /// The key id.
         key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a token for plugin ID (shown once; replaces an earlier one).
+    Issue {
+        /// The plugin (an extension id).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plugins that hold a token.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke plugin ID's token.
+    Revoke {
+        /// The plugin.
+        id: String,
     },
 }
 

@@ -14,7 +14,12 @@
 //!     [`nexus_mesh::MeshError`] in `data`;
 //!   - `mesh.wait` `{mesh?, seen, timeout_ms}`: returns `{stored}` once the
 //!     mesh's stored-message counter differs from `seen` (or at the
-//!     timeout): how `inbox --follow` streams without polling.
+//!     timeout): how `inbox --follow` streams without polling;
+//!   - `services.*`, `heartbeat.now`, `cron.run`;
+//!   - `ext.*`: the extension host ([`extensions`]).
+//!
+//!   A connection that does not start with `{` speaks HTTP/1.1 instead:
+//!   the plugin store API ([`http`]).
 //!
 //!   Every answer names the daemon's version, and a client of another
 //!   version is told so rather than misread.
@@ -23,7 +28,9 @@
 //! one, or the lock held, means a daemon runs already and nothing changes.
 
 pub mod cron;
+mod extensions;
 pub mod heartbeat;
+mod http;
 pub mod install;
 pub mod logs;
 pub mod shell_env;
@@ -248,6 +255,7 @@ pub async fn run_with(
     });
     let beating = tokio::spawn(heartbeat_loop(pulse.clone()));
     let ticking = tokio::spawn(cron_loop(home.clone(), pulse.ctx.client.clone()));
+    let ext = Arc::new(extensions::Extensions::start(&home, vault.clone()));
     let daemon = Arc::new(Daemon {
         home: home.clone(),
         vault,
@@ -255,6 +263,8 @@ pub async fn run_with(
         services: services.clone(),
         services_error,
         pulse,
+        router: http::router(ext.clone()),
+        ext: ext.clone(),
     });
     let watchers = tokio::spawn(watch_meshes(daemon.clone()));
     // Under systemd (Type=notify): ready now, and alive on its watchdog.
@@ -289,8 +299,9 @@ pub async fn run_with(
         w.abort();
     }
     watchers.abort();
-    // Every service's process group is gone before the daemon is.
-    services.stop_all().await;
+    // Every service's and extension's process group is gone before the
+    // daemon is.
+    tokio::join!(services.stop_all(), ext.shutdown());
     // Closing the job channels ends each keeper between two frames.
     lock(&state).keepers.clear();
     let _ = std::fs::remove_file(&paths.socket);
@@ -308,6 +319,9 @@ struct Daemon {
     /// Why `[services]` could not be read, if it could not.
     services_error: Option<String>,
     pulse: Arc<Pulse>,
+    ext: Arc<extensions::Extensions>,
+    /// The HTTP API on the control socket.
+    router: axum::Router,
 }
 
 /// The heartbeat's state.
@@ -509,8 +523,24 @@ async fn refuse_jobs(keeper: &mut Keeper, why: &nexus_mesh::MeshError, pause: st
 }
 
 /// Answers one control connection: a request per line.
-async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::Sender<()>) {
+async fn answer(mut sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::Sender<()>) {
+    // JSON-RPC starts with `{`; anything else is HTTP.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::AsyncReadExt::read(&mut sock, &mut first),
+    )
+    .await
+    {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    if !matches!(first[0], b'{' | b' ' | b'\n' | b'\r' | b'\t') {
+        let router = daemon.router.clone();
+        return http::serve(http::Rewound::new(first.to_vec(), sock), router).await;
+    }
     let (read, mut write) = sock.into_split();
+    let read = http::Rewound::new(first.to_vec(), read);
     let mut lines = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_LINE * 16));
     let mut line = String::new();
     loop {
@@ -537,8 +567,10 @@ async fn answer(sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::
             Some("status") => {
                 let mut v = status(&daemon.state);
                 v["heartbeat"] = daemon.pulse.status();
+                v["extensions"] = daemon.ext.status();
                 Ok(v)
             }
+            Some(m) if m.starts_with("ext.") => daemon.ext.control(m, req.get("params")).await,
             Some("heartbeat.now") => Ok(json!({ "results": daemon.pulse.beat().await })),
             Some("cron.run") => cron_run(&daemon, req.get("params")).await,
             Some("stop") => {

@@ -91,6 +91,22 @@ fn quote(s: &str) -> String {
 #[async_trait::async_trait]
 impl Approver for Notifications {
     async fn ask(&self, id: &str, capability: &str, detail: &str, timeout: Duration) -> Answer {
+        self.try_ask(id, capability, detail, timeout)
+            .await
+            .unwrap_or(Answer::Deny)
+    }
+}
+
+impl Notifications {
+    /// Asks; `None` when the question could not be shown at all (no bus,
+    /// no notification daemon), so another way of asking can carry on.
+    pub async fn try_ask(
+        &self,
+        id: &str,
+        capability: &str,
+        detail: &str,
+        timeout: Duration,
+    ) -> Option<Answer> {
         // Watch for the answer before asking, so it cannot be missed.
         let Ok(mut monitor) = self
             .gdbus()
@@ -106,16 +122,14 @@ impl Approver for Notifications {
             .stderr(std::process::Stdio::null())
             .spawn()
         else {
-            return Answer::Deny;
+            return None;
         };
-        let Some(out) = monitor.stdout.take() else {
-            return Answer::Deny;
-        };
+        let out = monitor.stdout.take()?;
         let mut lines = BufReader::new(out).lines();
         // "Monitoring signals on object ..." means it listens.
         let ready = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
         if !matches!(ready, Ok(Ok(Some(_)))) {
-            return Answer::Deny;
+            return None;
         }
         let summary = quote(&format!("Extension {id} asks for {capability}"));
         let body = quote(if detail.is_empty() {
@@ -123,9 +137,7 @@ impl Approver for Notifications {
         } else {
             detail
         });
-        let Some(n) = self.notify(&summary, &body, timeout).await else {
-            return Answer::Deny;
-        };
+        let n = self.notify(&summary, &body, timeout).await?;
         let invoked = format!("ActionInvoked (uint32 {n}, '");
         let closed = format!("NotificationClosed (uint32 {n},");
         let wait = async {
@@ -152,6 +164,6 @@ impl Approver for Notifications {
             }
         };
         let _ = monitor.kill().await;
-        answer
+        Some(answer)
     }
 }

@@ -5,7 +5,7 @@
 //! that no descendant survives.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,17 +14,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
+use crate::clipboard::{Clipboard, SystemClipboard};
 use crate::manifest::Manifest;
 use crate::permissions::{self, Answer, AuditEntry, Decision, Decisions, Permission};
 use crate::rpc::{code, Handler, Peer, RpcError};
-use crate::sign::{self, PublicKey, SignError};
+use crate::sign::SignError;
 use crate::store::{Store, StoreError, QUOTA};
+
+pub use crate::install::{install, set_enabled, uninstall};
 
 /// The protocol version the host speaks.
 pub const PROTOCOL_VERSION: &str = "1";
 
 /// How long `initialize` may take.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most clipboard text an extension may write, bytes.
+pub const MAX_CLIPBOARD: usize = 512 * 1024;
 
 /// Each step of a stop: after closing stdin, after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -138,6 +144,9 @@ pub enum ExtError {
         /// The JSON-RPC error.
         error: RpcError,
     },
+    /// An archive was refused.
+    #[error(transparent)]
+    Archive(crate::archive::ArchiveError),
     /// A file operation failed.
     #[error("{0}")]
     Io(String),
@@ -169,6 +178,10 @@ pub struct Shared {
     approval_timeout: Duration,
     decisions: Mutex<Decisions>,
     quota: u64,
+    /// Open stores, one per extension: the extension's calls and the HTTP
+    /// API share one connection, so writes queue instead of colliding.
+    stores: Mutex<BTreeMap<String, Arc<Store>>>,
+    clipboard: Arc<dyn Clipboard>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -188,6 +201,23 @@ impl Shared {
         approval_timeout: Duration,
         quota: u64,
     ) -> Arc<Shared> {
+        Shared::with_clipboard(
+            paths,
+            approver,
+            approval_timeout,
+            quota,
+            Arc::new(SystemClipboard::default()),
+        )
+    }
+
+    /// [`Shared::new`] with another clipboard than the system's.
+    pub fn with_clipboard(
+        paths: Paths,
+        approver: Arc<dyn Approver>,
+        approval_timeout: Duration,
+        quota: u64,
+        clipboard: Arc<dyn Clipboard>,
+    ) -> Arc<Shared> {
         let decisions = Decisions::load(&paths.decisions());
         Arc::new(Shared {
             paths,
@@ -195,7 +225,34 @@ impl Shared {
             approval_timeout,
             decisions: Mutex::new(decisions),
             quota,
+            stores: Mutex::new(BTreeMap::new()),
+            clipboard,
         })
+    }
+
+    /// Extension (or plugin) `id`'s store, opened on first use.
+    pub fn store(&self, id: &str) -> Result<Arc<Store>, StoreError> {
+        if !crate::manifest::valid_id(id) {
+            return Err(StoreError::Key(format!("`{id}` is not an extension id")));
+        }
+        let mut open = self
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = open.get(id) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Store::open(&self.paths.data(id), self.quota)?);
+        open.insert(id.to_string(), s.clone());
+        Ok(s)
+    }
+
+    /// Closes `id`'s store (before its data is deleted).
+    pub fn close_store(&self, id: &str) {
+        self.stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
     }
 
     /// With the defaults: 60 s approvals, the 10 MB quota.
@@ -323,7 +380,6 @@ struct HostHandler {
     id: String,
     declared: Vec<Permission>,
     shared: Arc<Shared>,
-    store: Mutex<Option<Arc<Store>>>,
     log: Arc<Mutex<Option<std::fs::File>>>,
 }
 
@@ -346,18 +402,7 @@ fn store_err(e: StoreError) -> RpcError {
 
 impl HostHandler {
     fn store(&self) -> Result<Arc<Store>, RpcError> {
-        let mut slot = self
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = &*slot {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(
-            Store::open(&self.shared.paths.data(&self.id), self.shared.quota).map_err(store_err)?,
-        );
-        *slot = Some(s.clone());
-        Ok(s)
+        self.shared.store(&self.id).map_err(store_err)
     }
 
     fn write_log(&self, level: &str, message: &str) {
@@ -411,6 +456,31 @@ impl Handler for HostHandler {
                     .store()?
                     .list(prefix, 10_000)
                     .map_err(store_err)?))
+            }
+            "nexus/clipboard.read" => {
+                check(Permission::ClipboardRead, String::new()).await?;
+                let clip = self.shared.clipboard.clone();
+                let text = tokio::task::spawn_blocking(move || clip.read())
+                    .await
+                    .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?
+                    .map_err(|e| RpcError::new(code::INTERNAL, e))?;
+                Ok(json!({ "text": text }))
+            }
+            "nexus/clipboard.write" => {
+                check(Permission::ClipboardWrite, String::new()).await?;
+                let text = param(&p, "text")?.to_string();
+                if text.len() > MAX_CLIPBOARD {
+                    return Err(RpcError::new(
+                        code::INVALID_PARAMS,
+                        format!("clipboard text is limited to {MAX_CLIPBOARD} bytes"),
+                    ));
+                }
+                let clip = self.shared.clipboard.clone();
+                tokio::task::spawn_blocking(move || clip.write(&text))
+                    .await
+                    .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?
+                    .map_err(|e| RpcError::new(code::INTERNAL, e))?;
+                Ok(json!(true))
             }
             "nexus/permission.request" => {
                 let wanted: Permission = param(&p, "permission")?
@@ -519,7 +589,6 @@ pub async fn start(shared: &Arc<Shared>, id: &str) -> Result<Running, ExtError> 
         id: id.to_string(),
         declared: manifest.permissions(),
         shared: shared.clone(),
-        store: Mutex::new(None),
         log: Arc::new(Mutex::new(Some(log_file))),
     });
     let peer = Peer::start(stdout, stdin, handler, id.to_string());
@@ -614,108 +683,4 @@ impl Running {
             signal_group(pid, rustix::process::Signal::KILL);
         }
     }
-}
-
-/// Installs the extension in `src` (a directory): checks the manifest and
-/// (unless `allow_unsigned`) the signature against `trusted`, then copies
-/// it into place, replacing an older version atomically.
-pub fn install(
-    paths: &Paths,
-    src: &Path,
-    trusted: &[PublicKey],
-    allow_unsigned: bool,
-) -> Result<(Manifest, Option<String>), ExtError> {
-    let manifest = Manifest::load(src)?;
-    let signed_by = match sign::verify_extension(src, &manifest, trusted) {
-        Ok(k) => Some(k),
-        Err(SignError::Unsigned(_)) if allow_unsigned => None,
-        Err(e) => return Err(e.into()),
-    };
-    let io = |e: std::io::Error| ExtError::Io(e.to_string());
-    nexus_core::private_dir(&paths.extensions()).map_err(io)?;
-    let dest = paths.dir(&manifest.id);
-    let staging = paths.extensions().join(format!(".{}.new", manifest.id));
-    let _ = std::fs::remove_dir_all(&staging);
-    copy_dir(src, &staging, 0).map_err(io)?;
-    let old = paths.extensions().join(format!(".{}.old", manifest.id));
-    let _ = std::fs::remove_dir_all(&old);
-    if dest.exists() {
-        std::fs::rename(&dest, &old).map_err(io)?;
-    }
-    std::fs::rename(&staging, &dest).map_err(io)?;
-    let _ = std::fs::remove_dir_all(&old);
-    let mut state = State::load(paths);
-    state.0.insert(
-        manifest.id.clone(),
-        Installed {
-            version: manifest.version.clone(),
-            enabled: true,
-            signed_by: signed_by.clone(),
-            disabled_because: None,
-        },
-    );
-    state.save(paths)?;
-    Ok((manifest, signed_by))
-}
-
-/// Copies a directory tree (regular files and directories only; symbolic
-/// links are refused so an archive cannot point outside itself).
-fn copy_dir(from: &Path, to: &Path, depth: usize) -> std::io::Result<()> {
-    if depth > 32 {
-        return Err(std::io::Error::other(
-            "the extension's directories nest deeper than 32",
-        ));
-    }
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let t = e.file_type()?;
-        let target = to.join(e.file_name());
-        if t.is_symlink() {
-            return Err(std::io::Error::other(format!(
-                "{} is a symbolic link; extensions may not hold links",
-                e.path().display()
-            )));
-        } else if t.is_dir() {
-            copy_dir(&e.path(), &target, depth + 1)?;
-        } else if t.is_file() {
-            std::fs::copy(e.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes extension `id`; its data goes too unless its manifest says
-/// `persistent_data = true`. Returns whether the data was kept.
-pub fn uninstall(paths: &Paths, id: &str) -> Result<bool, ExtError> {
-    let mut state = State::load(paths);
-    if state.0.remove(id).is_none() {
-        return Err(ExtError::NotInstalled(id.to_string()));
-    }
-    let keep = Manifest::load(&paths.dir(id))
-        .map(|m| m.persistent_data)
-        .unwrap_or(false);
-    std::fs::remove_dir_all(paths.dir(id)).map_err(|e| ExtError::Io(e.to_string()))?;
-    if !keep {
-        let _ = std::fs::remove_dir_all(paths.data(id));
-    }
-    state.save(paths)?;
-    Ok(keep)
-}
-
-/// Turns extension `id` on or off.
-pub fn set_enabled(
-    paths: &Paths,
-    id: &str,
-    enabled: bool,
-    because: Option<String>,
-) -> Result<(), ExtError> {
-    let mut state = State::load(paths);
-    let e = state
-        .0
-        .get_mut(id)
-        .ok_or_else(|| ExtError::NotInstalled(id.to_string()))?;
-    e.enabled = enabled;
-    e.disabled_because = if enabled { None } else { because };
-    state.save(paths)
 }

@@ -33,14 +33,14 @@ pub struct Status {
 struct Slot {
     peer: watch::Sender<Option<Peer>>,
     status: Mutex<Status>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Runs a set of extensions.
 pub struct Supervisor {
     shared: Arc<Shared>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    stop: watch::Sender<bool>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -56,28 +56,87 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Supervisor {
     /// Starts supervising `ids` (the enabled, installed ones to run).
     pub fn start(shared: Arc<Shared>, ids: &[String]) -> Arc<Supervisor> {
-        let (stop, _) = watch::channel(false);
         let sup = Arc::new(Supervisor {
             shared,
             slots: Mutex::new(HashMap::new()),
-            stop,
-            tasks: Mutex::new(Vec::new()),
         });
         for id in ids {
-            let slot = Arc::new(Slot {
-                peer: watch::channel(None).0,
-                status: Mutex::new(Status::default()),
-            });
-            lock(&sup.slots).insert(id.clone(), slot.clone());
-            let task = tokio::spawn(keep(
-                sup.shared.clone(),
-                id.clone(),
-                slot,
-                sup.stop.subscribe(),
-            ));
-            lock(&sup.tasks).push(task);
+            sup.add(id);
         }
         sup
+    }
+
+    /// The host's shared parts.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Starts supervising `id` (nothing if it is supervised already).
+    pub fn add(&self, id: &str) {
+        let mut slots = lock(&self.slots);
+        if slots.contains_key(id) {
+            return;
+        }
+        let slot = Arc::new(Slot {
+            peer: watch::channel(None).0,
+            status: Mutex::new(Status::default()),
+            stop: watch::channel(false).0,
+            task: Mutex::new(None),
+        });
+        slots.insert(id.to_string(), slot.clone());
+        let task = tokio::spawn(keep(
+            self.shared.clone(),
+            id.to_string(),
+            slot.clone(),
+            slot.stop.subscribe(),
+        ));
+        *lock(&slot.task) = Some(task);
+    }
+
+    /// Stops `id` (and all its descendants) and forgets it; whether it was
+    /// supervised.
+    pub async fn remove(&self, id: &str) -> bool {
+        let Some(slot) = lock(&self.slots).remove(id) else {
+            return false;
+        };
+        Self::stop_slot(&slot).await;
+        self.shared.close_store(id);
+        true
+    }
+
+    async fn stop_slot(slot: &Slot) {
+        let _ = slot.stop.send(true);
+        let task = lock(&slot.task).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+
+    /// Makes the supervised set `ids`: starts the new ones, stops the rest.
+    /// One that was disabled for crashing and is wanted again starts anew.
+    pub async fn sync(&self, ids: &[String]) {
+        let current: Vec<(String, bool)> = lock(&self.slots)
+            .iter()
+            .map(|(id, s)| (id.clone(), lock(&s.status).disabled.is_some()))
+            .collect();
+        for (id, disabled) in current {
+            if !ids.contains(&id) || disabled {
+                self.remove(&id).await;
+            }
+        }
+        for id in ids {
+            self.add(id);
+        }
+    }
+
+    /// The supervised extensions and what is known of each.
+    pub fn statuses(&self) -> Vec<(String, Status)> {
+        let mut v: Vec<(String, Status)> = lock(&self.slots)
+            .iter()
+            .map(|(id, s)| (id.clone(), lock(&s.status).clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     fn slot(&self, id: &str) -> Result<Arc<Slot>, ExtError> {
@@ -132,10 +191,12 @@ impl Supervisor {
 
     /// Stops every extension (and every descendant of theirs) and waits.
     pub async fn shutdown(&self) {
-        let _ = self.stop.send(true);
-        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
-        for t in tasks {
-            let _ = t.await;
+        let slots: Vec<Arc<Slot>> = lock(&self.slots).drain().map(|(_, s)| s).collect();
+        for s in &slots {
+            let _ = s.stop.send(true);
+        }
+        for s in &slots {
+            Self::stop_slot(s).await;
         }
     }
 }

@@ -141,6 +141,24 @@ pub fn extension(data: &[u8]) {
     }
 }
 
+/// An extension archive (`.tar.gz` or `.tar`): every entry handed on is a
+/// relative path of normal components within the depth bound, and no more
+/// bytes come out than the bounds allow.
+pub fn archive(data: &[u8]) {
+    use nexus_ext::archive::{walk, MAX_DEPTH, MAX_UNPACKED};
+    let mut total = 0u64;
+    let _ = walk(data, |path, _kind, body| {
+        assert!(path.is_relative());
+        assert!(path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_))));
+        assert!(path.components().count() <= MAX_DEPTH);
+        total += std::io::copy(body, &mut std::io::sink()).unwrap_or(0);
+        assert!(total <= MAX_UNPACKED);
+        Ok(())
+    });
+}
+
 /// The SSE decoder, fed `data` in pieces split where its first byte says.
 pub fn sse(data: &[u8]) {
     let Some((&step, rest)) = data.split_first() else {

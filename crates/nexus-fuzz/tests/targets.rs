@@ -31,6 +31,7 @@ fn seed_corpora() {
     corpus("backup_file", nexus_fuzz::backup_file);
     corpus("structured", nexus_fuzz::structured);
     corpus("extension", nexus_fuzz::extension);
+    corpus("archive", nexus_fuzz::archive);
 }
 
 #[test]
@@ -57,6 +58,11 @@ proptest! {
     #[test]
     fn extension_packages(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
         nexus_fuzz::extension(&data);
+    }
+
+    #[test]
+    fn archives(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        nexus_fuzz::archive(&data);
     }
 
     #[test]

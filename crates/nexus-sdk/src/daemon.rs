@@ -39,6 +39,9 @@ pub enum DaemonError {
     /// The control socket said something else than expected.
     #[error("nexusd answered something unexpected: {0}")]
     Protocol(String),
+    /// The daemon refused the request, and says why.
+    #[error("{0}")]
+    Refused(String),
     /// A file or socket failed.
     #[error("{0}")]
     Io(String),
@@ -128,7 +131,7 @@ pub async fn call_with(
         {
             return Err(DaemonError::Mesh(m));
         }
-        return Err(DaemonError::Protocol(
+        return Err(DaemonError::Refused(
             e.get("message")
                 .and_then(Value::as_str)
                 .map_or_else(|| e.to_string(), str::to_string),

@@ -20,6 +20,7 @@
 mod client;
 pub mod daemon;
 mod error;
+pub mod extensions;
 pub mod history;
 pub mod mesh;
 mod spend;

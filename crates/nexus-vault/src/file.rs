@@ -251,6 +251,30 @@ pub struct FileVault {
     source: KeySource,
     kdf: KdfParams,
     state: Mutex<Option<Unlocked>>,
+    /// What the file looked like when last read: another process's write
+    /// replaces it (a new inode), so a long-lived reader (nexusd) re-reads
+    /// when this changes and sees what the CLI stored meanwhile.
+    seen: Mutex<Option<Stamp>>,
+}
+
+/// A file's identity and version, as `stat` tells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: Option<std::time::SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.len(),
+        mtime: m.modified().ok(),
+    })
 }
 
 impl std::fmt::Debug for FileVault {
@@ -276,6 +300,7 @@ impl FileVault {
             source,
             kdf,
             state: Mutex::new(None),
+            seen: Mutex::new(None),
         };
         // `load` takes the state lock itself: take the result, then store it.
         let loaded = v.load()?;
@@ -304,6 +329,12 @@ impl FileVault {
     /// Reads and decrypts the file; `None` if it does not exist yet. The key
     /// is reused when the header's KDF inputs have not changed.
     fn load(&self) -> Result<Option<Unlocked>, VaultError> {
+        // Stamped before reading: a write in between makes the next read
+        // look again, never miss it.
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = stamp(&self.path);
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -472,6 +503,10 @@ impl FileVault {
         };
         let out = f(&mut contents);
         let header = self.store(&key, header, &contents)?;
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = stamp(&self.path);
         *self.state() = Some(Unlocked {
             key,
             header,
@@ -479,6 +514,19 @@ impl FileVault {
         });
         drop(lock);
         Ok(out)
+    }
+
+    /// Re-reads the file if another process replaced it since it was read.
+    fn fresh(&self) -> Result<(), VaultError> {
+        let now = stamp(&self.path);
+        let seen = *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now != seen {
+            self.refresh()?;
+        }
+        Ok(())
     }
 
     /// Re-reads the file so changes by other processes are seen.
@@ -499,6 +547,7 @@ impl Vault for FileVault {
 
     fn get(&self, name: &str) -> Result<Option<Secret>, VaultError> {
         validate_name(name)?;
+        self.fresh()?;
         Ok(self
             .state()
             .as_ref()
@@ -523,6 +572,7 @@ impl Vault for FileVault {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, VaultError> {
+        self.fresh()?;
         Ok(self
             .state()
             .as_ref()
@@ -582,6 +632,26 @@ mod tests {
         }
         let raw = std::fs::read(d.path().join("vault.enc")).unwrap();
         assert!(!raw.windows(4).any(|w| w == b"sk-1"), "plaintext on disk");
+    }
+
+    #[test]
+    fn a_long_lived_reader_sees_what_another_writer_stored() {
+        let d = tempfile::tempdir().unwrap();
+        let daemon = open(d.path(), "pw").unwrap();
+        assert!(daemon.get("ext/token/a").unwrap().is_none());
+        // Another process (the CLI) writes and deletes meanwhile.
+        let cli = open(d.path(), "pw").unwrap();
+        cli.set("ext/token/a", &Secret::new("h1")).unwrap();
+        assert_eq!(daemon.get("ext/token/a").unwrap().unwrap().expose(), "h1");
+        assert_eq!(daemon.list("ext/").unwrap(), ["ext/token/a"]);
+        cli.set("ext/token/a", &Secret::new("h2")).unwrap();
+        assert_eq!(daemon.get("ext/token/a").unwrap().unwrap().expose(), "h2");
+        assert!(cli.delete("ext/token/a").unwrap());
+        assert!(daemon.get("ext/token/a").unwrap().is_none());
+        // Its own writes keep the other's.
+        cli.set("x/one", &Secret::new("1")).unwrap();
+        daemon.set("x/two", &Secret::new("2")).unwrap();
+        assert_eq!(cli.list("x/").unwrap(), ["x/one", "x/two"]);
     }
 
     #[test]

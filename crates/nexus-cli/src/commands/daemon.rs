@@ -107,6 +107,29 @@ pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
                         _ => "  heartbeat: off (`nexus daemon start --heartbeat 1h`)\n".to_string(),
                     },
                 );
+                let exts: Vec<String> = s["extensions"]["extensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| match (e["pid"].as_u64(), e["disabled"].as_str()) {
+                        (Some(pid), _) => {
+                            format!("{} (pid {pid})", e["id"].as_str().unwrap_or("?"))
+                        }
+                        (None, Some(_)) => {
+                            format!("{} (disabled)", e["id"].as_str().unwrap_or("?"))
+                        }
+                        _ => format!("{} (restarting)", e["id"].as_str().unwrap_or("?")),
+                    })
+                    .collect();
+                if !exts.is_empty() {
+                    text.push_str(&format!("  extensions: {}\n", exts.join(", ")));
+                }
+                let questions = s["extensions"]["approvals"].as_array().map_or(0, Vec::len);
+                if questions > 0 {
+                    text.push_str(&format!(
+                        "  {questions} permission question(s) waiting: `nexus ext approvals`\n"
+                    ));
+                }
                 for m in s["meshes"].as_array().into_iter().flatten() {
                     text.push_str(&format!(
                         "  {}: {} ({}; {} verbs served)\n",

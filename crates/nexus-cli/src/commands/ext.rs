@@ -5,27 +5,42 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_core::{Config, NexusHome, Secret, Vault};
-use nexus_ext::host::{self, Approver, DenyAll, Paths, Shared, State};
+use nexus_core::{Config, NexusHome, Vault};
+use nexus_ext::host::{Approver, DenyAll, Paths, Shared, State};
 use nexus_ext::manifest::Manifest;
 use nexus_ext::permissions::Answer;
-use nexus_ext::sign::{self, PublicKey, SecretKey};
+use nexus_ext::sign::{self, PublicKey};
+use nexus_ext::trust::{self, TrustError};
+use nexus_sdk::extensions::{Extensions, ExtensionsError};
 use serde_json::{json, Value};
 
-use crate::cli::{DataCommand, ExtCommand, TrustCommand};
+use crate::cli::{DataCommand, ExtCommand, TokenCommand, TrustCommand};
 use crate::exit::CliError;
 use crate::output;
-
-/// Vault names: trusted keys by id, and the user's signing key.
-const TRUSTED: &str = "ext/trusted/";
-const SIGNING_KEY: &str = "ext/signing-key";
 
 fn ext_err(e: nexus_ext::host::ExtError) -> CliError {
     use nexus_ext::host::ExtError as E;
     match e {
-        E::NotInstalled(_) | E::Disabled(_) | E::Manifest(_) => CliError::config(e.to_string()),
+        E::NotInstalled(_) | E::Disabled(_) | E::Manifest(_) | E::Archive(_) => {
+            CliError::config(e.to_string())
+        }
         E::Signature(_) => CliError::new(crate::exit::Class::Auth, e.to_string()),
+        E::Call { .. } => CliError::new(crate::exit::Class::Protocol, e.to_string()),
         _ => CliError::internal(e.to_string()),
+    }
+}
+
+fn exts_err(e: ExtensionsError) -> CliError {
+    match e {
+        ExtensionsError::Ext(e) => ext_err(e),
+        ExtensionsError::Daemon(e) => CliError::internal(e.to_string()),
+    }
+}
+
+fn trust_err(e: TrustError) -> CliError {
+    match e {
+        TrustError::Key(e) => CliError::config(e.to_string()),
+        TrustError::Vault(e) => e.into(),
     }
 }
 
@@ -34,44 +49,8 @@ fn vault(home: &NexusHome) -> Result<Arc<dyn Vault>, CliError> {
     Ok(super::vault::open(home, &config)?.0)
 }
 
-/// Where the vault migration put an old `trusted_keys.json`, whole.
-const MIGRATED: &str = "signing/trusted_keys";
-
 fn trusted(home: &NexusHome) -> Result<Vec<PublicKey>, CliError> {
-    let v = vault(home)?;
-    let mut out = Vec::new();
-    for name in v.list(TRUSTED)? {
-        if let Some(s) = v.get(&name)? {
-            if let Ok(k) = PublicKey::parse(s.expose()) {
-                out.push(k);
-            }
-        }
-    }
-    if let Some(old) = v.get(MIGRATED)? {
-        out.extend(migrated_keys(old.expose()));
-    }
-    Ok(out)
-}
-
-/// The minisign keys in a migrated `trusted_keys.json`: a list of keys, a
-/// map of names to keys, or objects with a `public_key`/`key` field.
-fn migrated_keys(text: &str) -> Vec<PublicKey> {
-    fn walk(v: &Value, out: &mut Vec<PublicKey>, depth: usize) {
-        if depth > 8 {
-            return;
-        }
-        match v {
-            Value::String(s) => out.extend(PublicKey::parse(s).ok()),
-            Value::Array(a) => a.iter().for_each(|x| walk(x, out, depth + 1)),
-            Value::Object(o) => o.values().for_each(|x| walk(x, out, depth + 1)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(v) = serde_json::from_str::<Value>(text) {
-        walk(&v, &mut out, 0);
-    }
-    out
+    Ok(trust::trusted(&*vault(home)?)?)
 }
 
 /// Asks on the terminal (stderr, stdin); 60 s (or the timeout) without an
@@ -109,6 +88,7 @@ impl Approver for Terminal {
 pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     let paths = Paths::new(home.clone());
+    let exts = Extensions::new(home.clone());
     match cmd {
         ExtCommand::Install {
             path,
@@ -119,8 +99,10 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             } else {
                 trusted(&home)?
             };
-            let (m, signed_by) =
-                host::install(&paths, &path, &keys, allow_unsigned).map_err(ext_err)?;
+            let (m, signed_by) = exts
+                .install(&path, &keys, allow_unsigned, None)
+                .await
+                .map_err(exts_err)?;
             match signed_by {
                 Some(k) => eprintln!("installed {} {} (signed by {k})", m.id, m.version),
                 None => eprintln!(
@@ -135,6 +117,16 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
         }
         ExtCommand::List { json } => {
             let state = State::load(&paths);
+            // What the daemon runs, when one does.
+            let running = exts.running().await.ok().flatten();
+            let live = |id: &str| -> Value {
+                running
+                    .as_ref()
+                    .and_then(|r| r["extensions"].as_array())
+                    .and_then(|a| a.iter().find(|e| e["id"] == id))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
             let rows: Vec<Value> = state
                 .0
                 .iter()
@@ -149,6 +141,8 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
                         "name": m.as_ref().map(|m| m.name.clone()),
                         "permissions": m.as_ref().map(|m| m.permissions.clone()).unwrap_or_default(),
                         "persistent_data": m.as_ref().is_some_and(|m| m.persistent_data),
+                        "pid": live(id)["pid"],
+                        "restarts": live(id)["restarts"],
                     })
                 })
                 .collect();
@@ -165,7 +159,10 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
                         r["id"].as_str().unwrap_or_default().into(),
                         r["version"].as_str().unwrap_or_default().into(),
                         match (r["enabled"].as_bool(), r["disabled_because"].as_str()) {
-                            (Some(true), _) => "enabled".into(),
+                            (Some(true), _) => match r["pid"].as_u64() {
+                                Some(pid) => format!("running (pid {pid})"),
+                                None => "enabled".into(),
+                            },
                             (_, Some(why)) => format!("disabled: {why}"),
                             _ => "disabled".into(),
                         },
@@ -178,17 +175,17 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             output::table(&["ID", "VERSION", "STATE", "SIGNED"], &table)
         }
         ExtCommand::Enable { id } => {
-            host::set_enabled(&paths, &id, true, None).map_err(ext_err)?;
+            exts.set_enabled(&id, true).await.map_err(exts_err)?;
             eprintln!("enabled {id}");
             Ok(())
         }
         ExtCommand::Disable { id } => {
-            host::set_enabled(&paths, &id, false, None).map_err(ext_err)?;
+            exts.set_enabled(&id, false).await.map_err(exts_err)?;
             eprintln!("disabled {id}");
             Ok(())
         }
         ExtCommand::Uninstall { id } => {
-            let kept = host::uninstall(&paths, &id).map_err(ext_err)?;
+            let kept = exts.uninstall(&id).await.map_err(exts_err)?;
             eprintln!(
                 "uninstalled {id}{}",
                 if kept {
@@ -215,12 +212,10 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
                 } else {
                     Arc::new(DenyAll)
                 };
-            let shared = Shared::with_defaults(paths, approver);
-            let mut running = host::start(&shared, &id).await.map_err(ext_err)?;
-            let result = running.call(&method, params).await;
-            running.stop().await;
-            let v =
-                result.map_err(|e| CliError::new(crate::exit::Class::Protocol, e.to_string()))?;
+            let v = exts
+                .call(&id, &method, params, approver)
+                .await
+                .map_err(exts_err)?;
             output::json(&v)
         }
         ExtCommand::Logs { id } => {
@@ -238,18 +233,13 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
                     .map_err(|e| CliError::config(e.to_string()))?;
                 return output::print_str(&format!("{c}\n"));
             }
-            let v = vault(&home)?;
-            let key = match v.get(SIGNING_KEY)? {
-                Some(s) => {
-                    SecretKey::from_text(s.expose()).map_err(|e| CliError::config(e.to_string()))?
-                }
-                None => {
-                    let k = SecretKey::generate().map_err(|e| CliError::internal(e.to_string()))?;
-                    v.set(SIGNING_KEY, &Secret::new(k.to_text()))?;
-                    eprintln!("made a signing key; it is in the vault as {SIGNING_KEY}");
-                    k
-                }
-            };
+            let (key, made) = trust::signing_key(&*vault(&home)?).map_err(trust_err)?;
+            if made {
+                eprintln!(
+                    "made a signing key; it is in the vault as {}",
+                    trust::SIGNING_KEY
+                );
+            }
             let out = sign::sign_extension(&path, &m, &key)
                 .map_err(|e| CliError::config(e.to_string()))?;
             let pk = key.public();
@@ -268,11 +258,7 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             } else {
                 key
             };
-            let pk = PublicKey::parse(&text).map_err(|e| CliError::config(e.to_string()))?;
-            vault(&home)?.set(
-                &format!("{TRUSTED}{}", pk.id()),
-                &Secret::new(pk.to_base64()),
-            )?;
+            let pk = trust::add(&*vault(&home)?, &text).map_err(trust_err)?;
             eprintln!("trusting key {}", pk.id());
             Ok(())
         }
@@ -284,7 +270,7 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             output::print_str(&ids.iter().map(|i| format!("{i}\n")).collect::<String>())
         }
         ExtCommand::Trust(TrustCommand::Rm { key_id }) => {
-            if vault(&home)?.delete(&format!("{TRUSTED}{}", key_id.to_ascii_uppercase()))? {
+            if trust::remove(&*vault(&home)?, &key_id)? {
                 eprintln!("no longer trusting key {key_id}");
                 Ok(())
             } else {
@@ -294,13 +280,85 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             }
         }
         ExtCommand::Data(DataCommand::Clear { id }) => {
-            let dir = paths.data(&id);
-            if !dir.exists() {
+            if !exts.clear_data(&id).await.map_err(exts_err)? {
                 return Err(CliError::config(format!("`{id}` has no data")));
             }
-            std::fs::remove_dir_all(&dir).map_err(|e| CliError::internal(e.to_string()))?;
             eprintln!("deleted the data of {id}");
             Ok(())
+        }
+        ExtCommand::Approvals { json } => {
+            let qs = exts.approvals().await.map_err(exts_err)?;
+            if json {
+                return output::json(&qs);
+            }
+            if qs.is_empty() {
+                return output::print_str("no questions waiting\n");
+            }
+            let now = nexus_core::Clock::now_millis(&nexus_core::SystemClock);
+            let rows: Vec<Vec<String>> = qs
+                .iter()
+                .map(|q| {
+                    vec![
+                        q.n.to_string(),
+                        q.extension.clone(),
+                        q.capability.clone(),
+                        q.detail.clone(),
+                        format!("{} s", q.expires_ms.saturating_sub(now) / 1000),
+                    ]
+                })
+                .collect();
+            output::table(&["N", "EXTENSION", "ASKS FOR", "WHY", "DENIED IN"], &rows)
+        }
+        ExtCommand::Approve { n, always } => {
+            let a = if always {
+                Answer::AllowAlways
+            } else {
+                Answer::Allow
+            };
+            exts.answer(n, a).await.map_err(exts_err)?;
+            eprintln!(
+                "allowed question {n}{}",
+                if always { " (remembered)" } else { "" }
+            );
+            Ok(())
+        }
+        ExtCommand::Deny { n, never } => {
+            let a = if never {
+                Answer::DenyAlways
+            } else {
+                Answer::Deny
+            };
+            exts.answer(n, a).await.map_err(exts_err)?;
+            eprintln!(
+                "denied question {n}{}",
+                if never { " (remembered)" } else { "" }
+            );
+            Ok(())
+        }
+        ExtCommand::Token(TokenCommand::Issue { id, json }) => {
+            let token = nexus_ext::tokens::issue(&*vault(&home)?, &id)?;
+            if json {
+                return output::json(&json!({"id": id, "token": token.expose()}));
+            }
+            eprintln!("a store token for {id} (shown once; any earlier one is revoked):");
+            output::print_str(&format!("{}\n", token.expose()))
+        }
+        ExtCommand::Token(TokenCommand::List { json }) => {
+            let ids = nexus_ext::tokens::holders(&*vault(&home)?)?;
+            if json {
+                return output::json(&ids);
+            }
+            output::print_str(&ids.iter().map(|i| format!("{i}\n")).collect::<String>())
+        }
+        ExtCommand::Token(TokenCommand::Revoke { id }) => {
+            if nexus_ext::tokens::revoke(&*vault(&home)?, &id)? {
+                eprintln!("revoked the store token of {id}");
+                Ok(())
+            } else {
+                Err(CliError::config(format!(
+                    "`{id}` holds no token; see `nexus ext token list`"
+                )))
+            }
         }
         ExtCommand::Permissions {
             id,
@@ -367,7 +425,9 @@ pub(crate) async fn open(url: &str, alias: Option<String>, yes: bool) -> Result<
         .map(percent_decode)
         .ok_or_else(|| CliError::config("the install link says nowhere to install from (src=)"))?;
     let dir = std::path::PathBuf::from(&src);
-    let m = Manifest::load(&dir).map_err(|e| CliError::config(e.to_string()))?;
+    let home = NexusHome::from_env()?;
+    let exts = Extensions::new(home.clone());
+    let m = nexus_ext::install::inspect(exts.paths(), &dir).map_err(ext_err)?;
     if m.id != id {
         return Err(CliError::config(format!(
             "the link says `{id}` but {src} holds `{}`; not installing",
@@ -396,10 +456,11 @@ pub(crate) async fn open(url: &str, alias: Option<String>, yes: bool) -> Result<
             return Err(CliError::config("not installed"));
         }
     }
-    let home = NexusHome::from_env()?;
-    let paths = Paths::new(home.clone());
-    // Never unsigned through a link.
-    let (m, signed_by) = host::install(&paths, &dir, &trusted(&home)?, false).map_err(ext_err)?;
+    // Never unsigned through a link, and only the id the link names.
+    let (m, signed_by) = exts
+        .install(&dir, &trusted(&home)?, false, Some(id))
+        .await
+        .map_err(exts_err)?;
     eprintln!(
         "installed {} {} (signed by {})",
         m.id,
@@ -468,23 +529,4 @@ fn register_url_handler() -> Result<(), CliError> {
         ),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn keys_from_a_migrated_trusted_keys_file() {
-        let k = nexus_ext::sign::SecretKey::generate()
-            .unwrap()
-            .public()
-            .to_base64();
-        for text in [
-            format!(r#"["{k}"]"#),
-            format!(r#"{{"alice": "{k}"}}"#),
-            format!(r#"{{"keys": [{{"name": "a", "public_key": "{k}"}}]}}"#),
-        ] {
-            assert_eq!(super::migrated_keys(&text).len(), 1, "{text}");
-        }
-        assert!(super::migrated_keys("not json").is_empty());
-    }
 }
