@@ -148,6 +148,95 @@ pub(crate) enum TrustCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum McpCommand {
+    /// Serve Nexus as an MCP server on stdin/stdout (for Claude Code: see install-claude).
+    Serve,
+    /// Add Nexus to Claude Code: the project's .mcp.json (default) or your user config.
+    InstallClaude {
+        /// Write your user config (~/.claude.json) instead of ./.mcp.json.
+        #[arg(long)]
+        user: bool,
+        /// The .mcp.json to write (default: ./.mcp.json).
+        #[arg(long, conflicts_with = "user")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Register an MCP server: `nexus mcp add NAME -- COMMAND ARGS...` or `--url URL`.
+    Add {
+        /// Its name.
+        name: String,
+        /// An HTTP server's URL instead of a command.
+        #[arg(long, conflicts_with = "command")]
+        url: Option<String>,
+        /// Environment for the command (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Registered servers (and extensions that offer tools).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unregister a server.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Start a server, initialize, list its tools, stop it: version, latency, tool count (10 s at most).
+    Test {
+        /// Its name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A server's tools, with whether your policy allows each.
+    Tools {
+        /// Its name (`ext:ID` for an extension).
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a server's tool with JSON arguments (the deny list is checked first).
+    Call {
+        /// The server (`ext:ID` for an extension).
+        name: String,
+        /// The tool.
+        tool: String,
+        /// Its arguments, as JSON (default `{}`).
+        args: Option<String>,
+    },
+    /// Allow a tool (with any allowed, only those allowed may be called).
+    Allow {
+        /// The server.
+        name: String,
+        /// The tool.
+        tool: String,
+    },
+    /// Deny a tool (deny wins over allow).
+    Deny {
+        /// The server.
+        name: String,
+        /// The tool.
+        tool: String,
+    },
+    /// Import servers from an .mcp.json (default ./.mcp.json), keeping every key.
+    Import {
+        /// The file.
+        file: Option<std::path::PathBuf>,
+    },
+    /// Export your servers into an .mcp.json (default ./.mcp.json), merging, keeping its other keys.
+    Export {
+        /// The file.
+        file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
     /// Make a token for plugin ID (shown once; replaces an earlier one).
     Issue {
@@ -287,6 +376,9 @@ pub(crate) enum Command {
     /// Extensions: signed child processes speaking JSON-RPC on their stdio.
     #[command(subcommand)]
     Ext(ExtCommand),
+    /// MCP: serve Nexus to Claude Code (`mcp serve`), and your registry of MCP servers.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Follow a nexus:// link: `nexus://join/...` joins a mesh,
     /// `nexus://install/ID?src=DIR` installs a signed extension (after you confirm).
     Open {

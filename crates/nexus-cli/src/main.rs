@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ask(args) => commands::ask::run(args).await,
         Command::History(c) => commands::history::run(c),
         Command::Ext(c) => commands::ext::run(c).await,
+        Command::Mcp(c) => commands::mcp::run(c).await,
         Command::Open { url, alias, yes } => commands::ext::open(&url, alias, yes).await,
         Command::Aliases(c) => commands::names::aliases(c),
         Command::Templates(c) => commands::names::templates(c),
@@ -93,6 +94,11 @@ fn cli_wants_json(c: &Command) -> bool {
             crate::cli::ExtCommand::List { json }
             | crate::cli::ExtCommand::Permissions { json, .. }
             | crate::cli::ExtCommand::Trust(crate::cli::TrustCommand::List { json }),
+        ) => *json,
+        Command::Mcp(
+            crate::cli::McpCommand::List { json }
+            | crate::cli::McpCommand::Test { json, .. }
+            | crate::cli::McpCommand::Tools { json, .. },
         ) => *json,
         Command::Aliases(crate::cli::AliasesCommand::List { json })
         | Command::Templates(crate::cli::TemplatesCommand::List { json }) => *json,

@@ -145,9 +145,7 @@ pub async fn run_with(
     let _ = DAEMON_LOG.set(logs::Writer::new(&home.join("logs"), "nexusd", redact));
     // The libraries log through `tracing`: into the daemon's log.
     if let Some(w) = DAEMON_LOG.get() {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        let subscriber = tracing_subscriber::registry().with(logs::TracingToLog::new(w));
-        let _ = tracing::subscriber::set_global_default(subscriber);
+        logs::TracingToLog::install(w);
     }
     if !shell.is_empty() {
         log(&format!(

@@ -260,6 +260,14 @@ impl TracingToLog {
     pub fn new(writer: &'static Writer) -> Self {
         TracingToLog { writer }
     }
+
+    /// Makes `writer` the process's `tracing` destination (once; later
+    /// calls change nothing).
+    pub fn install(writer: &'static Writer) {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry().with(TracingToLog::new(writer));
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    }
 }
 
 #[derive(Default)]

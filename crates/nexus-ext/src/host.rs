@@ -32,8 +32,7 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most clipboard text an extension may write, bytes.
 pub const MAX_CLIPBOARD: usize = 512 * 1024;
 
-/// Each step of a stop: after closing stdin, after SIGTERM.
-pub const STOP_GRACE: Duration = Duration::from_secs(2);
+pub use crate::process::STOP_GRACE;
 
 /// Where the host keeps things under `NEXUS_HOME`.
 #[derive(Debug, Clone)]
@@ -536,15 +535,6 @@ impl std::fmt::Debug for Running {
     }
 }
 
-fn signal_group(pid: u32, signal: rustix::process::Signal) {
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, signal);
-    }
-}
-
 /// Starts installed extension `id` and initializes it.
 pub async fn start(shared: &Arc<Shared>, id: &str) -> Result<Running, ExtError> {
     let paths = &shared.paths;
@@ -662,25 +652,8 @@ impl Running {
     /// process group and wait, then SIGKILL; every descendant in the group
     /// goes too.
     pub async fn stop(&mut self) {
-        let pid = self.child.id();
         let _ = tokio::time::timeout(STOP_GRACE, self.peer.call("shutdown", Value::Null)).await;
         self.peer.close().await;
-        let exited = tokio::time::timeout(STOP_GRACE, self.child.wait())
-            .await
-            .is_ok();
-        if let Some(pid) = pid {
-            if !exited {
-                signal_group(pid, rustix::process::Signal::TERM);
-                if tokio::time::timeout(STOP_GRACE, self.child.wait())
-                    .await
-                    .is_err()
-                {
-                    signal_group(pid, rustix::process::Signal::KILL);
-                    let _ = self.child.wait().await;
-                }
-            }
-            // Grandchildren outlive a leader that exited: the group goes too.
-            signal_group(pid, rustix::process::Signal::KILL);
-        }
+        crate::process::stop_group(&mut self.child).await;
     }
 }

@@ -9,6 +9,7 @@ pub mod install;
 pub mod manifest;
 pub mod pending;
 pub mod permissions;
+pub mod process;
 pub mod rpc;
 pub mod sign;
 pub mod store;

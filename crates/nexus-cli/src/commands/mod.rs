@@ -10,6 +10,7 @@ pub(crate) mod ext;
 pub(crate) mod hierarchy;
 pub(crate) mod history;
 pub(crate) mod logs;
+pub(crate) mod mcp;
 pub(crate) mod mesh;
 pub(crate) mod models;
 pub(crate) mod names;
