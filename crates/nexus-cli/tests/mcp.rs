@@ -313,3 +313,63 @@ async fn serve_exits_on_stdin_eof_and_logs_stay_off_stdout() {
     assert!(out.contains("\"protocolVersion\":\"2025-11-25\""), "{out}");
     assert!(r.home.path().join("nexus/logs/mcp.jsonl").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn speaks_2026_07_28_without_initialize() {
+    let r = Run::new();
+    let mut c = r.cmd(&["mcp", "serve"]);
+    let o = tokio::task::spawn_blocking(move || {
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{{{meta}}}}}"#).unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{{{meta}}}}}"#).unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"mesh_ack","arguments":{{"ids":[]}},{meta}}}}}"#).unwrap();
+        // Give the answers time before stdin closes.
+        std::thread::sleep(Duration::from_millis(800));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let answers: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_id = |id: u64| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let discover = by_id(1);
+    let versions = discover["result"]["supportedVersions"].to_string();
+    assert!(
+        versions.contains("2026-07-28") && versions.contains("2025-11-25"),
+        "{discover}"
+    );
+    assert_eq!(
+        discover["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "nexus",
+        "{discover}"
+    );
+    let tools = by_id(2);
+    assert!(
+        tools["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.len() == 10),
+        "{tools}"
+    );
+    let call = by_id(3);
+    assert_eq!(call["result"]["isError"], true, "{call}");
+    assert_eq!(
+        call["result"]["structuredContent"]["error"]["code"], "invalid_request",
+        "{call}"
+    );
+}
