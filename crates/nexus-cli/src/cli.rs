@@ -148,6 +148,42 @@ pub(crate) enum TrustCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ApikeyCommand {
+    /// Make a key (shown once): `--mesh M --scopes read,send[,admin] [--topics a,b] [--expires 24h]`.
+    Create {
+        /// The mesh it acts in.
+        #[arg(long)]
+        mesh: String,
+        /// Comma-separated: read, send, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Only these topics (comma-separated; default all).
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
+        /// How long it works: 30m, 24h (default), 7d.
+        #[arg(long, default_value = "24h")]
+        expires: String,
+        /// A name for it.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every key (never the secret).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: open streams close within a second.
+    Revoke {
+        /// Its id (`nexus apikey list`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum McpCommand {
     /// Serve Nexus as an MCP server on stdin/stdout (for Claude Code: see install-claude).
     Serve,
@@ -379,6 +415,9 @@ pub(crate) enum Command {
     /// MCP: serve Nexus to Claude Code (`mcp serve`), and your registry of MCP servers.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// API keys for the gateway (http://127.0.0.1:18789/api/v1).
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
     /// Follow a nexus:// link: `nexus://join/...` joins a mesh,
     /// `nexus://install/ID?src=DIR` installs a signed extension (after you confirm).
     Open {

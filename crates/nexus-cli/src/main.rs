@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::History(c) => commands::history::run(c),
         Command::Ext(c) => commands::ext::run(c).await,
         Command::Mcp(c) => commands::mcp::run(c).await,
+        Command::Apikey(c) => commands::apikey::run(c),
         Command::Open { url, alias, yes } => commands::ext::open(&url, alias, yes).await,
         Command::Aliases(c) => commands::names::aliases(c),
         Command::Templates(c) => commands::names::templates(c),
@@ -94,6 +95,10 @@ fn cli_wants_json(c: &Command) -> bool {
             crate::cli::ExtCommand::List { json }
             | crate::cli::ExtCommand::Permissions { json, .. }
             | crate::cli::ExtCommand::Trust(crate::cli::TrustCommand::List { json }),
+        ) => *json,
+        Command::Apikey(
+            crate::cli::ApikeyCommand::Create { json, .. }
+            | crate::cli::ApikeyCommand::List { json },
         ) => *json,
         Command::Mcp(
             crate::cli::McpCommand::List { json }

@@ -84,8 +84,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The store routes over the daemon's extension host.
+/// The store routes over the daemon's extension host, with a fallback:
+/// what the control socket serves.
 pub(crate) fn router(ext: Arc<Extensions>) -> Router {
+    store_routes(ext).fallback(|| async {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route; see docs/EXTENSIONS.md",
+        )
+    })
+}
+
+/// The store routes alone (the gateway merges them into its own).
+pub(crate) fn store_routes(ext: Arc<Extensions>) -> Router {
     Router::new()
         .route("/api/v1/store", get(list))
         .route(
@@ -94,13 +106,6 @@ pub(crate) fn router(ext: Arc<Extensions>) -> Router {
         )
         // A value may be as large as the whole quota; no larger.
         .layer(DefaultBodyLimit::max(nexus_ext::store::QUOTA as usize))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such route; see docs/EXTENSIONS.md",
-            )
-        })
         .with_state(ext)
 }
 

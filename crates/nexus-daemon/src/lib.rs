@@ -29,6 +29,7 @@
 
 pub mod cron;
 mod extensions;
+mod gateway;
 pub mod heartbeat;
 mod http;
 pub mod install;
@@ -254,6 +255,14 @@ pub async fn run_with(
     let beating = tokio::spawn(heartbeat_loop(pulse.clone()));
     let ticking = tokio::spawn(cron_loop(home.clone(), pulse.ctx.client.clone()));
     let ext = Arc::new(extensions::Extensions::start(&home, vault.clone()));
+    let (gateway, gateway_error) =
+        match gateway::start(&home, pulse.ctx.client.clone(), ext.clone()).await {
+            Ok(g) => (g, None),
+            Err(e) => {
+                log(&format!("gateway not started: {e}"));
+                (None, Some(e))
+            }
+        };
     let daemon = Arc::new(Daemon {
         home: home.clone(),
         vault,
@@ -263,6 +272,10 @@ pub async fn run_with(
         pulse,
         router: http::router(ext.clone()),
         ext: ext.clone(),
+        gateway: json!({
+            "listen": gateway.as_ref().map(|g| g.addr.to_string()),
+            "error": gateway_error,
+        }),
     });
     let watchers = tokio::spawn(watch_meshes(daemon.clone()));
     // Under systemd (Type=notify): ready now, and alive on its watchdog.
@@ -299,7 +312,12 @@ pub async fn run_with(
     watchers.abort();
     // Every service's and extension's process group is gone before the
     // daemon is.
-    tokio::join!(services.stop_all(), ext.shutdown());
+    let gateway_stop = async {
+        if let Some(g) = gateway {
+            g.stop(&home).await;
+        }
+    };
+    tokio::join!(services.stop_all(), ext.shutdown(), gateway_stop);
     // Closing the job channels ends each keeper between two frames.
     lock(&state).keepers.clear();
     let _ = std::fs::remove_file(&paths.socket);
@@ -320,6 +338,8 @@ struct Daemon {
     ext: Arc<extensions::Extensions>,
     /// The HTTP API on the control socket.
     router: axum::Router,
+    /// Where the gateway listens, or why it does not.
+    gateway: Value,
 }
 
 /// The heartbeat's state.
@@ -566,6 +586,7 @@ async fn answer(mut sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mp
                 let mut v = status(&daemon.state);
                 v["heartbeat"] = daemon.pulse.status();
                 v["extensions"] = daemon.ext.status();
+                v["gateway"] = daemon.gateway.clone();
                 Ok(v)
             }
             Some(m) if m.starts_with("ext.") => daemon.ext.control(m, req.get("params")).await,

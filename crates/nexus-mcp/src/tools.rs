@@ -6,7 +6,7 @@
 //! holds unacknowledged, with ids; only `mesh_ack` marks them done. A session
 //! that ends before it acks sees the same messages again next time.
 
-use nexus_sdk::mesh::{InboxItem, MeshEvent};
+use nexus_sdk::mesh::InboxItem;
 use nexus_sdk::{AskOptions, ChatOptions, Client, ErrorCode};
 use serde_json::{json, Map, Value};
 
@@ -190,31 +190,7 @@ fn uint(args: &Map<String, Value>, key: &str, default: u64, max: u64) -> Result<
     }
 }
 
-/// One inbox item as the tools show it; `None` for what has no id.
-pub fn message_json(item: &InboxItem) -> Value {
-    let (kind, from, topic, text) = match &item.message {
-        MeshEvent::Dm {
-            from_name, text, ..
-        } => ("dm", from_name.as_str(), None, text.as_str()),
-        MeshEvent::Topic {
-            from_name,
-            topic,
-            text,
-            ..
-        } => (
-            "topic",
-            from_name.as_str(),
-            Some(topic.as_str()),
-            text.as_str(),
-        ),
-        MeshEvent::Notice { text } => ("notice", "", None, text.as_str()),
-    };
-    let from_id = match &item.message {
-        MeshEvent::Dm { from, .. } | MeshEvent::Topic { from, .. } => Some(from.as_str()),
-        MeshEvent::Notice { .. } => None,
-    };
-    json!({"id": item.seq, "kind": kind, "from": from, "from_id": from_id, "topic": topic, "text": text})
-}
+pub use nexus_sdk::mesh::item_json as message_json;
 
 /// Runs tool `name` with `args` on `client`, after checking the arguments
 /// against the tool's schema.

@@ -659,3 +659,31 @@ impl MeshFollow {
         Ok(item)
     }
 }
+
+/// One inbox item as JSON for frontends (MCP tools, the gateway):
+/// `{id, kind: dm|topic|notice, from, from_id, topic, text}`; `id` is the
+/// inbox row (`null` for a notice).
+pub fn item_json(item: &InboxItem) -> serde_json::Value {
+    let (kind, from, topic, text) = match &item.message {
+        MeshEvent::Dm {
+            from_name, text, ..
+        } => ("dm", from_name.as_str(), None, text.as_str()),
+        MeshEvent::Topic {
+            from_name,
+            topic,
+            text,
+            ..
+        } => (
+            "topic",
+            from_name.as_str(),
+            Some(topic.as_str()),
+            text.as_str(),
+        ),
+        MeshEvent::Notice { text } => ("notice", "", None, text.as_str()),
+    };
+    let from_id = match &item.message {
+        MeshEvent::Dm { from, .. } | MeshEvent::Topic { from, .. } => Some(from.as_str()),
+        MeshEvent::Notice { .. } => None,
+    };
+    json!({"id": item.seq, "kind": kind, "from": from, "from_id": from_id, "topic": topic, "text": text})
+}

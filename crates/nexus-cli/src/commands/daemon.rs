@@ -107,6 +107,14 @@ pub(crate) async fn run(c: DaemonCommand) -> Result<(), CliError> {
                         _ => "  heartbeat: off (`nexus daemon start --heartbeat 1h`)\n".to_string(),
                     },
                 );
+                match (
+                    s["gateway"]["listen"].as_str(),
+                    s["gateway"]["error"].as_str(),
+                ) {
+                    (Some(a), _) => text.push_str(&format!("  gateway: http://{a}/api/v1\n")),
+                    (None, Some(e)) => text.push_str(&format!("  gateway: not running ({e})\n")),
+                    _ => text.push_str("  gateway: off ([gateway] enabled = false)\n"),
+                }
                 let exts: Vec<String> = s["extensions"]["extensions"]
                     .as_array()
                     .into_iter()

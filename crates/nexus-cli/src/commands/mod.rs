@@ -1,5 +1,6 @@
 //! One module per command group. Each loads what it needs through [`Context`].
 
+pub(crate) mod apikey;
 pub(crate) mod ask;
 pub(crate) mod auth;
 pub(crate) mod chat;

@@ -1,0 +1,165 @@
+//! What every request passes before a handler runs: the `Host` header must
+//! name this gateway (DNS rebinding), an `Origin`, when sent, must be this
+//! gateway's own (cross-site calls), and the bearer key must be live and
+//! have the route's scope.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::keys::{Key, KeyError, Scope};
+use crate::Shared;
+
+/// Whether `host` (a `Host` header) names the gateway: loopback names on
+/// its port, or a configured name.
+pub fn host_allowed(host: &str, port: u16, extra: &[String]) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let local = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|h| host == format!("{h}:{port}") || (port == 80 && host == *h));
+    local || extra.iter().any(|e| e.eq_ignore_ascii_case(&host))
+}
+
+/// Whether `origin` (an `Origin` header) is the gateway's own.
+pub fn origin_allowed(origin: &str, port: u16, extra: &[String]) -> bool {
+    let o = origin.trim().to_ascii_lowercase();
+    o.strip_prefix("http://")
+        .is_some_and(|h| host_allowed(h, port, &[]))
+        || extra.iter().any(|e| e.eq_ignore_ascii_case(&o))
+}
+
+/// The `Host` and `Origin` checks, as middleware.
+pub async fn check_host(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !host_allowed(host, s.config.port, &s.config.allowed_hosts) {
+        return ApiError::forbidden(format!(
+            "Host `{}` is not this gateway's (DNS rebinding guard); add it to [gateway] allowed_hosts if it is",
+            host.chars().take(100).collect::<String>()
+        ))
+        .into_response();
+    }
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|h| h.to_str().ok())
+    {
+        if !origin_allowed(origin, s.config.port, &s.config.allowed_origins) {
+            return ApiError::forbidden(format!(
+                "Origin `{}` may not call this gateway (cross-site guard); add it to [gateway] allowed_origins if it should",
+                origin.chars().take(100).collect::<String>()
+            ))
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// The caller: a live API key.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Key);
+
+impl Caller {
+    /// 403 unless the key has `scope`.
+    pub fn need(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API key lacks the `{scope}` scope (it has {})",
+                self.0
+                    .scopes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// 403 unless the key covers `topic`.
+    pub fn topic(&self, topic: &str) -> Result<(), ApiError> {
+        if self.0.covers_topic(topic) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API key is limited to the topics {}",
+                self.0.topics.join(", ")
+            )))
+        }
+    }
+}
+
+pub(crate) fn key_error(e: KeyError) -> ApiError {
+    match e {
+        KeyError::Io(_) => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            nexus_sdk::ErrorCode::Internal,
+            e.to_string(),
+        ),
+        _ => ApiError::unauthorized(e.to_string()),
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Caller, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "send `Authorization: Bearer <API key>`; `nexus apikey create` makes one",
+                )
+            })?;
+        s.keys
+            .verify(token.trim(), s.now_ms())
+            .map(Caller)
+            .map_err(key_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebinding_and_cross_site_names_are_refused() {
+        assert!(host_allowed("127.0.0.1:18789", 18789, &[]));
+        assert!(host_allowed("LOCALHOST:18789", 18789, &[]));
+        assert!(host_allowed("[::1]:18789", 18789, &[]));
+        for bad in [
+            "evil.example:18789",
+            "127.0.0.1:80",
+            "127.0.0.1.evil.com:18789",
+            "",
+            "localhost",
+        ] {
+            assert!(!host_allowed(bad, 18789, &[]), "{bad}");
+        }
+        assert!(host_allowed(
+            "nexus.lan:18789",
+            18789,
+            &["nexus.lan:18789".into()]
+        ));
+        assert!(origin_allowed("http://127.0.0.1:18789", 18789, &[]));
+        assert!(!origin_allowed("https://evil.example", 18789, &[]));
+        assert!(!origin_allowed("null", 18789, &[]));
+        assert!(origin_allowed(
+            "https://app.example",
+            18789,
+            &["https://app.example".into()]
+        ));
+    }
+}

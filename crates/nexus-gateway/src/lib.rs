@@ -1,0 +1,232 @@
+//! The gateway: Nexus over local HTTP for browsers, scripts and humans,
+//! `axum` over the SDK, holding no business logic of its own. nexusd runs
+//! it as a service on `127.0.0.1:18789` (`[gateway]` in `config.toml`).
+//!
+//! - [`keys`]: API keys (hash + prefix index, scopes, topics, expiry);
+//! - [`guard`]: `Host`/`Origin` checks and the bearer key on every route;
+//! - [`routes`]: REST under `/api/v1`;
+//! - [`stream`]: server-sent events with `Last-Event-ID` replay;
+//! - [`error`]: the one error schema.
+//!
+//! The broker still sees only ciphertext: the gateway runs on the user's
+//! machine, holds the user's keys, and serves plaintext to local callers.
+
+pub mod error;
+pub mod guard;
+pub mod keys;
+pub mod routes;
+pub mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+use axum::Router;
+use nexus_core::{Clock, NexusHome, SystemClock};
+
+/// The default address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:18789";
+/// The default largest request body, bytes.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// Capability flags: what the gateway may expose beyond the mesh. All off
+/// unless `config.toml` turns them on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The extension store (`/api/v1/store`).
+    pub extensions: bool,
+    /// MCP servers.
+    pub mcp: bool,
+    /// Running commands.
+    pub exec: bool,
+    /// Files under the workspace root.
+    pub files: bool,
+}
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The port `Host` headers must name (the listening port).
+    pub port: u16,
+    /// More `Host` values to accept (`nexus.lan:18789`).
+    pub allowed_hosts: Vec<String>,
+    /// More `Origin` values to accept (`https://app.example`).
+    pub allowed_origins: Vec<String>,
+    /// The largest request body.
+    pub max_body: usize,
+    /// Capability flags.
+    pub capabilities: Capabilities,
+    /// Whether it runs at all.
+    pub enabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let listen: SocketAddr = DEFAULT_LISTEN
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 18789)));
+        Config {
+            listen,
+            port: listen.port(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            capabilities: Capabilities::default(),
+            enabled: true,
+        }
+    }
+}
+
+fn strings(t: &toml::Table, k: &str) -> Vec<String> {
+    t.get(k)
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Config {
+    /// `[gateway]` of `home`'s `config.toml`: `enabled`, `listen`,
+    /// `allowed_hosts`, `allowed_origins`, `max_body`, and
+    /// `[gateway.capabilities]` `extensions`, `mcp`, `exec`, `files`. A
+    /// non-loopback `listen` needs `allow_remote = true`.
+    pub fn load(home: &NexusHome) -> Result<Config, String> {
+        let mut c = Config::default();
+        let config = nexus_core::Config::load(home).map_err(|e| e.to_string())?;
+        let Some(t) = config.other.get("gateway").and_then(toml::Value::as_table) else {
+            return Ok(c);
+        };
+        if let Some(e) = t.get("enabled").and_then(toml::Value::as_bool) {
+            c.enabled = e;
+        }
+        if let Some(l) = t.get("listen").and_then(toml::Value::as_str) {
+            c.listen = l.parse().map_err(|_| {
+                format!("[gateway] listen = {l:?} is not an address like 127.0.0.1:18789")
+            })?;
+            c.port = c.listen.port();
+        }
+        let remote = t
+            .get("allow_remote")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
+        if !c.listen.ip().is_loopback() && !remote {
+            return Err(format!(
+                "[gateway] listen = {} is not loopback; the gateway serves plaintext, so this needs allow_remote = true",
+                c.listen
+            ));
+        }
+        c.allowed_hosts = strings(t, "allowed_hosts");
+        c.allowed_origins = strings(t, "allowed_origins");
+        if let Some(n) = t.get("max_body").and_then(toml::Value::as_integer) {
+            c.max_body = usize::try_from(n)
+                .unwrap_or(DEFAULT_MAX_BODY)
+                .clamp(1024, 64 << 20);
+        }
+        if let Some(caps) = t.get("capabilities").and_then(toml::Value::as_table) {
+            let on = |k: &str| caps.get(k).and_then(toml::Value::as_bool).unwrap_or(false);
+            c.capabilities = Capabilities {
+                extensions: on("extensions"),
+                mcp: on("mcp"),
+                exec: on("exec"),
+                files: on("files"),
+            };
+        }
+        Ok(c)
+    }
+}
+
+/// What every handler shares.
+pub struct Shared {
+    /// The SDK.
+    pub client: nexus_sdk::Client,
+    /// The API keys.
+    pub keys: keys::KeyStore,
+    /// The configuration.
+    pub config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Over `client`, with the keys of `home`.
+    pub fn new(client: nexus_sdk::Client, home: &NexusHome, config: Config) -> Arc<Shared> {
+        Shared::with_clock(client, home, config, Arc::new(SystemClock))
+    }
+
+    /// [`Shared::new`] with a clock (tests).
+    pub fn with_clock(
+        client: nexus_sdk::Client,
+        home: &NexusHome,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            client,
+            keys: keys::KeyStore::at(key_file(home)),
+            config,
+            clock,
+        })
+    }
+
+    /// Now, ms since the epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_millis()
+    }
+}
+
+/// Where `home`'s API keys live.
+pub fn key_file(home: &NexusHome) -> std::path::PathBuf {
+    home.join("gateway").join("keys.json")
+}
+
+/// The gateway's routes, guarded. `extra` (the daemon's store API) is
+/// merged in when the `extensions` capability is on.
+pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
+    let mut api = Router::new()
+        .route("/api/v1/health", get(routes::health))
+        .route("/api/v1/peers", get(routes::peers))
+        .route("/api/v1/topics", get(routes::topics))
+        .route(
+            "/api/v1/topics/{name}/messages",
+            get(routes::history).post(routes::publish),
+        )
+        .route("/api/v1/topics/{name}/read", patch(routes::mark_read))
+        .route("/api/v1/topics/{name}/stream", get(stream::topic_stream))
+        .route("/api/v1/messages", get(routes::inbox).post(routes::send))
+        .route("/api/v1/events", get(stream::inbox_stream))
+        .route("/api/v1/chat", post(routes::chat))
+        .route("/api/v1/ask", post(routes::ask))
+        .fallback(|| async { error::ApiError::not_found("no such route under /api/v1") })
+        .with_state(s.clone());
+    if s.config.capabilities.extensions {
+        if let Some(extra) = extra {
+            api = api.merge(extra);
+        }
+    }
+    api.layer(DefaultBodyLimit::max(s.config.max_body))
+        .layer(axum::middleware::from_fn_with_state(s, guard::check_host))
+}
+
+/// Serves `router` on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+}
