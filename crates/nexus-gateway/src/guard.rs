@@ -63,6 +63,35 @@ pub async fn check_host(State(s): State<Arc<Shared>>, req: Request, next: Next) 
     next.run(req).await
 }
 
+/// Puts every error the framework itself answers (a body that is not
+/// JSON, too large, a bad path or query) into the one error schema.
+pub async fn one_error_schema(req: Request, next: Next) -> Response {
+    let r = next.run(req).await;
+    let status = r.status();
+    let json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || json {
+        return r;
+    }
+    let bytes = axum::body::to_bytes(r.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let code = match status.as_u16() {
+        401 | 403 => nexus_sdk::ErrorCode::Auth,
+        429 => nexus_sdk::ErrorCode::RateLimited,
+        400..=499 => nexus_sdk::ErrorCode::InvalidRequest,
+        _ => nexus_sdk::ErrorCode::Internal,
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
 /// The caller: a live API key.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Key);

@@ -217,6 +217,7 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         }
     }
     api.layer(DefaultBodyLimit::max(s.config.max_body))
+        .layer(axum::middleware::from_fn(guard::one_error_schema))
         .layer(axum::middleware::from_fn_with_state(s, guard::check_host))
 }
 
