@@ -76,7 +76,9 @@ pub async fn one_error_schema(req: Request, next: Next) -> Response {
     if status.as_u16() < 400 || json {
         return r;
     }
-    let bytes = axum::body::to_bytes(r.into_body(), 4096).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(r.into_body(), 4096)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     let code = match status.as_u16() {
         401 | 403 => nexus_sdk::ErrorCode::Auth,

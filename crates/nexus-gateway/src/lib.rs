@@ -14,6 +14,7 @@
 pub mod error;
 pub mod guard;
 pub mod keys;
+pub mod openapi;
 pub mod routes;
 pub mod stream;
 
@@ -209,6 +210,10 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/api/v1/events", get(stream::inbox_stream))
         .route("/api/v1/chat", post(routes::chat))
         .route("/api/v1/ask", post(routes::ask))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .fallback(|| async { error::ApiError::not_found("no such route under /api/v1") })
         .with_state(s.clone());
     if s.config.capabilities.extensions {
@@ -230,4 +235,36 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    /// The document and the router agree: every documented route exists.
+    #[tokio::test]
+    async fn every_documented_route_is_routed() {
+        let d = tempfile::tempdir().unwrap();
+        let home = NexusHome::at(d.path());
+        let client = nexus_sdk::Client::with_options(nexus_sdk::ClientOptions {
+            home: Some(d.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap();
+        let router = router(Shared::new(client, &home, Config::default()), None);
+        for r in openapi::ROUTES {
+            let path = r.path.replace("{name}", "general");
+            let req = axum::http::Request::builder()
+                .method(r.method.to_uppercase().as_str())
+                .uri(&path)
+                .header("host", "127.0.0.1:18789")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = router.clone().oneshot(req).await.unwrap();
+            let want = if r.scope.is_some() { 401 } else { 200 };
+            assert_eq!(res.status().as_u16(), want, "{} {path}", r.method);
+        }
+    }
 }
