@@ -148,6 +148,39 @@ pub(crate) enum TrustCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ActionPolicyCommand {
+    /// Which rule decides RESOURCE VERB, and what it decides.
+    Explain {
+        /// messages, topics, peers, presence, models, store, files, exec.
+        resource: String,
+        /// read, send, write, ask, chat, ...
+        verb: String,
+        /// The mesh.
+        #[arg(long)]
+        mesh: Option<String>,
+        /// The peer.
+        #[arg(long)]
+        peer: Option<String>,
+        /// plan, read-only, write (default) or yolo.
+        #[arg(long, default_value = "write")]
+        approval_mode: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check the hash chain of the audit log: any edited, removed or reordered line is found.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum ApikeyCommand {
     /// Make a key (shown once): `--mesh M --scopes read,send[,admin] [--topics a,b] [--expires 24h]`.
     Create {
@@ -186,7 +219,11 @@ pub(crate) enum ApikeyCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum McpCommand {
     /// Serve Nexus as an MCP server on stdin/stdout (for Claude Code: see install-claude).
-    Serve,
+    Serve {
+        /// plan, read-only, write (default) or yolo: bounds what the tools may do.
+        #[arg(long, default_value = "write")]
+        approval_mode: String,
+    },
     /// Add Nexus to Claude Code: the project's .mcp.json (default) or your user config.
     InstallClaude {
         /// Write your user config (~/.claude.json) instead of ./.mcp.json.
@@ -418,6 +455,12 @@ pub(crate) enum Command {
     /// API keys for the gateway (http://127.0.0.1:18789/api/v1).
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// The action policy (NEXUS_HOME/policy.yaml, under the admin's).
+    #[command(subcommand, name = "policy")]
+    ActionPolicy(ActionPolicyCommand),
+    /// The audit log of policy decisions (hash-chained).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Follow a nexus:// link: `nexus://join/...` joins a mesh,
     /// `nexus://install/ID?src=DIR` installs a signed extension (after you confirm).
     Open {

@@ -60,6 +60,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ext(c) => commands::ext::run(c).await,
         Command::Mcp(c) => commands::mcp::run(c).await,
         Command::Apikey(c) => commands::apikey::run(c),
+        Command::ActionPolicy(c) => commands::apikey::policy(c),
+        Command::Audit(c) => commands::apikey::audit(c),
         Command::Open { url, alias, yes } => commands::ext::open(&url, alias, yes).await,
         Command::Aliases(c) => commands::names::aliases(c),
         Command::Templates(c) => commands::names::templates(c),

@@ -328,6 +328,83 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
         200
     );
 
+    // The action policy: first match, audited; a prompt with no one to ask
+    // is a deny; the chain of the audit log detects an edit.
+    std::fs::write(
+        home.join("policy.yaml"),
+        "rules:\n  - {resource: messages, verb: send, peer: bob, decision: deny, reason: bob is on leave}\n  - {resource: topics, verb: send, decision: prompt, reason: ask before broadcasting}\n",
+    )
+    .unwrap();
+    let r = request(
+        &addr,
+        "POST",
+        "/api/v1/messages",
+        Some(&send),
+        Some(r#"{"to": "bob", "text": "x"}"#),
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bob is on leave"),
+        "{}",
+        r.body
+    );
+    let r = request(
+        &addr,
+        "POST",
+        "/api/v1/topics/general/messages",
+        Some(&send),
+        Some(r#"{"text": "x"}"#),
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no one is here"),
+        "{}",
+        r.body
+    );
+    let explain = ok(
+        &alice,
+        &["policy", "explain", "messages", "send", "--peer", "bob"],
+    )
+    .await;
+    assert!(
+        explain.starts_with("deny: bob is on leave (rule 1 of"),
+        "{explain}"
+    );
+    let explain = ok(
+        &alice,
+        &[
+            "policy",
+            "explain",
+            "messages",
+            "send",
+            "--peer",
+            "carol",
+            "--approval-mode",
+            "read-only",
+        ],
+    )
+    .await;
+    assert!(explain.contains("approval mode `read-only`"), "{explain}");
+    std::fs::remove_file(home.join("policy.yaml")).unwrap();
+    let verified = ok(&alice, &["audit", "verify"]).await;
+    assert!(verified.contains("chain intact"), "{verified}");
+    let audit = home.join("logs/audit.jsonl");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(text.contains("bob is on leave"));
+    std::fs::write(&audit, text.replacen("bob is on leave", "bob is around", 1)).unwrap();
+    let o = alice.run(&["audit", "verify"]).await;
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(stderr(&o).contains("changed at line"), "{}", stderr(&o));
+    std::fs::remove_file(&audit).unwrap();
+
     // A DM through the gateway reaches bob.
     let r = request(
         &addr,

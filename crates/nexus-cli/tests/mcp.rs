@@ -373,3 +373,49 @@ async fn speaks_2026_07_28_without_initialize() {
         "{call}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approval_modes_bound_the_tools_and_every_decision_is_audited() {
+    let r = Run::new();
+    let mut c = r.cmd(&["mcp", "serve", "--approval-mode", "read-only"]);
+    let o = tokio::task::spawn_blocking(move || {
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"mesh_send","arguments":{{"to":"bob","text":"hi"}}}}}}"#).unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"set_status","arguments":{{"text":"busy"}}}}}}"#).unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let answers: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for id in [2, 3] {
+        let a = answers.iter().find(|a| a["id"] == id).unwrap();
+        assert_eq!(a["result"]["isError"], true, "{a}");
+        let e = &a["result"]["structuredContent"]["error"];
+        assert_eq!(e["code"], "auth", "{a}");
+        assert!(e["message"].as_str().unwrap().contains("read-only"), "{a}");
+    }
+    let audit = std::fs::read_to_string(r.home.path().join("nexus/logs/audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(audit.contains("\"actor\":\"mcp\"") && audit.contains("\"decision\":\"deny\""));
+    let o = r.run(&["audit", "verify", "--json"]).await;
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["entries"].as_u64()),
+        (Some(true), Some(2)),
+        "{v}"
+    );
+}

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod backoff;
 pub mod catalog;
 pub mod clock;
@@ -10,6 +11,7 @@ pub mod escalation;
 pub mod home;
 pub mod model_ref;
 pub mod money;
+pub mod policy;
 pub mod provider;
 pub mod schema;
 pub mod transport;

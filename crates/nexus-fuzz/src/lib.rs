@@ -141,6 +141,25 @@ pub fn extension(data: &[u8]) {
     }
 }
 
+/// The action policy's YAML and the audit log's chain: a parsed policy
+/// decides every action without panicking (and within the rule bound), and
+/// verifying any text either counts entries or names a line.
+pub fn policy(data: &[u8]) {
+    use nexus_core::policy::{decide, Action, ApprovalMode, Policy, MAX_RULES};
+    let text = String::from_utf8_lossy(data);
+    if let Ok(p) = Policy::from_yaml(&text) {
+        assert!(p.rules.len() <= MAX_RULES);
+        for mode in [ApprovalMode::Plan, ApprovalMode::ReadOnly, ApprovalMode::Write, ApprovalMode::Yolo] {
+            let a = Action { resource: "messages", verb: "send", mesh: Some("m"), peer: Some("p") };
+            let _ = decide(Some(&p), Some(&p), mode, &a);
+        }
+    }
+    match nexus_core::audit::verify(&text) {
+        Ok(n) => assert!(n <= text.lines().count()),
+        Err(b) => assert!(b.line >= 1 && b.line <= text.lines().count().max(1)),
+    }
+}
+
 /// An extension archive (`.tar.gz` or `.tar`): every entry handed on is a
 /// relative path of normal components within the depth bound, and no more
 /// bytes come out than the bounds allow.

@@ -32,6 +32,7 @@ fn seed_corpora() {
     corpus("structured", nexus_fuzz::structured);
     corpus("extension", nexus_fuzz::extension);
     corpus("archive", nexus_fuzz::archive);
+    corpus("policy", nexus_fuzz::policy);
 }
 
 #[test]
@@ -58,6 +59,11 @@ proptest! {
     #[test]
     fn extension_packages(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
         nexus_fuzz::extension(&data);
+    }
+
+    #[test]
+    fn policies(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::policy(&data);
     }
 
     #[test]

@@ -116,6 +116,44 @@ impl Caller {
         }
     }
 
+    /// 403 unless the policy allows `verb` on `resource` (for `peer`); the
+    /// decision is written to the audit log either way.
+    pub fn policy(
+        &self,
+        s: &Shared,
+        resource: &str,
+        verb: &str,
+        peer: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let home = nexus_core::NexusHome::at(s.client.home());
+        let policies = nexus_sdk::policy::Policies::load(&home).map_err(|e| {
+            ApiError::forbidden(format!(
+                "the policy cannot be read, so nothing is allowed: {e}"
+            ))
+        })?;
+        let action = nexus_core::policy::Action {
+            resource,
+            verb,
+            mesh: Some(&self.0.mesh),
+            peer,
+        };
+        let (v, _) = nexus_sdk::policy::check_unattended(
+            &home,
+            &policies,
+            nexus_core::policy::ApprovalMode::Write,
+            &format!("apikey:{}", self.0.id),
+            &action,
+        );
+        if v.decision == nexus_core::policy::Decision::Allow {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the policy denies {verb} on {resource}: {}",
+                v.reason
+            )))
+        }
+    }
+
     /// 403 unless the key covers `topic`.
     pub fn topic(&self, topic: &str) -> Result<(), ApiError> {
         if self.0.covers_topic(topic) {

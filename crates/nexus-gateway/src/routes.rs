@@ -25,6 +25,7 @@ pub async fn health() -> Json<Value> {
 /// `GET /api/v1/peers`.
 pub async fn peers(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
     c.need(Scope::Read)?;
+    c.policy(&s, "peers", "read", None)?;
     let peers = s.client.mesh()?.peers(Some(&c.0.mesh)).await?;
     let rows: Vec<Value> = peers
         .iter()
@@ -39,6 +40,7 @@ pub async fn peers(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
 /// `GET /api/v1/topics`: topics with unread counts.
 pub async fn topics(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
     c.need(Scope::Read)?;
+    c.policy(&s, "topics", "read", None)?;
     let mesh = s.client.mesh()?;
     let names = mesh.topics(Some(&c.0.mesh)).await?;
     let unread = mesh.unread(Some(&c.0.mesh)).await?;
@@ -86,6 +88,7 @@ pub async fn history(
     c.need(Scope::Read)?;
     c.topic(&name)?;
     topic_name(&name)?;
+    c.policy(&s, "topics", "read", None)?;
     let limit = p.limit.unwrap_or(50).clamp(1, 200);
     let entries = s
         .client
@@ -114,6 +117,7 @@ pub async fn publish(
     c.need(Scope::Send)?;
     c.topic(&name)?;
     topic_name(&name)?;
+    c.policy(&s, "topics", "send", None)?;
     if body.text.is_empty() {
         return Err(ApiError::bad_request("`text` is empty"));
     }
@@ -143,6 +147,7 @@ pub async fn send(
     if body.text.is_empty() || body.to.is_empty() {
         return Err(ApiError::bad_request("`to` and `text` are required"));
     }
+    c.policy(&s, "messages", "send", Some(&body.to))?;
     let id = s
         .client
         .mesh()?
@@ -154,6 +159,7 @@ pub async fn send(
 /// `GET /api/v1/messages`: direct messages not yet marked read.
 pub async fn inbox(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
     c.need(Scope::Read)?;
+    c.policy(&s, "messages", "read", None)?;
     let items = s.client.mesh()?.inbox(Some(&c.0.mesh)).await?;
     let rows: Vec<Value> = items
         .iter()
@@ -167,6 +173,7 @@ pub async fn inbox(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
 pub async fn mark_read(State(s): State<Arc<Shared>>, c: Caller, Path(name): Path<String>) -> Reply {
     c.need(Scope::Read)?;
     c.topic(&name)?;
+    c.policy(&s, "topics", "read", None)?;
     let mesh = s.client.mesh()?;
     let items = mesh.inbox(Some(&c.0.mesh)).await?;
     let seqs: Vec<i64> = items
@@ -194,6 +201,7 @@ pub struct Prompt {
 /// `POST /api/v1/chat` `{prompt, model?, system?}` (admin).
 pub async fn chat(State(s): State<Arc<Shared>>, c: Caller, Json(p): Json<Prompt>) -> Reply {
     c.need(Scope::Admin)?;
+    c.policy(&s, "models", "chat", None)?;
     let options = nexus_sdk::ChatOptions {
         system: p.system,
         ..Default::default()
@@ -214,6 +222,7 @@ pub async fn chat(State(s): State<Arc<Shared>>, c: Caller, Json(p): Json<Prompt>
 /// `POST /api/v1/ask` `{prompt, system?}` (admin): through the hierarchy.
 pub async fn ask(State(s): State<Arc<Shared>>, c: Caller, Json(p): Json<Prompt>) -> Reply {
     c.need(Scope::Admin)?;
+    c.policy(&s, "models", "ask", None)?;
     let options = nexus_sdk::AskOptions {
         system: p.system,
         ..Default::default()

@@ -164,6 +164,7 @@ pub async fn topic_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     c.need(Scope::Read)?;
     c.topic(&topic)?;
+    c.policy(&s, "topics", "read", None)?;
     let mesh = c.0.mesh.clone();
     // Without Last-Event-ID: from now on.
     let start = match last_event_id(&headers)? {
@@ -211,6 +212,7 @@ pub async fn inbox_stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     c.need(Scope::Read)?;
+    c.policy(&s, "messages", "read", None)?;
     let mesh = c.0.mesh.clone();
     let start = last_event_id(&headers)?.map_or(0, |n| n as i64);
     let (tx, rx) = mpsc::channel(256);

@@ -36,6 +36,7 @@ pub const INBOX_URI: &str = "nexus://mesh/inbox";
 #[derive(Clone)]
 pub struct NexusServer {
     client: Client,
+    mode: nexus_core::policy::ApprovalMode,
     tools: Arc<Vec<Tool>>,
     push: Arc<Push>,
 }
@@ -62,10 +63,11 @@ fn rmcp_tools() -> Vec<Tool> {
 }
 
 impl NexusServer {
-    /// A server over `client`.
-    pub fn new(client: Client) -> NexusServer {
+    /// A server over `client`, its tools bounded by `mode` and the policy.
+    pub fn new(client: Client, mode: nexus_core::policy::ApprovalMode) -> NexusServer {
         NexusServer {
             client,
+            mode,
             tools: Arc::new(rmcp_tools()),
             push: Arc::new(Push::default()),
         }
@@ -116,7 +118,11 @@ impl ServerHandler for NexusServer {
             ));
         }
         let args = request.arguments.unwrap_or_default();
-        let result = match tools::call(&self.client, &request.name, &args).await {
+        let outcome = match tools::allowed(&self.client, self.mode, &request.name, &args) {
+            Ok(()) => tools::call(&self.client, &request.name, &args).await,
+            Err(e) => Err(e),
+        };
+        let result = match outcome {
             Ok(v) => CallToolResult::structured(v),
             Err(e) => {
                 tracing::info!(tool = %request.name, code = e.code, "tool failed: {}", e.message);
@@ -243,8 +249,11 @@ async fn push_loop(client: Client, push: Arc<Push>, peer: Peer<RoleServer>) {
 }
 
 /// Serves MCP on stdin/stdout until the client goes away (stdin closes).
-pub async fn serve_stdio(client: Client) -> Result<(), String> {
-    let server = NexusServer::new(client.clone());
+pub async fn serve_stdio(
+    client: Client,
+    mode: nexus_core::policy::ApprovalMode,
+) -> Result<(), String> {
+    let server = NexusServer::new(client.clone(), mode);
     let push = server.push.clone();
     let running = server
         .serve((tokio::io::stdin(), tokio::io::stdout()))

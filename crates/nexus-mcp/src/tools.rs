@@ -156,6 +156,56 @@ impl From<nexus_sdk::Error> for ToolError {
     }
 }
 
+/// What tool `name` does, for the action policy: resource, verb, peer.
+pub fn action_of<'a>(
+    name: &str,
+    args: &'a Map<String, Value>,
+) -> (&'static str, &'static str, Option<&'a str>) {
+    match name {
+        "mesh_peers" => ("peers", "read", None),
+        "mesh_send" => ("messages", "send", opt_text(args, "to")),
+        "mesh_inbox" | "mesh_ack" => ("messages", "read", None),
+        "mesh_topic_send" => ("topics", "send", None),
+        "mesh_topic_history" => ("topics", "read", None),
+        "set_status" | "set_summary" => ("presence", "write", None),
+        "ask" => ("models", "ask", None),
+        "chat" => ("models", "chat", None),
+        _ => ("tools", "call", None),
+    }
+}
+
+/// Checks tool `name` against the action policy under `mode`, writing the
+/// decision to the audit log; the refusal, in the error schema.
+pub fn allowed(
+    client: &Client,
+    mode: nexus_core::policy::ApprovalMode,
+    name: &str,
+    args: &Map<String, Value>,
+) -> Result<(), ToolError> {
+    let home = nexus_core::NexusHome::at(client.home());
+    let policies = nexus_sdk::policy::Policies::load(&home).map_err(|e| ToolError {
+        code: ErrorCode::Config.as_str(),
+        message: format!("the policy cannot be read, so nothing is allowed: {e}"),
+    })?;
+    let (resource, verb, peer) = action_of(name, args);
+    let mesh = opt_text(args, "mesh");
+    let action = nexus_core::policy::Action {
+        resource,
+        verb,
+        mesh,
+        peer,
+    };
+    let (v, _) = nexus_sdk::policy::check_unattended(&home, &policies, mode, "mcp", &action);
+    if v.decision == nexus_core::policy::Decision::Allow {
+        Ok(())
+    } else {
+        Err(ToolError {
+            code: ErrorCode::Auth.as_str(),
+            message: format!("the policy denies `{name}`: {}", v.reason),
+        })
+    }
+}
+
 /// The error schema, as the tools' output schema for failures.
 pub fn error_schema() -> Value {
     let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();

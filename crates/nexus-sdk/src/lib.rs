@@ -23,6 +23,7 @@ mod error;
 pub mod extensions;
 pub mod history;
 pub mod mesh;
+pub mod policy;
 mod spend;
 pub mod templates;
 mod tools;

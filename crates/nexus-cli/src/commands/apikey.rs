@@ -1,4 +1,6 @@
-//! `nexus apikey ...`: keys for the gateway. The store is `nexus_gateway::keys`.
+//! `nexus apikey ...`: keys for the gateway (the store is
+//! `nexus_gateway::keys`); `nexus policy explain` and `nexus audit verify`
+//! (the policy and the chain are `nexus_core`'s, the files `nexus_sdk`'s).
 
 use nexus_core::{Clock, NexusHome, SystemClock};
 use nexus_gateway::keys::{self, KeyStore, NewKey, Scope};
@@ -123,6 +125,79 @@ pub(crate) fn run(cmd: ApikeyCommand) -> Result<(), CliError> {
                 }
             );
             Ok(())
+        }
+    }
+}
+
+pub(crate) fn policy(cmd: crate::cli::ActionPolicyCommand) -> Result<(), CliError> {
+    let crate::cli::ActionPolicyCommand::Explain {
+        resource,
+        verb,
+        mesh,
+        peer,
+        approval_mode,
+        json,
+    } = cmd;
+    let home = NexusHome::from_env()?;
+    let mode: nexus_core::policy::ApprovalMode = approval_mode.parse().map_err(CliError::config)?;
+    let policies =
+        nexus_sdk::policy::Policies::load(&home).map_err(|e| CliError::config(e.to_string()))?;
+    let action = nexus_core::policy::Action {
+        resource: &resource,
+        verb: &verb,
+        mesh: mesh.as_deref(),
+        peer: peer.as_deref(),
+    };
+    let v = policies.decide(mode, &action);
+    let from = match &v.source {
+        nexus_core::policy::Source::Admin(i) => format!(
+            "rule {i} of the admin policy ({})",
+            policies
+                .admin_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        nexus_core::policy::Source::User(i) => {
+            format!("rule {i} of {}", home.join("policy.yaml").display())
+        }
+        nexus_core::policy::Source::Mode => format!("the approval mode `{approval_mode}`"),
+        nexus_core::policy::Source::Default => "no rule matches".to_string(),
+    };
+    if json {
+        return output::json(
+            &json!({"decision": v.decision, "reason": v.reason, "source": v.source, "from": from}),
+        );
+    }
+    output::print_str(&format!(
+        "{}: {} ({from})\n",
+        serde_json::to_value(v.decision)
+            .ok()
+            .and_then(|d| d.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        v.reason
+    ))
+}
+
+pub(crate) fn audit(cmd: crate::cli::AuditCommand) -> Result<(), CliError> {
+    let crate::cli::AuditCommand::Verify { json } = cmd;
+    let home = NexusHome::from_env()?;
+    let log = nexus_sdk::policy::AuditLog::of(&home);
+    match log.verify() {
+        Ok(n) => {
+            if json {
+                return output::json(&json!({"ok": true, "entries": n, "file": log.path()}));
+            }
+            output::print_str(&format!(
+                "the audit log holds {n} entries, chain intact ({})\n",
+                log.path().display()
+            ))
+        }
+        Err(e) => {
+            if json {
+                output::json(&json!({"ok": false, "error": e, "file": log.path()}))?;
+            }
+            Err(CliError::new(crate::exit::Class::Auth, e))
         }
     }
 }

@@ -68,7 +68,7 @@ fn parse_args(args: Option<&str>) -> Result<Map<String, Value>, CliError> {
 pub(crate) async fn run(cmd: McpCommand) -> Result<(), CliError> {
     let home = NexusHome::from_env()?;
     match cmd {
-        McpCommand::Serve => serve(&home).await,
+        McpCommand::Serve { approval_mode } => serve(&home, &approval_mode).await,
         McpCommand::InstallClaude { user, file } => {
             let path = if user {
                 let h = std::env::var_os("HOME")
@@ -351,7 +351,8 @@ fn policy(home: &NexusHome, name: &str, tool: &str, allow: bool) -> Result<(), C
 }
 
 /// `nexus mcp serve`: logs go to `logs/mcp.jsonl`, never to stdout.
-async fn serve(home: &NexusHome) -> Result<(), CliError> {
+async fn serve(home: &NexusHome, mode: &str) -> Result<(), CliError> {
+    let mode: nexus_core::policy::ApprovalMode = mode.parse().map_err(CliError::config)?;
     static LOG: std::sync::OnceLock<nexus_daemon::logs::Writer> = std::sync::OnceLock::new();
     let writer = LOG.get_or_init(|| {
         nexus_daemon::logs::Writer::new(
@@ -362,7 +363,7 @@ async fn serve(home: &NexusHome) -> Result<(), CliError> {
     });
     nexus_daemon::logs::TracingToLog::install(writer);
     let client = super::Context::load()?.client()?;
-    nexus_mcp::server::serve_stdio(client)
+    nexus_mcp::server::serve_stdio(client, mode)
         .await
         .map_err(|e| CliError::new(Class::Protocol, e))
 }
