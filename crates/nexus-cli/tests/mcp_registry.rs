@@ -385,3 +385,92 @@ async fn extensions_that_offer_tools_are_listed_and_called_as_servers() {
     .await;
     assert!(counted.contains('3'), "{counted}");
 }
+
+/// Kills the HTTP server when the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_server_from_npm_is_tested_listed_called_and_denied() {
+    if tools().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server =
+        servers().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let _http = Killed(
+        std::process::Command::new("node")
+            .arg(&server)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the HTTP server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = Run::new();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    ok(&r, &["mcp", "add", "web", "--url", &url]).await;
+    let report: Value =
+        serde_json::from_str(&ok(&r, &["mcp", "test", "web", "--json"]).await).unwrap();
+    assert_eq!(report["protocol_version"], "2025-11-25", "{report}");
+    assert!(report["tools"].as_u64().unwrap() >= 5, "{report}");
+    let listed: Value =
+        serde_json::from_str(&ok(&r, &["mcp", "tools", "web", "--json"]).await).unwrap();
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "echo"));
+    let echoed = ok(
+        &r,
+        &["mcp", "call", "web", "echo", r#"{"message": "over http"}"#],
+    )
+    .await;
+    assert!(echoed.contains("over http"), "{echoed}");
+    ok(&r, &["mcp", "deny", "web", "echo"]).await;
+    let o = r
+        .run(&["mcp", "call", "web", "echo", r#"{"message": "x"}"#])
+        .await;
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    // A URL where nothing answers fails fast, with the reason.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    ok(
+        &r,
+        &[
+            "mcp",
+            "add",
+            "dead",
+            "--url",
+            &format!("http://127.0.0.1:{dead}/mcp"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let o = r.run(&["mcp", "test", "dead"]).await;
+    assert!(!o.status.success() && started.elapsed() < Duration::from_secs(10));
+    assert!(
+        stderr(&o).contains("did not complete initialize"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -149,8 +149,18 @@ pub fn policy(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(p) = Policy::from_yaml(&text) {
         assert!(p.rules.len() <= MAX_RULES);
-        for mode in [ApprovalMode::Plan, ApprovalMode::ReadOnly, ApprovalMode::Write, ApprovalMode::Yolo] {
-            let a = Action { resource: "messages", verb: "send", mesh: Some("m"), peer: Some("p") };
+        for mode in [
+            ApprovalMode::Plan,
+            ApprovalMode::ReadOnly,
+            ApprovalMode::Write,
+            ApprovalMode::Yolo,
+        ] {
+            let a = Action {
+                resource: "messages",
+                verb: "send",
+                mesh: Some("m"),
+                peer: Some("p"),
+            };
             let _ = decide(Some(&p), Some(&p), mode, &a);
         }
     }

@@ -61,18 +61,22 @@ pub enum ClientError {
         /// Why.
         why: String,
     },
-    /// The transport is not supported for this operation yet.
-    #[error("`{0}` is an HTTP server; this build talks to stdio servers only (HTTP servers can be registered, listed and exported)")]
-    HttpUnsupported(String),
 }
 
 /// A connected server.
 pub struct Connection {
     server: Server,
-    service: RunningService<RoleClient, ()>,
-    child: Child,
+    link: Link,
     /// How long the start and `initialize` took.
     pub initialize: Duration,
+}
+
+enum Link {
+    Stdio {
+        service: RunningService<RoleClient, ()>,
+        child: Child,
+    },
+    Http(tokio::sync::Mutex<crate::http::HttpSession>),
 }
 
 impl std::fmt::Debug for Connection {
@@ -153,10 +157,31 @@ pub struct TestReport {
 /// Starts `server` and completes `initialize`, logging its stderr under
 /// `logs`.
 pub async fn connect(server: &Server, logs: &Path) -> Result<Connection, ClientError> {
-    let Transport::Stdio { command, args, env } = &server.transport else {
-        return Err(ClientError::HttpUnsupported(server.name.clone()));
-    };
     let name = server.name.clone();
+    let (command, args, env) = match &server.transport {
+        Transport::Stdio { command, args, env } => (command, args, env),
+        Transport::Http { url } => {
+            let began = Instant::now();
+            let session =
+                match tokio::time::timeout(CONNECT_TIMEOUT, crate::http::HttpSession::connect(url))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(why)) => return Err(ClientError::Initialize { name, why }),
+                    Err(_) => {
+                        return Err(ClientError::Initialize {
+                            name,
+                            why: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                        })
+                    }
+                };
+            return Ok(Connection {
+                server: server.clone(),
+                link: Link::Http(tokio::sync::Mutex::new(session)),
+                initialize: began.elapsed(),
+            });
+        }
+    };
     let start = |why: String| ClientError::Start {
         name: name.clone(),
         why,
@@ -209,8 +234,7 @@ pub async fn connect(server: &Server, logs: &Path) -> Result<Connection, ClientE
     };
     Ok(Connection {
         server: server.clone(),
-        service,
-        child,
+        link: Link::Stdio { service, child },
         initialize: began.elapsed(),
     })
 }
@@ -224,8 +248,23 @@ impl Connection {
     }
 
     /// The protocol version and server name `initialize` agreed on.
-    pub fn agreed(&self) -> (String, String) {
-        match self.service.peer_info() {
+    pub async fn agreed(&self) -> (String, String) {
+        let service = match &self.link {
+            Link::Stdio { service, .. } => service,
+            Link::Http(s) => {
+                let info = s.lock().await.info.clone();
+                let name = format!(
+                    "{} {}",
+                    info["serverInfo"]["name"].as_str().unwrap_or(""),
+                    info["serverInfo"]["version"].as_str().unwrap_or("")
+                );
+                return (
+                    info["protocolVersion"].as_str().unwrap_or("").to_string(),
+                    name.trim().to_string(),
+                );
+            }
+        };
+        match service.peer_info() {
             Some(info) => (
                 info.protocol_version.to_string(),
                 info.server_info
@@ -239,7 +278,33 @@ impl Connection {
 
     /// Every tool the server lists.
     pub async fn tools(&self) -> Result<Vec<Tool>, ClientError> {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.service.peer().list_all_tools())
+        let service = match &self.link {
+            Link::Stdio { service, .. } => service,
+            Link::Http(s) => {
+                let mut s = s.lock().await;
+                let mut out = Vec::new();
+                let mut cursor: Option<String> = None;
+                for _ in 0..100 {
+                    let params = match &cursor {
+                        Some(c) => serde_json::json!({"cursor": c}),
+                        None => serde_json::json!({}),
+                    };
+                    let page = s
+                        .request("tools/list", params)
+                        .await
+                        .map_err(|e| self.call_err(e))?;
+                    let tools: Vec<Tool> = serde_json::from_value(page["tools"].clone())
+                        .map_err(|e| self.call_err(format!("its tool list does not parse: {e}")))?;
+                    out.extend(tools);
+                    match page["nextCursor"].as_str() {
+                        Some(c) => cursor = Some(c.to_string()),
+                        None => break,
+                    }
+                }
+                return Ok(out);
+            }
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, service.peer().list_all_tools())
             .await
             .map_err(|_| self.call_err("tools/list timed out"))?
             .map_err(|e| self.call_err(e))
@@ -258,18 +323,42 @@ impl Connection {
                 tool: tool.to_string(),
             });
         }
+        let service = match &self.link {
+            Link::Stdio { service, .. } => service,
+            Link::Http(s) => {
+                let v = s
+                    .lock()
+                    .await
+                    .request(
+                        "tools/call",
+                        serde_json::json!({"name": tool, "arguments": args}),
+                    )
+                    .await
+                    .map_err(|e| self.call_err(e))?;
+                return serde_json::from_value(v)
+                    .map_err(|e| self.call_err(format!("its result does not parse: {e}")));
+            }
+        };
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
-        tokio::time::timeout(CALL_TIMEOUT, self.service.peer().call_tool(params))
+        tokio::time::timeout(CALL_TIMEOUT, service.peer().call_tool(params))
             .await
             .map_err(|_| self.call_err(format!("no answer within {} s", CALL_TIMEOUT.as_secs())))?
             .map_err(|e| self.call_err(e))
     }
 
     /// Ends the session and stops the server's whole process group.
-    pub async fn close(mut self) {
-        // Closing the transport closes the server's stdin.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.service.close()).await;
-        nexus_ext::process::stop_group(&mut self.child).await;
+    pub async fn close(self) {
+        match self.link {
+            Link::Stdio {
+                mut service,
+                mut child,
+            } => {
+                // Closing the transport closes the server's stdin.
+                let _ = tokio::time::timeout(Duration::from_secs(1), service.close()).await;
+                nexus_ext::process::stop_group(&mut child).await;
+            }
+            Link::Http(s) => s.into_inner().close().await,
+        }
     }
 }
 
@@ -278,7 +367,7 @@ impl Connection {
 pub async fn test(server: &Server, logs: &Path) -> Result<TestReport, ClientError> {
     let conn = connect(server, logs).await?;
     let tools = conn.tools().await;
-    let (protocol_version, name) = conn.agreed();
+    let (protocol_version, name) = conn.agreed().await;
     let initialize_ms = conn.initialize.as_millis() as u64;
     conn.close().await;
     Ok(TestReport {

@@ -13,6 +13,7 @@
 //!   it so that no descendant survives.
 
 pub mod client;
+pub mod http;
 pub mod registry;
 pub mod server;
 pub mod tools;

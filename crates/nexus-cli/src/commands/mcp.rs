@@ -23,7 +23,6 @@ fn reg_err(e: RegistryError) -> CliError {
 fn client_err(e: ClientError) -> CliError {
     match e {
         ClientError::Denied { .. } => CliError::new(Class::Auth, e.to_string()),
-        ClientError::HttpUnsupported(_) => CliError::config(e.to_string()),
         ClientError::Initialize { .. } | ClientError::Start { .. } => {
             CliError::new(Class::Protocol, e.to_string())
         }
