@@ -182,7 +182,7 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
     let status = ok(&alice, &["daemon", "status", "--json"]).await;
     assert!(status.contains(&addr), "{status}");
 
-    let (read, _) = key(&alice, "read", &[]).await;
+    let (read, read_id) = key(&alice, "read", &["--label", "dana"]).await;
     let (send, _) = key(&alice, "read,send", &[]).await;
     let (admin, _) = key(&alice, "admin", &[]).await;
     let (revoked, revoked_id) = key(&alice, "admin", &[]).await;
@@ -200,6 +200,7 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
 
     // Every route: no key, wrong, revoked, expired → 401; no scope → 403.
     let routes: &[(&str, &str, Option<&str>, &str)] = &[
+        ("GET", "/api/v1/whoami", None, "read"),
         ("GET", "/api/v1/peers", None, "read"),
         ("GET", "/api/v1/topics", None, "read"),
         ("GET", "/api/v1/topics/general/messages", None, "read"),
@@ -404,6 +405,31 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(stderr(&o).contains("changed at line"), "{}", stderr(&o));
     std::fs::remove_file(&audit).unwrap();
+
+    // People on API keys are peers too: type human, with presence.
+    let r = request(&addr, "GET", "/api/v1/peers", Some(&read), None, &[]);
+    let peers = r.body["peers"].as_array().unwrap().clone();
+    let dana = peers
+        .iter()
+        .find(|p| p["id"] == format!("apikey:{read_id}"))
+        .unwrap();
+    assert_eq!(
+        (
+            dana["type"].as_str(),
+            dana["name"].as_str(),
+            dana["online"].as_bool()
+        ),
+        (Some("human"), Some("dana"), Some(true)),
+        "{dana}"
+    );
+    assert!(
+        peers
+            .iter()
+            .any(|p| p["name"] == "bob" && p["type"] == "agent"),
+        "{peers:?}"
+    );
+    let me = request(&addr, "GET", "/api/v1/whoami", Some(&read), None, &[]);
+    assert_eq!(me.body["id"], read_id.as_str());
 
     // A DM through the gateway reaches bob.
     let r = request(

@@ -192,10 +192,9 @@ impl FromRequestParts<Arc<Shared>> for Caller {
                     "send `Authorization: Bearer <API key>`; `nexus apikey create` makes one",
                 )
             })?;
-        s.keys
-            .verify(token.trim(), s.now_ms())
-            .map(Caller)
-            .map_err(key_error)
+        let key = s.keys.verify(token.trim(), s.now_ms()).map_err(key_error)?;
+        s.seen(&key);
+        Ok(Caller(key))
     }
 }
 

@@ -185,6 +185,12 @@ impl KeyStore {
 
     /// Every key, re-read when the file changed.
     pub fn all(&self) -> Result<Vec<Key>, KeyError> {
+        self.with_keys(<[Key]>::to_vec)
+    }
+
+    /// Runs `f` on the keys, re-read first when the file changed (one
+    /// `stat` per call; no copy).
+    fn with_keys<T>(&self, f: impl FnOnce(&[Key]) -> T) -> Result<T, KeyError> {
         let now = stamp(&self.path);
         let mut c = self.lock();
         if c.stamp != now || now.is_none() {
@@ -197,7 +203,7 @@ impl KeyStore {
             };
             c.stamp = now;
         }
-        Ok(c.keys.clone())
+        Ok(f(&c.keys))
     }
 
     fn save(&self, keys: &[Key]) -> Result<(), KeyError> {
@@ -275,9 +281,11 @@ impl KeyStore {
         let prefix = &rest[..INDEX_LEN];
         let hash = sha256_hex(secret);
         let key = self
-            .all()?
-            .into_iter()
-            .find(|k| k.prefix == prefix && eq_ct(k.hash.as_bytes(), hash.as_bytes()))
+            .with_keys(|keys| {
+                keys.iter()
+                    .find(|k| k.prefix == prefix && eq_ct(k.hash.as_bytes(), hash.as_bytes()))
+                    .cloned()
+            })?
             .ok_or(KeyError::Unknown)?;
         if key.revoked {
             return Err(KeyError::Revoked);

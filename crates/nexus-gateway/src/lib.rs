@@ -151,7 +151,22 @@ pub struct Shared {
     /// The configuration.
     pub config: Config,
     clock: Arc<dyn Clock>,
+    /// People using API keys: when each key was last seen, and its open
+    /// streams (shown in `peers` as humans).
+    sessions: std::sync::Mutex<std::collections::BTreeMap<String, Session>>,
 }
+
+/// What the gateway knows of one key's use.
+#[derive(Debug, Clone, Default)]
+struct Session {
+    mesh: String,
+    name: String,
+    last_ms: u64,
+    streams: u32,
+}
+
+/// How long a key counts as online after its last request.
+pub const HUMAN_ONLINE_MS: u64 = 60_000;
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -179,7 +194,56 @@ impl Shared {
             keys: keys::KeyStore::at(key_file(home)),
             config,
             clock,
+            sessions: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Session>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes a request by `key`.
+    pub fn seen(&self, key: &keys::Key) {
+        let now = self.now_ms();
+        let mut s = self.sessions();
+        let e = s.entry(key.id.clone()).or_default();
+        e.mesh.clone_from(&key.mesh);
+        e.name = if key.label.is_empty() {
+            format!("api key {}", key.id)
+        } else {
+            key.label.clone()
+        };
+        e.last_ms = now;
+    }
+
+    /// A stream of `key` opened (`+1`) or closed (`-1`).
+    pub fn stream(&self, key: &keys::Key, opened: bool) {
+        self.seen(key);
+        let mut s = self.sessions();
+        if let Some(e) = s.get_mut(&key.id) {
+            e.streams = if opened {
+                e.streams + 1
+            } else {
+                e.streams.saturating_sub(1)
+            };
+        }
+    }
+
+    /// The humans of `mesh`: keys seen lately or with a stream open.
+    pub fn humans(&self, mesh: &str) -> Vec<serde_json::Value> {
+        let now = self.now_ms();
+        self.sessions()
+            .iter()
+            .filter(|(_, s)| s.mesh == mesh)
+            .map(|(id, s)| {
+                let online = s.streams > 0 || now.saturating_sub(s.last_ms) < HUMAN_ONLINE_MS;
+                serde_json::json!({"id": format!("apikey:{id}"), "name": s.name, "online": online,
+                    "status": if s.streams > 0 { "watching" } else { "" }, "summary": "",
+                    "caps": [], "blocked": false, "type": "human", "last_seen_ms": s.last_ms})
+            })
+            .collect()
     }
 
     /// Now, ms since the epoch.
@@ -198,6 +262,7 @@ pub fn key_file(home: &NexusHome) -> std::path::PathBuf {
 pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
     let mut api = Router::new()
         .route("/api/v1/health", get(routes::health))
+        .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/peers", get(routes::peers))
         .route("/api/v1/topics", get(routes::topics))
         .route(

@@ -181,6 +181,11 @@ fn schemas() -> Value {
             "prompt": {"type": "string"}, "model": {"type": "string"}, "system": {"type": "string"}}},
         "Chat": {"type": "object", "required": ["text", "model"], "properties": {"text": {"type": "string"}, "model": {"type": "string"}}},
         "Ask": {"type": "object", "required": ["text", "tier"], "properties": {"text": {"type": "string"}, "tier": {"type": "integer"}}},
+        "Whoami": {"type": "object", "required": ["id", "mesh", "scopes"], "properties": {
+            "id": {"type": "string"}, "mesh": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "send", "admin"]}},
+            "topics": {"type": "array", "items": {"type": "string"}}, "label": {"type": "string"},
+            "expires_ms": {"type": "integer"}}},
         "Object": {"type": "object"}
     })
 }
@@ -215,7 +220,11 @@ pub fn document() -> Value {
         }
         if let Some(scope) = r.scope {
             op["security"] = json!([{"bearer": []}]);
-            op["description"] = json!(format!("Needs an API key with the `{scope}` scope."));
+            op["description"] = json!(if scope == "any" {
+                "Needs a valid API key.".to_string()
+            } else {
+                format!("Needs an API key with the `{scope}` scope.")
+            });
             op["responses"]["401"] = error_response("no valid API key");
             op["responses"]["403"] = error_response("the key lacks the scope or topic");
             op["responses"]["409"] = error_response("the mesh refused");

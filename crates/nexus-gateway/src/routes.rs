@@ -22,18 +22,28 @@ pub async fn health() -> Json<Value> {
     Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
 }
 
+/// `GET /api/v1/whoami`: the key's own record (no secret).
+pub async fn whoami(c: Caller) -> Json<Value> {
+    Json(
+        json!({"id": c.0.id, "mesh": c.0.mesh, "scopes": c.0.scopes, "topics": c.0.topics,
+                "label": c.0.label, "expires_ms": c.0.expires_ms}),
+    )
+}
+
 /// `GET /api/v1/peers`.
 pub async fn peers(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
     c.need(Scope::Read)?;
     c.policy(&s, "peers", "read", None)?;
     let peers = s.client.mesh()?.peers(Some(&c.0.mesh)).await?;
-    let rows: Vec<Value> = peers
+    let mut rows: Vec<Value> = peers
         .iter()
         .map(|p| {
             json!({"id": p.peer, "name": p.name, "online": p.online, "status": p.status,
                    "summary": p.summary, "caps": p.caps, "blocked": p.blocked, "type": "agent"})
         })
         .collect();
+    // People on API keys, with presence.
+    rows.extend(s.humans(&c.0.mesh));
     Ok(Json(json!({ "peers": rows })))
 }
 

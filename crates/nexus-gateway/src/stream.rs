@@ -84,9 +84,26 @@ async fn next_change(s: &Shared, mesh: &str, seen: u64) -> u64 {
 /// working.
 async fn pump<F, Fut>(
     s: Arc<Shared>,
+    key: crate::keys::Key,
     secret: String,
     mesh: String,
     tx: mpsc::Sender<Event>,
+    fetch: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<Event>>>,
+{
+    // Open for as long as this runs: the human shows as watching.
+    s.stream(&key, true);
+    pump_events(&s, &secret, &mesh, &tx, fetch).await;
+    s.stream(&key, false);
+}
+
+async fn pump_events<F, Fut>(
+    s: &Arc<Shared>,
+    secret: &str,
+    mesh: &str,
+    tx: &mpsc::Sender<Event>,
     mut fetch: F,
 ) where
     F: FnMut() -> Fut,
@@ -94,12 +111,12 @@ async fn pump<F, Fut>(
 {
     let mut tick = tokio::time::interval(KEY_CHECK);
     let mut seen = 0u64;
-    let wait = next_change(&s, &mesh, seen);
+    let wait = next_change(s, mesh, seen);
     tokio::pin!(wait);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = s.keys.verify(&secret, s.now_ms()) {
+                if let Err(e) = s.keys.verify(secret, s.now_ms()) {
                     let _ = tx.send(Event::default().event("error").data(json!({"error": {"code": "auth", "message": e.to_string()}}).to_string())).await;
                     return;
                 }
@@ -113,7 +130,7 @@ async fn pump<F, Fut>(
                         return;
                     }
                 }
-                wait.set(next_change(&s, &mesh, seen));
+                wait.set(next_change(s, mesh, seen));
             }
         }
     }
@@ -181,27 +198,34 @@ pub async fn topic_stream(
     let shared = s.clone();
     let last = Arc::new(std::sync::atomic::AtomicU64::new(start));
     let (m, t) = (mesh.clone(), topic.clone());
-    tokio::spawn(pump(s.clone(), bearer(&headers), mesh, tx, move || {
-        let (shared, m, t, last) = (shared.clone(), m.clone(), t.clone(), last.clone());
-        async move {
-            let after = last.load(std::sync::atomic::Ordering::Relaxed);
-            let entries = topic_after(&shared, &m, &t, after).await.ok()?;
-            if let Some(e) = entries.last() {
-                last.store(e.seq, std::sync::atomic::Ordering::Relaxed);
+    tokio::spawn(pump(
+        s.clone(),
+        c.0.clone(),
+        bearer(&headers),
+        mesh,
+        tx,
+        move || {
+            let (shared, m, t, last) = (shared.clone(), m.clone(), t.clone(), last.clone());
+            async move {
+                let after = last.load(std::sync::atomic::Ordering::Relaxed);
+                let entries = topic_after(&shared, &m, &t, after).await.ok()?;
+                if let Some(e) = entries.last() {
+                    last.store(e.seq, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(
+                    history_json(&entries)
+                        .into_iter()
+                        .map(|v| {
+                            Event::default()
+                                .id(v["id"].to_string())
+                                .event("message")
+                                .data(v.to_string())
+                        })
+                        .collect(),
+                )
             }
-            Some(
-                history_json(&entries)
-                    .into_iter()
-                    .map(|v| {
-                        Event::default()
-                            .id(v["id"].to_string())
-                            .event("message")
-                            .data(v.to_string())
-                    })
-                    .collect(),
-            )
-        }
-    }));
+        },
+    ));
     Ok(Sse::new(events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -220,33 +244,40 @@ pub async fn inbox_stream(
     let key = c.0.clone();
     let last = Arc::new(std::sync::atomic::AtomicI64::new(start));
     let m = mesh.clone();
-    tokio::spawn(pump(s.clone(), bearer(&headers), mesh, tx, move || {
-        let (shared, m, last, key) = (shared.clone(), m.clone(), last.clone(), key.clone());
-        async move {
-            let after = last.load(std::sync::atomic::Ordering::Relaxed);
-            let items = shared.client.mesh().ok()?.inbox(Some(&m)).await.ok()?;
-            let mut fresh: Vec<&InboxItem> = items
-                .iter()
-                .filter(|i| i.seq.is_some_and(|q| q > after))
-                .collect();
-            fresh.sort_by_key(|i| i.seq);
-            if let Some(q) = fresh.last().and_then(|i| i.seq) {
-                last.store(q, std::sync::atomic::Ordering::Relaxed);
+    tokio::spawn(pump(
+        s.clone(),
+        c.0.clone(),
+        bearer(&headers),
+        mesh,
+        tx,
+        move || {
+            let (shared, m, last, key) = (shared.clone(), m.clone(), last.clone(), key.clone());
+            async move {
+                let after = last.load(std::sync::atomic::Ordering::Relaxed);
+                let items = shared.client.mesh().ok()?.inbox(Some(&m)).await.ok()?;
+                let mut fresh: Vec<&InboxItem> = items
+                    .iter()
+                    .filter(|i| i.seq.is_some_and(|q| q > after))
+                    .collect();
+                fresh.sort_by_key(|i| i.seq);
+                if let Some(q) = fresh.last().and_then(|i| i.seq) {
+                    last.store(q, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(
+                    fresh
+                        .into_iter()
+                        .map(item_json)
+                        .filter(|v| v["topic"].as_str().is_none_or(|t| key.covers_topic(t)))
+                        .map(|v| {
+                            Event::default()
+                                .id(v["id"].to_string())
+                                .event("message")
+                                .data(v.to_string())
+                        })
+                        .collect(),
+                )
             }
-            Some(
-                fresh
-                    .into_iter()
-                    .map(item_json)
-                    .filter(|v| v["topic"].as_str().is_none_or(|t| key.covers_topic(t)))
-                    .map(|v| {
-                        Event::default()
-                            .id(v["id"].to_string())
-                            .event("message")
-                            .data(v.to_string())
-                    })
-                    .collect(),
-            )
-        }
-    }));
+        },
+    ));
     Ok(Sse::new(events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
