@@ -483,6 +483,49 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
     assert_eq!(got[0].1["text"], "while away 3");
     drop(sse);
 
+    // The same events over a WebSocket, auth checked on the upgrade: by
+    // header, or as a browser does it, by subprotocol.
+    {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let url = format!("ws://{addr}/api/v1/ws");
+        let refused = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("401"), "{refused}");
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {read}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            format!("nexus.v1, bearer.{read}").parse().unwrap(),
+        );
+        let (mut browser, answer) = tokio_tungstenite::connect_async(req).await.unwrap();
+        assert_eq!(answer.headers()["sec-websocket-protocol"], "nexus.v1");
+        ok(&bob, &["mesh", "send", "owner", "over the socket"]).await;
+        for socket in [&mut ws, &mut browser] {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let msg = tokio::time::timeout(left, socket.next())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                if msg.is_text() && msg.to_text().unwrap().contains("over the socket") {
+                    let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+                    assert_eq!(
+                        (v["kind"].as_str(), v["from"].as_str()),
+                        (Some("dm"), Some("bob"))
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
     // Revoking a key closes its open stream within a second.
     let (doomed, doomed_id) = key(&alice, "read", &[]).await;
     let (status, mut sse) = Sse::open(&addr, "/api/v1/events", &doomed, None);

@@ -182,11 +182,9 @@ impl FromRequestParts<Arc<Shared>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Caller, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        // A WebSocket from a browser carries the key as a subprotocol.
+        let token = crate::ws::ws_secret(&parts.headers)
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 ApiError::unauthorized(
                     "send `Authorization: Bearer <API key>`; `nexus apikey create` makes one",

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod openapi;
 pub mod routes;
 pub mod stream;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -273,6 +274,7 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/api/v1/topics/{name}/stream", get(stream::topic_stream))
         .route("/api/v1/messages", get(routes::inbox).post(routes::send))
         .route("/api/v1/events", get(stream::inbox_stream))
+        .route("/api/v1/ws", get(ws::events_ws))
         .route("/api/v1/chat", post(routes::chat))
         .route("/api/v1/ask", post(routes::ask))
         .route(

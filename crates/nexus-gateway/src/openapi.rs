@@ -203,7 +203,9 @@ pub fn document() -> Value {
             "operationId": format!("{}_{}", r.method, r.path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '.'], "_")),
             "responses": {}
         });
-        let ok = if r.response == "sse" {
+        let ok = if r.response == "ws" {
+            json!({"description": "switching to the WebSocket protocol: one JSON text frame per message"})
+        } else if r.response == "sse" {
             json!({"description": "server-sent events", "content": {"text/event-stream": {"schema": {"type": "string"}}}})
         } else {
             json!({"description": "done", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", r.response)}}}})

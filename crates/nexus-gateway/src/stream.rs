@@ -42,7 +42,7 @@ pub fn history_json(entries: &[HistoryEntry]) -> Vec<Value> {
         .collect()
 }
 
-fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         None => Ok(None),
         Some(v) => {
@@ -53,11 +53,24 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn events(rx: mpsc::Receiver<Event>) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
+/// One item of a feed: a message (with its `id`), or the error that ends
+/// the feed (`{"error": {...}}`).
+pub type Item = Value;
+
+fn to_event(v: Item) -> Event {
+    if v.get("error").is_some() {
+        return Event::default().event("error").data(v.to_string());
+    }
+    Event::default()
+        .id(v["id"].to_string())
+        .event("message")
+        .data(v.to_string())
+}
+
+fn events(rx: mpsc::Receiver<Item>) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok(to_event(e)), rx))
+    })
 }
 
 /// What a stream task waits on: the daemon's stored-message counter, or a
@@ -87,11 +100,11 @@ async fn pump<F, Fut>(
     key: crate::keys::Key,
     secret: String,
     mesh: String,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Item>,
     fetch: F,
 ) where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Vec<Event>>>,
+    Fut: std::future::Future<Output = Option<Vec<Item>>>,
 {
     // Open for as long as this runs: the human shows as watching.
     s.stream(&key, true);
@@ -103,11 +116,11 @@ async fn pump_events<F, Fut>(
     s: &Arc<Shared>,
     secret: &str,
     mesh: &str,
-    tx: &mpsc::Sender<Event>,
+    tx: &mpsc::Sender<Item>,
     mut fetch: F,
 ) where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Vec<Event>>>,
+    Fut: std::future::Future<Output = Option<Vec<Item>>>,
 {
     let mut tick = tokio::time::interval(KEY_CHECK);
     let mut seen = 0u64;
@@ -117,7 +130,7 @@ async fn pump_events<F, Fut>(
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(e) = s.keys.verify(secret, s.now_ms()) {
-                    let _ = tx.send(Event::default().event("error").data(json!({"error": {"code": "auth", "message": e.to_string()}}).to_string())).await;
+                    let _ = tx.send(json!({"error": {"code": "auth", "message": e.to_string()}})).await;
                     return;
                 }
             }
@@ -136,7 +149,7 @@ async fn pump_events<F, Fut>(
     }
 }
 
-fn bearer(headers: &HeaderMap) -> String {
+pub(crate) fn bearer(headers: &HeaderMap) -> String {
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -172,6 +185,71 @@ async fn topic_after(
     Ok(out)
 }
 
+/// The feed of `topic` after `start`, until the key stops working or the
+/// receiver is dropped.
+pub fn topic_feed(
+    s: &Arc<Shared>,
+    key: &crate::keys::Key,
+    secret: String,
+    topic: String,
+    start: u64,
+) -> mpsc::Receiver<Item> {
+    let (tx, rx) = mpsc::channel(256);
+    let shared = s.clone();
+    let last = Arc::new(std::sync::atomic::AtomicU64::new(start));
+    let mesh = key.mesh.clone();
+    let m = mesh.clone();
+    tokio::spawn(pump(s.clone(), key.clone(), secret, mesh, tx, move || {
+        let (shared, m, t, last) = (shared.clone(), m.clone(), topic.clone(), last.clone());
+        async move {
+            let after = last.load(std::sync::atomic::Ordering::Relaxed);
+            let entries = topic_after(&shared, &m, &t, after).await.ok()?;
+            if let Some(e) = entries.last() {
+                last.store(e.seq, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(history_json(&entries))
+        }
+    }));
+    rx
+}
+
+/// The feed of what is stored in the key's mesh after inbox row `start`.
+pub fn inbox_feed(
+    s: &Arc<Shared>,
+    key: &crate::keys::Key,
+    secret: String,
+    start: i64,
+) -> mpsc::Receiver<Item> {
+    let (tx, rx) = mpsc::channel(256);
+    let shared = s.clone();
+    let last = Arc::new(std::sync::atomic::AtomicI64::new(start));
+    let mesh = key.mesh.clone();
+    let (m, k) = (mesh.clone(), key.clone());
+    tokio::spawn(pump(s.clone(), key.clone(), secret, mesh, tx, move || {
+        let (shared, m, last, key) = (shared.clone(), m.clone(), last.clone(), k.clone());
+        async move {
+            let after = last.load(std::sync::atomic::Ordering::Relaxed);
+            let items = shared.client.mesh().ok()?.inbox(Some(&m)).await.ok()?;
+            let mut fresh: Vec<&InboxItem> = items
+                .iter()
+                .filter(|i| i.seq.is_some_and(|q| q > after))
+                .collect();
+            fresh.sort_by_key(|i| i.seq);
+            if let Some(q) = fresh.last().and_then(|i| i.seq) {
+                last.store(q, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(
+                fresh
+                    .into_iter()
+                    .map(item_json)
+                    .filter(|v| v["topic"].as_str().is_none_or(|t| key.covers_topic(t)))
+                    .collect(),
+            )
+        }
+    }));
+    rx
+}
+
 /// `GET /api/v1/topics/{name}/stream`.
 pub async fn topic_stream(
     State(s): State<Arc<Shared>>,
@@ -182,50 +260,18 @@ pub async fn topic_stream(
     c.need(Scope::Read)?;
     c.topic(&topic)?;
     c.policy(&s, "topics", "read", None)?;
-    let mesh = c.0.mesh.clone();
     // Without Last-Event-ID: from now on.
     let start = match last_event_id(&headers)? {
         Some(n) => n,
         None => s
             .client
             .mesh()?
-            .history(Some(&mesh), &topic, None, 1)
+            .history(Some(&c.0.mesh), &topic, None, 1)
             .await?
             .first()
             .map_or(0, |e| e.seq),
     };
-    let (tx, rx) = mpsc::channel(256);
-    let shared = s.clone();
-    let last = Arc::new(std::sync::atomic::AtomicU64::new(start));
-    let (m, t) = (mesh.clone(), topic.clone());
-    tokio::spawn(pump(
-        s.clone(),
-        c.0.clone(),
-        bearer(&headers),
-        mesh,
-        tx,
-        move || {
-            let (shared, m, t, last) = (shared.clone(), m.clone(), t.clone(), last.clone());
-            async move {
-                let after = last.load(std::sync::atomic::Ordering::Relaxed);
-                let entries = topic_after(&shared, &m, &t, after).await.ok()?;
-                if let Some(e) = entries.last() {
-                    last.store(e.seq, std::sync::atomic::Ordering::Relaxed);
-                }
-                Some(
-                    history_json(&entries)
-                        .into_iter()
-                        .map(|v| {
-                            Event::default()
-                                .id(v["id"].to_string())
-                                .event("message")
-                                .data(v.to_string())
-                        })
-                        .collect(),
-                )
-            }
-        },
-    ));
+    let rx = topic_feed(&s, &c.0, bearer(&headers), topic, start);
     Ok(Sse::new(events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -237,47 +283,7 @@ pub async fn inbox_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     c.need(Scope::Read)?;
     c.policy(&s, "messages", "read", None)?;
-    let mesh = c.0.mesh.clone();
     let start = last_event_id(&headers)?.map_or(0, |n| n as i64);
-    let (tx, rx) = mpsc::channel(256);
-    let shared = s.clone();
-    let key = c.0.clone();
-    let last = Arc::new(std::sync::atomic::AtomicI64::new(start));
-    let m = mesh.clone();
-    tokio::spawn(pump(
-        s.clone(),
-        c.0.clone(),
-        bearer(&headers),
-        mesh,
-        tx,
-        move || {
-            let (shared, m, last, key) = (shared.clone(), m.clone(), last.clone(), key.clone());
-            async move {
-                let after = last.load(std::sync::atomic::Ordering::Relaxed);
-                let items = shared.client.mesh().ok()?.inbox(Some(&m)).await.ok()?;
-                let mut fresh: Vec<&InboxItem> = items
-                    .iter()
-                    .filter(|i| i.seq.is_some_and(|q| q > after))
-                    .collect();
-                fresh.sort_by_key(|i| i.seq);
-                if let Some(q) = fresh.last().and_then(|i| i.seq) {
-                    last.store(q, std::sync::atomic::Ordering::Relaxed);
-                }
-                Some(
-                    fresh
-                        .into_iter()
-                        .map(item_json)
-                        .filter(|v| v["topic"].as_str().is_none_or(|t| key.covers_topic(t)))
-                        .map(|v| {
-                            Event::default()
-                                .id(v["id"].to_string())
-                                .event("message")
-                                .data(v.to_string())
-                        })
-                        .collect(),
-                )
-            }
-        },
-    ));
+    let rx = inbox_feed(&s, &c.0, bearer(&headers), start);
     Ok(Sse::new(events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
