@@ -171,7 +171,9 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
     let config = std::fs::read_to_string(home.join("config.toml")).unwrap_or_default();
     std::fs::write(
         home.join("config.toml"),
-        format!("{config}\n[gateway]\nlisten = \"127.0.0.1:0\"\n"),
+        format!(
+            "{config}\n[gateway]\nlisten = \"127.0.0.1:0\"\n[gateway.capabilities]\nfiles = true\n"
+        ),
     )
     .unwrap();
     ok(&alice, &["mesh", "topic", "create", "general"]).await;
@@ -405,6 +407,58 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(stderr(&o).contains("changed at line"), "{}", stderr(&o));
     std::fs::remove_file(&audit).unwrap();
+
+    // Workspace files: written and read under the root; traversal,
+    // encoded tricks, absolute paths and symbolic links are refused.
+    let r = request(
+        &addr,
+        "PUT",
+        "/api/v1/files/notes/today.md",
+        Some(&admin),
+        Some("# today"),
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = request(
+        &addr,
+        "PUT",
+        "/api/v1/files/notes/x.md",
+        Some(&send),
+        Some("x"),
+        &[],
+    );
+    assert_eq!(r.status, 403, "writing needs admin: {}", r.body);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(s, "GET /api/v1/files/notes/today.md HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {read}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.ends_with("# today"),
+        "{got}"
+    );
+    let r = request(&addr, "GET", "/api/v1/files/notes", Some(&read), None, &[]);
+    assert_eq!(r.body["entries"], json!(["today.md"]), "{}", r.body);
+    std::os::unix::fs::symlink("/etc", home.join("workspace/etc")).unwrap();
+    for bad in [
+        "/api/v1/files/../../etc/passwd",
+        "/api/v1/files/notes/../../../etc/passwd",
+        "/api/v1/files/%2e%2e/%2e%2e/etc/passwd",
+        "/api/v1/files/%252e%252e/etc/passwd",
+        "/api/v1/files//etc/passwd",
+        "/api/v1/files/etc/passwd",
+        "/api/v1/files/a%5c..%5cb",
+        "/api/v1/files/a%00b",
+    ] {
+        let r = request(&addr, "GET", bad, Some(&read), None, &[]);
+        assert!(
+            [400, 403, 404].contains(&r.status),
+            "{bad}: {} {}",
+            r.status,
+            r.body
+        );
+        assert_ne!(r.status, 200, "{bad}");
+        assert!(r.body["error"]["code"].is_string(), "{bad}: {}", r.body);
+    }
 
     // People on API keys are peers too: type human, with presence.
     let r = request(&addr, "GET", "/api/v1/peers", Some(&read), None, &[]);

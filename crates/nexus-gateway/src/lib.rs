@@ -12,6 +12,7 @@
 //! machine, holds the user's keys, and serves plaintext to local callers.
 
 pub mod error;
+pub mod files;
 pub mod guard;
 pub mod keys;
 pub mod openapi;
@@ -63,6 +64,8 @@ pub struct Config {
     pub capabilities: Capabilities,
     /// Whether it runs at all.
     pub enabled: bool,
+    /// The root of `/api/v1/files` (the `files` capability).
+    pub workspace: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             max_body: DEFAULT_MAX_BODY,
             capabilities: Capabilities::default(),
             enabled: true,
+            workspace: std::path::PathBuf::from("workspace"),
         }
     }
 }
@@ -99,7 +103,10 @@ impl Config {
     /// `[gateway.capabilities]` `extensions`, `mcp`, `exec`, `files`. A
     /// non-loopback `listen` needs `allow_remote = true`.
     pub fn load(home: &NexusHome) -> Result<Config, String> {
-        let mut c = Config::default();
+        let mut c = Config {
+            workspace: home.join("workspace"),
+            ..Config::default()
+        };
         let config = nexus_core::Config::load(home).map_err(|e| e.to_string())?;
         let Some(t) = config.other.get("gateway").and_then(toml::Value::as_table) else {
             return Ok(c);
@@ -122,6 +129,9 @@ impl Config {
                 "[gateway] listen = {} is not loopback; the gateway serves plaintext, so this needs allow_remote = true",
                 c.listen
             ));
+        }
+        if let Some(w) = t.get("workspace").and_then(toml::Value::as_str) {
+            c.workspace = std::path::PathBuf::from(w);
         }
         c.allowed_hosts = strings(t, "allowed_hosts");
         c.allowed_origins = strings(t, "allowed_origins");
@@ -275,6 +285,7 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/api/v1/messages", get(routes::inbox).post(routes::send))
         .route("/api/v1/events", get(stream::inbox_stream))
         .route("/api/v1/ws", get(ws::events_ws))
+        .route("/api/v1/files/{*path}", get(files::read).put(files::write))
         .route("/api/v1/chat", post(routes::chat))
         .route("/api/v1/ask", post(routes::ask))
         .route(
@@ -322,7 +333,10 @@ mod tests {
         .unwrap();
         let router = router(Shared::new(client, &home, Config::default()), None);
         for r in openapi::ROUTES {
-            let path = r.path.replace("{name}", "general");
+            let path = r
+                .path
+                .replace("{name}", "general")
+                .replace("{path}", "notes/a.txt");
             let req = axum::http::Request::builder()
                 .method(r.method.to_uppercase().as_str())
                 .uri(&path)

@@ -203,7 +203,11 @@ pub fn document() -> Value {
             "operationId": format!("{}_{}", r.method, r.path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '.'], "_")),
             "responses": {}
         });
-        let ok = if r.response == "ws" {
+        let ok = if r.response == "bytes" {
+            json!({"description": "the file's bytes, or {\"entries\": [...]} for a directory", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}, "application/json": {"schema": {"type": "object", "properties": {"entries": {"type": "array", "items": {"type": "string"}}}}}}})
+        } else if r.response == "none" {
+            json!({"description": "done"})
+        } else if r.response == "ws" {
             json!({"description": "switching to the WebSocket protocol: one JSON text frame per message"})
         } else if r.response == "sse" {
             json!({"description": "server-sent events", "content": {"text/event-stream": {"schema": {"type": "string"}}}})
@@ -231,6 +235,9 @@ pub fn document() -> Value {
             op["responses"]["403"] = error_response("the key lacks the scope or topic");
             op["responses"]["409"] = error_response("the mesh refused");
         }
+        if r.path.contains("{path}") {
+            op["parameters"] = json!([{"name": "path", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 1024}}]);
+        }
         if r.path.contains("{name}") {
             op["parameters"] = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128}}]);
         }
@@ -240,7 +247,9 @@ pub fn document() -> Value {
                 a.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}));
             });
         }
-        if let Some(b) = r.body {
+        if r.body == Some("bytes") {
+            op["requestBody"] = json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+        } else if let Some(b) = r.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
         }
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
