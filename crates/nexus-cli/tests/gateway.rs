@@ -654,3 +654,179 @@ async fn schemathesis_finds_no_server_error_and_responses_match_the_document() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("passed") && !out.contains("failed,"), "{out}");
 }
+
+/// Reads SSE events (event, id, data) from `r` until `n` or the end.
+fn read_events(r: &mut BufReader<TcpStream>, n: usize) -> Vec<(String, u64, Value)> {
+    let mut out = Vec::new();
+    let (mut event, mut id) = (String::new(), 0u64);
+    while out.len() < n {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        let l = l.trim_end();
+        if let Some(v) = l.strip_prefix("event: ") {
+            event = v.to_string();
+        } else if let Some(v) = l.strip_prefix("id: ") {
+            id = v.parse().unwrap_or(0);
+        } else if let Some(d) = l.strip_prefix("data: ") {
+            if let Ok(v) = serde_json::from_str(d) {
+                out.push((std::mem::take(&mut event), id, v));
+            }
+        }
+    }
+    out
+}
+
+/// Opens an SSE request (`POST` with a JSON body, or `GET`).
+fn sse(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &str,
+    last: Option<u64>,
+) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let last = last.map_or(String::new(), |l| format!("Last-Event-ID: {l}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nAccept: text/event-stream\r\n{last}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        if l == "\r\n" || l.is_empty() {
+            break;
+        }
+    }
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_runs_stream_attempts_resume_and_stop() {
+    use nexus_testkit::{Api, Script, StandIn};
+    let s = StandIn::start().await;
+    // Tier 1 fails (and its retry), tier 2 answers: two attempts.
+    s.script(Api::Anthropic, [Script::Status(500), Script::Status(500)]);
+    let mut r = Run::with_standin(&s);
+    r.env
+        .push(("NEXUS_VAULT_PASSPHRASE".into(), "gateway ask".into()));
+    ok(&r, &["config", "set", "http.max_retries", "1"]).await;
+    ok(
+        &r,
+        &[
+            "hierarchy",
+            "set",
+            "coding",
+            "tier1=anthropic/claude-haiku-4-5",
+            "tier2=gpt-4o-mini",
+            "tier3=disabled",
+        ],
+    )
+    .await;
+    let home = r.home.path().join("nexus");
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap_or_default();
+    std::fs::write(
+        home.join("config.toml"),
+        format!("{config}\n[gateway]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let _d = daemon(&r).await;
+    let addr = std::fs::read_to_string(home.join("gateway/addr")).unwrap();
+    let v: Value = serde_json::from_str(
+        &ok(
+            &r,
+            &[
+                "apikey", "create", "--mesh", "x", "--scopes", "admin", "--json",
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    let admin = v["key"].as_str().unwrap().to_string();
+
+    let mut stream = sse(
+        &addr,
+        "POST",
+        "/api/v1/ask/runs",
+        &admin,
+        r#"{"prompt": "write a parser", "category": "coding"}"#,
+        None,
+    );
+    let got = read_events(&mut stream, 10);
+    let kinds: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["run", "attempt", "attempt", "answer"], "{got:?}");
+    assert_eq!(got[1].2["outcome"], "error");
+    assert_eq!(got[2].2["outcome"], "success");
+    assert_eq!(got[3].2["text"], "echo: write a parser");
+    assert_eq!(got[3].2["tier"], 2);
+    let ids: Vec<u64> = got.iter().map(|(_, i, _)| *i).collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+    let run = got[0].2["run"].as_str().unwrap().to_string();
+
+    // Reconnecting after event 1 replays the rest, once, and ends.
+    let mut again = sse(
+        &addr,
+        "GET",
+        &format!("/api/v1/ask/runs/{run}/events"),
+        &admin,
+        "",
+        Some(1),
+    );
+    let rest = read_events(&mut again, 10);
+    let kinds: Vec<&str> = rest.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["attempt", "answer"], "{rest:?}");
+
+    // A run that hangs is stopped: its followers get `stopped`.
+    s.script(Api::Anthropic, [Script::Hang]);
+    let mut hanging = sse(
+        &addr,
+        "POST",
+        "/api/v1/ask/runs",
+        &admin,
+        r#"{"prompt": "hang", "category": "coding"}"#,
+        None,
+    );
+    let first = read_events(&mut hanging, 1);
+    let run = first[0].2["run"].as_str().unwrap().to_string();
+    let stopped = request(
+        &addr,
+        "DELETE",
+        &format!("/api/v1/ask/runs/{run}"),
+        Some(&admin),
+        None,
+        &[],
+    );
+    assert_eq!(stopped.body["stopped"], true, "{}", stopped.body);
+    let end = read_events(&mut hanging, 5);
+    assert_eq!(
+        end.last().map(|(k, _, _)| k.as_str()),
+        Some("stopped"),
+        "{end:?}"
+    );
+    // Another key cannot see or stop it.
+    let v: Value = serde_json::from_str(
+        &ok(
+            &r,
+            &[
+                "apikey", "create", "--mesh", "x", "--scopes", "admin", "--json",
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    let other = request(
+        &addr,
+        "DELETE",
+        &format!("/api/v1/ask/runs/{run}"),
+        Some(v["key"].as_str().unwrap()),
+        None,
+        &[],
+    );
+    assert_eq!(other.status, 404);
+}

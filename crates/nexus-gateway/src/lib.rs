@@ -17,6 +17,7 @@ pub mod guard;
 pub mod keys;
 pub mod openapi;
 pub mod routes;
+pub mod runs;
 pub mod stream;
 pub mod ws;
 
@@ -165,6 +166,8 @@ pub struct Shared {
     /// People using API keys: when each key was last seen, and its open
     /// streams (shown in `peers` as humans).
     sessions: std::sync::Mutex<std::collections::BTreeMap<String, Session>>,
+    /// Streamed `ask` runs.
+    pub runs: runs::Runs,
 }
 
 /// What the gateway knows of one key's use.
@@ -206,6 +209,7 @@ impl Shared {
             config,
             clock,
             sessions: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            runs: runs::Runs::default(),
         })
     }
 
@@ -288,6 +292,9 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/api/v1/files/{*path}", get(files::read).put(files::write))
         .route("/api/v1/chat", post(routes::chat))
         .route("/api/v1/ask", post(routes::ask))
+        .route("/api/v1/ask/runs", post(runs::start))
+        .route("/api/v1/ask/runs/{run}/events", get(runs::events))
+        .route("/api/v1/ask/runs/{run}", axum::routing::delete(runs::stop))
         .route(
             "/api/v1/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),

@@ -186,6 +186,10 @@ fn schemas() -> Value {
             "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "send", "admin"]}},
             "topics": {"type": "array", "items": {"type": "string"}}, "label": {"type": "string"},
             "expires_ms": {"type": "integer"}}},
+        "AskRun": {"type": "object", "required": ["prompt"], "additionalProperties": false, "properties": {
+            "prompt": {"type": "string"}, "system": {"type": "string"},
+            "category": {"type": "string", "enum": ["heartbeat", "daily", "planning", "coding", "review"]}}},
+        "Stopped": {"type": "object", "required": ["stopped"], "properties": {"stopped": {"type": "boolean"}}},
         "Object": {"type": "object"}
     })
 }
@@ -237,6 +241,9 @@ pub fn document() -> Value {
         }
         if r.path.contains("{path}") {
             op["parameters"] = json!([{"name": "path", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 1024}}]);
+        }
+        if r.path.contains("{run}") {
+            op["parameters"] = json!([{"name": "run", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 64}}]);
         }
         if r.path.contains("{name}") {
             op["parameters"] = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128}}]);

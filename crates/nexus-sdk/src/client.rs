@@ -346,6 +346,18 @@ impl Client {
     /// tier the budget admits, escalated on error, refusal or rejected
     /// output, and recorded in the ledger.
     pub async fn ask(&self, prompt: &str, options: &AskOptions) -> Result<AskReply> {
+        self.ask_observed(prompt, options, None).await
+    }
+
+    /// [`Client::ask`], telling `observer` of each attempt as it ends (as
+    /// well as the client's own `on_attempt`): how the gateway streams an
+    /// `ask` as events.
+    pub async fn ask_observed(
+        &self,
+        prompt: &str,
+        options: &AskOptions,
+        observer: Option<AttemptHook>,
+    ) -> Result<AskReply> {
         if prompt.trim().is_empty() {
             return Err(Error::new(ErrorCode::InvalidRequest, "the prompt is empty"));
         }
@@ -375,8 +387,14 @@ impl Client {
         if let Some(cmd) = &options.test_cmd {
             engine = engine.with_validator(Arc::new(CommandValidator::new(cmd.clone())));
         }
-        if let Some(hook) = self.inner.on_attempt.clone() {
-            engine = engine.with_observer(Arc::new(move |a| hook(&AttemptInfo::from(a))));
+        let own = self.inner.on_attempt.clone();
+        if own.is_some() || observer.is_some() {
+            engine = engine.with_observer(Arc::new(move |a| {
+                let info = AttemptInfo::from(a);
+                for hook in own.iter().chain(observer.iter()) {
+                    hook(&info);
+                }
+            }));
         }
         let out = engine
             .ask(AskRequest {
