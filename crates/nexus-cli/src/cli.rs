@@ -20,6 +20,11 @@ pub(crate) struct Cli {
     /// `nexus auth status --json --jq '.providers[] | select(.ready) | .provider'`.
     #[arg(long, global = true, value_name = "EXPR")]
     pub(crate) jq: Option<String>,
+    /// How much a verb may do without asking: plan (nothing that acts),
+    /// read-only, write (the policy as written; the default) or yolo (a
+    /// rule's prompt becomes yes). Checked against NEXUS_HOME/policy.yaml.
+    #[arg(long, global = true, value_name = "MODE")]
+    pub(crate) approval_mode: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(m) = &cli.approval_mode {
+        commands::set_approval_mode(m)?;
+    }
     match cli.command {
         Command::Chat(args) => commands::chat::run(args).await,
         Command::Ask(args) => commands::ask::run(args).await,

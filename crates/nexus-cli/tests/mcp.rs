@@ -419,3 +419,40 @@ async fn approval_modes_bound_the_tools_and_every_decision_is_audited() {
         "{v}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_verbs_follow_the_approval_mode_and_a_prompt_without_a_terminal_is_no() {
+    let r = Run::new();
+    let home = r.home.path().join("nexus");
+    let o = r.run(&["--approval-mode", "plan", "chat", "hello"]).await;
+    assert_eq!(o.status.code(), Some(10), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("approval mode `plan`"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = r
+        .run(&["--approval-mode", "sometimes", "chat", "hello"])
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", common::stderr(&o));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("policy.yaml"),
+        "rules:\n  - {resource: models, verb: ask, decision: prompt, reason: asking costs money}\n",
+    )
+    .unwrap();
+    // stdin is not a terminal here: the prompt is a no.
+    let o = r.run(&["ask", "hello"]).await;
+    assert_eq!(o.status.code(), Some(10), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("no terminal"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = r.run(&["audit", "verify"]).await;
+    assert!(
+        common::stdout(&o).contains("2 entries"),
+        "{}",
+        common::stdout(&o)
+    );
+}

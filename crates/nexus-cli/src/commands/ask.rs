@@ -11,6 +11,7 @@ use crate::output;
 
 pub(crate) async fn run(args: AskArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
+    super::gate(&ctx.home, "models", "ask", None, None)?;
     let progress = crate::progress::Progress::default();
     let client = ctx.client_with(&progress)?;
     // As for chat: piped input after the prompt, or stdin alone for `-`.

@@ -49,6 +49,7 @@ fn logging_on(ctx: &Context) -> bool {
 
 pub(crate) async fn run(args: ChatArgs) -> Result<(), CliError> {
     let ctx = Context::load()?;
+    super::gate(&ctx.home, "models", "chat", None, None)?;
     let progress = crate::progress::Progress::default();
     let client = ctx.client_with(&progress)?;
     let mut thread = Thread::default();

@@ -346,6 +346,7 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             )
         }
         MeshCommand::Send { peer: to, text } => {
+            super::gate(&home, "messages", "send", name, Some(&to))?;
             let id = mesh.send(name, &to, &text).await?;
             eprintln!("sent ({id})");
             Ok(())
@@ -386,6 +387,7 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
                 output::print_str(&topics.iter().map(|t| format!("#{t}\n")).collect::<String>())
             }
             TopicCommand::Send { name: topic, text } => {
+                super::gate(&home, "topics", "send", name, None)?;
                 let id = mesh.publish(name, &topic, &text).await?;
                 eprintln!("published to #{topic} ({id})");
                 Ok(())
@@ -417,11 +419,13 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
             }
         },
         MeshCommand::Status(PresenceCommand::Set { text }) => {
+            super::gate(&home, "presence", "write", name, None)?;
             mesh.set_status(name, &text).await?;
             eprintln!("status set");
             Ok(())
         }
         MeshCommand::Summary(PresenceCommand::Set { text }) => {
+            super::gate(&home, "presence", "write", name, None)?;
             mesh.set_summary(name, &text).await?;
             eprintln!("summary set");
             Ok(())

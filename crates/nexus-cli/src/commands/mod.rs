@@ -138,3 +138,70 @@ pub(crate) fn completions(shell: Shell) {
         Shell::Powershell => generate(shells::PowerShell, &mut cmd, "nexus", out),
     }
 }
+
+/// The approval mode of this run (`--approval-mode`).
+static APPROVAL_MODE: std::sync::OnceLock<nexus_core::policy::ApprovalMode> =
+    std::sync::OnceLock::new();
+
+/// Sets the run's approval mode from `--approval-mode`.
+pub(crate) fn set_approval_mode(mode: &str) -> Result<(), CliError> {
+    let m = mode.parse().map_err(CliError::config)?;
+    let _ = APPROVAL_MODE.set(m);
+    Ok(())
+}
+
+/// Checks a verb against the action policy and the approval mode before it
+/// acts; the decision goes to the audit log. No matching rule leaves the
+/// user's own command in force; a `prompt` rule asks on the terminal, and
+/// is a no without one.
+pub(crate) fn gate(
+    home: &nexus_core::NexusHome,
+    resource: &str,
+    verb: &str,
+    mesh: Option<&str>,
+    peer: Option<&str>,
+) -> Result<(), CliError> {
+    use nexus_core::policy::{Action, Decision, Source};
+    use std::io::IsTerminal as _;
+    let mode = APPROVAL_MODE.get().copied().unwrap_or_default();
+    let policies =
+        nexus_sdk::policy::Policies::load(home).map_err(|e| CliError::config(e.to_string()))?;
+    let action = Action {
+        resource,
+        verb,
+        mesh,
+        peer,
+    };
+    let mut v = policies.decide(mode, &action);
+    if v.decision == Decision::Prompt {
+        if v.source == Source::Default {
+            v.decision = Decision::Allow;
+            v.reason = "no rule matches; your own command".into();
+        } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            eprint!(
+                "{} (policy: {verb} on {resource}). Go ahead? [y/N] ",
+                v.reason
+            );
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            let yes = matches!(line.trim(), "y" | "yes");
+            v.decision = if yes { Decision::Allow } else { Decision::Deny };
+            v.reason = format!("{} (you said {})", v.reason, if yes { "yes" } else { "no" });
+        } else {
+            v.decision = Decision::Deny;
+            v.reason = format!(
+                "{} (a rule asks, and there is no terminal to answer on)",
+                v.reason
+            );
+        }
+    }
+    let _ = nexus_sdk::policy::AuditLog::of(home).record("cli", &action, &v);
+    if v.decision == Decision::Allow {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            crate::exit::Class::Auth,
+            format!("not allowed: {verb} on {resource}: {}; see `nexus policy explain {resource} {verb}`", v.reason),
+        ))
+    }
+}
