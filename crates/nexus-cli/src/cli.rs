@@ -214,6 +214,8 @@ pub(crate) enum ApikeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print your own admin key (kept in the vault; nexusd makes it) for scripts and the desktop.
+    Local,
     /// Revoke a key: open streams close within a second.
     Revoke {
         /// Its id (`nexus apikey list`).

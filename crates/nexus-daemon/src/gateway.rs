@@ -25,10 +25,50 @@ pub(crate) fn addr_file(home: &NexusHome) -> std::path::PathBuf {
 }
 
 /// Starts the gateway if `config.toml` wants it.
+/// Where the local user's own key lives in the vault.
+pub(crate) const LOCAL_KEY: &str = "gateway/local-key";
+
+/// The local user's own admin key (for the CLI, scripts and the desktop):
+/// kept in the vault, made on first start, remade when it no longer works
+/// or the current mesh changed.
+fn local_key(
+    home: &NexusHome,
+    vault: &dyn nexus_core::Vault,
+    keys: &nexus_gateway::keys::KeyStore,
+) -> Result<(), String> {
+    use nexus_core::Clock as _;
+    let now = nexus_core::SystemClock.now_millis();
+    let mesh = nexus_mesh::peer::current_mesh(home).unwrap_or_else(|_| "local".into());
+    if let Some(secret) = vault.get(LOCAL_KEY).map_err(|e| e.to_string())? {
+        if let Ok(k) = keys.verify(secret.expose(), now) {
+            if k.mesh == mesh {
+                return Ok(());
+            }
+            let _ = keys.revoke(&k.id);
+        }
+    }
+    let (secret, _) = keys
+        .create(
+            &nexus_gateway::keys::NewKey {
+                mesh,
+                scopes: vec![nexus_gateway::keys::Scope::Admin],
+                topics: Vec::new(),
+                ttl_ms: Some(10 * 365 * 24 * 3600 * 1000),
+                label: "local (vault)".into(),
+            },
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+    vault
+        .set(LOCAL_KEY, &nexus_core::Secret::new(secret))
+        .map_err(|e| e.to_string())
+}
+
 pub(crate) async fn start(
     home: &NexusHome,
     client: nexus_sdk::Client,
     ext: Arc<Extensions>,
+    vault: Arc<dyn nexus_core::Vault>,
 ) -> Result<Option<Running>, String> {
     let mut config = nexus_gateway::Config::load(home)?;
     if !config.enabled {
@@ -52,6 +92,9 @@ pub(crate) async fn start(
     )
     .map_err(|e| e.to_string())?;
     let shared = nexus_gateway::Shared::new(client, home, config);
+    if let Err(e) = local_key(home, &*vault, &shared.keys) {
+        crate::log(&format!("gateway: no local key in the vault: {e}"));
+    }
     let router = nexus_gateway::router(shared, Some(crate::http::store_routes(ext)));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -256,7 +256,7 @@ pub async fn run_with(
     let ticking = tokio::spawn(cron_loop(home.clone(), pulse.ctx.client.clone()));
     let ext = Arc::new(extensions::Extensions::start(&home, vault.clone()));
     let (gateway, gateway_error) =
-        match gateway::start(&home, pulse.ctx.client.clone(), ext.clone()).await {
+        match gateway::start(&home, pulse.ctx.client.clone(), ext.clone(), vault.clone()).await {
             Ok(g) => (g, None),
             Err(e) => {
                 log(&format!("gateway not started: {e}"));

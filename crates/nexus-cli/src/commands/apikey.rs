@@ -114,6 +114,16 @@ pub(crate) fn run(cmd: ApikeyCommand) -> Result<(), CliError> {
                 .collect();
             output::table(&["ID", "KEY", "MESH", "SCOPES", "STATE", "LABEL"], &rows)
         }
+        ApikeyCommand::Local => {
+            let config = nexus_core::Config::load(&home)?;
+            let (vault, _) = super::vault::open(&home, &config)?;
+            match vault.get("gateway/local-key")? {
+                Some(k) => output::print_str(&format!("{}\n", k.expose())),
+                None => Err(CliError::config(
+                    "no local key yet: nexusd makes it when its gateway starts (`nexus daemon start`)",
+                )),
+            }
+        }
         ApikeyCommand::Revoke { id } => {
             let was = store.revoke(&id).map_err(key_err)?;
             eprintln!(
