@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::mesh::daemon;
-use common::{stderr, stdout, Run};
+use common::{ok, stderr, Run};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> PathBuf {
@@ -45,18 +45,6 @@ fn home(r: &Run) -> PathBuf {
     r.home.path().join("nexus")
 }
 
-async fn ok(r: &Run, args: &[&str]) -> String {
-    let o = r.run(args).await;
-    assert!(
-        o.status.success(),
-        "nexus {}: {}{}",
-        args.join(" "),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
 async fn install(r: &Run, name: &str, tmp: &Path) {
     let dir = copy(name, tmp);
     ok(
@@ -74,45 +62,13 @@ async fn call(r: &Run, id: &str, method: &str, params: Value) -> Value {
 /// Every live process started for this home's extensions (they and their
 /// descendants inherit `NEXUS_EXTENSION_ID` and this `NEXUS_HOME`).
 fn extension_processes(home: &Path) -> Vec<u32> {
-    let want = format!("NEXUS_HOME={}", home.display());
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        let ours = vars.contains(&want.as_bytes());
-        let ext = vars.iter().any(|v| v.starts_with(b"NEXUS_EXTENSION_ID="));
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if ours && ext && !zombie {
-            out.push(pid);
-        }
-    }
-    out
+    common::processes_of(home, |env, _| {
+        env.iter().any(|v| v.starts_with(b"NEXUS_EXTENSION_ID="))
+    })
 }
 
 fn alive(pid: u64) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true)
+    !common::gone(pid as u32)
 }
 
 /// The pids `ext list --json` shows, once every enabled extension runs.

@@ -88,31 +88,7 @@ fn session(py: &Path, spec: &str) -> Vec<Value> {
 
 /// `nexus mcp serve` processes of `home` still alive.
 fn servers_of(home: &Path) -> Vec<u32> {
-    let want = format!("NEXUS_HOME={}", home.display());
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if !zombie
-            && cmd.split(|b| *b == 0).any(|a| a == b"serve")
-            && env.split(|b| *b == 0).any(|v| v == want.as_bytes())
-        {
-            out.push(pid);
-        }
-    }
-    out
+    common::processes_of(home, |_, cmd| cmd.contains(" serve"))
 }
 
 fn all_json_rpc(tee: &Path) -> usize {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{stderr, stdout, Run};
+use common::{ok, stderr, Run};
 use serde_json::{json, Value};
 
 fn servers() -> PathBuf {
@@ -46,45 +46,9 @@ fn tools() -> Option<PathBuf> {
     ok.then_some(py)
 }
 
-async fn ok(r: &Run, args: &[&str]) -> String {
-    let o = r.run(args).await;
-    assert!(
-        o.status.success(),
-        "nexus {}: {}{}",
-        args.join(" "),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
-/// Live processes started under `home` (they inherit its NEXUS_HOME).
+/// Live processes started under `home` whose command line names `marker`.
 fn leftovers(home: &Path, marker: &str) -> Vec<u32> {
-    let want = format!("NEXUS_HOME={}", home.display());
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(
-            &std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
-        )
-        .into_owned();
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if !zombie && cmd.contains(marker) && env.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
+    common::processes_of(home, |_, cmd| cmd.contains(marker))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -70,3 +70,51 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs `nexus ARGS`, asserting success; its stdout.
+pub async fn ok(r: &Run, args: &[&str]) -> String {
+    let o = r.run(args).await;
+    assert!(
+        o.status.success(),
+        "nexus {}: {}{}",
+        args.join(" "),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Whether process `pid` is gone or a zombie.
+pub fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+/// Live processes started under `home` (they inherit its `NEXUS_HOME`)
+/// whose environment or command line passes `keep`.
+pub fn processes_of(home: &std::path::Path, keep: impl Fn(&[&[u8]], &str) -> bool) -> Vec<u32> {
+    let want = format!("NEXUS_HOME={}", home.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        let cmd = String::from_utf8_lossy(
+            &std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
+        )
+        .replace('\0', " ");
+        if vars.contains(&want.as_bytes()) && !gone(pid) && keep(&vars, &cmd) {
+            out.push(pid);
+        }
+    }
+    out
+}
