@@ -184,7 +184,11 @@ async fn every_route_checks_the_key_and_streams_resume_without_loss() {
         serde_json::from_str(&ok(&alice, &["apikey", "list", "--json"]).await).unwrap();
     // Six made here, and the user's own (nexusd made it, in the vault).
     assert_eq!(list.as_array().unwrap().len(), 7, "{list}");
-    assert!(list.as_array().unwrap().iter().any(|k| k["label"] == "local (vault)"));
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["label"] == "local (vault)"));
     assert!(
         !ok(&alice, &["apikey", "list"]).await.contains(&read),
         "never the secret"
