@@ -26,6 +26,8 @@ use crate::Shared;
 const KEY_CHECK: Duration = Duration::from_millis(500);
 /// A history page while replaying.
 const PAGE: u32 = 200;
+/// The first page after a wake-up.
+const FIRST_PAGE: u32 = 32;
 
 /// History entries as JSON, with their topic sequence number as `id`.
 pub fn history_json(entries: &[HistoryEntry]) -> Vec<Value> {
@@ -170,9 +172,13 @@ async fn topic_after(
     let m = s.client.mesh()?;
     let mut out = Vec::new();
     let mut before = None;
+    // A live stream is usually a few messages behind: a small first page
+    // (each entry is opened), growing while the gap is larger.
+    let mut size = FIRST_PAGE;
     loop {
-        let page = m.history(Some(mesh), topic, before, PAGE).await?;
-        let full = page.len() as u32 == PAGE;
+        let page = m.history(Some(mesh), topic, before, size).await?;
+        let full = page.len() as u32 == size;
+        size = (size * 4).min(PAGE);
         let oldest = page.iter().map(|e| e.seq).min();
         out.extend(page.into_iter().filter(|e| e.seq > after));
         match oldest {
