@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use nexus_mesh::frame::Frame;
-use nexus_mesh::store::{BrokerStore, SqliteStore};
+use nexus_mesh::store::{Append, BrokerStore, SqliteStore};
 use nexus_mesh::topic;
 
 fn publish() -> Frame {
@@ -68,8 +68,23 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function(format!("append_{n}_x_{}B", bytes.len()), |b| {
             b.iter_batched(
-                || vec![("bench", "load", bytes.as_slice()); n],
-                |items| store.append_topics(&items).unwrap(),
+                || {
+                    (0..n)
+                        .map(|_| nexus_mesh::client::message_id().unwrap())
+                        .collect::<Vec<_>>()
+                },
+                |ids| {
+                    let items: Vec<_> = ids
+                        .iter()
+                        .map(|id| Append {
+                            mesh: "bench",
+                            topic: "load",
+                            id,
+                            frame: &bytes,
+                        })
+                        .collect();
+                    store.append_topics(&items).unwrap()
+                },
                 BatchSize::SmallInput,
             )
         });

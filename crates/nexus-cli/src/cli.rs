@@ -1154,6 +1154,9 @@ pub(crate) enum MeshCommand {
         /// The peer.
         peer: String,
     },
+    /// Forward topics between two meshes this peer is a member of.
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
     /// Back up your identity and mesh keys (passphrase from NEXUS_BACKUP_PASSPHRASE or a prompt).
     Backup {
         /// The file to write.
@@ -1166,6 +1169,27 @@ pub(crate) enum MeshCommand {
         /// Replace an existing, different identity (a copy of it is kept).
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BridgeCommand {
+    /// Run a bridge until stopped: every message of its topics in one mesh
+    /// is published once in the other (see docs/MESH.md, "Bridges").
+    Run {
+        /// The bridge file (YAML: meshes, topics, max_hops, filter).
+        file: std::path::PathBuf,
+        /// One JSON line per event (forwarded, skipped, trouble).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bridge file and print what it forwards.
+    Check {
+        /// The bridge file.
+        file: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

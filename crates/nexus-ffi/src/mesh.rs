@@ -104,6 +104,7 @@ fn message(e: m::MeshEvent) -> MeshMessage {
             from,
             from_name,
             text,
+            ..
         } => MeshMessage::Topic {
             id,
             topic,

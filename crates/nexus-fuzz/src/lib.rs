@@ -170,6 +170,41 @@ pub fn policy(data: &[u8]) {
     }
 }
 
+/// A bridged message's plaintext and a bridge file: an envelope that
+/// decodes has bounded fields and encodes back to itself; a bridge file
+/// that parses decides any message without panicking.
+pub fn bridge(data: &[u8]) {
+    use nexus_mesh::bridge::{Arrived, Bridge, Config, Envelope, MAX_HOPS_LIMIT};
+    let mut plain = nexus_mesh::bridge::MAGIC.to_vec();
+    plain.extend_from_slice(data);
+    let envelope = match Envelope::decode(&plain) {
+        Some(Ok(e)) => {
+            assert!(e.hops >= 1 && e.hops <= MAX_HOPS_LIMIT);
+            assert!(e.origin.id.len() == 32 && e.origin.mesh.len() == 32);
+            assert_eq!(Envelope::decode(&e.encode()), Some(Ok(e.clone())));
+            Some(e)
+        }
+        Some(Err(_)) => None,
+        None => unreachable!("the magic was there"),
+    };
+    assert!(Envelope::decode(data).is_none_or(|_| data.starts_with(nexus_mesh::bridge::MAGIC)));
+    if let Ok(c) = Config::from_yaml(&String::from_utf8_lossy(data)) {
+        let meshes = c.meshes.clone();
+        let b = Bridge::new(c, "me", ["a".repeat(32), "b".repeat(32)]);
+        for mesh in &meshes {
+            let _ = b.decide(&Arrived {
+                mesh,
+                id: "0123456789abcdef0123456789abcdef",
+                topic: "news",
+                from: "peer",
+                from_name: "peer",
+                text: "text",
+                bridged: envelope.as_ref().map(|e| (&e.origin, e.hops)),
+            });
+        }
+    }
+}
+
 /// An extension archive (`.tar.gz` or `.tar`): every entry handed on is a
 /// relative path of normal components within the depth bound, and no more
 /// bytes come out than the bounds allow.

@@ -33,6 +33,7 @@ fn seed_corpora() {
     corpus("extension", nexus_fuzz::extension);
     corpus("archive", nexus_fuzz::archive);
     corpus("policy", nexus_fuzz::policy);
+    corpus("bridge", nexus_fuzz::bridge);
 }
 
 #[test]
@@ -64,6 +65,11 @@ proptest! {
     #[test]
     fn policies(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
         nexus_fuzz::policy(&data);
+    }
+
+    #[test]
+    fn bridges(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        nexus_fuzz::bridge(&data);
     }
 
     #[test]

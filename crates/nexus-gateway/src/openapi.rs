@@ -154,7 +154,13 @@ fn schemas() -> Value {
         "from": {"type": "string"},
         "from_id": {"type": ["string", "null"]},
         "topic": {"type": ["string", "null"]},
-        "text": {"type": "string"}
+        "text": {"type": "string"},
+        "bridged": {"type": "object", "required": ["origin_mesh", "origin_from", "origin_id", "hops"], "properties": {
+            "origin_mesh": {"type": "string"},
+            "origin_from": {"type": "string"},
+            "origin_id": {"type": "string"},
+            "hops": {"type": "integer", "minimum": 1}
+        }}
     }});
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{check_hello, Capability, Invite, ReplayCache, MAX_SKEW_MS};
 use crate::frame::{Frame, PeerInfo, PublishView, MAX_FRAME};
 use crate::identity::{unhex, verify, PeerId};
-use crate::store::{BrokerStore, Member, MeshRecord, Queued};
+use crate::store::{Append, BrokerStore, Member, MeshRecord, Queued};
 
 /// A connection's handle.
 pub type ConnId = u64;
@@ -156,10 +156,15 @@ pub struct PendingAppend {
     pub mesh: String,
     /// The topic.
     pub topic: String,
+    /// The message id (a topic stores one message per id).
+    pub id: String,
     /// The encoded frame.
     pub frame: Bytes,
-    /// What to do once it is stored.
+    /// The fan-out, once it is stored (dropped if it was a duplicate).
     pub then: Vec<Out>,
+    /// The publisher's acknowledgement, sent once it is stored or found to
+    /// be stored already.
+    pub ack: Out,
 }
 
 /// A mesh's members by peer id, shared by readers while a writer replaces it.
@@ -363,17 +368,25 @@ impl Broker {
         use std::sync::atomic::Ordering::Relaxed;
         self.stats.commits.fetch_add(1, Relaxed);
         self.stats.committed.fetch_add(batch.len() as u64, Relaxed);
-        let items: Vec<(&str, &str, &[u8])> = batch
+        let items: Vec<Append<'_>> = batch
             .iter()
-            .map(|p| (p.mesh.as_str(), p.topic.as_str(), &p.frame[..]))
+            .map(|p| Append {
+                mesh: &p.mesh,
+                topic: &p.topic,
+                id: &p.id,
+                frame: &p.frame,
+            })
             .collect();
         let stored = self.store.append_topics(&items);
         drop(items);
         match stored {
-            Ok(_) => {
-                out.reserve(batch.iter().map(|p| p.then.len()).sum());
-                for p in batch.drain(..) {
-                    out.extend(p.then);
+            Ok(appended) => {
+                out.reserve(batch.iter().map(|p| p.then.len() + 1).sum());
+                for (p, a) in batch.drain(..).zip(appended) {
+                    if a.fresh {
+                        out.extend(p.then);
+                    }
+                    out.push(p.ack);
                 }
             }
             Err(e) => {
@@ -1043,8 +1056,18 @@ impl Broker {
                 "a message's sender must be the connected peer",
             ));
         }
-        if !self.group_commit {
-            self.store.append_topic(mesh, p.topic, &bytes)?;
+        let ack = Out::Send(
+            conn,
+            Frame::Ack {
+                id: p.id.to_owned(),
+            }
+            .encode()
+            .into(),
+        );
+        if !self.group_commit && !self.store.append_topic(mesh, p.topic, p.id, &bytes)?.fresh {
+            // Stored already (a retry, or a bridged copy that came another
+            // way): acknowledged, not fanned out twice.
+            return Ok(vec![ack]);
         }
         let readers = self.readers(mesh)?;
         let mut out: Vec<Out> = Vec::with_capacity(readers.len() + 1);
@@ -1054,23 +1077,18 @@ impl Broker {
                 .filter(|(peer, _)| peer != me)
                 .map(|(_, c)| Out::Send(*c, bytes.clone())),
         );
-        out.push(Out::Send(
-            conn,
-            Frame::Ack {
-                id: p.id.to_owned(),
-            }
-            .encode()
-            .into(),
-        ));
         if self.group_commit {
             return Ok(vec![Out::Persist(Box::new(PendingAppend {
                 conn,
                 mesh: mesh.to_string(),
                 topic: p.topic.to_owned(),
+                id: p.id.to_owned(),
                 frame: bytes,
                 then: out,
+                ack,
             }))]);
         }
+        out.push(ack);
         Ok(out)
     }
 

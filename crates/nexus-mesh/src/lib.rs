@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod bridge;
 pub mod broker;
 pub mod client;
 pub mod dm;

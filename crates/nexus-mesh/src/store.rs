@@ -62,6 +62,29 @@ pub struct Queued {
     pub frame: Vec<u8>,
 }
 
+/// A topic message to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Append<'a> {
+    /// The mesh.
+    pub mesh: &'a str,
+    /// The topic (its wire id).
+    pub topic: &'a str,
+    /// The message id: a topic holds one message per id.
+    pub id: &'a str,
+    /// The encoded frame.
+    pub frame: &'a [u8],
+}
+
+/// Where a stored topic message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its sequence number in the topic (the first copy's, for a duplicate).
+    pub seq: u64,
+    /// False when the topic already held a message with this id: nothing
+    /// was stored, and nothing should be fanned out again.
+    pub fresh: bool,
+}
+
 /// Storage the broker needs.
 pub trait BrokerStore: Send + Sync {
     /// Creates a mesh; false if the name is taken.
@@ -85,16 +108,31 @@ pub trait BrokerStore: Send + Sync {
     fn pending(&self, mesh: &str, to: &str) -> Result<Vec<Queued>, MeshError>;
     /// Drops an acknowledged message.
     fn ack(&self, mesh: &str, to: &str, id: &str) -> Result<(), MeshError>;
-    /// Appends to a topic's history; returns its sequence number.
-    fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError>;
-    /// Appends many `(mesh, topic, frame)`, all or none, in order; returns
-    /// their sequence numbers. Stores with transactions make this one.
-    fn append_topics(&self, items: &[(&str, &str, &[u8])]) -> Result<Vec<u64>, MeshError> {
-        items
-            .iter()
-            .map(|(m, t, f)| self.append_topic(m, t, f))
-            .collect()
+    /// Appends to a topic's history unless a message with the same id is
+    /// already in it (a retry, or a bridged copy that took another path);
+    /// returns its sequence number and whether it is new. A store may bound
+    /// how far back it looks: the SQLite store checks each topic's latest
+    /// 4,096 messages, the memory store all of them.
+    fn append_topic(
+        &self,
+        mesh: &str,
+        topic: &str,
+        id: &str,
+        frame: &[u8],
+    ) -> Result<Appended, MeshError> {
+        self.append_topics(&[Append {
+            mesh,
+            topic,
+            id,
+            frame,
+        }])?
+        .pop()
+        .ok_or_else(|| MeshError::Storage("nothing was appended".into()))
     }
+    /// Appends many messages, all or none, in order, each one only if its
+    /// id is new to its topic (also within the batch). Stores with
+    /// transactions make this one.
+    fn append_topics(&self, items: &[Append<'_>]) -> Result<Vec<Appended>, MeshError>;
     /// Stores an invite under a lookup key (the broker stores a hash of
     /// the short code and the invite sealed with it, never either as is).
     fn put_invite_code(&self, short: &str, code: &str) -> Result<(), MeshError>;
@@ -163,6 +201,8 @@ struct MemInner {
     invite_codes: BTreeMap<String, String>,
     queue: BTreeMap<(String, String), Vec<Queued>>,
     topics: BTreeMap<(String, String), History>,
+    /// `(mesh, topic, message id)` → sequence number.
+    ids: HashMap<(String, String, String), u64>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -259,12 +299,25 @@ impl BrokerStore for MemoryStore {
     fn invite_code(&self, short: &str) -> Result<Option<String>, MeshError> {
         Ok(self.inner().invite_codes.get(short).cloned())
     }
-    fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
+    fn append_topics(&self, items: &[Append<'_>]) -> Result<Vec<Appended>, MeshError> {
         let mut i = self.inner();
-        let l = i.topics.entry((mesh.into(), topic.into())).or_default();
-        let seq = l.last().map_or(1, |(s, _)| s + 1);
-        l.push((seq, frame.to_vec()));
-        Ok(seq)
+        let mut out = Vec::with_capacity(items.len());
+        for a in items {
+            let key = (a.mesh.to_string(), a.topic.to_string(), a.id.to_string());
+            if let Some(seq) = i.ids.get(&key) {
+                out.push(Appended {
+                    seq: *seq,
+                    fresh: false,
+                });
+                continue;
+            }
+            let l = i.topics.entry((a.mesh.into(), a.topic.into())).or_default();
+            let seq = l.last().map_or(1, |(s, _)| s + 1);
+            l.push((seq, a.frame.to_vec()));
+            i.ids.insert(key, seq);
+            out.push(Appended { seq, fresh: true });
+        }
+        Ok(out)
     }
     fn history(
         &self,
@@ -335,11 +388,20 @@ impl Durability {
 /// Topic numbers by `(mesh, topic)`.
 type TopicNumbers = HashMap<(String, String), i64>;
 
+mod recent;
+
+/// What the SQLite store keeps in memory: topic numbers (they never change
+/// once assigned) and each topic's recent message ids.
+#[derive(Default)]
+struct Cache {
+    names: TopicNumbers,
+    recent: recent::RecentIds,
+}
+
 /// Storage in one SQLite file, WAL mode.
 pub struct SqliteStore {
-    /// The connection, and topic numbers already looked up (they never
-    /// change once assigned).
-    conn: Mutex<(Connection, TopicNumbers)>,
+    /// The connection, and what is cached of it.
+    conn: Mutex<(Connection, Cache)>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -366,7 +428,7 @@ CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY, mesh TEXT NOT NULL, r
     id TEXT NOT NULL, frame BLOB NOT NULL, UNIQUE (mesh, recipient, id));
 CREATE TABLE IF NOT EXISTS topic_names (id INTEGER PRIMARY KEY, mesh TEXT NOT NULL,
     topic TEXT NOT NULL, UNIQUE (mesh, topic));
-CREATE TABLE IF NOT EXISTS topic_log (key INTEGER PRIMARY KEY, frame BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS topic_log (key INTEGER PRIMARY KEY, frame BLOB NOT NULL, id BLOB);
 ";
 
 /// A `topic_log` key is the topic's number shifted left by this many bits,
@@ -381,7 +443,7 @@ const MAX_SEQ: i64 = (1 << SEQ_BITS) - 1;
 const MAX_TOPIC: i64 = (1 << (63 - SEQ_BITS)) - 1;
 
 /// The schema version `SCHEMA` is (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a database written by an older broker to [`SCHEMA_VERSION`], in
 /// one transaction: version 1 kept topic history in `topics` with the mesh
@@ -417,6 +479,15 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if !has_invite {
         tx.execute_batch("ALTER TABLE members ADD COLUMN invite TEXT NOT NULL DEFAULT '';")?;
+    }
+    // Version 4 stores each topic message's id (older rows have none).
+    let has_id: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('topic_log') WHERE name = 'id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_id {
+        tx.execute_batch("ALTER TABLE topic_log ADD COLUMN id BLOB;")?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -577,7 +648,7 @@ impl SqliteStore {
         c.pragma_update(None, "wal_autocheckpoint", 0).map_err(db)?;
         spawn_checkpointer(path.to_path_buf())?;
         Ok(SqliteStore {
-            conn: Mutex::new((c, HashMap::new())),
+            conn: Mutex::new((c, Cache::default())),
         })
     }
 
@@ -590,7 +661,7 @@ impl SqliteStore {
 
     fn with_names<T>(
         &self,
-        f: impl FnOnce(&mut Connection, &mut TopicNumbers) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut Connection, &mut Cache) -> rusqlite::Result<T>,
     ) -> Result<T, MeshError> {
         let mut g = self
             .conn
@@ -760,14 +831,8 @@ impl BrokerStore for SqliteStore {
             .optional()
         })
     }
-    fn append_topic(&self, mesh: &str, topic: &str, frame: &[u8]) -> Result<u64, MeshError> {
-        let seqs = self.append_topics(&[(mesh, topic, frame)])?;
-        seqs.first()
-            .copied()
-            .ok_or_else(|| MeshError::Storage("nothing was appended".into()))
-    }
-    fn append_topics(&self, items: &[(&str, &str, &[u8])]) -> Result<Vec<u64>, MeshError> {
-        self.with_names(|c, names| {
+    fn append_topics(&self, items: &[Append<'_>]) -> Result<Vec<Appended>, MeshError> {
+        self.with_names(|c, cache| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut seqs = Vec::with_capacity(items.len());
             {
@@ -776,11 +841,43 @@ impl BrokerStore for SqliteStore {
                 let mut next: HashMap<i64, i64> = HashMap::new();
                 let mut last = tx
                     .prepare_cached("SELECT MAX(key) FROM topic_log WHERE key BETWEEN ?1 AND ?2")?;
-                let mut insert =
-                    tx.prepare_cached("INSERT INTO topic_log (key, frame) VALUES (?1, ?2)")?;
-                for (mesh, topic, frame) in items {
-                    let t = topic_number(&tx, names, mesh, topic)?;
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO topic_log (key, frame, id) VALUES (?1, ?2, ?3)")?;
+                for Append {
+                    mesh,
+                    topic,
+                    id,
+                    frame,
+                } in items
+                {
+                    let t = topic_number(&tx, &mut cache.names, mesh, topic)?;
                     let base = t << SEQ_BITS;
+                    if !cache.recent.has(t) {
+                        let mut window = tx.prepare_cached(
+                            "SELECT id, key FROM topic_log WHERE key BETWEEN ?1 AND ?2
+                             ORDER BY key DESC LIMIT ?3",
+                        )?;
+                        let mut ids = window
+                            .query_map(params![base, base | MAX_SEQ, recent::WINDOW as i64], |r| {
+                                Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, i64>(1)? - base))
+                            })?
+                            .filter_map(|r| match r {
+                                Ok((Some(id), seq)) => Some(Ok((id, seq))),
+                                Ok((None, _)) => None,
+                                Err(e) => Some(Err(e)),
+                            })
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        ids.reverse();
+                        cache.recent.load(t, ids);
+                    }
+                    let key = recent::id_bytes(id);
+                    if let Some(was) = cache.recent.get(t, &key) {
+                        seqs.push(Appended {
+                            seq: u64::try_from(was).unwrap_or(0),
+                            fresh: false,
+                        });
+                        continue;
+                    }
                     let seq = match next.get_mut(&t) {
                         Some(n) => n,
                         None => {
@@ -795,21 +892,26 @@ impl BrokerStore for SqliteStore {
                         ));
                     }
                     *seq += 1;
-                    insert.execute(params![base | *seq, frame])?;
-                    seqs.push(u64::try_from(*seq).unwrap_or(0));
+                    insert.execute(params![base | *seq, frame, &key])?;
+                    cache.recent.insert(t, &key, *seq);
+                    seqs.push(Appended {
+                        seq: u64::try_from(*seq).unwrap_or(0),
+                        fresh: true,
+                    });
                 }
             }
             tx.commit()?;
             Ok(seqs)
         })
         .inspect_err(|_| {
-            // A failed transaction may have assigned topic numbers that
-            // rolled back: forget them all.
-            self.conn
+            // A failed transaction may have assigned topic numbers and
+            // recorded ids that rolled back: forget them all.
+            let mut g = self
+                .conn
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .1
-                .clear();
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.1.names.clear();
+            g.1.recent.clear();
         })
     }
     fn history(
@@ -929,7 +1031,13 @@ pub mod conformance {
         s.ack("lab", "b", "m1").unwrap();
         assert_eq!(s.pending("lab", "b").unwrap().len(), 1);
         for i in 0..5u8 {
-            assert_eq!(s.append_topic("lab", "t", &[i]).unwrap(), u64::from(i) + 1);
+            assert_eq!(
+                s.append_topic("lab", "t", &format!("m{i}"), &[i]).unwrap(),
+                Appended {
+                    seq: u64::from(i) + 1,
+                    fresh: true
+                }
+            );
         }
         let page = s.history("lab", "t", None, 2, 1 << 20).unwrap();
         assert_eq!(page.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 4]);
@@ -937,8 +1045,9 @@ pub mod conformance {
         assert_eq!(next.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3, 2, 1]);
         // Pages are bounded in bytes too; a message larger than the budget
         // still comes, alone.
-        for _ in 0..3 {
-            s.append_topic("lab", "big", &[7; 1000]).unwrap();
+        for i in 0..3 {
+            s.append_topic("lab", "big", &format!("big{i}"), &[7; 1000])
+                .unwrap();
         }
         let seqs = |p: Vec<(u64, Vec<u8>)>| p.iter().map(|(s, _)| *s).collect::<Vec<_>>();
         assert_eq!(
@@ -950,6 +1059,53 @@ pub mod conformance {
             seqs(s.history("lab", "big", Some(3), 500, 10).unwrap()),
             [2]
         );
+        // One message per id and topic: a retry or a second path stores
+        // nothing and answers the first copy's number, also inside a batch;
+        // the same id in another topic or mesh is another message.
+        let dup = s.append_topic("lab", "t", "m1", b"retry").unwrap();
+        assert_eq!(
+            dup,
+            Appended {
+                seq: 2,
+                fresh: false
+            }
+        );
+        let batch = s
+            .append_topics(&[
+                Append {
+                    mesh: "lab",
+                    topic: "t",
+                    id: "n1",
+                    frame: b"a",
+                },
+                Append {
+                    mesh: "lab",
+                    topic: "t",
+                    id: "n1",
+                    frame: b"b",
+                },
+                Append {
+                    mesh: "lab",
+                    topic: "u",
+                    id: "n1",
+                    frame: b"c",
+                },
+                Append {
+                    mesh: "ops",
+                    topic: "t",
+                    id: "n1",
+                    frame: b"d",
+                },
+            ])
+            .unwrap();
+        assert_eq!(
+            batch.iter().map(|a| (a.seq, a.fresh)).collect::<Vec<_>>(),
+            [(6, true), (6, false), (1, true), (1, true)]
+        );
+        let t = s.history("lab", "t", None, 100, 1 << 20).unwrap();
+        assert_eq!(seqs(t.clone()), [6, 5, 4, 3, 2, 1]);
+        assert_eq!(t[0].1, b"a", "the first copy is kept");
+        assert_eq!(t[4].1, [1], "a retry changes nothing");
     }
 }
 
@@ -980,7 +1136,15 @@ mod tests {
         conformance::queue_and_history(&SqliteStore::open(&p).unwrap());
         let again = SqliteStore::open(&p).unwrap();
         assert_eq!(again.pending("lab", "b").unwrap().len(), 1);
-        assert_eq!(again.append_topic("lab", "t", b"x").unwrap(), 6);
+        assert_eq!(again.append_topic("lab", "t", "x", b"x").unwrap().seq, 7);
+        // Ids are remembered across a restart.
+        assert_eq!(
+            again.append_topic("lab", "t", "m2", b"again").unwrap(),
+            Appended {
+                seq: 3,
+                fresh: false
+            }
+        );
     }
 
     #[test]
@@ -1008,10 +1172,32 @@ mod tests {
             s.history("ops", "t", None, 10, 1 << 20).unwrap(),
             [(1, vec![11])]
         );
-        assert_eq!(s.append_topic("lab", "t", b"x").unwrap(), 3);
+        assert_eq!(s.append_topic("lab", "t", "x", b"x").unwrap().seq, 3);
         assert_eq!(
-            s.append_topics(&[("ops", "t", b"y"), ("new", "n", b"z"), ("ops", "t", b"w")])
-                .unwrap(),
+            s.append_topics(&[
+                Append {
+                    mesh: "ops",
+                    topic: "t",
+                    id: "y",
+                    frame: b"y"
+                },
+                Append {
+                    mesh: "new",
+                    topic: "n",
+                    id: "z",
+                    frame: b"z"
+                },
+                Append {
+                    mesh: "ops",
+                    topic: "t",
+                    id: "w",
+                    frame: b"w"
+                },
+            ])
+            .unwrap()
+            .iter()
+            .map(|a| a.seq)
+            .collect::<Vec<_>>(),
             [2, 1, 3]
         );
         drop(s);
@@ -1062,7 +1248,7 @@ mod tests {
         {
             let s = SqliteStore::open(&p).unwrap();
             for i in 0..200u32 {
-                s.append_topic("lab", "t", &i.to_be_bytes().repeat(500))
+                s.append_topic("lab", "t", &i.to_string(), &i.to_be_bytes().repeat(500))
                     .unwrap();
             }
             s.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
@@ -1087,7 +1273,7 @@ mod tests {
         let dir = d.path().join("home");
         let p = dir.join("broker.db");
         let s = SqliteStore::open(&p).unwrap();
-        s.append_topic("lab", "t", b"x").unwrap();
+        s.append_topic("lab", "t", "x", b"x").unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         for f in ["broker.db", "broker.db-wal", "broker.db-shm"] {

@@ -172,6 +172,29 @@ async fn three_peers_exchange_direct_and_topic_messages() {
         let plain = topic::open(&key, "builds", 0, &from, &nonce, &body).unwrap();
         assert_eq!(plain, b"build 412 green");
     }
+    // A retry of the same message (its ack was lost, say) is acknowledged
+    // again, but neither stored nor delivered twice.
+    until(&a, |f| matches!(f, Frame::Ack { id } if id == "p1")).await;
+    let (nonce2, ct2) = topic::seal(&key, "builds", 0, &from, b"build 412 green").unwrap();
+    a.send(&Frame::Publish {
+        id: "p1".into(),
+        from: from.clone(),
+        topic: "builds".into(),
+        epoch: 0,
+        nonce: nonce2,
+        body: ct2,
+    })
+    .unwrap();
+    let ack = until(&a, |f| matches!(f, Frame::Ack { .. })).await;
+    assert!(
+        matches!(ack, Frame::Ack { ref id } if id == "p1"),
+        "{ack:?}"
+    );
+    let again = b.recv_timeout(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !matches!(again, Some(Frame::Publish { .. })),
+        "delivered twice: {again:?}"
+    );
     // History pages.
     b.send(&Frame::History {
         topic: "builds".into(),

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bridge;
 mod client;
 pub mod daemon;
 mod error;

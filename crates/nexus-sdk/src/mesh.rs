@@ -168,6 +168,11 @@ impl Mesh {
         Ok(v)
     }
 
+    /// The home this mesh state lives in.
+    pub fn home(&self) -> NexusHome {
+        self.inner.home.clone()
+    }
+
     /// Whether a daemon runs for this home (and speaks this version).
     pub async fn daemon_running(&self) -> bool {
         crate::daemon::call(&self.inner.home, "status")
@@ -490,11 +495,12 @@ impl Mesh {
     /// Joins (or, with `join: false`, leaves) a topic: its messages are
     /// kept in the inbox from then on.
     pub async fn topic(&self, mesh: Option<&str>, topic: &str, join: bool) -> Result<()> {
-        self.with_peer(None, async |p| {
-            let name = p.mesh_name(mesh)?;
-            Ok(p.topic(&name, topic, join)?)
-        })
-        .await
+        let name = match mesh {
+            Some(m) => m.to_string(),
+            None => self.current()?,
+        };
+        nexus_mesh::peer::join_topic(&self.inner.home, &name, topic, join)?;
+        Ok(())
     }
 
     /// Writes an encrypted backup of the identity and mesh keys to `file`.
@@ -661,8 +667,9 @@ impl MeshFollow {
 }
 
 /// One inbox item as JSON for frontends (MCP tools, the gateway):
-/// `{id, kind: dm|topic|notice, from, from_id, topic, text}`; `id` is the
-/// inbox row (`null` for a notice).
+/// `{id, kind: dm|topic|notice, from, from_id, topic, text}`, plus
+/// `bridged: {origin_mesh, origin_from, origin_id, hops}` for a bridge's
+/// copy; `id` is the inbox row (`null` for a notice).
 pub fn item_json(item: &InboxItem) -> serde_json::Value {
     let (kind, from, topic, text) = match &item.message {
         MeshEvent::Dm {
@@ -685,5 +692,17 @@ pub fn item_json(item: &InboxItem) -> serde_json::Value {
         MeshEvent::Dm { from, .. } | MeshEvent::Topic { from, .. } => Some(from.as_str()),
         MeshEvent::Notice { .. } => None,
     };
-    json!({"id": item.seq, "kind": kind, "from": from, "from_id": from_id, "topic": topic, "text": text})
+    let mut v = json!({"id": item.seq, "kind": kind, "from": from, "from_id": from_id, "topic": topic, "text": text});
+    if let MeshEvent::Topic {
+        bridged: Some(b), ..
+    } = &item.message
+    {
+        v["bridged"] = json!({
+            "origin_mesh": b.origin.mesh_name,
+            "origin_from": b.origin.from,
+            "origin_id": b.origin.id,
+            "hops": b.hops,
+        });
+    }
+    v
 }

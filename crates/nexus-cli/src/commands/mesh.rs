@@ -148,8 +148,22 @@ fn render(i: &Incoming, json: bool) -> std::io::Result<()> {
             from,
             from_name,
             text,
+            bridged: None,
             ..
         } => format!("[#{topic}] {from_name} ({}): {text}\n", short(from)),
+        Incoming::Topic {
+            topic,
+            from,
+            from_name,
+            text,
+            bridged: Some(b),
+            ..
+        } => format!(
+            "[#{topic}] {}@{} via {from_name} ({}): {text}\n",
+            b.origin.from,
+            b.origin.mesh_name,
+            short(from)
+        ),
         Incoming::Notice { text } => format!("* {text}\n"),
     };
     output::write_str(&line)
@@ -173,6 +187,7 @@ fn daemon_verb(command: &MeshCommand) -> bool {
             | MeshCommand::Approve { peer: Some(_), .. }
             | MeshCommand::RequestKey
             | MeshCommand::Invite { .. }
+            | MeshCommand::Bridge(_)
     )
 }
 
@@ -259,6 +274,7 @@ pub(crate) async fn run(args: MeshArgs) -> Result<(), CliError> {
     let mesh = open_mesh(&home, &config, &args.command).await?;
     let name = args.mesh.as_deref();
     match args.command {
+        MeshCommand::Bridge(b) => super::bridge::run(&mesh, b).await,
         MeshCommand::Restore { file, force } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;

@@ -3,6 +3,7 @@
 pub(crate) mod apikey;
 pub(crate) mod ask;
 pub(crate) mod auth;
+pub(crate) mod bridge;
 pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod cron;

@@ -79,7 +79,8 @@ pub struct Spec {
 /// The services `config.toml` names, and the built-in broker when its
 /// table asks for it (`[services.broker] enabled = true`, no command:
 /// `nexus-broker serve` on `broker.listen`, default 127.0.0.1:7400, with
-/// `NEXUS_HOME/broker.db`).
+/// `NEXUS_HOME/broker.db`); a table with `bridge = "FILE"` and no command
+/// runs `nexus mesh bridge run FILE`.
 pub fn specs(home: &NexusHome) -> Result<Vec<Spec>, String> {
     let config = nexus_core::Config::load(home).map_err(|e| e.to_string())?;
     let table: toml::Table = config.section("services").map_err(|e| e.to_string())?;
@@ -99,7 +100,15 @@ pub fn specs(home: &NexusHome) -> Result<Vec<Spec>, String> {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             None if name == "broker" => broker_argv(home, &config),
-            _ => return Err(format!("[services.{name}] needs a command")),
+            None => match t.get("bridge") {
+                Some(toml::Value::String(file)) => bridge_argv(home, file),
+                _ => {
+                    return Err(format!(
+                    "[services.{name}] needs a command (or `bridge = \"FILE\"` for a mesh bridge)"
+                ))
+                }
+            },
+            Some(_) => return Err(format!("services.{name}.command is a string or a list")),
         };
         if argv.is_empty() {
             return Err(format!("services.{name}.command is empty"));
@@ -176,6 +185,29 @@ fn broker_argv(home: &NexusHome, config: &nexus_core::Config) -> Vec<String> {
         broker_listen(config),
         "--db".into(),
         home.join("broker.db").display().to_string(),
+    ]
+}
+
+/// `nexus mesh bridge run FILE` (a relative file is under `NEXUS_HOME`),
+/// with the `nexus` next to this program when there is one.
+fn bridge_argv(home: &NexusHome, file: &str) -> Vec<String> {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("nexus")))
+        .filter(|p| p.exists())
+        .map_or_else(|| "nexus".to_string(), |p| p.display().to_string());
+    let path = std::path::Path::new(file);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        home.join(file)
+    };
+    vec![
+        exe,
+        "mesh".into(),
+        "bridge".into(),
+        "run".into(),
+        path.display().to_string(),
     ]
 }
 

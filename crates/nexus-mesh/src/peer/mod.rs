@@ -12,7 +12,7 @@ mod state;
 
 pub use keys::{load_identity, store_identity};
 use state::read_state;
-pub use state::{current_mesh, memberships, Membership, MeshState};
+pub use state::{current_mesh, join_topic, memberships, mesh_fingerprint, Membership, MeshState};
 
 pub use follow::Follow;
 
@@ -98,12 +98,24 @@ pub enum Incoming {
         from_name: String,
         /// The text.
         text: String,
+        /// For a bridge's copy from another mesh: where it began.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bridged: Option<Bridged>,
     },
     /// A notice (a key arrived, a peer joined and was sent the key, ...).
     Notice {
         /// What happened.
         text: String,
     },
+}
+
+/// Where a bridged topic message began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bridged {
+    /// The origin mesh, message and sender.
+    pub origin: crate::bridge::Origin,
+    /// Bridges crossed.
+    pub hops: u8,
 }
 
 /// This peer.
@@ -434,11 +446,41 @@ impl Peer {
         topic_name: &str,
         text: &str,
     ) -> Result<String, MeshError> {
+        let id = crate::client::message_id()?;
+        self.publish_bytes_on(c, mesh, topic_name, id, text.as_bytes())
+            .await
+    }
+
+    /// Publishes a bridge's copy under its derived id.
+    pub(crate) async fn relay_on(
+        &self,
+        c: &Connection,
+        mesh: &str,
+        topic_name: &str,
+        id: &str,
+        envelope: &crate::bridge::Envelope,
+    ) -> Result<String, MeshError> {
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(MeshError::Invalid(
+                "a relayed message's id is 32 hex digits".into(),
+            ));
+        }
+        self.publish_bytes_on(c, mesh, topic_name, id.to_string(), &envelope.encode())
+            .await
+    }
+
+    async fn publish_bytes_on(
+        &self,
+        c: &Connection,
+        mesh: &str,
+        topic_name: &str,
+        id: String,
+        plain: &[u8],
+    ) -> Result<String, MeshError> {
         let (epoch, root) = self.root(mesh)?.ok_or_else(|| MeshError::Invalid("this peer has no mesh key yet: it arrives from the owner after joining (run `nexus mesh inbox`)".into()))?;
         let key = topic::topic_key(&root, topic_name, epoch)?;
         let from = self.identity.peer_id().to_string();
-        let (n, ct) = topic::seal(&key, topic_name, epoch, &from, text.as_bytes())?;
-        let id = crate::client::message_id()?;
+        let (n, ct) = topic::seal(&key, topic_name, epoch, &from, plain)?;
         c.send(&Frame::Publish {
             id: id.clone(),
             from,

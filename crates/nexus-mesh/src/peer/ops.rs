@@ -39,6 +39,17 @@ pub enum Op {
         /// What.
         text: String,
     },
+    /// A bridge's copy of a topic message from another mesh, under the
+    /// id the bridge derived ([`crate::bridge::copy_id`]): the broker keeps
+    /// one message per id, however many bridges bring it.
+    Relay {
+        /// The topic.
+        topic: String,
+        /// The copy's id.
+        id: String,
+        /// The message and where it began.
+        envelope: crate::bridge::Envelope,
+    },
     /// A page of a topic's history, newest first.
     History {
         /// The topic.
@@ -100,6 +111,8 @@ pub enum Op {
     },
     /// Unread counts: `direct` and `#topic`.
     Unread,
+    /// This peer's name and id.
+    Whoami,
 }
 
 /// One page entry of a topic's history.
@@ -187,6 +200,13 @@ pub enum Answer {
         /// `("direct", n)`, `("#topic", n)`.
         counts: Vec<(String, u64)>,
     },
+    /// [`Op::Whoami`].
+    Me {
+        /// The display name.
+        name: String,
+        /// The peer id.
+        peer: String,
+    },
 }
 
 /// An op for a resident keeper, and where its answer goes.
@@ -213,7 +233,7 @@ impl Peer {
     /// Runs `op` on `mesh` in this process: connects (when the op needs
     /// the broker), runs it, and closes.
     pub async fn run(&mut self, mesh: &str, op: Op) -> Result<Answer, MeshError> {
-        if matches!(op, Op::Shown { .. }) {
+        if matches!(op, Op::Shown { .. } | Op::Whoami) {
             return self.perform_local(mesh, op);
         }
         let (c, queued) = self.connect(mesh).await?;
@@ -268,6 +288,10 @@ impl Peer {
             Op::Unread => Ok(Answer::Unread {
                 counts: self.unread(mesh)?,
             }),
+            Op::Whoami => Ok(Answer::Me {
+                name: self.identity.name().to_string(),
+                peer: self.identity.peer_id().to_string(),
+            }),
             _ => Err(MeshError::Invalid("not a local op".into())),
         }
     }
@@ -288,6 +312,13 @@ impl Peer {
             },
             Op::Publish { topic, text } => Answer::Sent {
                 id: self.publish_on(c, mesh, &topic, &text).await?,
+            },
+            Op::Relay {
+                topic,
+                id,
+                envelope,
+            } => Answer::Sent {
+                id: self.relay_on(c, mesh, &topic, &id, &envelope).await?,
             },
             Op::History {
                 topic,
@@ -354,7 +385,7 @@ impl Peer {
                 items.extend(self.collect_inbox(mesh, &peers)?);
                 Answer::Inbox { items }
             }
-            op @ (Op::Shown { .. } | Op::Unread) => self.perform_local(mesh, op)?,
+            op @ (Op::Shown { .. } | Op::Unread | Op::Whoami) => self.perform_local(mesh, op)?,
         })
     }
 

@@ -325,12 +325,29 @@ impl Peer {
         let key = topic::topic_key(&root, &t, epoch)?;
         Ok(Some(
             match topic::open_owned(&key, &t, epoch, &from, &nonce, body) {
-                Ok(plain) => Incoming::Topic {
-                    id,
-                    topic: t,
-                    from_name: name_of(peers, &from),
-                    from,
-                    text: String::from_utf8_lossy(&plain).into_owned(),
+                Ok(plain) => match crate::bridge::Envelope::decode(&plain) {
+                    None => Incoming::Topic {
+                        id,
+                        topic: t,
+                        from_name: name_of(peers, &from),
+                        from,
+                        text: String::from_utf8_lossy(&plain).into_owned(),
+                        bridged: None,
+                    },
+                    Some(Ok(e)) => Incoming::Topic {
+                        id,
+                        topic: t,
+                        from_name: name_of(peers, &from),
+                        from,
+                        text: e.text,
+                        bridged: Some(super::Bridged {
+                            origin: e.origin,
+                            hops: e.hops,
+                        }),
+                    },
+                    Some(Err(e)) => Incoming::Notice {
+                        text: format!("#{t} from {}: {e}", name_of(peers, &from)),
+                    },
                 },
                 Err(_) => Incoming::Notice {
                     text: format!(
@@ -495,7 +512,7 @@ impl Peer {
                         // What the local inbox answers, it answers.
                         Some(j) => {
                             let answer = match j.op {
-                                op @ (Op::Shown { .. } | Op::Unread) => self.perform_local(mesh, op),
+                                op @ (Op::Shown { .. } | Op::Unread | Op::Whoami) => self.perform_local(mesh, op),
                                 Op::Inbox => self
                                     .collect_inbox(mesh, &known)
                                     .map(|items| Answer::Inbox { items }),

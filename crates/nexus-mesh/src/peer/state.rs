@@ -50,6 +50,73 @@ pub fn memberships(home: &NexusHome) -> Result<Vec<String>, MeshError> {
     Ok(read_state(home)?.meshes.into_keys().collect())
 }
 
+/// The fingerprint of the mesh `name` that `home` is a member of
+/// ([`crate::bridge::mesh_fingerprint`]; from `mesh.json`, no vault).
+pub fn mesh_fingerprint(home: &NexusHome, name: &str) -> Result<String, MeshError> {
+    let state = read_state(home)?;
+    let m = state.meshes.get(name).ok_or_else(|| {
+        MeshError::Invalid(format!(
+            "this peer is not a member of `{name}` (see `nexus mesh list`)"
+        ))
+    })?;
+    if m.keys.owner_key.is_empty() {
+        return Err(MeshError::Invalid(format!(
+            "the owner of `{name}` is not known here yet: run `nexus mesh inbox` once"
+        )));
+    }
+    Ok(crate::bridge::mesh_fingerprint(&m.keys.owner_key, name))
+}
+
+/// Changes `mesh.json` with `f`, as one read-modify-write under an
+/// exclusive lock (`mesh.json.lock`): the file is read again inside the
+/// lock, so two commands at once (`inbox --follow` and `topic join`, say)
+/// never lose each other's changes. Returns `f`'s result and the new state.
+pub(super) fn update_state<T>(
+    home: &NexusHome,
+    f: impl FnOnce(&mut MeshState) -> T,
+) -> Result<(T, MeshState), MeshError> {
+    let lock_path = home.join("mesh.json.lock");
+    nexus_core::private_db_file(&lock_path)
+        .map_err(|e| MeshError::Io(format!("cannot create {}: {e}", lock_path.display())))?;
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| MeshError::Io(format!("cannot open {}: {e}", lock_path.display())))?;
+    lock.lock()
+        .map_err(|e| MeshError::Io(format!("cannot lock {}: {e}", lock_path.display())))?;
+    let mut state = read_state(home)?;
+    let out = f(&mut state);
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| MeshError::Invalid(e.to_string()))?;
+    atomic_write(&home.join("mesh.json"), &json, FileMode::Secret)
+        .map_err(|e| MeshError::Io(e.to_string()))?;
+    drop(lock);
+    Ok((out, state))
+}
+
+/// Joins (or leaves) a topic of `mesh` in `home`'s `mesh.json`: no vault,
+/// no broker (its messages are kept from then on). Returns the new state.
+pub fn join_topic(
+    home: &NexusHome,
+    mesh: &str,
+    name: &str,
+    join: bool,
+) -> Result<MeshState, MeshError> {
+    let (done, state) = update_state(home, |st| {
+        let m = st
+            .meshes
+            .get_mut(mesh)
+            .ok_or_else(|| MeshError::Invalid(format!("not a member of `{mesh}`")))?;
+        m.topics.retain(|t| t != name);
+        if join {
+            m.topics.push(name.to_string());
+            m.topics.sort();
+        }
+        Ok::<(), MeshError>(())
+    })?;
+    done?;
+    Ok(state)
+}
+
 fn no_mesh() -> MeshError {
     MeshError::Invalid("not in any mesh yet: run `nexus mesh create` or `nexus mesh join`".into())
 }
@@ -87,30 +154,12 @@ impl Peer {
         &self.state
     }
 
-    /// Changes `mesh.json` with `f`, as one read-modify-write under an
-    /// exclusive lock (`mesh.json.lock`): the file is read again inside the
-    /// lock, so two commands at once (`inbox --follow` and `topic join`,
-    /// say) never lose each other's changes.
+    /// Changes `mesh.json` with `f` ([`update_state`]) and keeps the result.
     pub(super) fn update<T>(
         &mut self,
         f: impl FnOnce(&mut MeshState) -> T,
     ) -> Result<T, MeshError> {
-        let lock_path = self.home.join("mesh.json.lock");
-        nexus_core::private_db_file(&lock_path)
-            .map_err(|e| MeshError::Io(format!("cannot create {}: {e}", lock_path.display())))?;
-        let lock = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| MeshError::Io(format!("cannot open {}: {e}", lock_path.display())))?;
-        lock.lock()
-            .map_err(|e| MeshError::Io(format!("cannot lock {}: {e}", lock_path.display())))?;
-        let mut state = read_state(&self.home)?;
-        let out = f(&mut state);
-        let json =
-            serde_json::to_vec_pretty(&state).map_err(|e| MeshError::Invalid(e.to_string()))?;
-        atomic_write(&self.home.join("mesh.json"), &json, FileMode::Secret)
-            .map_err(|e| MeshError::Io(e.to_string()))?;
-        drop(lock);
+        let (out, state) = update_state(&self.home, f)?;
         self.state = state;
         Ok(out)
     }
@@ -130,17 +179,7 @@ impl Peer {
 
     /// Records topic membership (topics are names; the key derives from the root).
     pub fn topic(&mut self, mesh: &str, name: &str, join: bool) -> Result<(), MeshError> {
-        self.update(|st| {
-            let m = st
-                .meshes
-                .get_mut(mesh)
-                .ok_or_else(|| MeshError::Invalid(format!("not a member of `{mesh}`")))?;
-            m.topics.retain(|t| t != name);
-            if join {
-                m.topics.push(name.to_string());
-                m.topics.sort();
-            }
-            Ok(())
-        })?
+        self.state = join_topic(&self.home, mesh, name, join)?;
+        Ok(())
     }
 }
