@@ -4,6 +4,8 @@
 //! [`Limits`]). Also the shutdown both use: Ctrl-C or SIGTERM (what
 //! systemd sends), whichever comes first.
 
+pub mod jetstream;
+
 use std::path::PathBuf;
 
 use nexus_mesh::broker::Limits;

@@ -353,6 +353,17 @@ pub async fn start(
         db,
         options.durability,
     )?);
+    start_with(listen, store, limits, options).await
+}
+
+/// [`start`] over any store (the JetStream store of a broker cluster).
+pub async fn start_with(
+    listen: &str,
+    store: Arc<dyn crate::store::BrokerStore>,
+    limits: Limits,
+    options: ServeOptions,
+) -> Result<(String, tokio::task::JoinHandle<()>), crate::MeshError> {
+    limits.validate()?;
     let broker =
         Arc::new(Broker::new(store, Arc::new(nexus_core::SystemClock), limits).with_group_commit());
     let listener = TcpListener::bind(listen)
