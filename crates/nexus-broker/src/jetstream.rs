@@ -62,6 +62,8 @@ pub struct JetStreamStore {
     /// Topic streams known to exist.
     streams: Mutex<HashSet<String>>,
     replicas: usize,
+    /// This node's id, in the `Nexus-Node` header of what it stores.
+    node: String,
 }
 
 impl std::fmt::Debug for JetStreamStore {
@@ -201,7 +203,18 @@ impl JetStreamStore {
             queue,
             streams: Mutex::new(HashSet::new()),
             replicas,
+            node: nexus_mesh::client::message_id()?,
         })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The JetStream context (for the node's consumers and heartbeats).
+    pub fn context(&self) -> jetstream::Context {
+        self.js.clone()
     }
 
     fn run<T: Send + 'static>(
@@ -397,6 +410,7 @@ impl BrokerStore for JetStreamStore {
         let msg = jetstream::message::PublishMessage::build()
             .payload(q.frame.clone().into())
             .header("Nexus-Id", q.id.as_str())
+            .header("Nexus-Node", self.node.as_str())
             .message_id(format!("{subject}/{}", q.id));
         self.run(async move {
             js.send_publish(subject, msg)
@@ -466,6 +480,7 @@ impl BrokerStore for JetStreamStore {
                 let subject = topic_subject(a.mesh, a.topic);
                 let msg = jetstream::message::PublishMessage::build()
                     .payload(bytes::Bytes::copy_from_slice(a.frame))
+                    .header("Nexus-Node", self.node.as_str())
                     .message_id(format!("{}/{}", hex(a.topic.as_bytes()), a.id));
                 (subject, msg)
             })

@@ -4,6 +4,7 @@
 //! [`Limits`]). Also the shutdown both use: Ctrl-C or SIGTERM (what
 //! systemd sends), whichever comes first.
 
+pub mod cluster;
 pub mod jetstream;
 
 use std::path::PathBuf;
@@ -53,6 +54,70 @@ pub struct ServeArgs {
     /// commit; slower) [default: normal].
     #[arg(long, value_parser = ["full", "normal"])]
     pub durability: Option<String>,
+    /// Store on a NATS JetStream cluster instead of SQLite, as one node of
+    /// a broker cluster: its servers, `nats://h1:4222,nats://h2:4222`
+    /// (tried in turn, and on reconnects).
+    #[arg(long, env = "NEXUS_BROKER_NATS")]
+    pub nats: Option<String>,
+    /// Copies JetStream keeps of each stream (3 on a three-node cluster)
+    /// [default: 1].
+    #[arg(long, requires = "nats", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: Option<u8>,
+}
+
+/// A started broker: its URL, the serving task, and what it stores in.
+pub struct Started {
+    /// `ws://` or `wss://`.
+    pub url: String,
+    /// Serves until aborted.
+    pub task: tokio::task::JoinHandle<()>,
+    /// "database PATH" or "JetStream URLS (node ID, N replicas)".
+    pub store: String,
+}
+
+/// Starts the broker on SQLite at `db`, or as a cluster node on JetStream
+/// when `nats` names servers (`replicas` copies of each stream).
+pub async fn start(
+    listen: &str,
+    db: &std::path::Path,
+    nats: Option<&str>,
+    replicas: u8,
+    limits: Limits,
+    options: ServeOptions,
+) -> Result<Started, MeshError> {
+    let Some(servers) = nats else {
+        let (url, task) = nexus_mesh::server::start(listen, db, limits, options).await?;
+        return Ok(Started {
+            url,
+            task,
+            store: format!("database {}", db.display()),
+        });
+    };
+    let store = jetstream::JetStreamStore::connect(servers, usize::from(replicas))?;
+    let presence = cluster::presence();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let store_line = format!(
+        "JetStream {servers} (node {}, {replicas} replica(s))",
+        store.node()
+    );
+    let store = std::sync::Arc::new(store);
+    let (url, task, broker) = nexus_mesh::server::start_node(
+        listen,
+        store.clone(),
+        limits,
+        options,
+        Some(nexus_mesh::server::Node {
+            presence: presence.clone(),
+            feed: rx,
+        }),
+    )
+    .await?;
+    cluster::spawn(&store, broker, presence, tx);
+    Ok(Started {
+        url,
+        task,
+        store: store_line,
+    })
 }
 
 impl ServeArgs {

@@ -34,59 +34,35 @@ enum Command {
         /// The SQLite database (created if missing, mode 0600; WAL mode).
         #[arg(long, default_value = "broker.db", conflicts_with = "nats")]
         db: PathBuf,
-        /// Store on a NATS JetStream cluster instead: its servers,
-        /// `nats://h1:4222,nats://h2:4222` (several broker nodes share it).
-        #[arg(long, env = "NEXUS_BROKER_NATS")]
-        nats: Option<String>,
-        /// Copies JetStream keeps of each stream (3 on a three-node cluster).
-        #[arg(long, default_value_t = 1, requires = "nats", value_parser = clap::value_parser!(u8).range(1..=5))]
-        replicas: u8,
     },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let Cli {
-        command:
-            Command::Serve {
-                serve,
-                db,
-                nats,
-                replicas,
-            },
+        command: Command::Serve { serve, db },
     } = Cli::parse();
-    let store_name = match &nats {
-        Some(n) => format!("JetStream {n}, {replicas} replica(s)"),
-        None => format!("database {}", db.display()),
-    };
     let started = async {
         let limits = serve.limits(Limits::default())?;
         let options = serve.options(None)?;
         let line = nexus_broker::describe(&limits, &options);
-        let (url, task) = match &nats {
-            Some(servers) => {
-                let store = nexus_broker::jetstream::JetStreamStore::connect(
-                    servers,
-                    usize::from(replicas),
-                )?;
-                nexus_mesh::server::start_with(
-                    &serve.listen,
-                    std::sync::Arc::new(store),
-                    limits,
-                    options,
-                )
-                .await?
-            }
-            None => nexus_mesh::server::start(&serve.listen, &db, limits, options).await?,
-        };
-        Ok::<_, nexus_mesh::MeshError>((url, task, line))
+        let s = nexus_broker::start(
+            &serve.listen,
+            &db,
+            serve.nats.as_deref(),
+            serve.replicas.unwrap_or(1),
+            limits,
+            options,
+        )
+        .await?;
+        Ok::<_, nexus_mesh::MeshError>((s, line))
     };
     let stop = nexus_broker::shutdown_signal();
     match started.await {
-        Ok((url, task, line)) => {
-            println!("nexus-broker listening on {url} ({store_name})\n{line}");
+        Ok((s, line)) => {
+            println!("nexus-broker listening on {} ({})\n{line}", s.url, s.store);
             tokio::select! {
-                _ = task => {}
+                _ = s.task => {}
                 why = stop => println!("stopping ({why})"),
             }
             ExitCode::SUCCESS

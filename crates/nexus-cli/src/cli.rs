@@ -1072,7 +1072,8 @@ pub(crate) enum MeshCommand {
     Join {
         /// nexus://join/..., the full code, or a short code like ABCD-EF01-2345-6789.
         link: String,
-        /// The broker, for a short code.
+        /// The broker: needed with a short code; with a link, another
+        /// node of the invite's broker cluster to use instead of its own.
         #[arg(long)]
         broker: Option<String>,
         /// Your display name in the mesh.

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{check_hello, Capability, Invite, ReplayCache, MAX_SKEW_MS};
 use crate::frame::{Frame, PeerInfo, PublishView, MAX_FRAME};
 use crate::identity::{unhex, verify, PeerId};
+pub mod cluster;
+
 use crate::store::{Append, BrokerStore, Member, MeshRecord, Queued};
 
 /// A connection's handle.
@@ -263,6 +265,8 @@ pub struct Broker {
     /// Topic appends are returned as [`Out::Persist`] for group commit.
     group_commit: bool,
     stats: Counters,
+    /// Who is online on other nodes of a cluster.
+    presence: Option<Arc<cluster::Presence>>,
 }
 
 #[derive(Default)]
@@ -336,6 +340,7 @@ impl Broker {
             replay: Mutex::new(ReplayCache::default()),
             conns: Mutex::new(ConnMap::default()),
             online: Mutex::new(HashMap::new()),
+            presence: None,
             next: Mutex::new(0),
             members: Mutex::new(HashMap::new()),
             readers: Mutex::new(HashMap::new()),
@@ -1190,7 +1195,8 @@ impl Broker {
                 let peers = all
                     .into_iter()
                     .map(|m| PeerInfo {
-                        online: online.contains_key(&(mesh.to_string(), m.peer.clone())),
+                        online: online.contains_key(&(mesh.to_string(), m.peer.clone()))
+                            || self.online_elsewhere(mesh, &m.peer),
                         caps: m
                             .caps
                             .iter()

@@ -212,8 +212,32 @@ pub fn serve_with(
     broker: Arc<Broker>,
     options: ServeOptions,
 ) -> tokio::task::JoinHandle<()> {
+    serve_fed(listener, broker, options, None)
+}
+
+/// Work from outside the connections: a cluster node's deliveries of what
+/// other nodes stored ([`Broker::remote_publish`] and the like), run on the
+/// broker and routed to this node's connections.
+pub type Feed = Box<dyn FnOnce(&Broker) -> Vec<Out> + Send>;
+
+/// [`serve_with`], also running what arrives on `feed`.
+pub fn serve_fed(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    options: ServeOptions,
+    feed: Option<mpsc::UnboundedReceiver<Feed>>,
+) -> tokio::task::JoinHandle<()> {
     let links: Links = Arc::new(Mutex::new(ConnMap::default()));
     let persist = spawn_committer(broker.clone(), links.clone());
+    if let Some(mut feed) = feed {
+        let (broker, links) = (broker.clone(), links.clone());
+        tokio::spawn(async move {
+            let max = broker.limits().max_queued_bytes;
+            while let Some(work) = feed.recv().await {
+                route(&links, None, max, work(&broker));
+            }
+        });
+    }
     let census = Arc::new(Census::default());
     tokio::spawn(async move {
         let mut backoff = ACCEPT_BACKOFF_MIN;
@@ -356,16 +380,46 @@ pub async fn start(
     start_with(listen, store, limits, options).await
 }
 
-/// [`start`] over any store (the JetStream store of a broker cluster).
+/// [`start`] over any store.
 pub async fn start_with(
     listen: &str,
     store: Arc<dyn crate::store::BrokerStore>,
     limits: Limits,
     options: ServeOptions,
 ) -> Result<(String, tokio::task::JoinHandle<()>), crate::MeshError> {
+    let (url, task, _) = start_node(listen, store, limits, options, None).await?;
+    Ok((url, task))
+}
+
+/// A cluster node's part in [`start_node`]: who is online elsewhere, and
+/// the feed of what other nodes stored.
+pub struct Node {
+    /// Heartbeats heard from the other nodes.
+    pub presence: Arc<crate::broker::cluster::Presence>,
+    /// Deliveries to run on this node.
+    pub feed: mpsc::UnboundedReceiver<Feed>,
+}
+
+/// [`start_with`], as one node of a cluster when `node` is given; also
+/// returns the broker (for the node's heartbeats).
+pub async fn start_node(
+    listen: &str,
+    store: Arc<dyn crate::store::BrokerStore>,
+    limits: Limits,
+    options: ServeOptions,
+    node: Option<Node>,
+) -> Result<(String, tokio::task::JoinHandle<()>, Arc<Broker>), crate::MeshError> {
     limits.validate()?;
-    let broker =
-        Arc::new(Broker::new(store, Arc::new(nexus_core::SystemClock), limits).with_group_commit());
+    let mut broker =
+        Broker::new(store, Arc::new(nexus_core::SystemClock), limits).with_group_commit();
+    let feed = match node {
+        Some(n) => {
+            broker = broker.with_presence(n.presence);
+            Some(n.feed)
+        }
+        None => None,
+    };
+    let broker = Arc::new(broker);
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| crate::MeshError::Io(format!("cannot listen on {listen}: {e}")))?;
@@ -375,7 +429,8 @@ pub async fn start_with(
     let scheme = if options.tls.is_some() { "wss" } else { "ws" };
     Ok((
         format!("{scheme}://{addr}"),
-        serve_with(listener, broker, options),
+        serve_fed(listener, broker.clone(), options, feed),
+        broker,
     ))
 }
 

@@ -29,6 +29,25 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs, daemon: bool) -> Result<
         }
         None => None,
     };
+    // So do `nats` and `replicas`: a node of a JetStream-backed cluster.
+    let nats = match table.remove("nats") {
+        Some(toml::Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(CliError::config(format!(
+                "broker.nats is `{other}`; use \"nats://HOST:4222[,nats://...]\""
+            )))
+        }
+        None => None,
+    };
+    let replicas = match table.remove("replicas") {
+        Some(toml::Value::Integer(n)) if (1..=5).contains(&n) => Some(n as u8),
+        Some(other) => {
+            return Err(CliError::config(format!(
+                "broker.replicas is `{other}`; use 1 to 5"
+            )))
+        }
+        None => None,
+    };
     let base: nexus_mesh::broker::Limits = toml::Value::Table(table)
         .try_into()
         .map_err(|e| CliError::config(format!("the [broker] table of config.toml: {e}")))?;
@@ -37,7 +56,17 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs, daemon: bool) -> Result<
     let line = nexus_broker::describe(&limits, &options);
     let db = home.join("broker.db");
     let stop = nexus_broker::shutdown_signal();
-    let (url, task) = nexus_mesh::server::start(&serve.listen, &db, limits, options).await?;
+    let nats = serve.nats.clone().or(nats);
+    let started = nexus_broker::start(
+        &serve.listen,
+        &db,
+        nats.as_deref(),
+        serve.replicas.or(replicas).unwrap_or(1),
+        limits,
+        options,
+    )
+    .await?;
+    let (url, task, store) = (started.url, started.task, started.store);
     let vault = if daemon && nexus_daemon::call(&home, "status").await.is_err() {
         // Never a prompt here: the broker comes up first, whatever the vault.
         match super::vault::open_quietly(&home, &config) {
@@ -72,8 +101,7 @@ pub(crate) async fn up(serve: &nexus_broker::ServeArgs, daemon: bool) -> Result<
         (None, false) => "no resident Nexus (--no-daemon)",
     };
     output::print_str(&format!(
-        "Nexus mesh broker listening on {url}\n  database: {}\n  {}\n  {resident_line}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in the database.\n",
-        db.display(),
+        "Nexus mesh broker listening on {url}\n  store: {store}\n  {}\n  {resident_line}\n\nConnect from any machine that can reach it:\n  nexus mesh create team --broker {url} --name YOUR_NAME\n  nexus mesh invite            # prints a nexus://join/... link for others\n  nexus mesh join LINK --name THEIR_NAME\n\nCtrl-C stops the broker; messages already accepted are kept in its store.\n",
         line
     ))?;
     tokio::select! {

@@ -291,13 +291,16 @@ impl Peer {
         } else {
             Invite::parse(link)?
         };
-        let c = Connection::open(&inv.broker).await?;
+        // A broker given by the user wins over the invite's: another node
+        // of the same broker cluster.
+        let target = broker.unwrap_or(&inv.broker).to_string();
+        let c = Connection::open(&target).await?;
         c.join(&self.identity, &inv).await?;
         // Joining again (a rejoin, or a second device's invite) keeps the
         // membership's topics, marks and keys.
         self.update(|st| {
             let m = st.meshes.entry(inv.mesh.clone()).or_default();
-            m.broker.clone_from(&inv.broker);
+            m.broker.clone_from(&target);
             if m.keys.owner_key.is_empty() {
                 m.keys.owner_key.clone_from(&inv.owner);
             }
