@@ -36,8 +36,11 @@ use nexus_mesh::MeshError;
 /// How long JetStream remembers a topic message's id.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
-/// How long one JetStream request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one JetStream request (a publish's acknowledgement) may take:
+/// short, because a publish that times out is answered with an error and
+/// sent again by its peer, and while a stream's leader is re-elected (a
+/// NATS node died) waiting longer only delays that.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The use count that marks an invite revoked (as in the SQLite store).
 const REVOKED: u32 = u32::MAX;
@@ -95,6 +98,31 @@ fn block<T: Send + 'static>(
     });
     rx.recv()
         .map_err(|_| MeshError::Storage("JetStream: the store's runtime stopped".into()))?
+}
+
+/// Makes (or opens) a stream. A cluster that has just started elects its
+/// JetStream leaders for a few seconds, and a stream with three replicas
+/// waits for three servers: this waits too, saying so, for up to a minute.
+async fn ensure(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, MeshError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!(
+                    "nexus-broker: JetStream is not ready for {} ({e}); waiting",
+                    config.name
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(err("JetStream never became ready")(e)),
+        }
+    }
 }
 
 fn topic_subject(mesh: &str, topic: &str) -> String {
@@ -155,36 +183,39 @@ impl JetStreamStore {
             js.set_timeout(REQUEST_TIMEOUT);
             let mut buckets = Vec::new();
             for b in BUCKETS {
-                js.get_or_create_stream(stream::Config {
-                    name: format!("KV_{b}"),
-                    subjects: vec![format!("$KV.{b}.>")],
-                    max_messages_per_subject: 1,
-                    allow_rollup: true,
-                    deny_delete: true,
-                    allow_direct: true,
-                    discard: stream::DiscardPolicy::New,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(err("cannot make a bucket"))?;
+                ensure(
+                    &js,
+                    stream::Config {
+                        name: format!("KV_{b}"),
+                        subjects: vec![format!("$KV.{b}.>")],
+                        max_messages_per_subject: 1,
+                        allow_rollup: true,
+                        deny_delete: true,
+                        allow_direct: true,
+                        discard: stream::DiscardPolicy::New,
+                        num_replicas: replicas,
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 buckets.push(
                     js.get_key_value(b)
                         .await
                         .map_err(err("cannot open a bucket"))?,
                 );
             }
-            let queue = js
-                .get_or_create_stream(stream::Config {
+            let queue = ensure(
+                &js,
+                stream::Config {
                     name: "NEXUS_Q".into(),
                     subjects: vec!["nexus.q.>".into()],
                     duplicate_window: DUPLICATE_WINDOW,
                     allow_direct: true,
                     num_replicas: replicas,
                     ..Default::default()
-                })
-                .await
-                .map_err(err("cannot make the queue stream"))?;
+                },
+            )
+            .await?;
             Ok((js, buckets, queue))
         })?;
         let mut b = buckets.into_iter();
@@ -258,6 +289,60 @@ impl JetStreamStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name);
         Ok(s)
+    }
+
+    /// The messages on `subject` of `s` with stream sequences in
+    /// `from..end`, oldest first: pushed by an ordered consumer (one
+    /// request, then a flow-controlled stream), not fetched one by one.
+    async fn range(
+        js: &jetstream::Context,
+        s: &stream::Stream<()>,
+        subject: &str,
+        from: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, bytes::Bytes)>, MeshError> {
+        use futures_util::StreamExt;
+        let first = match s
+            .direct_get_next_for_subject(subject, Some(from.max(1)))
+            .await
+        {
+            Ok(m) if m.sequence < end => m.sequence,
+            Ok(_) => return Ok(Vec::new()),
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(err("cannot read a topic")(&e)),
+        };
+        let c = s
+            .create_consumer(jetstream::consumer::push::OrderedConfig {
+                deliver_subject: js.client().new_inbox(),
+                filter_subject: subject.to_string(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: first,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(err("cannot read a topic"))?;
+        let mut messages = c.messages().await.map_err(err("cannot read a topic"))?;
+        let mut out = Vec::new();
+        loop {
+            let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next())
+                .await
+                .map_err(|_| MeshError::Storage("JetStream: a topic read timed out".into()))?;
+            let Some(m) = next else { break };
+            let m = m.map_err(err("cannot read a topic"))?;
+            let (seq, pending) = match m.info() {
+                Ok(i) => (i.stream_sequence, i.pending),
+                Err(e) => return Err(err("cannot read a topic")(e)),
+            };
+            if seq >= end {
+                break;
+            }
+            out.push((seq, m.message.payload));
+            if pending == 0 || seq + 1 >= end {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Every message on `subject` of `s` from stream sequence `from` on,
@@ -538,30 +623,44 @@ impl BrokerStore for JetStreamStore {
         }
         let s = self.topic_stream(mesh)?;
         let subject = topic_subject(mesh, topic);
+        let js = self.js.clone();
         self.run(async move {
             // No backward read by subject in 2.9: read forward from a start
             // a window before the end, widening the window until the page
             // is full or the stream's start is reached.
             let end = match before {
                 Some(b) => b,
-                None => match s.direct_get_last_for_subject(subject.as_str()).await {
-                    Ok(m) => m.sequence + 1,
-                    Err(e) if not_found(&e) => return Ok(Vec::new()),
-                    Err(e) => return Err(err("cannot read a topic")(&e)),
-                },
+                None => {
+                    let mut tries = 0;
+                    loop {
+                        match s.direct_get_last_for_subject(subject.as_str()).await {
+                            Ok(m) => break m.sequence + 1,
+                            Err(e) if not_found(&e) => return Ok(Vec::new()),
+                            Err(e) if tries >= 5 => return Err(err("cannot read a topic")(&e)),
+                            Err(_) => {
+                                tries += 1;
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                            }
+                        }
+                    }
+                }
             };
-            let mut window = (limit as u64).saturating_mul(4).max(64);
+            let mut window = (limit as u64).saturating_mul(2).max(64);
             loop {
                 let start = end.saturating_sub(window).max(1);
-                let mut got: Vec<(u64, bytes::Bytes)> = Vec::new();
-                JetStreamStore::scan(&s, &subject, start, |m| {
-                    if m.sequence >= end {
-                        return false;
+                // A read can time out while a stream's leader moves (a NATS
+                // node died): it is only a read, so it is tried again.
+                let mut tries = 0;
+                let got = loop {
+                    match JetStreamStore::range(&js, &s, &subject, start, end).await {
+                        Ok(g) => break g,
+                        Err(e) if tries >= 5 => return Err(e),
+                        Err(_) => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
                     }
-                    got.push((m.sequence, m.payload.clone()));
-                    true
-                })
-                .await?;
+                };
                 if got.len() >= limit || start == 1 {
                     let mut left = max_bytes;
                     let mut page = Vec::new();

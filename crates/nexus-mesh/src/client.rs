@@ -96,7 +96,22 @@ impl Connection {
     /// [`crate::frame::MAX_BATCH`] bytes, frames decoded strictly, and at
     /// most [`INBOX_MESSAGES`] messages read ahead of the consumer (the
     /// socket waits, rather than memory growing).
+    ///
+    /// `url` may list the nodes of a broker cluster, `ws://a:7447,ws://b:7447`:
+    /// they are tried in turn and the first that answers is used.
     pub async fn open(url: &str) -> Result<Connection, MeshError> {
+        let mut last = None;
+        for u in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            match Self::open_one(u).await {
+                Ok(c) => return Ok(c),
+                Err(e @ MeshError::Invalid(_)) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| MeshError::Invalid("no broker URL given".into())))
+    }
+
+    async fn open_one(url: &str) -> Result<Connection, MeshError> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let request = url
             .into_client_request()
