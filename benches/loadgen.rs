@@ -39,6 +39,9 @@ use nexus_mesh::store::SqliteStore;
 use nexus_mesh::{server, topic, Identity};
 use nexus_testkit::tls::TestCertificate;
 
+#[path = "loadgen_js.rs"]
+mod js;
+
 #[derive(Parser, Debug, Clone)]
 struct Args {
     /// Publishing connections.
@@ -83,6 +86,11 @@ struct Args {
     /// fsync per group commit).
     #[arg(long, default_value = "normal")]
     durability: String,
+    /// Also run the broker on JetStream (one node on one nats-server, then
+    /// three nodes on a three-server cluster) and raw JetStream
+    /// acknowledged publishes, all with the same shape.
+    #[arg(long)]
+    jetstream: bool,
 }
 
 fn micros() -> u64 {
@@ -150,6 +158,24 @@ async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
         None => format!("ws://127.0.0.1:{port}"),
     };
     let _task = server::serve_with(listener, broker.clone(), options);
+    let report = drive(args, &[url], "nexus").await;
+    let st = broker.stats();
+    println!(
+        "broker  {} frames in, {} messages stored in {} commits ({:.1} a commit)",
+        st.frames,
+        st.committed,
+        st.commits,
+        st.committed as f64 / st.commits.max(1) as f64
+    );
+    report
+}
+
+/// The load itself, against brokers at `urls` (peers spread over them in
+/// turn): the owner makes the mesh on the first, subscribers and
+/// publishers join.
+async fn drive(args: &Args, urls: &[String], name: &'static str) -> Report {
+    let url = urls[0].clone();
+    let at = |i: usize| urls[i % urls.len()].clone();
     let owner = Identity::generate("owner").unwrap();
     let oc = Connection::open(&url).await.unwrap();
     oc.create_mesh(&owner, "bench").await.unwrap();
@@ -163,7 +189,7 @@ async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
     let mut subs = Vec::new();
     for i in 0..args.subscribers {
         let id = Identity::generate(format!("sub{i}")).unwrap();
-        let c = Connection::open(&url).await.unwrap();
+        let c = Connection::open(&at(i)).await.unwrap();
         c.join(&id, &invite).await.unwrap();
         let key = key.clone();
         let received = received.clone();
@@ -197,7 +223,7 @@ async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
     let mut pubs = Vec::new();
     for i in 0..args.publishers {
         let id = Identity::generate(format!("pub{i}")).unwrap();
-        let c = Connection::open(&url).await.unwrap();
+        let c = Connection::open(&at(i + 1)).await.unwrap();
         c.join(&id, &invite).await.unwrap();
         let key = key.clone();
         let size = args.size;
@@ -253,16 +279,8 @@ async fn nexus(args: &Args, tls: Option<&TestCertificate>) -> Report {
         p.await.unwrap();
     }
     let (lat, end) = collect(subs).await;
-    let st = broker.stats();
-    println!(
-        "broker  {} frames in, {} messages stored in {} commits ({:.1} a commit)",
-        st.frames,
-        st.committed,
-        st.commits,
-        st.committed as f64 / st.commits.max(1) as f64
-    );
     Report {
-        name: "nexus",
+        name,
         delivered: lat.len(),
         secs: (end - start).as_secs_f64(),
         lat,
@@ -485,5 +503,8 @@ async fn main() {
             }
             None => println!("nats    not run: install nats-server (apt-get install nats-server)"),
         }
+    }
+    if args.jetstream {
+        js::runs(&args, nexus_rate).await;
     }
 }

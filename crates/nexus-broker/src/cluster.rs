@@ -248,6 +248,150 @@ async fn heartbeats(
     }
 }
 
+/// What `nexus-broker status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// The NATS server answering, and its version.
+    pub server: String,
+    /// Its version.
+    pub version: String,
+    /// The NATS cluster's name (none for a lone server).
+    pub cluster: Option<String>,
+    /// The other servers it advertises.
+    pub servers: Vec<String>,
+    /// Whether JetStream is on.
+    pub jetstream: bool,
+    /// The DM stream's leader and replicas (`name`, `current`).
+    pub leader: Option<String>,
+    /// Its replicas: name and whether each is current.
+    pub replicas: Vec<(String, bool)>,
+    /// Broker nodes heard within one heartbeat, with their peers online.
+    pub brokers: Vec<(String, usize)>,
+}
+
+/// Asks the NATS servers who serves, how JetStream's cluster stands, and
+/// listens one heartbeat and a half for the broker nodes.
+pub async fn status(servers: &str) -> Result<Status, nexus_mesh::MeshError> {
+    let bad = |e: &dyn std::fmt::Display| nexus_mesh::MeshError::Io(format!("NATS: {e}"));
+    let addrs: Vec<async_nats::ServerAddr> = servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            nexus_mesh::MeshError::Invalid(format!("a NATS server address does not parse: {e}"))
+        })?;
+    let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(addrs))
+        .await
+        .map_err(|_| nexus_mesh::MeshError::Io(format!("no NATS server answered at {servers}")))?
+        .map_err(|e| {
+            nexus_mesh::MeshError::Io(format!(
+                "no NATS server answered at {servers} ({e}); is nats-server running (with -js)?"
+            ))
+        })?;
+    let mut heard = client
+        .subscribe(PRESENCE_SUBJECT)
+        .await
+        .map_err(|e| bad(&e))?;
+    let info = client.server_info();
+    let mut out = Status {
+        server: info.server_name.clone(),
+        version: info.version.clone(),
+        cluster: info.cluster.clone(),
+        servers: info.connect_urls.clone(),
+        jetstream: info.jetstream,
+        leader: None,
+        replicas: Vec::new(),
+        brokers: Vec::new(),
+    };
+    if info.jetstream {
+        // The raw answer, read as JSON: async-nats 0.51's typed account and
+        // stream infos do not all parse from a 2.9 server.
+        let reply = tokio::time::timeout(
+            Duration::from_secs(3),
+            client.request("$JS.API.STREAM.INFO.NEXUS_Q", "".into()),
+        )
+        .await;
+        if let Ok(Ok(m)) = reply {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.payload) {
+                let c = &v["cluster"];
+                out.leader = c["leader"].as_str().map(str::to_string);
+                if out.leader.is_none() && v["config"].is_object() {
+                    // A lone server leads its own streams.
+                    out.leader = Some(info.server_name.clone());
+                }
+                out.replicas = c["replicas"]
+                    .as_array()
+                    .map(|r| {
+                        r.iter()
+                            .map(|x| {
+                                (
+                                    x["name"].as_str().unwrap_or("?").to_string(),
+                                    x["current"].as_bool().unwrap_or(false),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + HEARTBEAT + HEARTBEAT / 2;
+    let mut nodes = std::collections::BTreeMap::new();
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, heard.next()).await {
+        if let Ok(h) = serde_json::from_slice::<Heartbeat>(&m.payload) {
+            nodes.insert(h.node, h.online.len());
+        }
+    }
+    out.brokers = nodes.into_iter().collect();
+    Ok(out)
+}
+
+/// [`Status`] for a terminal.
+pub fn describe_status(s: &Status) -> String {
+    let mut out = format!(
+        "NATS server {} ({}){}; JetStream {}\n",
+        s.server,
+        s.version,
+        s.cluster
+            .as_ref()
+            .map(|c| format!(" in cluster {c}"))
+            .unwrap_or_default(),
+        if s.jetstream {
+            "on"
+        } else {
+            "OFF: start nats-server with -js"
+        }
+    );
+    if let Some(l) = &s.leader {
+        let r: Vec<String> = s
+            .replicas
+            .iter()
+            .map(|(n, cur)| format!("{n}{}", if *cur { "" } else { " (behind)" }))
+            .collect();
+        out.push_str(&format!(
+            "  leader {l}; replicas: {}\n",
+            if r.is_empty() {
+                "none".into()
+            } else {
+                r.join(", ")
+            }
+        ));
+    } else if s.jetstream {
+        out.push_str("  no Nexus streams yet (no broker node has started on it)\n");
+    }
+    if s.brokers.is_empty() {
+        out.push_str("  no broker node heard\n");
+    }
+    for (node, online) in &s.brokers {
+        out.push_str(&format!(
+            "  broker node {node}: {online} peer connection(s)\n"
+        ));
+    }
+    out.trim_end().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -571,23 +571,49 @@ impl BrokerStore for JetStreamStore {
             })
             .collect();
         self.run(async move {
-            let mut acks = Vec::with_capacity(msgs.len());
-            for (subject, msg) in msgs {
-                acks.push(
-                    js.send_publish(subject, msg)
-                        .await
-                        .map_err(err("cannot store a topic message"))?,
-                );
+            // A stream just made on one server is known to the others a
+            // moment later ("no stream found" there): what failed so is
+            // published again, under the same ids, for up to 2 s.
+            let mut out: Vec<Option<Appended>> = vec![None; msgs.len()];
+            let mut tries = 0;
+            loop {
+                let mut acks = Vec::new();
+                let mut last_err = None;
+                for (i, (subject, msg)) in msgs.iter().enumerate() {
+                    if out[i].is_none() {
+                        match js.send_publish(subject.clone(), msg.clone()).await {
+                            Ok(a) => acks.push((i, a)),
+                            Err(e) => last_err = Some(e.to_string()),
+                        }
+                    }
+                }
+                let mut missing_stream = false;
+                for (i, a) in acks {
+                    match a.await {
+                        Ok(ack) => {
+                            out[i] = Some(Appended {
+                                seq: ack.sequence,
+                                fresh: !ack.duplicate,
+                            });
+                        }
+                        Err(e) => {
+                            missing_stream |=
+                                e.kind() == jetstream::context::PublishErrorKind::StreamNotFound;
+                            last_err = Some(e.to_string());
+                        }
+                    }
+                }
+                if out.iter().all(Option::is_some) {
+                    return Ok(out.into_iter().flatten().collect());
+                }
+                tries += 1;
+                if !missing_stream || tries > 40 {
+                    return Err(err("cannot store a topic message")(
+                        last_err.unwrap_or_default(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            let mut out = Vec::with_capacity(acks.len());
-            for a in acks {
-                let ack = a.await.map_err(err("cannot store a topic message"))?;
-                out.push(Appended {
-                    seq: ack.sequence,
-                    fresh: !ack.duplicate,
-                });
-            }
-            Ok(out)
         })
     }
 

@@ -327,6 +327,20 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
         live.len()
     );
 
+    // `status` sees the NATS cluster, its leader and the live broker node.
+    let o = Command::new(env!("CARGO_BIN_EXE_nexus-broker"))
+        .args(["status", "--nats", &servers, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cluster"], "nexus", "{v}");
+    assert!(v["leader"].is_string(), "{v}");
+    assert_eq!(
+        v["brokers"].as_array().map(Vec::len),
+        Some(1),
+        "only node A lives: {v}"
+    );
+
     // Ciphertext only: no message body is in any JetStream file as is.
     let mut files = vec![dir.path().to_path_buf()];
     let mut scanned = 0;

@@ -388,7 +388,10 @@ impl Durability {
 /// Topic numbers by `(mesh, topic)`.
 type TopicNumbers = HashMap<(String, String), i64>;
 
+mod migrate;
 mod recent;
+
+pub use migrate::Copied;
 
 /// What the SQLite store keeps in memory: topic numbers (they never change
 /// once assigned) and each topic's recent message ids.
