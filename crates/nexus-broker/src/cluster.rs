@@ -77,8 +77,10 @@ fn ours(m: &async_nats::Message, me: &str) -> bool {
         .is_some_and(|n| n.as_str() == me)
 }
 
-/// An ordered consumer on `stream` from `policy`, its messages handed to
-/// `each`; made again if it fails (a node of the cluster went away).
+/// An ephemeral push consumer on `stream` from `policy` (in memory, one
+/// replica, flow-controlled, heartbeats every second), its messages handed
+/// to `each` in order; made again from the next sequence if it fails or
+/// falls silent (its server went away).
 async fn follow(
     js: jetstream::Context,
     stream: String,
@@ -91,10 +93,19 @@ async fn follow(
         let made = async {
             let s = js.get_stream_no_info(&stream).await.ok()?;
             let c = s
-                .create_consumer(consumer::push::OrderedConfig {
+                .create_consumer(consumer::push::Config {
                     deliver_subject: js.client().new_inbox(),
                     filter_subject: filter.clone(),
                     deliver_policy: policy,
+                    ack_policy: consumer::AckPolicy::None,
+                    flow_control: true,
+                    // A consumer whose server died is noticed within two
+                    // missed heartbeats and made again from where it was
+                    // (an ordered consumer's are fixed at 5 s).
+                    idle_heartbeat: Duration::from_secs(1),
+                    memory_storage: true,
+                    num_replicas: 1,
+                    inactive_threshold: Duration::from_secs(30),
                     ..Default::default()
                 })
                 .await

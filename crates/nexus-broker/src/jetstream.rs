@@ -292,10 +292,10 @@ impl JetStreamStore {
     }
 
     /// The messages on `subject` of `s` with stream sequences in
-    /// `from..end`, oldest first: pushed by an ordered consumer (one
-    /// request, then a flow-controlled stream), not fetched one by one.
+    /// `from..end`, oldest first: direct gets by sequence, 64 in flight
+    /// (served by any replica; no consumer, so nothing waits on the
+    /// cluster's meta leader), the other topics' messages left out.
     async fn range(
-        js: &jetstream::Context,
         s: &stream::Stream<()>,
         subject: &str,
         from: u64,
@@ -311,35 +311,16 @@ impl JetStreamStore {
             Err(e) if not_found(&e) => return Ok(Vec::new()),
             Err(e) => return Err(err("cannot read a topic")(&e)),
         };
-        let c = s
-            .create_consumer(jetstream::consumer::push::OrderedConfig {
-                deliver_subject: js.client().new_inbox(),
-                filter_subject: subject.to_string(),
-                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: first,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(err("cannot read a topic"))?;
-        let mut messages = c.messages().await.map_err(err("cannot read a topic"))?;
+        let mut gets = futures_util::stream::iter(first..end)
+            .map(|seq| async move { (seq, s.direct_get(seq).await) })
+            .buffered(64);
         let mut out = Vec::new();
-        loop {
-            let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next())
-                .await
-                .map_err(|_| MeshError::Storage("JetStream: a topic read timed out".into()))?;
-            let Some(m) = next else { break };
-            let m = m.map_err(err("cannot read a topic"))?;
-            let (seq, pending) = match m.info() {
-                Ok(i) => (i.stream_sequence, i.pending),
-                Err(e) => return Err(err("cannot read a topic")(e)),
-            };
-            if seq >= end {
-                break;
-            }
-            out.push((seq, m.message.payload));
-            if pending == 0 || seq + 1 >= end {
-                break;
+        while let Some((seq, got)) = gets.next().await {
+            match got {
+                Ok(m) if m.subject.as_str() == subject => out.push((seq, m.payload)),
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(err("cannot read a topic")(&e)),
             }
         }
         Ok(out)
@@ -649,7 +630,6 @@ impl BrokerStore for JetStreamStore {
         }
         let s = self.topic_stream(mesh)?;
         let subject = topic_subject(mesh, topic);
-        let js = self.js.clone();
         self.run(async move {
             // No backward read by subject in 2.9: read forward from a start
             // a window before the end, widening the window until the page
@@ -678,7 +658,7 @@ impl BrokerStore for JetStreamStore {
                 // node died): it is only a read, so it is tried again.
                 let mut tries = 0;
                 let got = loop {
-                    match JetStreamStore::range(&js, &s, &subject, start, end).await {
+                    match JetStreamStore::range(&s, &subject, start, end).await {
                         Ok(g) => break g,
                         Err(e) if tries >= 5 => return Err(e),
                         Err(_) => {

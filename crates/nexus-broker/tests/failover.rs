@@ -197,6 +197,27 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
         })
     };
 
+    // The NATS node to kill: one that does not lead the mesh's stream.
+    // (Killing the leader costs a Raft election first, 4 to 9 s in
+    // nats-server 2.9, during which the stream takes no message; see
+    // docs/BROKER-CLUSTER.md.) The stream exists once a message is stored.
+    publ.send(&publish(MESSAGES, &me)).unwrap();
+    loop {
+        if let Some(Frame::Ack { .. }) = publ.recv_timeout(Duration::from_secs(10)).await {
+            break;
+        }
+    }
+    let victim = {
+        let nc = async_nats::connect(urls[0].as_str()).await.unwrap();
+        let name = format!(
+            "$JS.API.STREAM.INFO.NEXUS_T_{}",
+            nexus_mesh::identity::hex(b"lab")
+        );
+        let m = nc.request(name, "".into()).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        let leader = v["cluster"]["leader"].as_str().unwrap().to_string();
+        (0..3).find(|i| format!("n{i}") != leader).unwrap()
+    };
     let started = Instant::now();
     let mut acked: BTreeSet<usize> = BTreeSet::new();
     let mut in_flight: HashMap<String, usize> = HashMap::new();
@@ -204,6 +225,7 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
     let mut killed_at: Option<Instant> = None;
     let mut resumed: Option<Duration> = None;
     let mut reconnected = false;
+    let mut resend_at: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(240);
     while acked.len() < MESSAGES {
         assert!(
@@ -219,9 +241,15 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
             next += 1;
         }
         if killed_at.is_none() && acked.len() >= MESSAGES / 3 {
-            kill9(&mut nats[2]);
+            kill9(&mut nats[victim]);
             kill9(&mut b);
             killed_at = Some(Instant::now());
+        }
+        if resend_at.is_some_and(|t| Instant::now() >= t) {
+            resend_at = None;
+            for n in in_flight.values() {
+                let _ = publ.send(&publish(*n, &me));
+            }
         }
         match publ.recv_timeout(Duration::from_millis(500)).await {
             Some(Frame::Ack { id }) => {
@@ -233,12 +261,9 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
                 }
             }
             Some(Frame::Error { .. }) => {
-                // Not stored (a JetStream leader moving): sent again below.
-                let again: Vec<usize> = in_flight.drain().map(|(_, n)| n).collect();
-                for n in again {
-                    let _ = publ.send(&publish(n, &me));
-                    in_flight.insert(format!("{n:032x}"), n);
-                }
+                // Not stored (a JetStream leader moving): what is in flight
+                // goes again, once a moment has passed (not once per error).
+                resend_at.get_or_insert_with(|| Instant::now() + Duration::from_millis(300));
             }
             Some(_) => {}
             None if publ.is_closed() => {
@@ -315,17 +340,24 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
         &missing[..missing.len().min(10)]
     );
 
-    // Live: the subscriber on A got each message once.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Live: the subscriber on A gets each message once: what A stored from
+    // A, what B stored before it died from A's feed of the stream (made
+    // again if its NATS server was the one killed).
+    let everything = acked.len() + 1;
+    let t = Instant::now();
+    while got.lock().unwrap().len() < everything && t.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "live deliveries complete {:?} after the history",
+        t.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
     counter.abort();
     let live = got.lock().unwrap().clone();
     let live_unique: HashSet<&String> = live.iter().collect();
     assert_eq!(live_unique.len(), live.len(), "a duplicate delivered live");
-    assert!(
-        live.len() >= MESSAGES * 9 / 10,
-        "only {} delivered live",
-        live.len()
-    );
+    assert_eq!(live.len(), everything, "delivered live");
 
     // `status` sees the NATS cluster, its leader and the live broker node.
     let o = Command::new(env!("CARGO_BIN_EXE_nexus-broker"))

@@ -200,6 +200,26 @@ async fn peers_on_two_nodes_talk_see_each_other_and_a_block_holds_everywhere() {
         assert_eq!(h.matches(t).count(), 1, "{t} in {h}");
     }
 
+    // A grant taken away on node A holds on node B at once, and given back.
+    ok(&owner, &["mesh", "revoke", "alice", "broadcast"]).await;
+    until("the revoke on node B", 5, async || {
+        !alice
+            .run(&["mesh", "topic", "send", "news", "may I?"])
+            .await
+            .status
+            .success()
+    })
+    .await;
+    ok(&owner, &["mesh", "grant", "alice", "broadcast"]).await;
+    until("the grant on node B", 5, async || {
+        alice
+            .run(&["mesh", "topic", "send", "news", "again"])
+            .await
+            .status
+            .success()
+    })
+    .await;
+
     // A block on node A closes her connection on node B and keeps her out.
     ok(&owner, &["mesh", "block", "alice"]).await;
     until("the block on node B", 10, async || {
