@@ -401,6 +401,37 @@ impl BrokerStore for JetStreamStore {
         v.map(|b| parse(&b)).transpose()
     }
 
+    fn update_member(
+        &self,
+        mesh: &str,
+        peer: &str,
+        change: &dyn Fn(&mut Member),
+    ) -> Result<Option<Member>, MeshError> {
+        // Compare-and-set: read with its revision, change, write only over
+        // that revision; another node's write in between means read again.
+        let key = member_key(mesh, peer);
+        for _ in 0..32 {
+            let kv = self.members.clone();
+            let k = key.clone();
+            let entry =
+                self.run(async move { kv.entry(k).await.map_err(err("cannot read a member")) })?;
+            let Some(e) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+                return Ok(None);
+            };
+            let mut m: Member = parse(&e.value)?;
+            change(&mut m);
+            let (kv, k, value, revision) =
+                (self.members.clone(), key.clone(), json(&m)?, e.revision);
+            let wrote = self.run(async move { Ok(kv.update(k, value, revision).await.is_ok()) })?;
+            if wrote {
+                return Ok(Some(m));
+            }
+        }
+        Err(MeshError::Storage(
+            "JetStream: a member is contended; try again".into(),
+        ))
+    }
+
     fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError> {
         let js = self.js.clone();
         let subject = format!("$KV.nexus_members.{}.*", hex(mesh.as_bytes()));

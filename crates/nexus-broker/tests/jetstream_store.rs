@@ -35,3 +35,29 @@ fn a_bad_address_is_refused_with_what_to_do() {
         .to_string();
     assert!(e.contains("does not parse"), "{e}");
 }
+
+#[test]
+fn two_nodes_changing_one_member_at_once_lose_nothing() {
+    let Some((_s, url)) = common::server() else {
+        return;
+    };
+    let a = JetStreamStore::connect(&url, 1).unwrap();
+    conformance::membership(&a);
+    let per = 40;
+    std::thread::scope(|scope| {
+        for tag in ["x", "y"] {
+            let url = url.clone();
+            scope.spawn(move || {
+                let node = JetStreamStore::connect(&url, 1).unwrap();
+                for _ in 0..per {
+                    node.update_member("lab", "b", &|m| m.summary.push_str(tag))
+                        .unwrap()
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let m = a.member("lab", "b").unwrap().unwrap();
+    assert_eq!(m.summary.matches('x').count(), per, "{}", m.summary);
+    assert_eq!(m.summary.matches('y').count(), per, "{}", m.summary);
+}

@@ -454,6 +454,25 @@ impl Broker {
         lock(&self.readers).remove(mesh);
     }
 
+    /// Changes a member in the store ([`BrokerStore::update_member`]) and
+    /// in the cache; `None` if it is not one.
+    fn change_member(
+        &self,
+        mesh: &str,
+        peer: &str,
+        change: &dyn Fn(&mut Member),
+    ) -> Result<Option<Member>, crate::MeshError> {
+        let Some(m) = self.store.update_member(mesh, peer, change)? else {
+            return Ok(None);
+        };
+        let current = self.mesh_members(mesh)?;
+        let mut next = (*current).clone();
+        next.insert(m.peer.clone(), Arc::new(m.clone()));
+        lock(&self.members).insert(mesh.to_string(), Arc::new(next));
+        self.readers_changed(mesh);
+        Ok(Some(m))
+    }
+
     fn put_member(&self, m: &Member) -> Result<(), crate::MeshError> {
         self.store.put_member(m)?;
         let current = self.mesh_members(&m.mesh)?;
@@ -1228,14 +1247,14 @@ impl Broker {
                         format!("a status or summary is at most {MAX_PRESENCE} bytes as sent"),
                     ));
                 }
-                let mut m = (*member).clone();
-                if let Some(s) = status {
-                    m.status = s;
-                }
-                if let Some(s) = summary {
-                    m.summary = s;
-                }
-                self.put_member(&m)?;
+                self.change_member(mesh, me, &|m| {
+                    if let Some(s) = &status {
+                        m.status.clone_from(s);
+                    }
+                    if let Some(s) = &summary {
+                        m.summary.clone_from(s);
+                    }
+                })?;
                 Ok(vec![Out::Send(
                     conn,
                     Frame::Done {
@@ -1256,19 +1275,23 @@ impl Broker {
                         format!("`{peer}` is not a member"),
                     ));
                 };
-                let mut target = (*target).clone();
+                let mut parsed = Vec::new();
                 for c in &caps {
-                    let c = match Capability::parse(c) {
-                        Ok(c) => c,
+                    match Capability::parse(c) {
+                        Ok(c) => parsed.push(c),
                         Err(e) => return Ok(err(conn, Refusal::BadRequest, e.to_string())),
-                    };
-                    if revoke {
-                        target.caps.retain(|x| *x != c);
-                    } else if !target.caps.contains(&c) {
-                        target.caps.push(c);
                     }
                 }
-                self.put_member(&target)?;
+                drop(target);
+                self.change_member(mesh, &peer, &|m| {
+                    for c in &parsed {
+                        if revoke {
+                            m.caps.retain(|x| x != c);
+                        } else if !m.caps.contains(c) {
+                            m.caps.push(*c);
+                        }
+                    }
+                })?;
                 Ok(vec![Out::Send(
                     conn,
                     Frame::Done {
@@ -1289,9 +1312,15 @@ impl Broker {
                         format!("`{peer}` is not a member"),
                     ));
                 };
-                let mut target = (*target).clone();
-                target.blocked = blocked;
-                self.put_member(&target)?;
+                drop(target);
+                let Some(target) = self.change_member(mesh, &peer, &|m| m.blocked = blocked)?
+                else {
+                    return Ok(err(
+                        conn,
+                        Refusal::UnknownPeer,
+                        format!("`{peer}` is not a member"),
+                    ));
+                };
                 // The invite it came in with brings no one back.
                 if blocked && !target.invite.is_empty() {
                     self.store.revoke_invite(mesh, &target.invite)?;

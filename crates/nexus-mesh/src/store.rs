@@ -95,6 +95,23 @@ pub trait BrokerStore: Send + Sync {
     fn put_member(&self, m: &Member) -> Result<(), MeshError>;
     /// A member.
     fn member(&self, mesh: &str, peer: &str) -> Result<Option<Member>, MeshError>;
+    /// Changes a member with `change` and returns it as stored (`None` if
+    /// it is not one). Stores shared by several brokers make this a
+    /// compare-and-set, calling `change` again on what another broker
+    /// wrote meanwhile, so two admins' changes never undo each other.
+    fn update_member(
+        &self,
+        mesh: &str,
+        peer: &str,
+        change: &dyn Fn(&mut Member),
+    ) -> Result<Option<Member>, MeshError> {
+        let Some(mut m) = self.member(mesh, peer)? else {
+            return Ok(None);
+        };
+        change(&mut m);
+        self.put_member(&m)?;
+        Ok(Some(m))
+    }
     /// Every member, by peer id.
     fn members(&self, mesh: &str) -> Result<Vec<Member>, MeshError>;
     /// Counts one use of an invite; false when `max_uses` are spent or the
@@ -995,6 +1012,13 @@ pub mod conformance {
         s.put_member(&blocked).unwrap();
         assert!(s.member("lab", "a").unwrap().unwrap().blocked);
         assert_eq!(s.members("lab").unwrap().len(), 2);
+        let changed = s
+            .update_member("lab", "b", &|m| m.status = "busy".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.status, "busy");
+        assert_eq!(s.member("lab", "b").unwrap().unwrap().status, "busy");
+        assert!(s.update_member("lab", "nobody", &|_| {}).unwrap().is_none());
         assert!(s.use_invite("lab", "i1", 2).unwrap());
         assert!(s.use_invite("lab", "i1", 2).unwrap());
         assert!(!s.use_invite("lab", "i1", 2).unwrap(), "max uses");
