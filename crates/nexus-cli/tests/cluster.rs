@@ -162,7 +162,9 @@ async fn peers_on_two_nodes_talk_see_each_other_and_a_block_holds_everywhere() {
             .iter()
             .any(|p| p["name"] == name && p["online"] == true)
     };
-    until("alice online for the owner", 5, async || {
+    // Presence converges within two heartbeats (1 s apart), plus a second
+    // for the asking.
+    until("alice online for the owner", 3, async || {
         online(&owner, "alice").await
     })
     .await;
@@ -233,7 +235,7 @@ async fn peers_on_two_nodes_talk_see_each_other_and_a_block_holds_everywhere() {
     let o = alice.run(&["mesh", "send", "owner", "still here?"]).await;
     assert!(!o.status.success(), "{}", stdout(&o));
     let _ = stderr(&o);
-    until("alice offline for the owner", 5, async || {
+    until("alice offline for the owner", 3, async || {
         !online(&owner, "alice").await
     })
     .await;
