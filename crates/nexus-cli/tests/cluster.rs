@@ -1,6 +1,8 @@
-//! Two broker nodes on one JetStream (`nexus up --nats`): peers connected
-//! to different nodes exchange direct and topic messages live, see each
-//! other online, and a block made on one node holds on the other.
+//! Two broker nodes (`nexus up --nats`) on a three-server JetStream
+//! cluster, streams with three replicas: peers connected to different
+//! nodes exchange direct and topic messages live, see each other online
+//! within two heartbeats, and a grant or block made on one node holds on
+//! the other.
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
@@ -14,15 +16,27 @@ use common::mesh::{connected, daemon, peer, Up};
 use common::{ok, stderr, stdout, Run};
 use serde_json::Value;
 
-struct Nats(Child, #[allow(dead_code)] tempfile::TempDir);
+struct Nats(Vec<Child>, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A three-server JetStream cluster on loopback (a store directory each);
+/// its client URLs, comma-separated.
 fn nats() -> Option<(Nats, String)> {
     if Command::new("nats-server")
         .arg("--version")
@@ -37,31 +51,49 @@ fn nats() -> Option<(Nats, String)> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("nats-server")
-        .args([
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--store_dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let route: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let routes = route
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut children = Vec::new();
+    for i in 0..3 {
+        let store = dir.path().join(format!("n{i}"));
+        std::fs::create_dir_all(&store).unwrap();
+        children.push(
+            Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", &client[i].to_string()])
+                .args(["--cluster_name", "nexus", "--cluster"])
+                .arg(format!("nats://127.0.0.1:{}", route[i]))
+                .args([
+                    "--routes",
+                    &routes,
+                    "--server_name",
+                    &format!("n{i}"),
+                    "--store_dir",
+                ])
+                .arg(&store)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
     }
-    Some((Nats(child, dir), format!("nats://127.0.0.1:{port}")))
+    for p in &client {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", *p)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let urls = client
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    Some((Nats(children, dir), urls))
 }
 
 /// `nexus up` as a node on `nats`; its URL.
