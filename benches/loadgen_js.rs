@@ -6,7 +6,6 @@
 //! ordered consumers.
 
 use std::collections::VecDeque;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -14,69 +13,6 @@ use futures_util::StreamExt;
 use nexus_mesh::broker::Limits;
 
 use super::{collect, drive, micros, Args, Report};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `n` JetStream servers (clustered when more than one); their URLs.
-fn servers(n: usize, dir: &std::path::Path) -> Option<(Vec<Proc>, Vec<String>)> {
-    let client: Vec<u16> = (0..n).map(|_| port()).collect();
-    let route: Vec<u16> = (0..n).map(|_| port()).collect();
-    let routes = route
-        .iter()
-        .map(|p| format!("nats://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut procs = Vec::new();
-    for i in 0..n {
-        let store = dir.join(format!("n{i}"));
-        std::fs::create_dir_all(&store).ok()?;
-        let mut c = Command::new("nats-server");
-        c.args([
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &client[i].to_string(),
-            "--store_dir",
-        ])
-        .arg(&store);
-        if n > 1 {
-            c.args(["--cluster_name", "bench", "--cluster"])
-                .arg(format!("nats://127.0.0.1:{}", route[i]))
-                .args(["--routes", &routes, "--server_name", &format!("n{i}")]);
-        }
-        procs.push(Proc(
-            c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?,
-        ));
-    }
-    for p in &client {
-        while std::net::TcpStream::connect(("127.0.0.1", *p)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    Some((
-        procs,
-        client
-            .iter()
-            .map(|p| format!("nats://127.0.0.1:{p}"))
-            .collect(),
-    ))
-}
 
 /// Broker nodes on `nats`, `replicas` copies of each stream; their URLs.
 async fn nodes(
@@ -190,7 +126,7 @@ async fn raw(args: &Args, url: &str) -> Report {
 
 /// The three JetStream runs, printed with their ratios.
 pub async fn runs(args: &Args, sqlite_rate: f64) {
-    if Command::new("nats-server")
+    if std::process::Command::new("nats-server")
         .arg("--version")
         .output()
         .is_err()
@@ -200,12 +136,14 @@ pub async fn runs(args: &Args, sqlite_rate: f64) {
     }
     let dir = tempfile::tempdir().unwrap();
     let (raw_rate, one_rate, three_rate) = {
-        let (_one, urls) = servers(1, &dir.path().join("one")).unwrap();
+        let one = nexus_testkit::nats::start(1, &dir.path().join("one")).unwrap();
+        let urls = one.urls.clone();
         let (raw_rate, _, _) = raw(args, &urls[0]).await.print();
         let (tasks, brokers) = nodes(args, &urls, 1, 1).await;
         let (one_rate, _, _) = drive(args, &brokers, "nexus-js").await.print();
         tasks.iter().for_each(tokio::task::JoinHandle::abort);
-        let (_three, urls) = servers(3, &dir.path().join("three")).unwrap();
+        let three = nexus_testkit::nats::start(3, &dir.path().join("three")).unwrap();
+        let urls = three.urls.clone();
         let (tasks, brokers) = nodes(args, &urls, 3, 3).await;
         let (three_rate, _, _) = drive(args, &brokers, "nexus-3n").await.print();
         tasks.iter().for_each(tokio::task::JoinHandle::abort);

@@ -38,70 +38,6 @@ fn kill9(p: &mut Proc) {
     let _ = p.0.wait();
 }
 
-/// Three JetStream nodes routed to each other; their client URLs and
-/// store directories.
-fn nats_cluster(dir: &std::path::Path) -> Option<(Vec<Proc>, Vec<String>)> {
-    if Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nats-server is missing; scripts/test installs it"
-        );
-        eprintln!("SKIP: no nats-server (apt install nats-server)");
-        return None;
-    }
-    let client: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
-    let route: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
-    let routes = route
-        .iter()
-        .map(|p| format!("nats://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut procs = Vec::new();
-    for i in 0..3 {
-        let store = dir.join(format!("n{i}"));
-        std::fs::create_dir_all(&store).unwrap();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &client[i].to_string()])
-            .args([
-                "--cluster_name",
-                "nexus",
-                "--cluster",
-                &format!("nats://127.0.0.1:{}", route[i]),
-            ])
-            .args([
-                "--routes",
-                &routes,
-                "--server_name",
-                &format!("n{i}"),
-                "--store_dir",
-            ])
-            .arg(&store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        procs.push(Proc(child));
-    }
-    for p in &client {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", *p)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    Some((
-        procs,
-        client
-            .iter()
-            .map(|p| format!("nats://127.0.0.1:{p}"))
-            .collect(),
-    ))
-}
-
 /// A `nexus-broker` node on `port` over `nats`; waits until it listens.
 fn broker(port: u16, nats: &str) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-broker"))
@@ -157,10 +93,10 @@ fn publish(id: usize, from: &str) -> Frame {
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((mut nats, urls)) = nats_cluster(dir.path()) else {
+    let Some(mut nats) = nexus_testkit::nats::start(3, dir.path()) else {
         return;
     };
-    let servers = urls.join(",");
+    let (urls, servers) = (nats.urls.clone(), nats.servers());
     let (pa, pb) = (common::free_port(), common::free_port());
     let _a = broker(pa, &servers);
     let mut b = broker(pb, &servers);
@@ -241,7 +177,7 @@ async fn ten_thousand_messages_through_a_nats_node_and_a_broker_node_killed() {
             next += 1;
         }
         if killed_at.is_none() && acked.len() >= MESSAGES / 3 {
-            kill9(&mut nats[victim]);
+            nats.kill(victim);
             kill9(&mut b);
             killed_at = Some(Instant::now());
         }

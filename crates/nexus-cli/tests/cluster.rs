@@ -9,91 +9,19 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::mesh::{connected, daemon, peer, Up};
 use common::{ok, stderr, stdout, Run};
 use serde_json::Value;
 
-struct Nats(Vec<Child>, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A three-server JetStream cluster on loopback (a store directory each);
-/// its client URLs, comma-separated.
-fn nats() -> Option<(Nats, String)> {
-    if Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nats-server is missing; scripts/test installs it"
-        );
-        eprintln!("SKIP: no nats-server (apt install nats-server)");
-        return None;
-    }
+/// A three-server JetStream cluster on loopback; its URLs, comma-separated.
+fn nats() -> Option<(nexus_testkit::nats::Nats, tempfile::TempDir, String)> {
     let dir = tempfile::tempdir().unwrap();
-    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let route: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let routes = route
-        .iter()
-        .map(|p| format!("nats://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut children = Vec::new();
-    for i in 0..3 {
-        let store = dir.path().join(format!("n{i}"));
-        std::fs::create_dir_all(&store).unwrap();
-        children.push(
-            Command::new("nats-server")
-                .args(["-js", "-a", "127.0.0.1", "-p", &client[i].to_string()])
-                .args(["--cluster_name", "nexus", "--cluster"])
-                .arg(format!("nats://127.0.0.1:{}", route[i]))
-                .args([
-                    "--routes",
-                    &routes,
-                    "--server_name",
-                    &format!("n{i}"),
-                    "--store_dir",
-                ])
-                .arg(&store)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-    }
-    for p in &client {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", *p)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    let urls = client
-        .iter()
-        .map(|p| format!("nats://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    Some((Nats(children, dir), urls))
+    let n = nexus_testkit::nats::start(3, dir.path())?;
+    let servers = n.servers();
+    Some((n, dir, servers))
 }
 
 /// `nexus up` as a node on `nats`; its URL.
@@ -138,7 +66,9 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) -> D
 
 #[tokio::test(flavor = "multi_thread")]
 async fn peers_on_two_nodes_talk_see_each_other_and_a_block_holds_everywhere() {
-    let Some((_nats, url)) = nats() else { return };
+    let Some((_nats, _dir, url)) = nats() else {
+        return;
+    };
     let infra = peer();
     let (_a, a_url) = node(&infra, &url);
     let (_b, b_url) = node(&peer(), &url);

@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod http;
+pub mod nats;
 pub mod oidc;
 pub mod tls;
 pub mod wire;
