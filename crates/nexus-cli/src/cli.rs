@@ -27,6 +27,32 @@ pub(crate) struct Cli {
     pub(crate) approval_mode: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+pub(crate) struct DesktopArgs {
+    /// Open the UI of the nexusd on another machine, through an SSH tunnel
+    /// to its control socket (`user@host`, or a Host of ~/.ssh/config).
+    #[arg(long, value_name = "USER@HOST")]
+    pub(crate) ssh: Option<String>,
+    /// The command that runs `nexus` on the remote machine (when it is not
+    /// on the PATH of a non-interactive shell there).
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        default_value = "nexus",
+        requires = "ssh"
+    )]
+    pub(crate) remote_nexus: String,
+    /// Print the URL (it carries a session key) instead of opening a browser.
+    #[arg(long)]
+    pub(crate) print_url: bool,
+    /// Print `{url, mode, addr, socket}` as JSON (implies --print-url).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// How long the session key lives.
+    #[arg(long, default_value = "12h", value_name = "TTL")]
+    pub(crate) session: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ExtCommand {
     /// Install an extension from its directory or a .tar.gz of it (signature
@@ -532,6 +558,9 @@ pub(crate) enum Command {
     Cron(CronCommand),
     /// Every log in one place: nexusd, each service, the CLI's errors.
     Logs(LogsArgs),
+    /// The desktop UI (settings, mesh chat, services, logs) in your
+    /// browser, served by nexusd's gateway; `--ssh` reaches another machine's.
+    Desktop(DesktopArgs),
     /// The encrypted vault that holds keys and tokens.
     #[command(subcommand)]
     Vault(VaultCommand),

@@ -80,6 +80,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Services(c) => commands::services::run(c).await,
         Command::Cron(c) => commands::cron::run(c).await,
         Command::Logs(a) => commands::logs::run(a).await,
+        Command::Desktop(a) => commands::desktop::run(a).await,
         Command::Vault(c) => commands::vault::run(c),
         Command::Completions { shell } => {
             commands::completions(shell);
@@ -118,6 +119,7 @@ fn cli_wants_json(c: &Command) -> bool {
             | crate::cli::HistoryCommand::Search { json, .. },
         ) => *json,
         Command::Usage { json, .. } => *json,
+        Command::Desktop(a) => a.json,
         Command::Auth(crate::cli::AuthCommand::Status { json }) => *json,
         Command::Hierarchy(
             HierarchyCommand::Get { json }

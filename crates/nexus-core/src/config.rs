@@ -176,6 +176,8 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "oauth.*.device_url",
     "oauth.*.revoke_url",
     "oauth.*.scopes",
+    "heartbeat.interval",
+    "heartbeat.active_hours",
 ];
 
 fn key_allowed(key: &str) -> bool {

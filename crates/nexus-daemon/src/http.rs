@@ -84,18 +84,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The store routes over the daemon's extension host, with a fallback:
-/// what the control socket serves.
-pub(crate) fn router(ext: Arc<Extensions>) -> Router {
-    store_routes(ext).fallback(|| async {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such route; see docs/EXTENSIONS.md",
-        )
-    })
-}
-
 /// The store routes alone (the gateway merges them into its own).
 pub(crate) fn store_routes(ext: Arc<Extensions>) -> Router {
     Router::new()

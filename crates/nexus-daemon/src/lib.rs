@@ -27,6 +27,7 @@
 //! A stale socket (left by a daemon that was killed) is replaced; a live
 //! one, or the lock held, means a daemon runs already and nothing changes.
 
+mod control;
 pub mod cron;
 mod extensions;
 mod gateway;
@@ -263,6 +264,7 @@ pub async fn run_with(
                 (None, Some(e))
             }
         };
+    let client_for_socket = pulse.ctx.client.clone();
     let daemon = Arc::new(Daemon {
         home: home.clone(),
         vault,
@@ -270,7 +272,7 @@ pub async fn run_with(
         services: services.clone(),
         services_error,
         pulse,
-        router: http::router(ext.clone()),
+        router: socket_router(&home, client_for_socket, ext.clone()),
         ext: ext.clone(),
         gateway: json!({
             "listen": gateway.as_ref().map(|g| g.addr.to_string()),
@@ -540,6 +542,26 @@ async fn refuse_jobs(keeper: &mut Keeper, why: &nexus_mesh::MeshError, pause: st
     }
 }
 
+/// HTTP on the control socket: the extension store, and the gateway's API
+/// and UI for SSH tunnels (`nexus desktop --ssh`), guarded as on TCP.
+fn socket_router(
+    home: &NexusHome,
+    client: nexus_sdk::Client,
+    ext: Arc<extensions::Extensions>,
+) -> axum::Router {
+    let config = nexus_gateway::Config::load(home).unwrap_or_default();
+    let config = nexus_gateway::Config {
+        any_loopback_port: true,
+        capabilities: nexus_gateway::Capabilities {
+            extensions: false,
+            ..config.capabilities
+        },
+        ..config
+    };
+    let gateway = nexus_gateway::router(nexus_gateway::Shared::new(client, home, config), None);
+    http::store_routes(ext).merge(gateway)
+}
+
 /// Answers one control connection: a request per line.
 async fn answer(mut sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mpsc::Sender<()>) {
     // JSON-RPC starts with `{`; anything else is HTTP.
@@ -591,6 +613,12 @@ async fn answer(mut sock: UnixStream, daemon: Arc<Daemon>, stop: tokio::sync::mp
             }
             Some(m) if m.starts_with("ext.") => daemon.ext.control(m, req.get("params")).await,
             Some("heartbeat.now") => Ok(json!({ "results": daemon.pulse.beat().await })),
+            Some("heartbeat.get") => Ok(control::heartbeat_get(&daemon.home, &daemon.pulse)),
+            Some("heartbeat.set") => {
+                control::heartbeat_set(&daemon.home, &daemon.pulse, req.get("params"))
+            }
+            Some("logs.read") => control::logs_read(&daemon.home, req.get("params")),
+            Some("logs.clear") => control::logs_clear(&daemon.home),
             Some("cron.run") => cron_run(&daemon, req.get("params")).await,
             Some("stop") => {
                 let _ = stop.try_send(());

@@ -33,6 +33,16 @@ pub fn origin_allowed(origin: &str, port: u16, extra: &[String]) -> bool {
         || extra.iter().any(|e| e.eq_ignore_ascii_case(&o))
 }
 
+/// The port of `host` when it is a loopback name with one (`127.0.0.1:5555`).
+pub fn loopback_port(host: &str) -> Option<u16> {
+    let host = host.trim().to_ascii_lowercase();
+    let (name, port) = host.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    ["127.0.0.1", "localhost", "[::1]"]
+        .contains(&name)
+        .then_some(port)
+}
+
 /// The `Host` and `Origin` checks, as middleware.
 pub async fn check_host(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let host = req
@@ -40,7 +50,13 @@ pub async fn check_host(State(s): State<Arc<Shared>>, req: Request, next: Next) 
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if !host_allowed(host, s.config.port, &s.config.allowed_hosts) {
+    // Through a tunnel, the port is the tunnel's; the name must still be
+    // a loopback one.
+    let port = match (s.config.any_loopback_port, loopback_port(host)) {
+        (true, Some(p)) => p,
+        _ => s.config.port,
+    };
+    if !host_allowed(host, port, &s.config.allowed_hosts) {
         return ApiError::forbidden(format!(
             "Host `{}` is not this gateway's (DNS rebinding guard); add it to [gateway] allowed_hosts if it is",
             host.chars().take(100).collect::<String>()
@@ -52,7 +68,7 @@ pub async fn check_host(State(s): State<Arc<Shared>>, req: Request, next: Next) 
         .get(header::ORIGIN)
         .and_then(|h| h.to_str().ok())
     {
-        if !origin_allowed(origin, s.config.port, &s.config.allowed_origins) {
+        if !origin_allowed(origin, port, &s.config.allowed_origins) {
             return ApiError::forbidden(format!(
                 "Origin `{}` may not call this gateway (cross-site guard); add it to [gateway] allowed_origins if it should",
                 origin.chars().take(100).collect::<String>()
@@ -220,6 +236,16 @@ mod tests {
             &["nexus.lan:18789".into()]
         ));
         assert!(origin_allowed("http://127.0.0.1:18789", 18789, &[]));
+        assert_eq!(loopback_port("127.0.0.1:5555"), Some(5555));
+        assert_eq!(loopback_port("localhost:80"), Some(80));
+        for bad in [
+            "evil.example:5555",
+            "127.0.0.1.evil:1",
+            "127.0.0.1",
+            "[::1]:x",
+        ] {
+            assert_eq!(loopback_port(bad), None, "{bad}");
+        }
         assert!(!origin_allowed("https://evil.example", 18789, &[]));
         assert!(!origin_allowed("null", 18789, &[]));
         assert!(origin_allowed(

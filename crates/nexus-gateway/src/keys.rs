@@ -258,6 +258,36 @@ impl KeyStore {
         Ok((secret, key))
     }
 
+    /// A key for one desktop session: admin on `mesh`, labelled `desktop`,
+    /// living `ttl_ms`; desktop keys past their time are dropped meanwhile.
+    pub fn desktop_session(
+        &self,
+        mesh: &str,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<String, KeyError> {
+        let keys = self.all()?;
+        let live: Vec<Key> = keys
+            .iter()
+            .filter(|k| !(k.label == DESKTOP_LABEL && now_ms >= k.expires_ms))
+            .cloned()
+            .collect();
+        if live.len() != keys.len() {
+            self.save(&live)?;
+        }
+        let (secret, _) = self.create(
+            &NewKey {
+                mesh: mesh.to_string(),
+                scopes: vec![Scope::Admin],
+                topics: Vec::new(),
+                ttl_ms: Some(ttl_ms),
+                label: DESKTOP_LABEL.into(),
+            },
+            now_ms,
+        )?;
+        Ok(secret)
+    }
+
     /// Revokes key `id`; whether it was live.
     pub fn revoke(&self, id: &str) -> Result<bool, KeyError> {
         let mut keys = self.all()?;
@@ -296,6 +326,9 @@ impl KeyStore {
         Ok(key)
     }
 }
+
+/// The label of the keys `nexus desktop` makes.
+pub const DESKTOP_LABEL: &str = "desktop";
 
 /// Parses `24h`, `30m`, `7d`, `90s` into ms.
 pub fn parse_ttl(s: &str) -> Result<u64, String> {

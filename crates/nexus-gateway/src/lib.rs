@@ -11,6 +11,7 @@
 //! The broker still sees only ciphertext: the gateway runs on the user's
 //! machine, holds the user's keys, and serves plaintext to local callers.
 
+pub mod control;
 pub mod error;
 pub mod files;
 pub mod guard;
@@ -18,14 +19,16 @@ pub mod keys;
 pub mod openapi;
 pub mod routes;
 pub mod runs;
+pub mod settings;
 pub mod stream;
+pub mod ui;
 pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use nexus_core::{Clock, NexusHome, SystemClock};
 
@@ -67,6 +70,10 @@ pub struct Config {
     pub enabled: bool,
     /// The root of `/api/v1/files` (the `files` capability).
     pub workspace: std::path::PathBuf,
+    /// Served on the daemon's control socket, which SSH tunnels reach from
+    /// any local port: a loopback `Host` on any port is this gateway (a
+    /// rebinding name still is not), and an `Origin` must be that host.
+    pub any_loopback_port: bool,
 }
 
 impl Default for Config {
@@ -83,6 +90,7 @@ impl Default for Config {
             capabilities: Capabilities::default(),
             enabled: true,
             workspace: std::path::PathBuf::from("workspace"),
+            any_loopback_port: false,
         }
     }
 }
@@ -295,6 +303,48 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/api/v1/ask/runs", post(runs::start))
         .route("/api/v1/ask/runs/{run}/events", get(runs::events))
         .route("/api/v1/ask/runs/{run}", axum::routing::delete(runs::stop))
+        .route("/api/v1/status", get(control::status))
+        .route("/api/v1/providers", get(settings::providers))
+        .route(
+            "/api/v1/providers/{name}/key",
+            put(settings::set_key).delete(settings::delete_key),
+        )
+        .route(
+            "/api/v1/providers/{name}/oauth",
+            put(settings::set_oauth).delete(settings::logout),
+        )
+        .route(
+            "/api/v1/providers/{name}/oauth/authorize",
+            post(settings::authorize),
+        )
+        .route(
+            "/api/v1/providers/{name}/oauth/refresh",
+            post(settings::refresh),
+        )
+        .route("/api/v1/hierarchy", get(settings::hierarchy))
+        .route("/api/v1/hierarchy/preset", post(settings::preset))
+        .route("/api/v1/hierarchy/policy", put(settings::set_policy))
+        .route("/api/v1/hierarchy/stats", get(settings::stats))
+        .route(
+            "/api/v1/hierarchy/categories/{name}",
+            put(settings::set_tiers),
+        )
+        .route("/api/v1/services", get(control::services))
+        .route("/api/v1/services/{name}/restart", post(control::restart))
+        .route("/api/v1/services/{name}/start", post(control::start))
+        .route("/api/v1/services/{name}/stop", post(control::stop))
+        .route(
+            "/api/v1/logs",
+            get(control::logs).delete(control::clear_logs),
+        )
+        .route(
+            "/api/v1/heartbeat",
+            get(control::heartbeat).put(control::set_heartbeat),
+        )
+        .route("/api/v1/heartbeat/run", post(control::run_heartbeat))
+        .route("/api/v1/extensions", get(control::extensions))
+        .route("/api/v1/approvals", get(control::approvals))
+        .route("/api/v1/approvals/{name}", post(control::answer))
         .route(
             "/api/v1/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
@@ -306,7 +356,8 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
             api = api.merge(extra);
         }
     }
-    api.layer(DefaultBodyLimit::max(s.config.max_body))
+    api.merge(ui::routes())
+        .layer(DefaultBodyLimit::max(s.config.max_body))
         .layer(axum::middleware::from_fn(guard::one_error_schema))
         .layer(axum::middleware::from_fn_with_state(s, guard::check_host))
 }

@@ -141,6 +141,231 @@ pub const ROUTES: &[Route] = &[
         ok: 200,
         response: "Object",
     },
+    Route {
+        method: "get",
+        path: "/api/v1/status",
+        scope: Some("admin"),
+        summary: "The daemon's status: meshes, services, heartbeat, extensions",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/providers",
+        scope: Some("admin"),
+        summary: "Providers, where their credentials come from, and OAuth state (never a secret)",
+        body: None,
+        ok: 200,
+        response: "Providers",
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/providers/{name}/key",
+        scope: Some("admin"),
+        summary: "Stores a provider's API key in the vault",
+        body: Some("KeyBody"),
+        ok: 200,
+        response: "Providers",
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/providers/{name}/key",
+        scope: Some("admin"),
+        summary: "Removes a provider's API key from the vault",
+        body: None,
+        ok: 200,
+        response: "Providers",
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/providers/{name}/oauth",
+        scope: Some("admin"),
+        summary: "Sets a provider's OAuth client (id, secret, endpoints)",
+        body: Some("OAuthClient"),
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/providers/{name}/oauth",
+        scope: Some("admin"),
+        summary: "Signs out of a provider's OAuth",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/providers/{name}/oauth/authorize",
+        scope: Some("admin"),
+        summary: "Starts an OAuth sign-in: the URL to open",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/providers/{name}/oauth/refresh",
+        scope: Some("admin"),
+        summary: "Refreshes a provider's OAuth token now",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/hierarchy",
+        scope: Some("admin"),
+        summary: "The model hierarchy, presets, escalation policy and the models to pick from",
+        body: None,
+        ok: 200,
+        response: "Hierarchy",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/hierarchy/preset",
+        scope: Some("admin"),
+        summary: "Applies a preset",
+        body: Some("PresetBody"),
+        ok: 200,
+        response: "Hierarchy",
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/hierarchy/policy",
+        scope: Some("admin"),
+        summary: "Changes the escalation policy and budgets",
+        body: Some("PolicyBody"),
+        ok: 200,
+        response: "Hierarchy",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/hierarchy/stats",
+        scope: Some("admin"),
+        summary: "Escalation and spend statistics of the last days",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/hierarchy/categories/{name}",
+        scope: Some("admin"),
+        summary: "Edits one category's tiers",
+        body: Some("EditsBody"),
+        ok: 200,
+        response: "Hierarchy",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/services",
+        scope: Some("admin"),
+        summary: "Supervised services and their state",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/services/{name}/restart",
+        scope: Some("admin"),
+        summary: "Restarts a service",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/services/{name}/start",
+        scope: Some("admin"),
+        summary: "Starts a service",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/services/{name}/stop",
+        scope: Some("admin"),
+        summary: "Stops a service",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/logs",
+        scope: Some("admin"),
+        summary: "Every log, filtered by level, source, text and time",
+        body: None,
+        ok: 200,
+        response: "Logs",
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/logs",
+        scope: Some("admin"),
+        summary: "Removes every log file",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/heartbeat",
+        scope: Some("admin"),
+        summary: "The heartbeat's schedule and recent results",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/heartbeat",
+        scope: Some("admin"),
+        summary: "Turns the heartbeat on or off and sets its interval",
+        body: Some("HeartbeatBody"),
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/heartbeat/run",
+        scope: Some("admin"),
+        summary: "Runs the heartbeat now",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/extensions",
+        scope: Some("admin"),
+        summary: "Installed extensions, their permissions and state",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/approvals",
+        scope: Some("admin"),
+        summary: "Questions extensions are waiting on",
+        body: None,
+        ok: 200,
+        response: "Object",
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/approvals/{name}",
+        scope: Some("admin"),
+        summary: "Answers an extension's question (by its number)",
+        body: Some("AnswerBody"),
+        ok: 200,
+        response: "Object",
+    },
 ];
 
 fn schemas() -> Value {
@@ -162,7 +387,7 @@ fn schemas() -> Value {
             "hops": {"type": "integer", "minimum": 1}
         }}
     }});
-    json!({
+    let mut v = json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"], "properties": {
                 "code": {"type": "string", "enum": codes},
@@ -197,6 +422,44 @@ fn schemas() -> Value {
             "category": {"type": "string", "enum": ["heartbeat", "daily", "planning", "coding", "review"]}}},
         "Stopped": {"type": "object", "required": ["stopped"], "properties": {"stopped": {"type": "boolean"}}},
         "Object": {"type": "object"}
+    });
+    if let (Some(all), Value::Object(more)) = (v.as_object_mut(), settings_schemas()) {
+        all.extend(more);
+    }
+    v
+}
+
+/// The settings and daemon routes' schemas.
+fn settings_schemas() -> Value {
+    json!({
+        "Providers": {"type": "object", "required": ["providers"], "properties": {
+            "providers": {"type": "array", "items": {"type": "object", "required": ["name", "ready", "credential"], "properties": {
+                "name": {"type": "string"}, "kind": {"type": "string"}, "ready": {"type": "boolean"},
+                "credential": {"type": "string"}, "key_in_vault": {"type": "boolean"},
+                "base_url": {"type": "string"}, "default_model": {"type": "string"},
+                "oauth": {"type": ["object", "null"]}, "oauth_flow": {"type": ["string", "null"]}}}},
+            "vault": {"type": ["string", "null"]}}},
+        "KeyBody": {"type": "object", "required": ["key"], "additionalProperties": false, "properties": {"key": {"type": "string", "minLength": 1, "maxLength": 4096}}},
+        "OAuthClient": {"type": "object", "required": ["client_id"], "additionalProperties": false, "properties": {
+            "client_id": {"type": "string", "minLength": 1}, "client_secret": {"type": "string"},
+            "auth_url": {"type": "string"}, "token_url": {"type": "string"}, "revoke_url": {"type": "string"},
+            "scopes": {"type": "string"}}},
+        "Hierarchy": {"type": "object", "required": ["preset", "categories", "presets", "policy", "models"], "properties": {
+            "preset": {"type": "string"}, "saved": {"type": "boolean"}, "problem": {"type": ["string", "null"]},
+            "categories": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "object", "properties": {
+                "model": {"type": "string"}, "max_tokens": {"type": ["integer", "null"]}, "max_cost": {}}}}},
+            "presets": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}}}},
+            "policy": {"type": "object"},
+            "models": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "ready": {"type": "boolean"}}}}}},
+        "PresetBody": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {"name": {"type": "string", "minLength": 1}}},
+        "EditsBody": {"type": "object", "required": ["edits"], "additionalProperties": false, "properties": {"edits": {"type": "array", "minItems": 1, "maxItems": 32, "items": {"type": "string"}}}},
+        "PolicyBody": {"type": "object", "required": ["assignments"], "additionalProperties": false, "properties": {"assignments": {"type": "array", "maxItems": 32, "items": {"type": "string"}}}},
+        "HeartbeatBody": {"type": "object", "required": ["enabled"], "additionalProperties": false, "properties": {"enabled": {"type": "boolean"}, "interval": {"type": "string"}}},
+        "AnswerBody": {"type": "object", "required": ["answer"], "additionalProperties": false, "properties": {"answer": {"type": "string", "enum": ["allow", "allow_always", "deny", "deny_always"]}}},
+        "Logs": {"type": "object", "required": ["lines", "sources"], "properties": {
+            "lines": {"type": "array", "items": {"type": "object", "required": ["ts_ms", "level", "source", "msg"], "properties": {
+                "ts_ms": {"type": "integer"}, "level": {"type": "string"}, "source": {"type": "string"}, "msg": {"type": "string"}}}},
+            "truncated": {"type": "boolean"}, "sources": {"type": "array", "items": {"type": "string"}}, "newest_ms": {"type": "integer"}}}
     })
 }
 
@@ -259,6 +522,17 @@ pub fn document() -> Value {
                 a.push(json!({"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0}}));
                 a.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}));
             });
+        }
+        if r.path == "/api/v1/logs" && r.method == "get" {
+            op["parameters"] = json!([
+                {"name": "level", "in": "query", "schema": {"type": "string", "enum": ["debug", "info", "warn", "error"]}},
+                {"name": "source", "in": "query", "schema": {"type": "string"}},
+                {"name": "grep", "in": "query", "schema": {"type": "string"}},
+                {"name": "since_ms", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}]);
+        }
+        if r.path.ends_with("/stats") {
+            op["parameters"] = json!([{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 366}}]);
         }
         if r.body == Some("bytes") {
             op["requestBody"] = json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});

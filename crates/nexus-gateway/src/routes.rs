@@ -22,12 +22,19 @@ pub async fn health() -> Json<Value> {
     Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// `GET /api/v1/whoami`: the key's own record (no secret).
-pub async fn whoami(c: Caller) -> Json<Value> {
-    Json(
-        json!({"id": c.0.id, "mesh": c.0.mesh, "scopes": c.0.scopes, "topics": c.0.topics,
-                "label": c.0.label, "expires_ms": c.0.expires_ms}),
-    )
+/// `GET /api/v1/whoami`: the key's own record (no secret), and the peer
+/// it speaks as (for mentions).
+pub async fn whoami(State(s): State<Arc<Shared>>, c: Caller) -> Json<Value> {
+    let mut v = json!({"id": c.0.id, "mesh": c.0.mesh, "scopes": c.0.scopes, "topics": c.0.topics,
+                "label": c.0.label, "expires_ms": c.0.expires_ms});
+    // Only with a mesh joined: then the identity exists, and asking for it
+    // makes none.
+    if let Ok(m) = s.client.mesh().and_then(|m| m.current().map(|_| m)) {
+        if let Ok((name, id)) = m.identity().await {
+            v["peer"] = json!({"name": name, "id": id});
+        }
+    }
+    Json(v)
 }
 
 /// `GET /api/v1/peers`.

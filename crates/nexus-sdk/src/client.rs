@@ -81,6 +81,8 @@ struct Inner {
     home: NexusHome,
     registry: Arc<Registry>,
     catalog: Arc<Catalog>,
+    /// OAuth sign-ins started here: `pending`, `done`, or why one failed.
+    pub(crate) oauth_flows: Mutex<BTreeMap<String, String>>,
     vault: Mutex<Option<Arc<dyn Vault>>>,
     vault_loader: Option<VaultLoader>,
     env: EnvLookup,
@@ -157,6 +159,7 @@ impl Client {
                 home,
                 registry: Arc::new(registry),
                 catalog: Arc::new(catalog),
+                oauth_flows: Mutex::new(BTreeMap::new()),
                 vault: vault_slot,
                 vault_loader: options.vault_loader,
                 env,
@@ -258,6 +261,39 @@ impl Client {
             spend: Some(spend),
             format: options.response_format.clone(),
         })
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub(crate) fn oauth_flows(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        lock(&self.inner.oauth_flows)
+    }
+
+    /// Drops the computed hierarchy (a key came or went): the next use
+    /// computes it again, unless one is saved.
+    pub(crate) fn forget_hierarchy(&self) {
+        let computed = lock(&self.inner.hierarchy)
+            .as_ref()
+            .is_some_and(|l| l.computed);
+        if computed {
+            *lock(&self.inner.hierarchy) = None;
+        }
+    }
+
+    /// Uses `p` from now on, with the hierarchy in use.
+    pub(crate) fn use_policy(&self, p: PolicyConfig) -> Result<()> {
+        let current = self.loaded().ok();
+        *lock(&self.inner.policy) = Some(p);
+        match current {
+            Some(l) => self.prepare(l.config.clone(), l.computed).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     fn ledger(&self) -> Result<Arc<SqliteLedger>> {
@@ -524,6 +560,13 @@ impl Client {
         let now = SystemClock.now_millis();
         let since = day_before(now, u64::from(days.max(1)) - 1);
         Ok(self.ledger()?.stats(&since)?)
+    }
+
+    /// Spend of the last `days` days (today is 1): by day, category and model.
+    pub fn usage(&self, days: u32) -> Result<nexus_hierarchy::ledger::UsageReport> {
+        let now = SystemClock.now_millis();
+        let since = day_before(now, u64::from(days.max(1)) - 1);
+        Ok(self.ledger()?.usage(&since, &day_of(now))?)
     }
 
     /// The conversation log under this client's home.

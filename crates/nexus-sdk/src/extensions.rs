@@ -72,6 +72,41 @@ impl Extensions {
         }
     }
 
+    /// Every installed extension: id, version, enabled (or why not), the
+    /// key that signed it, its name and permissions, and its pid and
+    /// restarts when the daemon runs it.
+    pub async fn list(&self) -> Vec<Value> {
+        let state = host::State::load(&self.paths);
+        let running = self.running().await.ok().flatten();
+        let live = |id: &str| -> Value {
+            running
+                .as_ref()
+                .and_then(|r| r["extensions"].as_array())
+                .and_then(|a| a.iter().find(|e| e["id"] == id))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        state
+            .0
+            .iter()
+            .map(|(id, i)| {
+                let m = Manifest::load(&self.paths.dir(id)).ok();
+                json!({
+                    "id": id,
+                    "version": i.version,
+                    "enabled": i.enabled,
+                    "signed_by": i.signed_by,
+                    "disabled_because": i.disabled_because,
+                    "name": m.as_ref().map(|m| m.name.clone()),
+                    "permissions": m.as_ref().map(|m| m.permissions.clone()).unwrap_or_default(),
+                    "persistent_data": m.as_ref().is_some_and(|m| m.persistent_data),
+                    "pid": live(id)["pid"],
+                    "restarts": live(id)["restarts"],
+                })
+            })
+            .collect()
+    }
+
     /// Has the daemon start what is enabled and stop the rest.
     async fn reload(&self) -> Result<(), ExtensionsError> {
         self.daemon("ext.reload", Value::Null, STOP_WAIT).await?;

@@ -25,6 +25,7 @@ pub mod extensions;
 pub mod history;
 pub mod mesh;
 pub mod policy;
+pub mod settings;
 mod spend;
 pub mod templates;
 mod tools;

@@ -189,7 +189,7 @@ fn oauth(
 }
 
 /// Opens `url` in the user's browser; false when no opener could run.
-fn open_browser(url: &str) -> bool {
+pub(crate) fn open_browser(url: &str) -> bool {
     let candidates: &[&str] = if cfg!(target_os = "macos") {
         &["open"]
     } else if cfg!(windows) {

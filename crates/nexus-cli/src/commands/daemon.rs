@@ -179,6 +179,14 @@ fn check_heartbeat(home: &NexusHome, interval: Option<&str>) -> Result<(), CliEr
         .map_err(|e| CliError::config(format!("heartbeat: {e}")))
 }
 
+/// Starts the daemon unless it already runs.
+pub(crate) async fn ensure_running(home: &NexusHome) -> Result<(), CliError> {
+    if call(home, "status").await.is_ok() {
+        return Ok(());
+    }
+    start(home, None).await
+}
+
 async fn start(home: &NexusHome, heartbeat: Option<&str>) -> Result<(), CliError> {
     if let Ok(s) = call(home, "status").await {
         return Err(CliError::new(

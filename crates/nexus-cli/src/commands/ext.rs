@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nexus_core::{Config, NexusHome, Vault};
-use nexus_ext::host::{Approver, DenyAll, Paths, Shared, State};
+use nexus_ext::host::{Approver, DenyAll, Paths, Shared};
 use nexus_ext::manifest::Manifest;
 use nexus_ext::permissions::Answer;
 use nexus_ext::sign::{self, PublicKey};
@@ -116,36 +116,7 @@ pub(crate) async fn run(cmd: ExtCommand) -> Result<(), CliError> {
             Ok(())
         }
         ExtCommand::List { json } => {
-            let state = State::load(&paths);
-            // What the daemon runs, when one does.
-            let running = exts.running().await.ok().flatten();
-            let live = |id: &str| -> Value {
-                running
-                    .as_ref()
-                    .and_then(|r| r["extensions"].as_array())
-                    .and_then(|a| a.iter().find(|e| e["id"] == id))
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            };
-            let rows: Vec<Value> = state
-                .0
-                .iter()
-                .map(|(id, i)| {
-                    let m = Manifest::load(&paths.dir(id)).ok();
-                    json!({
-                        "id": id,
-                        "version": i.version,
-                        "enabled": i.enabled,
-                        "signed_by": i.signed_by,
-                        "disabled_because": i.disabled_because,
-                        "name": m.as_ref().map(|m| m.name.clone()),
-                        "permissions": m.as_ref().map(|m| m.permissions.clone()).unwrap_or_default(),
-                        "persistent_data": m.as_ref().is_some_and(|m| m.persistent_data),
-                        "pid": live(id)["pid"],
-                        "restarts": live(id)["restarts"],
-                    })
-                })
-                .collect();
+            let rows = exts.list().await;
             if json {
                 return output::json(&rows);
             }

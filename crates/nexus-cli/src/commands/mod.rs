@@ -8,6 +8,7 @@ pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod cron;
 pub(crate) mod daemon;
+pub(crate) mod desktop;
 pub(crate) mod ext;
 pub(crate) mod hierarchy;
 pub(crate) mod history;
