@@ -51,6 +51,10 @@ pub(crate) struct DesktopArgs {
     /// How long the session key lives.
     #[arg(long, default_value = "12h", value_name = "TTL")]
     pub(crate) session: String,
+    /// Print only a session key and the control socket as JSON (what
+    /// `--ssh` asks the remote machine for; its gateway need not listen).
+    #[arg(long, hide = true)]
+    pub(crate) session_only: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -261,3 +261,208 @@ async fn the_page_is_embedded_and_guarded() {
         stderr(&o)
     );
 }
+
+/// A real sshd on loopback that lets `root` in with a fresh key; `None`
+/// (and why) when it cannot run here: not root, or no OpenSSH server (a
+/// failure under CI, where the test command installs it and runs as root).
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd() -> Option<Sshd> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let have = Path::new("/usr/sbin/sshd").exists() && Path::new("/usr/bin/ssh-keygen").exists();
+    if !(root && have) {
+        let msg =
+            "SKIP nexus desktop --ssh: needs root and openssh-server (./scripts/test installs it)";
+        assert!(std::env::var_os("CI").is_none() || !root, "{msg}");
+        println!("{msg}");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for k in ["host", "user"] {
+        let o = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(d.join(k))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    std::fs::copy(d.join("user.pub"), d.join("authorized_keys")).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        d.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile {}\nAllowStreamLocalForwarding yes\nAllowTcpForwarding yes\n",
+            d.join("host").display(),
+            d.join("authorized_keys").display(),
+            d.join("sshd.pid").display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "sshd did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Sshd {
+        child,
+        port,
+        key: d.join("user"),
+        _dir: dir,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn desktop_over_ssh_reaches_the_remote_daemon_and_says_so() {
+    let Some(sshd) = sshd() else { return };
+    // The "remote" machine: another home, its own daemon, reached only
+    // through ssh (its gateway does not even listen on TCP).
+    let remote = common::mesh::peer();
+    append_config(
+        &remote,
+        "[gateway]\nenabled = false\n\n[services.remote-ticker]\ncommand = [\"sh\", \"-c\", \"while true; do echo tock; sleep 1; done\"]\n",
+    );
+    let _guard = common::mesh::DaemonGuard(remote.home.path().join("nexus"));
+    let remote_nexus = format!(
+        "env HOME={} NEXUS_HOME={} NEXUS_VAULT_PASSPHRASE='mesh test passphrase' {}",
+        remote.home.path().display(),
+        remote.home.path().join("nexus").display(),
+        env!("CARGO_BIN_EXE_nexus")
+    );
+    let mut local = Run::new();
+    local.env.push((
+        "NEXUS_SSH".into(),
+        format!(
+            "ssh -p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            sshd.port,
+            sshd.key.display()
+        ),
+    ));
+
+    // No nexus there: said so, with how to install it.
+    let o = local
+        .run(&[
+            "desktop",
+            "--ssh",
+            "root@127.0.0.1",
+            "--remote-nexus",
+            "/nonexistent/nexus",
+            "--json",
+        ])
+        .await;
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is not installed on root@127.0.0.1")
+            && stderr(&o).contains("Install it there"),
+        "{}",
+        stderr(&o)
+    );
+
+    // With it: a tunnel, a URL, and the remote daemon's UI through it.
+    let mut child = local
+        .cmd(&[
+            "desktop",
+            "--ssh",
+            "root@127.0.0.1",
+            "--remote-nexus",
+            &remote_nexus,
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    let v: Value = loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("nexus desktop --ssh ended: {text} {err}");
+        }
+        text.push_str(&line);
+        if let Ok(v) = serde_json::from_str(&text) {
+            break v;
+        }
+    };
+    assert_eq!(v["mode"], "ssh", "{v}");
+    let url = v["url"].as_str().unwrap().to_string();
+    assert!(url.contains("&mode=ssh&host=root%40127.0.0.1"), "{url}");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/desktop");
+    std::fs::create_dir_all(&shots).unwrap();
+    let ran = if browser_ready() {
+        let o = tokio::process::Command::new("node")
+            .arg("tests/ssh.mjs")
+            .current_dir(web())
+            .env("NEXUS_E2E", json!({"url": url, "shots": shots}).to_string())
+            .output()
+            .await
+            .unwrap();
+        let t = format!("{}{}", stdout_of(&o.stdout), stdout_of(&o.stderr));
+        assert!(
+            o.status.success() && t.contains("PASS Connected (SSH, "),
+            "{t}"
+        );
+        println!("{t}");
+        true
+    } else {
+        false
+    };
+    // And from outside a browser: the remote daemon's services, by key.
+    let addr = v["addr"].as_str().unwrap();
+    let key = url.split("key=").nth(1).unwrap().split('&').next().unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET /api/v1/services HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("remote-ticker"),
+        "{body}"
+    );
+    // A rebinding name through the tunnel is still refused.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 403"), "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = ran;
+}

@@ -13,14 +13,19 @@ use crate::cli::DesktopArgs;
 use crate::exit::{Class, CliError};
 use crate::output;
 
-/// What `nexus desktop --json` prints.
-fn session(args: &DesktopArgs, home: &NexusHome, addr: &str) -> Result<Value, CliError> {
+/// A new session key.
+fn session_key(args: &DesktopArgs, home: &NexusHome) -> Result<String, CliError> {
     let ttl = nexus_gateway::keys::parse_ttl(&args.session).map_err(CliError::config)?;
     let mesh = nexus_mesh::peer::current_mesh(home).unwrap_or_else(|_| "local".into());
     let store = nexus_gateway::keys::KeyStore::at(nexus_gateway::key_file(home));
-    let key = store
+    store
         .desktop_session(&mesh, ttl, SystemClock.now_millis())
-        .map_err(|e| CliError::internal(format!("cannot make a session key: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot make a session key: {e}")))
+}
+
+/// What `nexus desktop --json` prints.
+fn session(args: &DesktopArgs, home: &NexusHome, addr: &str) -> Result<Value, CliError> {
+    let key = session_key(args, home)?;
     Ok(json!({
         "url": format!("http://{addr}/#key={key}&mode=local"),
         "key": key,
@@ -58,6 +63,14 @@ pub(crate) async fn run(args: DesktopArgs) -> Result<(), CliError> {
     }
     let home = NexusHome::from_env()?;
     super::daemon::ensure_running(&home).await?;
+    if args.session_only {
+        let key = session_key(&args, &home)?;
+        return output::json(&json!({
+            "key": key,
+            "socket": nexus_sdk::daemon::Paths::of(&home).socket,
+            "version": env!("CARGO_PKG_VERSION"),
+        }));
+    }
     let addr = gateway_addr(&home).await?;
     let s = session(&args, &home, &addr)?;
     show(&args, &s, &format!("Nexus desktop at http://{addr}/"))
@@ -118,7 +131,7 @@ async fn remote(args: &DesktopArgs, host: &str) -> Result<(), CliError> {
         return Err(CliError::config(format!("`{host}` is not a host")));
     }
     // 1. A session from the remote nexus (which starts its daemon).
-    let remote_cmd = format!("{} desktop --json", args.remote_nexus);
+    let remote_cmd = format!("{} desktop --session-only", args.remote_nexus);
     let out = tokio::time::timeout(Duration::from_secs(60), ssh(&[host, &remote_cmd]).output())
         .await
         .map_err(|_| {
@@ -154,10 +167,13 @@ async fn remote(args: &DesktopArgs, host: &str) -> Result<(), CliError> {
         ))
     })?;
     let (Some(key), Some(socket)) = (s["key"].as_str(), s["socket"].as_str()) else {
-        return Err(CliError::config(format!(
-            "nexus on {host} gave no session key; upgrade it to {}",
-            env!("CARGO_PKG_VERSION")
-        )));
+        return Err(CliError::config(match s["error"]["message"].as_str() {
+            Some(m) => format!("nexus on {host}: {m}"),
+            None => format!(
+                "nexus on {host} gave no session key; upgrade it to {}",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }));
     };
     // 2. A local port forwarded to the remote control socket.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
