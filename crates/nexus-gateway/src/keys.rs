@@ -219,8 +219,32 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Holds the key file's lock (`keys.json.lock`) until dropped: two
+    /// processes changing keys at once both keep their change.
+    fn exclusive(&self) -> Result<std::fs::File, KeyError> {
+        if let Some(dir) = self.path.parent() {
+            nexus_core::private_dir(dir).map_err(|e| KeyError::Io(e.to_string()))?;
+        }
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true).truncate(false).write(true);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let f = o
+            .open(self.path.with_extension("json.lock"))
+            .map_err(|e| KeyError::Io(e.to_string()))?;
+        f.lock().map_err(|e| KeyError::Io(e.to_string()))?;
+        Ok(f)
+    }
+
     /// Makes a key; returns it (the only time the secret is seen) and its record.
     pub fn create(&self, new: &NewKey, now_ms: u64) -> Result<(String, Key), KeyError> {
+        let _lock = self.exclusive()?;
+        self.create_locked(new, now_ms)
+    }
+
+    fn create_locked(&self, new: &NewKey, now_ms: u64) -> Result<(String, Key), KeyError> {
         if new.scopes.is_empty() {
             return Err(KeyError::Bad(
                 "a key needs at least one scope (read, send, admin)".into(),
@@ -266,6 +290,7 @@ impl KeyStore {
         ttl_ms: u64,
         now_ms: u64,
     ) -> Result<String, KeyError> {
+        let _lock = self.exclusive()?;
         let keys = self.all()?;
         let live: Vec<Key> = keys
             .iter()
@@ -275,7 +300,7 @@ impl KeyStore {
         if live.len() != keys.len() {
             self.save(&live)?;
         }
-        let (secret, _) = self.create(
+        let (secret, _) = self.create_locked(
             &NewKey {
                 mesh: mesh.to_string(),
                 scopes: vec![Scope::Admin],
@@ -290,6 +315,7 @@ impl KeyStore {
 
     /// Revokes key `id`; whether it was live.
     pub fn revoke(&self, id: &str) -> Result<bool, KeyError> {
+        let _lock = self.exclusive()?;
         let mut keys = self.all()?;
         let Some(k) = keys.iter_mut().find(|k| k.id == id) else {
             return Err(KeyError::Bad(format!(
@@ -352,6 +378,55 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Stores in separate "processes" (each its own cache) making keys at
+    /// once keep every key; expired desktop keys are dropped on the way.
+    #[test]
+    fn concurrent_creates_lose_no_key_and_desktop_sessions_prune_expired_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("keys.json");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = KeyStore::at(path);
+                    (0..10)
+                        .map(|i| {
+                            if (t + i) % 2 == 0 {
+                                store.desktop_session("m", 1_000, 5_000).unwrap()
+                            } else {
+                                store
+                                    .create(
+                                        &NewKey {
+                                            mesh: "m".into(),
+                                            scopes: vec![Scope::Read],
+                                            ..NewKey::default()
+                                        },
+                                        5_000,
+                                    )
+                                    .unwrap()
+                                    .0
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let secrets: Vec<String> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let store = KeyStore::at(path);
+        assert_eq!(store.all().unwrap().len(), 40);
+        for s in &secrets {
+            store.verify(s, 5_500).unwrap();
+        }
+        // Later, the desktop keys have expired: the next session drops them.
+        store.desktop_session("m", 1_000, 10_000).unwrap();
+        let left = store.all().unwrap();
+        assert_eq!(left.iter().filter(|k| k.label == DESKTOP_LABEL).count(), 1);
+        assert_eq!(left.len(), 21);
+    }
 
     #[test]
     fn create_verify_revoke_expire_with_a_manual_clock() {

@@ -132,7 +132,7 @@ async fn remote(args: &DesktopArgs, host: &str) -> Result<(), CliError> {
     }
     // 1. A session from the remote nexus (which starts its daemon).
     let remote_cmd = format!("{} desktop --session-only", args.remote_nexus);
-    let out = tokio::time::timeout(Duration::from_secs(60), ssh(&[host, &remote_cmd]).output())
+    let out = tokio::time::timeout(Duration::from_secs(60), bounded(ssh(&[host, &remote_cmd])))
         .await
         .map_err(|_| {
             CliError::new(
@@ -243,6 +243,37 @@ async fn remote(args: &DesktopArgs, host: &str) -> Result<(), CliError> {
     }
 }
 
+/// Runs `cmd`, keeping at most 1 MiB of each of its outputs: what the
+/// other machine prints is read, not trusted to be small.
+async fn bounded(mut cmd: tokio::process::Command) -> std::io::Result<std::process::Output> {
+    use tokio::io::AsyncReadExt as _;
+    const LIMIT: u64 = 1 << 20;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (o, e) = (child.stdout.take(), child.stderr.take());
+    let read_out = async {
+        if let Some(o) = o {
+            let _ = o.take(LIMIT).read_to_end(&mut out).await;
+        }
+    };
+    let read_err = async {
+        if let Some(e) = e {
+            let _ = e.take(LIMIT).read_to_end(&mut err).await;
+        }
+    };
+    tokio::join!(read_out, read_err);
+    let _ = child.start_kill();
+    let status = child.wait().await?;
+    Ok(std::process::Output {
+        status,
+        stdout: out,
+        stderr: err,
+    })
+}
+
 /// Whether a gateway answers `GET /api/v1/health` at `addr`.
 async fn health(addr: &str) -> bool {
     let Ok(Ok(mut s)) =
@@ -260,7 +291,10 @@ async fn health(addr: &str) -> bool {
     let mut buf = Vec::new();
     let read = tokio::time::timeout(
         Duration::from_secs(3),
-        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut buf),
+        tokio::io::AsyncReadExt::read_to_end(
+            &mut tokio::io::AsyncReadExt::take(&mut s, 64 * 1024),
+            &mut buf,
+        ),
     )
     .await;
     read.is_ok() && buf.starts_with(b"HTTP/1.1 200")
