@@ -223,6 +223,29 @@ pub fn archive(data: &[u8]) {
     });
 }
 
+/// `Host` and `Origin` headers as the gateway judges them (the DNS
+/// rebinding and cross-site guards, and the tunnel's any-port rule): no
+/// panic; a name the tunnel rule accepts is a loopback one on that port,
+/// and nothing else passes without being configured.
+pub fn host(data: &[u8]) {
+    use nexus_gateway::guard::{host_allowed, loopback_port, origin_allowed};
+    let text = String::from_utf8_lossy(data);
+    if let Some(port) = loopback_port(&text) {
+        assert!(host_allowed(&text, port, &[]), "{text:?}");
+        let name = text.trim().to_ascii_lowercase();
+        assert!(
+            ["127.0.0.1:", "localhost:", "[::1]:"]
+                .iter()
+                .any(|p| name.starts_with(p)),
+            "{text:?}"
+        );
+    }
+    if host_allowed(&text, 18789, &[]) {
+        assert_eq!(loopback_port(&text), Some(18789), "{text:?}");
+    }
+    let _ = origin_allowed(&text, 18789, &[]);
+}
+
 /// The SSE decoder, fed `data` in pieces split where its first byte says.
 pub fn sse(data: &[u8]) {
     let Some((&step, rest)) = data.split_first() else {

@@ -68,6 +68,11 @@ proptest! {
     }
 
     #[test]
+    fn hosts(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+        nexus_fuzz::host(&data);
+    }
+
+    #[test]
     fn bridges(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
         nexus_fuzz::bridge(&data);
     }

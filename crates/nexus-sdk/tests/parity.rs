@@ -136,6 +136,7 @@ fn every_sdk_method_has_a_row_and_every_binding_method_exists() {
     let sdk = rust_methods(
         &[
             "crates/nexus-sdk/src/client.rs",
+            "crates/nexus-sdk/src/settings.rs",
             "crates/nexus-sdk/src/tools.rs",
             "crates/nexus-sdk/src/vault.rs",
             "crates/nexus-sdk/src/mesh.rs",
