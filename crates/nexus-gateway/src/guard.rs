@@ -37,6 +37,14 @@ pub fn origin_allowed(origin: &str, port: u16, extra: &[String]) -> bool {
 pub fn loopback_port(host: &str) -> Option<u16> {
     let host = host.trim().to_ascii_lowercase();
     let (name, port) = host.rsplit_once(':')?;
+    // Canonical digits only (no sign, no leading zero): the port must read
+    // back as the same text the Host check compares.
+    if port.is_empty()
+        || !port.bytes().all(|b| b.is_ascii_digit())
+        || (port.len() > 1 && port.starts_with('0'))
+    {
+        return None;
+    }
     let port: u16 = port.parse().ok()?;
     ["127.0.0.1", "localhost", "[::1]"]
         .contains(&name)
