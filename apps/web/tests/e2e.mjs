@@ -187,6 +187,13 @@ try {
   await a.click('[data-room="dm:bob"]');
   await a.locator("#messages li", { hasText: "a direct word" }).waitFor();
   await shot(a, "mesh");
+  // Read stays read: after a reload, nothing is unread any more.
+  await a.waitForTimeout(500);
+  await a.reload();
+  await tab(a, "mesh");
+  await a.waitForSelector('[data-room="topic:general"]', { timeout: T });
+  await a.waitForTimeout(1500);
+  assert.equal(await a.locator("[data-unread]").count(), 0, "what was read is not unread again");
 
   // ------------------------------------------------------------- extensions
   step("Extensions: approve, deny, and one left to time out");

@@ -295,6 +295,7 @@ pub fn router(s: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/api/v1/topics/{name}/read", patch(routes::mark_read))
         .route("/api/v1/topics/{name}/stream", get(stream::topic_stream))
         .route("/api/v1/messages", get(routes::inbox).post(routes::send))
+        .route("/api/v1/messages/read", patch(routes::mark_messages_read))
         .route("/api/v1/events", get(stream::inbox_stream))
         .route("/api/v1/ws", get(ws::events_ws))
         .route("/api/v1/files/{*path}", get(files::read).put(files::write))

@@ -79,6 +79,15 @@ pub const ROUTES: &[Route] = &[
         response: "Marked",
     },
     Route {
+        method: "patch",
+        path: "/api/v1/messages/read",
+        scope: Some("read"),
+        summary: "Marks the stored direct messages read (from one sender with ?from=NAME, or all)",
+        body: None,
+        ok: 200,
+        response: "Marked",
+    },
+    Route {
         method: "get",
         path: "/api/v1/topics/{name}/stream",
         scope: Some("read"),
@@ -530,6 +539,9 @@ pub fn document() -> Value {
                 {"name": "grep", "in": "query", "schema": {"type": "string"}},
                 {"name": "since_ms", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}]);
+        }
+        if r.path == "/api/v1/messages/read" {
+            op["parameters"] = json!([{"name": "from", "in": "query", "schema": {"type": "string", "maxLength": 128}}]);
         }
         if r.path.ends_with("/stats") {
             op["parameters"] = json!([{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 366}}]);

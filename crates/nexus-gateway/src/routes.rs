@@ -186,6 +186,39 @@ pub async fn inbox(State(s): State<Arc<Shared>>, c: Caller) -> Reply {
     Ok(Json(json!({ "messages": rows })))
 }
 
+/// `?from=NAME`.
+#[derive(Debug, Deserialize)]
+pub struct Sender {
+    from: Option<String>,
+}
+
+/// `PATCH /api/v1/messages/read?from=NAME`: marks the stored direct
+/// messages (from one sender, or all) read.
+pub async fn mark_messages_read(
+    State(s): State<Arc<Shared>>,
+    c: Caller,
+    Query(q): Query<Sender>,
+) -> Reply {
+    c.need(Scope::Read)?;
+    c.policy(&s, "messages", "read", None)?;
+    let mesh = s.client.mesh()?;
+    let items = mesh.inbox(Some(&c.0.mesh)).await?;
+    let seqs: Vec<i64> = items
+        .iter()
+        .filter(|i| match &i.message {
+            nexus_sdk::mesh::MeshEvent::Dm { from_name, .. } => {
+                q.from.as_deref().is_none_or(|f| f == from_name)
+            }
+            _ => false,
+        })
+        .filter_map(|i| i.seq)
+        .collect();
+    if !seqs.is_empty() {
+        mesh.mark_read(Some(&c.0.mesh), &seqs).await?;
+    }
+    Ok(Json(json!({ "marked": seqs.len() })))
+}
+
 /// `PATCH /api/v1/topics/{name}/read`: marks the topic's stored messages read.
 pub async fn mark_read(State(s): State<Arc<Shared>>, c: Caller, Path(name): Path<String>) -> Reply {
     c.need(Scope::Read)?;

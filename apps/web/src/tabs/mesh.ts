@@ -128,6 +128,7 @@ export const meshTab: Tab = {
         }
       } else {
         fill(log, ...(dms.get(r.name) ?? []).map(line));
+        await ctx.api.patch(`/messages/read?from=${encodeURIComponent(r.name)}`).catch(() => undefined);
       }
       log.scrollTop = log.scrollHeight;
     };
@@ -166,7 +167,8 @@ export const meshTab: Tab = {
       if (here) {
         log.append(line(m));
         log.scrollTop = log.scrollHeight;
-        if (r.kind === "topic") void ctx.api.patch(`/topics/${encodeURIComponent(r.name)}/read`).catch(() => undefined);
+        const read = r.kind === "topic" ? `/topics/${encodeURIComponent(r.name)}/read` : `/messages/read?from=${encodeURIComponent(r.name)}`;
+        void ctx.api.patch(read).catch(() => undefined);
       } else {
         unread.set(key(r), (unread.get(key(r)) ?? 0) + 1);
         if (mentioned(m.text)) mentions.set(key(r), (mentions.get(key(r)) ?? 0) + 1);
