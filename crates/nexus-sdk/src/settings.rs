@@ -157,9 +157,26 @@ impl Client {
     /// Saves `provider`'s OAuth client (config.toml; the secret in the vault).
     pub fn set_oauth_client(&self, provider: &str, c: &OAuthClient) -> Result<OAuthStatus> {
         let provider = nexus_providers::oauth::canonical(provider).to_string();
+        let fields = [
+            Some(&c.client_id),
+            c.auth_url.as_ref(),
+            c.token_url.as_ref(),
+            c.revoke_url.as_ref(),
+            c.scopes.as_ref(),
+        ];
+        if fields.iter().flatten().any(|v| {
+            v.len() > 2048
+                || v.chars()
+                    .any(|ch| ch.is_control() || ch == '"' || ch == '\\')
+        }) {
+            return Err(Error::new(
+                ErrorCode::InvalidRequest,
+                "OAuth settings are single lines of at most 2048 characters, without quotes or backslashes",
+            ));
+        }
         let home = NexusHome::at(self.home());
         let mut ed = ConfigEditor::load(&home)?;
-        let quoted = |s: &str| format!("\"{}\"", s.replace(['"', '\\'], ""));
+        let quoted = |s: &str| format!("\"{s}\"");
         ed.set(
             &format!("oauth.{provider}.client_id"),
             &quoted(&c.client_id),
@@ -284,5 +301,87 @@ impl Client {
             .iter()
             .map(|m| (m.qualified_id(), ready.contains(&m.provider)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn client(dir: &std::path::Path) -> Client {
+        Client::with_options(crate::ClientOptions {
+            home: Some(dir.to_path_buf()),
+            vault: Some(Arc::new(nexus_core::MemoryVault::default())),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_and_oauth_clients_are_stored_by_name_and_refused_when_malformed() {
+        let d = tempfile::tempdir().unwrap();
+        let c = client(d.path());
+        let before = c.providers().unwrap();
+        let openai = before.iter().find(|p| p.name == "openai").unwrap();
+        assert!(!openai.key_in_vault);
+        c.set_provider_key("openai", "  sk-settings-test  ")
+            .unwrap();
+        let after = c.providers().unwrap();
+        assert!(after.iter().any(|p| p.name == "openai" && p.key_in_vault));
+        assert_eq!(
+            c.vault()
+                .unwrap()
+                .get("provider/openai/api_key")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "sk-settings-test"
+        );
+        for bad in ["", "a\nb", &"x".repeat(5000)] {
+            assert!(c.set_provider_key("openai", bad).is_err(), "{bad:?}");
+        }
+        assert!(c.set_provider_key("nosuch", "k").is_err());
+        assert!(c.delete_provider_key("openai").unwrap());
+
+        let mut o = OAuthClient {
+            client_id: "id\"\ninjected = 1".into(),
+            ..OAuthClient::default()
+        };
+        let e = c.set_oauth_client("openai", &o).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        o.client_id = "nexus-test".into();
+        o.token_url = Some("http://127.0.0.1:9/token".into());
+        o.client_secret = Some("shh".into());
+        let st = c.set_oauth_client("openai", &o).unwrap();
+        assert!(st.configured && !st.authorized);
+        let text = std::fs::read_to_string(d.path().join("config.toml")).unwrap();
+        assert!(
+            text.contains("client_id = \"nexus-test\"") && !text.contains("shh"),
+            "{text}"
+        );
+        assert!(!text.contains("injected"), "{text}");
+    }
+
+    #[test]
+    fn the_policy_changes_live_and_keeps_the_hierarchy_in_use() {
+        let d = tempfile::tempdir().unwrap();
+        let c = client(d.path());
+        c.set_provider_key("openai", "sk-x").unwrap();
+        c.use_preset("budget").unwrap();
+        c.set_tiers("coding", &["tier1=openai/gpt-4.1".into()])
+            .unwrap();
+        let p = c
+            .set_escalation_policy(&["daily-budget=5".into(), "auto-escalation=false".into()])
+            .unwrap();
+        assert!(!p.enabled);
+        assert_eq!(c.escalation_policy().unwrap().daily_budget, p.daily_budget);
+        // The edited tier is still the one in use.
+        let h = c.hierarchy().unwrap();
+        assert_eq!(h.preset, "custom");
+        assert_eq!(h.categories["coding"][0].model, "openai/gpt-4.1");
+        assert!(c
+            .set_escalation_policy(&["daily-budget=-1".into()])
+            .is_err());
     }
 }
