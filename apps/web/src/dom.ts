@@ -110,3 +110,41 @@ export function toast(text: string, kind: "ok" | "error" = "ok"): void {
   region.append(t);
   window.setTimeout(() => t.remove(), kind === "error" ? 8000 : 3500);
 }
+
+/**
+ * Keeps `parent`'s children in step with `items` by key: new items get an
+ * element from `create`, kept ones are updated in place by `update` (so a
+ * button being clicked or focused is not replaced under the pointer), gone
+ * ones are removed, and the order follows `items`.
+ */
+export function keyed<T>(
+  parent: Element,
+  items: T[],
+  key: (t: T) => string,
+  create: (t: T) => HTMLElement,
+  update: (el: HTMLElement, t: T) => void,
+): void {
+  const existing = new Map<string, HTMLElement>();
+  for (const c of Array.from(parent.children)) {
+    const k = (c as HTMLElement).dataset.key;
+    if (k !== undefined) existing.set(k, c as HTMLElement);
+    else c.remove();
+  }
+  let prev: Element | null = null;
+  for (const t of items) {
+    const k = key(t);
+    let el = existing.get(k);
+    if (el) {
+      existing.delete(k);
+      update(el, t);
+    } else {
+      el = create(t);
+      el.dataset.key = k;
+      update(el, t);
+    }
+    const want: Element | null = prev ? prev.nextElementSibling : parent.firstElementChild;
+    if (want !== el) parent.insertBefore(el, want);
+    prev = el;
+  }
+  for (const el of existing.values()) el.remove();
+}

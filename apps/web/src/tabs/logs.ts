@@ -32,8 +32,14 @@ export const logsTab: Tab = {
         const r = await ctx.api.get(`/logs?${query()}`);
         fill(errors);
         lines = r.lines;
-        const chosen = source.value;
-        fill(source, h("option", { value: "" }, "all sources"), ...r.sources.map((s: string) => h("option", { value: s, selected: s === chosen ? true : undefined }, s)));
+        // The sources list changes rarely: rebuilt only then, so an open
+        // dropdown is not replaced under the user.
+        const sig = r.sources.join("\n");
+        if (source.dataset.sig !== sig) {
+          const chosen = source.value;
+          fill(source, h("option", { value: "" }, "all sources"), ...r.sources.map((s: string) => h("option", { value: s, selected: s === chosen ? true : undefined }, s)));
+          source.dataset.sig = sig;
+        }
         count.textContent = `${lines.length} line${lines.length === 1 ? "" : "s"}${r.truncated ? " (the newest 2000)" : ""}`;
         fill(rows, ...lines.map((l) => h("tr", { class: `level-${l.level}` }, h("td", {}, when(l.ts_ms)), h("td", {}, l.level), h("td", {}, l.source), h("td", {}, l.msg))));
       } catch (e) {

@@ -4,7 +4,7 @@
 import type { Json } from "../api";
 import type { Ctx, Tab } from "../app";
 import { errorBox } from "../errors";
-import { button, fill, h, toast } from "../dom";
+import { button, fill, h, keyed, toast } from "../dom";
 import { poll } from "../poll";
 
 interface Room {
@@ -84,16 +84,19 @@ export const meshTab: Tab = {
     };
 
     const renderMembers = (): void => {
-      fill(
+      // In place, by member: the Message buttons stay put between polls.
+      keyed(
         members,
-        ...peers.map((p) =>
+        peers,
+        (p) => `${p.id}:${p.name === me}`,
+        (p) =>
           h(
             "li",
-            { class: p.online ? "online" : "offline" },
+            {},
             h("span", { class: "presence", "aria-hidden": "true" }),
             h("span", {}, p.name, p.type === "human" ? " (person)" : p.name === me ? " (you)" : ""),
-            h("span", { class: "visually-hidden" }, p.online ? " online" : " offline"),
-            p.status ? h("span", { class: "muted" }, ` — ${p.status}`) : null,
+            h("span", { class: "visually-hidden" }),
+            h("span", { class: "muted" }),
             p.type !== "human" && p.name !== me
               ? button("Message", () => {
                   if (!dms.has(p.name)) dms.set(p.name, []);
@@ -101,7 +104,14 @@ export const meshTab: Tab = {
                 }, { "aria-label": `Message ${p.name}`, class: "small" })
               : null,
           ),
-        ),
+        (li, p) => {
+          li.className = p.online ? "online" : "offline";
+          const [, , sr, status] = Array.from(li.children);
+          const online = p.online ? " online" : " offline";
+          if (sr.textContent !== online) sr.textContent = online;
+          const st = p.status ? ` — ${p.status}` : "";
+          if (status.textContent !== st) status.textContent = st;
+        },
       );
     };
 

@@ -4,7 +4,7 @@
 import type { Json } from "../api";
 import type { Ctx, Tab } from "../app";
 import { errorBox } from "../errors";
-import { button, fill, h, toast, when } from "../dom";
+import { button, fill, h, keyed, toast, when } from "../dom";
 import { poll } from "../poll";
 
 function uptime(ms: number | null): string {
@@ -50,42 +50,65 @@ export const servicesTab: Tab = {
           fill(table, h("p", { class: "muted" }, "No services. Add [services.NAME] to config.toml, or run `nexus up` for the broker."));
           return;
         }
-        fill(
-          table,
-          h(
-            "table",
-            {},
-            h("caption", { class: "visually-hidden" }, "Services"),
-            h("thead", {}, h("tr", {}, ...["Service", "State", "PID", "Up", "Restarts", "Health", ""].map((c) => h("th", { scope: "col" }, c)))),
+        let body = table.querySelector("tbody");
+        if (!body) {
+          body = h("tbody", {});
+          fill(
+            table,
             h(
-              "tbody",
+              "table",
               {},
-              ...list.map((s) =>
-                h(
-                  "tr",
-                  { "data-service": s.name },
-                  h("td", {}, s.name),
-                  h("td", { class: `state ${s.state}` }, s.state),
-                  h("td", {}, s.pid ?? ""),
-                  h("td", {}, uptime(s.uptime_ms)),
-                  h("td", { "data-restarts": s.name }, s.restarts),
-                  h("td", {}, s.healthy ? "healthy" : "—"),
-                  h(
-                    "td",
-                    { class: "actions" },
-                    button("Restart", () => act(s.name, "restart"), { "aria-label": `Restart ${s.name}` }),
-                    s.state === "running"
-                      ? button("Stop", () => act(s.name, "stop"), { "aria-label": `Stop ${s.name}` })
-                      : button("Start", () => act(s.name, "start"), { "aria-label": `Start ${s.name}` }),
-                    button("Logs", () => {
-                      tailed = s.name;
-                      void loadTail();
-                    }, { "aria-label": `Show the log of ${s.name}` }),
-                  ),
-                ),
-              ),
+              h("caption", { class: "visually-hidden" }, "Services"),
+              h("thead", {}, h("tr", {}, ...["Service", "State", "PID", "Up", "Restarts", "Health", ""].map((c) => h("th", { scope: "col" }, c)))),
+              body,
             ),
-          ),
+          );
+        }
+        // Rows are updated in place: a button is never replaced under the pointer.
+        keyed(
+          body,
+          list,
+          (s) => s.name,
+          (s) => {
+            const toggle = button("Stop", () => act(s.name, toggle.dataset.verb ?? "stop"), { "aria-label": `Stop ${s.name}` });
+            return h(
+              "tr",
+              { "data-service": s.name },
+              h("td", {}, s.name),
+              h("td", {}),
+              h("td", {}),
+              h("td", {}),
+              h("td", { "data-restarts": s.name }),
+              h("td", {}),
+              h(
+                "td",
+                { class: "actions" },
+                button("Restart", () => act(s.name, "restart"), { "aria-label": `Restart ${s.name}` }),
+                toggle,
+                button("Logs", () => {
+                  tailed = s.name;
+                  void loadTail();
+                }, { "aria-label": `Show the log of ${s.name}` }),
+              ),
+            );
+          },
+          (row, s) => {
+            const cells = row.children;
+            const set = (i: number, v: string): void => {
+              if (cells[i].textContent !== v) cells[i].textContent = v;
+            };
+            set(1, s.state);
+            cells[1].className = `state ${s.state}`;
+            set(2, String(s.pid ?? ""));
+            set(3, uptime(s.uptime_ms));
+            set(4, String(s.restarts));
+            set(5, s.healthy ? "healthy" : "—");
+            const toggle = cells[6].children[1] as HTMLButtonElement;
+            const verb = s.state === "running" ? "stop" : "start";
+            toggle.dataset.verb = verb;
+            toggle.textContent = verb === "stop" ? "Stop" : "Start";
+            toggle.setAttribute("aria-label", `${verb === "stop" ? "Stop" : "Start"} ${s.name}`);
+          },
         );
         await loadTail();
       } catch (e) {
